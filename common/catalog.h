@@ -1,0 +1,49 @@
+// What the compositing engine needs from the catalog. The driver implements it over libpq, the
+// backend over SPI; the engine never sees either.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gdal.h"
+#include "grid.h"
+
+namespace pgmosaic
+{
+
+struct MosaicInfo
+{
+    std::int64_t id = 0;
+    std::string name;
+    int srid = 0;
+    std::string srsWkt;
+    GeoTransform gt{}; // of the mosaic's pixel (0, 0)
+    int width = 0, height = 0;
+    int bandCount = 0;
+    GDALDataType dataType = GDT_Unknown;
+    std::optional<double> nodata;
+    std::int64_t itemCount = 0;
+};
+
+// One registered raster as the reader needs it.
+struct ItemRef
+{
+    std::int64_t id = 0;
+    std::string path; // resolved, openable by GDAL
+    int srid = 0;
+    GeoTransform gt{};
+    int width = 0, height = 0;
+};
+
+class ItemCatalog
+{
+public:
+    virtual ~ItemCatalog() = default;
+    // Items whose footprint intersects `env` (mosaic SRS), in mosaic order: the item drawn on
+    // top comes first.
+    virtual std::vector<ItemRef> FindItems(const Envelope& env) = 0;
+};
+
+} // namespace pgmosaic

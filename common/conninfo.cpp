@@ -1,0 +1,191 @@
+#include "conninfo.h"
+
+#include <cctype>
+#include <set>
+
+#include "error.h"
+
+namespace pgmosaic
+{
+namespace
+{
+
+// Keys of the design's connection string that later versions implement; naming one now gets a
+// clear "not supported yet" instead of libpq's "invalid connection option".
+const std::set<std::string> kFutureKeys = {"where", "time",  "sort",   "method",
+                                           "bands", "resampling", "missing"};
+
+std::string Lower(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+Error Malformed(const std::string& what)
+{
+    return Error(ErrorKind::InvalidParameter, "malformed PGMOSAIC connection string: " + what);
+}
+
+} // namespace
+
+std::string ConnectionString::Get(const std::string& key) const
+{
+    auto it = options.find(key);
+    return it == options.end() ? std::string() : it->second;
+}
+
+bool HasConnectionPrefix(const char* text)
+{
+    if (text == nullptr)
+        return false;
+    for (const char* p = kConnectionPrefix; *p; ++p, ++text)
+    {
+        if (*text == '\0' || std::toupper(static_cast<unsigned char>(*text)) != *p)
+            return false;
+    }
+    return true;
+}
+
+ConnectionString ParseConnectionString(const std::string& text)
+{
+    ConnectionString out;
+    size_t i = 0;
+    const size_t n = text.size();
+    auto skipSpace = [&] {
+        while (i < n && std::isspace(static_cast<unsigned char>(text[i])))
+            ++i;
+    };
+    while (true)
+    {
+        skipSpace();
+        if (i >= n)
+            break;
+        size_t keyStart = i;
+        while (i < n && text[i] != '=' && !std::isspace(static_cast<unsigned char>(text[i])))
+            ++i;
+        std::string key = text.substr(keyStart, i - keyStart);
+        skipSpace();
+        if (i >= n || text[i] != '=')
+            throw Malformed("missing \"=\" after \"" + key + "\"");
+        ++i;
+        skipSpace();
+        std::string value;
+        if (i < n && text[i] == '\'')
+        {
+            ++i;
+            bool closed = false;
+            while (i < n)
+            {
+                char c = text[i++];
+                if (c == '\\' && i < n)
+                    value += text[i++];
+                else if (c == '\'')
+                {
+                    closed = true;
+                    break;
+                }
+                else
+                    value += c;
+            }
+            if (!closed)
+                throw Malformed("unterminated quoted value for \"" + key + "\"");
+        }
+        else
+        {
+            while (i < n && !std::isspace(static_cast<unsigned char>(text[i])))
+            {
+                if (text[i] == '\\' && i + 1 < n)
+                    ++i;
+                value += text[i++];
+            }
+        }
+        if (key.empty())
+            throw Malformed("empty key");
+        const std::string lkey = Lower(key);
+        if (lkey == kKeyMosaic)
+        {
+            if (value.empty())
+                throw Malformed("empty mosaic name");
+            out.options[lkey] = value;
+        }
+        else if (kFutureKeys.count(lkey))
+        {
+            throw Error(ErrorKind::InvalidParameter,
+                        "PGMOSAIC option \"" + lkey + "\" is not supported in this version");
+        }
+        else
+        {
+            if (!out.conninfo.empty())
+                out.conninfo += ' ';
+            out.conninfo += key + "=" + QuoteConnValue(value);
+        }
+    }
+    return out;
+}
+
+std::string QuoteConnValue(const std::string& value)
+{
+    bool plain = !value.empty();
+    for (char c : value)
+    {
+        if (std::isspace(static_cast<unsigned char>(c)) || c == '\'' || c == '\\')
+            plain = false;
+    }
+    if (plain)
+        return value;
+    std::string out = "'";
+    for (char c : value)
+    {
+        if (c == '\'' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+std::string RedactConninfo(const std::string& conninfo)
+{
+    ConnectionString parsed;
+    try
+    {
+        parsed = ParseConnectionString(conninfo);
+    }
+    catch (const Error&)
+    {
+        return "(unparsable connection string)";
+    }
+    // Re-serialise, hiding the password.
+    std::string out;
+    size_t i = 0;
+    const std::string& s = parsed.conninfo;
+    while (i < s.size())
+    {
+        size_t eq = s.find('=', i);
+        if (eq == std::string::npos)
+            break;
+        std::string key = s.substr(i, eq - i);
+        size_t j = eq + 1;
+        if (j < s.size() && s[j] == '\'')
+        {
+            ++j;
+            while (j < s.size() && s[j] != '\'')
+                j += (s[j] == '\\') ? 2 : 1;
+            ++j;
+        }
+        else
+        {
+            while (j < s.size() && s[j] != ' ')
+                ++j;
+        }
+        if (!out.empty())
+            out += ' ';
+        out += Lower(key) == "password" ? key + "=***" : s.substr(i, j - i);
+        i = j + 1;
+    }
+    for (const auto& kv : parsed.options)
+        out += (out.empty() ? "" : " ") + kv.first + "=" + QuoteConnValue(kv.second);
+    return out;
+}
+
+} // namespace pgmosaic

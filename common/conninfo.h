@@ -1,0 +1,36 @@
+// The PGMOSAIC: connection string: a libpq conninfo with pgmosaic's own keys mixed in.
+//   PGMOSAIC:dbname=gis host=localhost mosaic=landsat
+// pgmosaic's keys are taken out; everything else is handed to libpq unchanged.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace pgmosaic
+{
+
+constexpr const char* kConnectionPrefix = "PGMOSAIC:";
+
+// Keys pgmosaic owns in a connection string (and as open options, upper-cased).
+constexpr const char* kKeyMosaic = "mosaic";
+
+struct ConnectionString
+{
+    std::string conninfo;                       // the libpq part, re-quoted
+    std::map<std::string, std::string> options; // pgmosaic's keys, lower-case
+    std::string Get(const std::string& key) const;
+};
+
+// True when `text` starts with the PGMOSAIC: prefix (case-insensitive).
+bool HasConnectionPrefix(const char* text);
+
+// Parses the text after the prefix. Throws Error(InvalidParameter) naming the problem.
+ConnectionString ParseConnectionString(const std::string& text);
+
+// Quotes a conninfo value as libpq expects ('...' with \' and \\ escapes) when needed.
+std::string QuoteConnValue(const std::string& value);
+
+// The conninfo with any password replaced by ***, for messages.
+std::string RedactConninfo(const std::string& conninfo);
+
+} // namespace pgmosaic

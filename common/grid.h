@@ -1,0 +1,56 @@
+// Grid math: where a source raster lands in a requested window of the mosaic grid.
+#pragma once
+
+#include <array>
+#include <optional>
+
+namespace pgmosaic
+{
+
+// GDAL's affine geotransform: X = gt[0] + col*gt[1] + row*gt[2], Y = gt[3] + col*gt[4] + row*gt[5].
+using GeoTransform = std::array<double, 6>;
+
+inline bool IsNorthUp(const GeoTransform& gt) { return gt[2] == 0.0 && gt[4] == 0.0; }
+
+struct Envelope
+{
+    double minx = 0, miny = 0, maxx = 0, maxy = 0;
+};
+
+// A pixel window: offset and size, in pixels of some grid.
+struct Window
+{
+    int x = 0, y = 0, w = 0, h = 0;
+    bool Contains(const Window& o) const
+    {
+        return o.x >= x && o.y >= y && o.x + o.w <= x + w && o.y + o.h <= y + h;
+    }
+};
+
+// A read request against the mosaic grid: a window of mosaic pixels, delivered into a buffer of
+// bufW x bufH pixels (smaller than the window when zoomed out).
+struct Request
+{
+    Window win;
+    int bufW = 0, bufH = 0;
+};
+
+// How one north-up source contributes to a request.
+struct Placement
+{
+    Window dst;                     // buffer pixels the source covers (pixel centres inside it)
+    double srcX = 0, srcY = 0;      // the matching source window, in source pixels
+    double srcW = 0, srcH = 0;
+    bool integral = false;          // source window is whole pixels, one per buffer pixel
+    Window SrcWindowEnclosing() const; // the integer window enclosing the source window
+};
+
+// The geographic envelope a request covers in a mosaic of transform `mosaic` (north-up).
+Envelope RequestEnvelope(const GeoTransform& mosaic, const Window& win);
+
+// Where a north-up source of srcW x srcH pixels with transform `src` lands in the request, or
+// nothing when it covers no buffer pixel centre.
+std::optional<Placement> PlaceSource(const GeoTransform& mosaic, const Request& req,
+                                     const GeoTransform& src, int srcW, int srcH);
+
+} // namespace pgmosaic

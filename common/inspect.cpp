@@ -1,0 +1,131 @@
+#include "inspect.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "cpl_json.h"
+#include "cpl_vsi.h"
+#include "gdal_priv.h"
+#include "ogr_spatialref.h"
+
+#include "error.h"
+
+namespace pgmosaic
+{
+namespace
+{
+
+int EpsgOf(const OGRSpatialReference* srs)
+{
+    if (srs == nullptr)
+        return 0;
+    OGRSpatialReference copy(*srs);
+    const char* auth = copy.GetAuthorityName(nullptr);
+    if (auth == nullptr || !EQUAL(auth, "EPSG"))
+    {
+        if (copy.AutoIdentifyEPSG() != OGRERR_NONE)
+            return 0;
+        auth = copy.GetAuthorityName(nullptr);
+    }
+    const char* code = copy.GetAuthorityCode(nullptr);
+    return (auth && EQUAL(auth, "EPSG") && code) ? std::atoi(code) : 0;
+}
+
+} // namespace
+
+RasterInfo InspectRaster(const std::string& path)
+{
+    RasterInfo info;
+    info.path = path;
+    VSIStatBufL st;
+    if (VSIStatL(path.c_str(), &st) != 0)
+        throw Error(ErrorKind::NotFound, "raster file not found: " + path);
+    info.fileSize = static_cast<std::int64_t>(st.st_size);
+    info.mtime = static_cast<std::int64_t>(st.st_mtime);
+
+    GdalErrorCollector errors;
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    if (!ds)
+        throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
+                                       errors.Message("not a raster GDAL can read"));
+    info.driver = ds->GetDriver() ? ds->GetDriver()->GetDescription() : "";
+    info.width = ds->GetRasterXSize();
+    info.height = ds->GetRasterYSize();
+    if (ds->GetRasterCount() == 0)
+        throw Error(ErrorKind::Mismatch, "raster " + path + " has no bands");
+    if (ds->GetGeoTransform(info.gt.data()) != CE_None)
+        throw Error(ErrorKind::Mismatch, "raster " + path + " has no geotransform");
+    info.srid = EpsgOf(ds->GetSpatialRef());
+    if (info.srid == 0)
+        throw Error(ErrorKind::Mismatch,
+                    "raster " + path + " has no spatial reference with an EPSG code");
+
+    for (int i = 1; i <= ds->GetRasterCount(); ++i)
+    {
+        GDALRasterBand* band = ds->GetRasterBand(i);
+        BandInfo b;
+        b.type = band->GetRasterDataType();
+        int hasNodata = FALSE;
+        double nd = band->GetNoDataValue(&hasNodata);
+        if (hasNodata)
+            b.nodata = nd;
+        b.description = band->GetDescription();
+        b.colorInterp = GDALGetColorInterpretationName(band->GetColorInterpretation());
+        info.bands.push_back(b);
+    }
+    ds->GetRasterBand(1)->GetBlockSize(&info.blockW, &info.blockH);
+    info.overviewCount = ds->GetRasterBand(1)->GetOverviewCount();
+
+    // The outline of the pixel extent (corners through the full geotransform, so a rotated
+    // raster gets its true quadrilateral).
+    const auto& g = info.gt;
+    auto corner = [&](double col, double row) {
+        return CPLSPrintf("%.17g %.17g", g[0] + col * g[1] + row * g[2],
+                          g[3] + col * g[4] + row * g[5]);
+    };
+    const double w = info.width, h = info.height;
+    info.footprintWkt = std::string("POLYGON((") + corner(0, 0) + "," + corner(0, h) + "," +
+                        corner(w, h) + "," + corner(w, 0) + "," + corner(0, 0) + "))";
+    return info;
+}
+
+std::string RasterInfoToJson(const RasterInfo& info)
+{
+    CPLJSONObject o;
+    o.Add("path", info.path);
+    o.Add("driver", info.driver);
+    o.Add("width", info.width);
+    o.Add("height", info.height);
+    CPLJSONArray gt;
+    for (double v : info.gt)
+        gt.Add(v);
+    o.Add("geotransform", gt);
+    o.Add("srid", info.srid);
+    o.Add("footprint", info.footprintWkt);
+    o.Add("band_count", static_cast<int>(info.bands.size()));
+    o.Add("data_type", GDALGetDataTypeName(info.bands[0].type));
+    CPLJSONArray bands;
+    for (const auto& b : info.bands)
+    {
+        CPLJSONObject jb;
+        jb.Add("data_type", GDALGetDataTypeName(b.type));
+        if (b.nodata && std::isfinite(*b.nodata))
+            jb.Add("nodata", *b.nodata);
+        else if (b.nodata)
+            jb.Add("nodata", std::isnan(*b.nodata) ? "NaN" : (*b.nodata > 0 ? "Infinity" : "-Infinity"));
+        else
+            jb.AddNull("nodata");
+        jb.Add("description", b.description);
+        jb.Add("color_interp", b.colorInterp);
+        bands.Add(jb);
+    }
+    o.Add("bands", bands);
+    o.Add("block_width", info.blockW);
+    o.Add("block_height", info.blockH);
+    o.Add("overview_count", info.overviewCount);
+    o.Add("file_size", static_cast<GInt64>(info.fileSize));
+    o.Add("mtime", static_cast<GInt64>(info.mtime));
+    return o.Format(CPLJSONObject::PrettyFormat::Plain);
+}
+
+} // namespace pgmosaic

@@ -1,0 +1,45 @@
+// Item inspection: what the catalog records about one raster file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gdal.h"
+#include "grid.h"
+
+namespace pgmosaic
+{
+
+struct BandInfo
+{
+    GDALDataType type = GDT_Unknown;
+    std::optional<double> nodata;
+    std::string description;
+    std::string colorInterp;
+};
+
+struct RasterInfo
+{
+    std::string path;
+    std::string driver;
+    int width = 0, height = 0;
+    GeoTransform gt{};
+    int srid = 0;                 // EPSG code of the file's SRS
+    std::string footprintWkt;     // outline of the raster's extent, in its own SRS
+    std::vector<BandInfo> bands;
+    int blockW = 0, blockH = 0;
+    int overviewCount = 0;
+    std::int64_t fileSize = 0;
+    std::int64_t mtime = 0;       // seconds since the epoch
+};
+
+// Opens `path` with GDAL and reads its header. Throws Error naming the path when the file is
+// missing, unreadable, not georeferenced, or in an SRS without an EPSG code.
+RasterInfo InspectRaster(const std::string& path);
+
+// The JSON object the SQL layer stores (keys as the item table's columns).
+std::string RasterInfoToJson(const RasterInfo& info);
+
+} // namespace pgmosaic

@@ -1,0 +1,24 @@
+// Which files the backend may open: off unless a superuser enables it, and then only below the
+// allowed roots, checked after symlinks and ".." are resolved.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pgmosaic
+{
+
+struct FileAccessPolicy
+{
+    bool enabled = false;
+    std::vector<std::string> allowedRoots; // absolute directory prefixes
+};
+
+// Splits a comma-separated list of roots, trimming blanks and dropping empty entries.
+std::vector<std::string> ParseRootList(const std::string& csv);
+
+// Returns the canonical path of `path` when the policy allows it; throws Error (Permission,
+// NotFound or InvalidParameter) naming the path otherwise.
+std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& path);
+
+} // namespace pgmosaic

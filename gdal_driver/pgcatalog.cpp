@@ -1,0 +1,180 @@
+// The libpq side of the catalog: connection, mosaic row, window lookups.
+#include <cstdlib>
+
+#include "error.h"
+#include "pgmosaic_driver.h"
+
+using pgmosaic::Error;
+using pgmosaic::ErrorKind;
+
+namespace
+{
+
+std::string Trimmed(const char* msg)
+{
+    std::string s = msg ? msg : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+// Parses a float8[] in text form: {1,2.5,-3}.
+std::vector<double> ParseDoubleArray(const char* text)
+{
+    std::vector<double> out;
+    const char* p = text;
+    if (*p == '{')
+        ++p;
+    while (*p && *p != '}')
+    {
+        char* end = nullptr;
+        out.push_back(std::strtod(p, &end));
+        if (end == p)
+            break;
+        p = end;
+        if (*p == ',')
+            ++p;
+    }
+    return out;
+}
+
+std::string Num(double v) { return CPLSPrintf("%.17g", v); }
+
+} // namespace
+
+PgConnection::PgConnection(const std::string& conninfo)
+{
+    m_hConn = PQconnectdb(conninfo.c_str());
+    if (PQstatus(m_hConn) != CONNECTION_OK)
+    {
+        std::string msg = Trimmed(PQerrorMessage(m_hConn));
+        PQfinish(m_hConn);
+        m_hConn = nullptr;
+        throw Error(ErrorKind::Catalog, "cannot connect to the database (" +
+                                            pgmosaic::RedactConninfo(conninfo) + "): " + msg);
+    }
+}
+
+PgConnection::~PgConnection()
+{
+    if (m_hConn)
+        PQfinish(m_hConn);
+}
+
+PgConnection::Result PgConnection::Check(PGresult* r, const char* what)
+{
+    Result res(r);
+    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        throw Error(ErrorKind::Catalog,
+                    std::string(what) + " failed: " + Trimmed(PQerrorMessage(m_hConn)));
+    return res;
+}
+
+PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::string>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p.c_str());
+    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0),
+                 "catalog query");
+}
+
+void PgConnection::Prepare(const char* name, const char* sql, int nParams)
+{
+    Check(PQprepare(m_hConn, name, sql, nParams, nullptr), "preparing a catalog query");
+}
+
+PgConnection::Result PgConnection::ExecPrepared(const char* name,
+                                                const std::vector<std::string>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p.c_str());
+    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
+                                nullptr, nullptr, 0),
+                 "item lookup");
+}
+
+pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name)
+{
+    auto res = conn.Exec(
+        "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
+        "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata "
+        "FROM pgmosaic.mosaic m LEFT JOIN public.spatial_ref_sys s ON s.srid = m.srid "
+        "WHERE m.name = $1",
+        {name});
+    if (PQntuples(res.get()) == 0)
+        throw Error(ErrorKind::NotFound, "unknown mosaic \"" + name + "\"");
+    PGresult* r = res.get();
+    pgmosaic::MosaicInfo m;
+    m.name = name;
+    m.id = std::atoll(PQgetvalue(r, 0, 0));
+    m.srid = std::atoi(PQgetvalue(r, 0, 1));
+    if (PQgetisnull(r, 0, 5) || PQgetisnull(r, 0, 7))
+        throw Error(ErrorKind::NotFound, "mosaic \"" + name + "\" has no items yet");
+    OGRSpatialReference srs;
+    if (!PQgetisnull(r, 0, 2) && EQUAL(PQgetvalue(r, 0, 2), "EPSG"))
+        srs.importFromEPSG(std::atoi(PQgetvalue(r, 0, 3)));
+    else if (!PQgetisnull(r, 0, 4))
+        srs.importFromWkt(PQgetvalue(r, 0, 4));
+    char* wkt = nullptr;
+    srs.exportToWkt(&wkt);
+    m.srsWkt = wkt ? wkt : "";
+    CPLFree(wkt);
+    const double resX = std::atof(PQgetvalue(r, 0, 5)), resY = std::atof(PQgetvalue(r, 0, 6));
+    const double minx = std::atof(PQgetvalue(r, 0, 7)), miny = std::atof(PQgetvalue(r, 0, 8));
+    const double maxx = std::atof(PQgetvalue(r, 0, 9)), maxy = std::atof(PQgetvalue(r, 0, 10));
+    m.gt = {minx, resX, 0, maxy, 0, -resY};
+    m.width = static_cast<int>(std::llround((maxx - minx) / resX));
+    m.height = static_cast<int>(std::llround((maxy - miny) / resY));
+    m.bandCount = std::atoi(PQgetvalue(r, 0, 11));
+    m.dataType = GDALGetDataTypeByName(PQgetvalue(r, 0, 12));
+    if (!PQgetisnull(r, 0, 13))
+        m.nodata = CPLAtof(PQgetvalue(r, 0, 13));
+    if (m.width <= 0 || m.height <= 0 || m.bandCount <= 0 || m.dataType == GDT_Unknown)
+        throw Error(ErrorKind::Catalog, "mosaic \"" + name + "\" has an invalid grid");
+    return m;
+}
+
+PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic)
+    : m_oConn(conn), m_oMosaic(mosaic)
+{
+    m_oConn.Prepare("pgmosaic_find_items",
+                    "SELECT id, resolved_path, srid, geotransform, width, height "
+                    "FROM pgmosaic.items($1, public.ST_MakeEnvelope($2, $3, $4, $5, $6))",
+                    6);
+}
+
+std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope& env)
+{
+    if (m_bCached && env.minx == m_oCachedEnv.minx && env.miny == m_oCachedEnv.miny &&
+        env.maxx == m_oCachedEnv.maxx && env.maxy == m_oCachedEnv.maxy)
+        return m_aoCachedItems;
+    auto res = m_oConn.ExecPrepared("pgmosaic_find_items",
+                                    {m_oMosaic.name, Num(env.minx), Num(env.miny), Num(env.maxx),
+                                     Num(env.maxy), std::to_string(m_oMosaic.srid)});
+    PGresult* r = res.get();
+    std::vector<pgmosaic::ItemRef> items;
+    items.reserve(PQntuples(r));
+    for (int i = 0; i < PQntuples(r); ++i)
+    {
+        pgmosaic::ItemRef it;
+        it.id = std::atoll(PQgetvalue(r, i, 0));
+        it.path = PQgetvalue(r, i, 1);
+        it.srid = std::atoi(PQgetvalue(r, i, 2));
+        auto gt = ParseDoubleArray(PQgetvalue(r, i, 3));
+        if (gt.size() != 6)
+            throw Error(ErrorKind::Catalog, "item " + std::to_string(it.id) +
+                                                " has an invalid geotransform in the catalog");
+        std::copy(gt.begin(), gt.end(), it.gt.begin());
+        it.width = std::atoi(PQgetvalue(r, i, 4));
+        it.height = std::atoi(PQgetvalue(r, i, 5));
+        items.push_back(std::move(it));
+    }
+    m_bCached = true;
+    m_oCachedEnv = env;
+    m_aoCachedItems = items;
+    return items;
+}

@@ -1,0 +1,107 @@
+// The C++/PostgreSQL boundary, both ways.
+//
+// PostgreSQL reports errors with longjmp, which must never cross a C++ frame that still has live
+// destructors; C++ exceptions must never unwind into PostgreSQL's C frames. So:
+//  - every SQL-callable function is a thin extern "C" wrapper around CppBoundary(), which runs
+//    the C++ body, catches any exception, lets the destructors run, and only then raises the
+//    PostgreSQL ERROR from a frame holding nothing but plain data;
+//  - C++ code calls PostgreSQL functions that may ereport only through PgCall(), which catches
+//    the PostgreSQL error under PG_TRY and rethrows it as a PgError exception.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+}
+
+#include <exception>
+#include <type_traits>
+
+#include "error.h"
+
+namespace pgmosaic
+{
+
+// A PostgreSQL error carried across C++ frames, with its SQLSTATE and message intact.
+class PgError final : public std::exception
+{
+public:
+    explicit PgError(ErrorData* data) : m_poData(data) {}
+    const char* what() const noexcept override { return m_poData->message; }
+    ErrorData* data() const { return m_poData; }
+
+private:
+    ErrorData* m_poData;
+};
+
+int SqlStateOf(ErrorKind kind);
+
+template <typename Fn> auto PgCall(Fn&& fn) -> decltype(fn())
+{
+    using R = decltype(fn());
+    MemoryContext callerContext = CurrentMemoryContext;
+    // Locals written under PG_TRY and read after a longjmp must be volatile. R is a plain
+    // value (Datum, pointer): PostgreSQL calls return nothing else.
+    ErrorData* volatile edata = nullptr;
+    volatile std::conditional_t<std::is_void<R>::value, int, R> result{};
+    PG_TRY();
+    {
+        if constexpr (std::is_void<R>::value)
+            fn();
+        else
+            result = fn();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(callerContext);
+        edata = CopyErrorData();
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    if (edata != nullptr)
+        throw PgError(edata);
+    if constexpr (!std::is_void<R>::value)
+        return result;
+}
+
+// Runs a C++ function body for PostgreSQL. Call it as the only statement of an extern "C"
+// function: `return CppBoundary([&] { ...; return datum; });`
+template <typename Fn> Datum CppBoundary(Fn&& body)
+{
+    char message[2048];
+    int sqlstate = ERRCODE_INTERNAL_ERROR;
+    ErrorData* pgError = nullptr;
+    try
+    {
+        return body();
+    }
+    catch (const PgError& e)
+    {
+        pgError = e.data();
+    }
+    catch (const Error& e)
+    {
+        sqlstate = SqlStateOf(e.kind());
+        strlcpy(message, e.what(), sizeof(message));
+    }
+    catch (const std::bad_alloc&)
+    {
+        sqlstate = ERRCODE_OUT_OF_MEMORY;
+        strlcpy(message, "out of memory", sizeof(message));
+    }
+    catch (const std::exception& e)
+    {
+        strlcpy(message, e.what(), sizeof(message));
+    }
+    catch (...)
+    {
+        strlcpy(message, "unexpected C++ exception", sizeof(message));
+    }
+    // Every C++ object of the body is destroyed by now: longjmp is safe from here.
+    if (pgError != nullptr)
+        ReThrowError(pgError);
+    ereport(ERROR, (errcode(sqlstate), errmsg("%s", message)));
+    pg_unreachable();
+}
+
+} // namespace pgmosaic
