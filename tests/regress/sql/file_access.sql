@@ -1,0 +1,49 @@
+-- Backend file access: only a superuser may enable it or widen the roots; paths are checked
+-- after resolving ".." and symbolic links.
+\set SHOW_CONTEXT never
+CREATE ROLE regress_pgmosaic_user LOGIN;
+GRANT USAGE ON SCHEMA pgmosaic TO regress_pgmosaic_user;
+
+-- In a fresh session the module is not loaded yet and the settings are placeholders: values a
+-- non-superuser gives them are refused when the module loads.
+\c - regress_pgmosaic_user
+SET pgmosaic.enable_file_access = on;
+SET pgmosaic.allowed_roots = '/';
+SELECT pgmosaic.gdal_version() IS NOT NULL AS module_loaded;
+SHOW pgmosaic.enable_file_access;
+SHOW pgmosaic.allowed_roots;
+SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif');
+-- Once loaded, setting them is refused outright.
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT pg_temp.try($$SET pgmosaic.enable_file_access = on$$);
+SELECT pg_temp.try($$SET pgmosaic.allowed_roots = '/'$$);
+\c - postgres
+\set SHOW_CONTEXT never
+DROP OWNED BY regress_pgmosaic_user;
+DROP ROLE regress_pgmosaic_user;
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+SET pgmosaic.enable_file_access = on;
+SET pgmosaic.allowed_roots = ' /tmp/pgmosaic_regress/sub , /tmp/pgmosaic_regress ';
+SELECT (pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif') - 'mtime' - 'path')::text;
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/../pgmosaic_regress_outside/secret.tif')$$);
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/escape.tif')$$);
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/a.tif')$$);
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster(E'/tmp/pgmosaic_regress/a.tif\\x')$$);
+SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress/sub';
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
+-- A prefix of a directory name is not the directory
+SET pgmosaic.allowed_roots = '/tmp/pgmosaic_reg';
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);

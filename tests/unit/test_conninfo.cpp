@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include "conninfo.h"
+#include "error.h"
+
+using namespace pgmosaic;
+
+TEST(ConnInfo, SplitsPgmosaicKeysFromLibpqKeys)
+{
+    auto c = ParseConnectionString("dbname=gis host=localhost mosaic=landsat port=5433");
+    EXPECT_EQ(c.conninfo, "dbname=gis host=localhost port=5433");
+    EXPECT_EQ(c.Get("mosaic"), "landsat");
+}
+
+TEST(ConnInfo, KeysAreCaseInsensitiveAndValuesMayBeQuoted)
+{
+    auto c = ParseConnectionString("MOSAIC='my mosaic' dbname = 'a b' password='it\\'s'");
+    EXPECT_EQ(c.Get("mosaic"), "my mosaic");
+    EXPECT_EQ(c.conninfo, "dbname='a b' password='it\\'s'");
+}
+
+TEST(ConnInfo, EmptyStringGivesNoMosaic)
+{
+    auto c = ParseConnectionString("   ");
+    EXPECT_EQ(c.conninfo, "");
+    EXPECT_EQ(c.Get("mosaic"), "");
+}
+
+TEST(ConnInfo, MalformedStringsAreRejectedWithTheirProblem)
+{
+    EXPECT_THROW(
+        {
+            try
+            {
+                ParseConnectionString("dbname='gis");
+            }
+            catch (const Error& e)
+            {
+                EXPECT_STREQ(e.what(), "malformed PGMOSAIC connection string: unterminated "
+                                       "quoted value for \"dbname\"");
+                EXPECT_EQ(e.kind(), ErrorKind::InvalidParameter);
+                throw;
+            }
+        },
+        Error);
+    EXPECT_THROW(ParseConnectionString("dbname"), Error);
+    EXPECT_THROW(ParseConnectionString("=x"), Error);
+    EXPECT_THROW(ParseConnectionString("mosaic="), Error);
+}
+
+TEST(ConnInfo, FutureKeysSayTheyAreNotSupportedYet)
+{
+    try
+    {
+        ParseConnectionString("dbname=gis mosaic=m method=max");
+        FAIL() << "expected an error";
+    }
+    catch (const Error& e)
+    {
+        EXPECT_STREQ(e.what(), "PGMOSAIC option \"method\" is not supported in this version");
+    }
+}
+
+TEST(ConnInfo, PrefixIsCaseInsensitiveAndStrict)
+{
+    EXPECT_TRUE(HasConnectionPrefix("PGMOSAIC:dbname=x"));
+    EXPECT_TRUE(HasConnectionPrefix("pgmosaic:"));
+    EXPECT_FALSE(HasConnectionPrefix("PGMOSAI"));
+    EXPECT_FALSE(HasConnectionPrefix("PG:dbname=x"));
+    EXPECT_FALSE(HasConnectionPrefix(nullptr));
+}
+
+TEST(ConnInfo, QuotingRoundTrips)
+{
+    for (std::string v : {"plain", "with space", "quote'd", "back\\slash", ""})
+    {
+        auto c = ParseConnectionString("mosaic=x application_name=" + QuoteConnValue(v));
+        auto again = ParseConnectionString(c.conninfo);
+        EXPECT_EQ(again.conninfo, c.conninfo) << v;
+    }
+    EXPECT_EQ(QuoteConnValue("a b"), "'a b'");
+    EXPECT_EQ(QuoteConnValue(""), "''");
+}
+
+TEST(ConnInfo, RedactionHidesThePassword)
+{
+    EXPECT_EQ(RedactConninfo("host=h password=secret dbname=gis"),
+              "host=h password=*** dbname=gis");
+    EXPECT_EQ(RedactConninfo("password='se cret' mosaic=m"), "password=*** mosaic=m");
+}
