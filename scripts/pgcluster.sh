@@ -23,6 +23,8 @@ free_port() {
 
 case "$cmd" in
 start)
+  # A cluster left behind by an interrupted run is stopped and replaced.
+  if [ -e "$dir" ]; then "$0" stop "$dir"; fi
   mkdir -p "$dir"
   chmod 755 "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the extension through PGXS (make -f Makefile.pgxs) in a scratch copy of the sources,
+# so the packagers' path is proven to compile without touching the work tree.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cp -r "$repo/common" "$repo/pg_extension" "$repo/sql" "$repo/Makefile.pgxs" "$scratch/"
+make -s -C "$scratch" -f Makefile.pgxs -j2 >/dev/null
+test -f "$scratch/pgmosaic.so"
+nm -D --defined-only "$scratch/pgmosaic.so" | grep -q pgmosaic_inspect_raster
+echo "pgxs-check: pgmosaic.so built through PGXS"
