@@ -27,7 +27,8 @@ void CopyValidRow(const T* src, GDALDataType srcType, int n, double nodata, GByt
 {
     const bool nanNodata = std::isnan(nodata);
     const T nd = nanNodata ? T{} : static_cast<T>(nodata);
-    auto valid = [&](T v) {
+    auto valid = [&](T v)
+    {
         if constexpr (std::is_floating_point<T>::value)
         {
             if (std::isnan(v))
@@ -46,9 +47,8 @@ void CopyValidRow(const T* src, GDALDataType srcType, int n, double nodata, GByt
         while (i < n && valid(src[i]))
             ++i;
         if (i > start)
-            GDALCopyWords64(src + start, srcType, sizeof(T),
-                            dst + start * pixelSpace, dstType, static_cast<int>(pixelSpace),
-                            i - start);
+            GDALCopyWords64(src + start, srcType, sizeof(T), dst + start * pixelSpace, dstType,
+                            static_cast<int>(pixelSpace), i - start);
     }
 }
 
@@ -86,11 +86,9 @@ void CopyValidRowAnyType(GDALDataType type, const GByte* src, int n, double noda
 
 } // namespace
 
-void CompositeReader::Read(const Request& req, const std::vector<int>& bands,
-                           const BufferSpec& buf)
+void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf)
 {
-    const std::vector<ItemRef> items =
-        m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
+    const std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
 
     // Plan top-down: drop items hidden under an opaque item above them, stop at an item that
     // covers the whole buffer.
@@ -174,17 +172,18 @@ void CompositeReader::Paint(const Step& step, const Request&, const std::vector<
     }
     std::vector<int> bandMap(bands);
     GdalErrorCollector errors;
-    auto readFailed = [&]() {
+    auto readFailed = [&]()
+    {
         return Error(ErrorKind::Io, "cannot read item " + std::to_string(step.item->id) + " (" +
                                         step.item->path + "): " + errors.Message("read failed"));
     };
     if (step.opaque)
     {
-        GByte* dst = static_cast<GByte*>(buf.data) + p.dst.y * buf.lineSpace +
-                     p.dst.x * buf.pixelSpace;
-        if (step.ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, dst, p.dst.w, p.dst.h,
-                              buf.type, static_cast<int>(bandMap.size()), bandMap.data(),
-                              buf.pixelSpace, buf.lineSpace, buf.bandSpace, &extra) != CE_None)
+        GByte* dst =
+            static_cast<GByte*>(buf.data) + p.dst.y * buf.lineSpace + p.dst.x * buf.pixelSpace;
+        if (step.ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, dst, p.dst.w, p.dst.h, buf.type,
+                              static_cast<int>(bandMap.size()), bandMap.data(), buf.pixelSpace,
+                              buf.lineSpace, buf.bandSpace, &extra) != CE_None)
             throw readFailed();
         return;
     }
@@ -194,9 +193,8 @@ void CompositeReader::Paint(const Step& step, const Request&, const std::vector<
     const size_t bandBytes = static_cast<size_t>(p.dst.w) * p.dst.h * typeSize;
     m_abyScratch.resize(bandBytes * bands.size());
     if (step.ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, m_abyScratch.data(), p.dst.w,
-                          p.dst.h, type, static_cast<int>(bandMap.size()), bandMap.data(),
-                          typeSize, static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes,
-                          &extra) != CE_None)
+                          p.dst.h, type, static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
+                          static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, &extra) != CE_None)
         throw readFailed();
     for (size_t b = 0; b < bands.size(); ++b)
     {

@@ -12,7 +12,7 @@ namespace
 
 // Keys of the design's connection string that later versions implement; naming one now gets a
 // clear "not supported yet" instead of libpq's "invalid connection option".
-const std::set<std::string> kFutureKeys = {"where", "time",  "sort",   "method",
+const std::set<std::string> kFutureKeys = {"where", "time",       "sort",   "method",
                                            "bands", "resampling", "missing"};
 
 std::string Lower(std::string s)
@@ -52,7 +52,8 @@ ConnectionString ParseConnectionString(const std::string& text)
     ConnectionString out;
     size_t i = 0;
     const size_t n = text.size();
-    auto skipSpace = [&] {
+    auto skipSpace = [&]
+    {
         while (i < n && std::isspace(static_cast<unsigned char>(text[i])))
             ++i;
     };

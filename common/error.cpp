@@ -3,9 +3,15 @@
 namespace pgmosaic
 {
 
-GdalErrorCollector::GdalErrorCollector() { CPLPushErrorHandlerEx(Handler, this); }
+GdalErrorCollector::GdalErrorCollector()
+{
+    CPLPushErrorHandlerEx(Handler, this);
+}
 
-GdalErrorCollector::~GdalErrorCollector() { CPLPopErrorHandler(); }
+GdalErrorCollector::~GdalErrorCollector()
+{
+    CPLPopErrorHandler();
+}
 
 void CPL_STDCALL GdalErrorCollector::Handler(CPLErr eErr, CPLErrorNum, const char* pszMsg)
 {

@@ -10,7 +10,10 @@ namespace pgmosaic
 // GDAL's affine geotransform: X = gt[0] + col*gt[1] + row*gt[2], Y = gt[3] + col*gt[4] + row*gt[5].
 using GeoTransform = std::array<double, 6>;
 
-inline bool IsNorthUp(const GeoTransform& gt) { return gt[2] == 0.0 && gt[4] == 0.0; }
+inline bool IsNorthUp(const GeoTransform& gt)
+{
+    return gt[2] == 0.0 && gt[4] == 0.0;
+}
 
 struct Envelope
 {
@@ -38,10 +41,10 @@ struct Request
 // How one north-up source contributes to a request.
 struct Placement
 {
-    Window dst;                     // buffer pixels the source covers (pixel centres inside it)
-    double srcX = 0, srcY = 0;      // the matching source window, in source pixels
+    Window dst;                // buffer pixels the source covers (pixel centres inside it)
+    double srcX = 0, srcY = 0; // the matching source window, in source pixels
     double srcW = 0, srcH = 0;
-    bool integral = false;          // source window is whole pixels, one per buffer pixel
+    bool integral = false;             // source window is whole pixels, one per buffer pixel
     Window SrcWindowEnclosing() const; // the integer window enclosing the source window
 };
 

@@ -79,7 +79,8 @@ RasterInfo InspectRaster(const std::string& path)
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
     const auto& g = info.gt;
-    auto corner = [&](double col, double row) {
+    auto corner = [&](double col, double row)
+    {
         return CPLSPrintf("%.17g %.17g", g[0] + col * g[1] + row * g[2],
                           g[3] + col * g[4] + row * g[5]);
     };
@@ -112,7 +113,8 @@ std::string RasterInfoToJson(const RasterInfo& info)
         if (b.nodata && std::isfinite(*b.nodata))
             jb.Add("nodata", *b.nodata);
         else if (b.nodata)
-            jb.Add("nodata", std::isnan(*b.nodata) ? "NaN" : (*b.nodata > 0 ? "Infinity" : "-Infinity"));
+            jb.Add("nodata",
+                   std::isnan(*b.nodata) ? "NaN" : (*b.nodata > 0 ? "Infinity" : "-Infinity"));
         else
             jb.AddNull("nodata");
         jb.Add("description", b.description);

@@ -26,13 +26,13 @@ struct RasterInfo
     std::string driver;
     int width = 0, height = 0;
     GeoTransform gt{};
-    int srid = 0;                 // EPSG code of the file's SRS
-    std::string footprintWkt;     // outline of the raster's extent, in its own SRS
+    int srid = 0;             // EPSG code of the file's SRS
+    std::string footprintWkt; // outline of the raster's extent, in its own SRS
     std::vector<BandInfo> bands;
     int blockW = 0, blockH = 0;
     int overviewCount = 0;
     std::int64_t fileSize = 0;
-    std::int64_t mtime = 0;       // seconds since the epoch
+    std::int64_t mtime = 0; // seconds since the epoch
 };
 
 // Opens `path` with GDAL and reads its header. Throws Error naming the path when the file is

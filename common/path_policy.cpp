@@ -89,8 +89,9 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
         if (IsUnder(canonical, canonicalRoot))
             return canonical;
     }
-    throw Error(ErrorKind::Permission,
-                "path " + path + " is outside pgmosaic.allowed_roots (resolves to " + canonical + ")");
+    throw Error(ErrorKind::Permission, "path " + path +
+                                           " is outside pgmosaic.allowed_roots (resolves to " +
+                                           canonical + ")");
 }
 
 } // namespace pgmosaic

@@ -72,8 +72,8 @@ void SourcePool::Open(const ItemRef& item, Entry& entry)
     double suggested[6];
     int sw = 0, sh = 0;
     double extent[4];
-    CPLErr err = GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, transformer, suggested,
-                                          &sw, &sh, extent, 0);
+    CPLErr err = GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, transformer, suggested, &sw,
+                                          &sh, extent, 0);
     GDALDestroyGenImgProjTransformer(transformer);
     if (err != CE_None)
         throw Error(ErrorKind::Io, "cannot compute the warped extent of item " +
@@ -110,12 +110,11 @@ void SourcePool::Open(const ItemRef& item, Entry& entry)
     // Pixels the source does not cover are nodata in the warped view, so they never hide lower
     // items: the mosaic nodata when it has one, else the source's own.
     for (int b = 0; b < wo->nBandCount; ++b)
-        wo->padfDstNoDataReal[b] = m_oMosaic.nodata
-                                       ? *m_oMosaic.nodata
-                                       : (srcHasNodata ? wo->padfSrcNoDataReal[b] : 0.0);
+        wo->padfDstNoDataReal[b] =
+            m_oMosaic.nodata ? *m_oMosaic.nodata : (srcHasNodata ? wo->padfSrcNoDataReal[b] : 0.0);
     wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
-    wo->pTransformerArg = GDALCreateGenImgProjTransformer3(
-        src->GetProjectionRef(), nullptr, m_oMosaic.srsWkt.c_str(), dstGt);
+    wo->pTransformerArg = GDALCreateGenImgProjTransformer3(src->GetProjectionRef(), nullptr,
+                                                           m_oMosaic.srsWkt.c_str(), dstGt);
     wo->pfnTransformer = GDALGenImgProjTransform;
     GDALDatasetH warped = GDALCreateWarpedVRT(src, dw, dh, dstGt, wo);
     GDALDestroyWarpOptions(wo);

@@ -38,7 +38,10 @@ std::vector<double> ParseDoubleArray(const char* text)
     return out;
 }
 
-std::string Num(double v) { return CPLSPrintf("%.17g", v); }
+std::string Num(double v)
+{
+    return CPLSPrintf("%.17g", v);
+}
 
 } // namespace
 
@@ -76,8 +79,8 @@ PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::
     std::vector<const char*> values;
     for (const auto& p : params)
         values.push_back(p.c_str());
-    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr,
-                              values.data(), nullptr, nullptr, 0),
+    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                              nullptr, nullptr, 0),
                  "catalog query");
 }
 

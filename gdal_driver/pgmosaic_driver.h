@@ -97,11 +97,10 @@ public:
 
     CPLErr GetGeoTransform(double* padfTransform) override;
     const OGRSpatialReference* GetSpatialRef() const override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
-                     GSpacing nLineSpace, GSpacing nBandSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, int nBandCount,
+                     PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace, GSpacing nLineSpace,
+                     GSpacing nBandSpace, GDALRasterIOExtraArg* psExtraArg) override;
 
 private:
     void OpenMosaic(const std::string& name);
@@ -125,10 +124,9 @@ public:
     PGMosaicRasterBand(PGMosaicDataset* poDS, int nBand);
 
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage) override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     GSpacing nPixelSpace, GSpacing nLineSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, GSpacing nPixelSpace,
+                     GSpacing nLineSpace, GDALRasterIOExtraArg* psExtraArg) override;
     double GetNoDataValue(int* pbSuccess = nullptr) override;
     GDALColorInterp GetColorInterpretation() override;
 

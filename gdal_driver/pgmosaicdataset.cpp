@@ -48,25 +48,26 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     if ((poOpenInfo->nOpenFlags & GDAL_OF_RASTER) == 0)
         return nullptr; // the vector side comes in a later version
     auto poDS = std::make_unique<PGMosaicDataset>();
-    const CPLErr err = Guarded([&] {
-        auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
-                                                    strlen(pgmosaic::kConnectionPrefix));
-        const char* pszOOMosaic =
-            CSLFetchNameValue(poOpenInfo->papszOpenOptions, kOpenOptionMosaic);
-        std::string mosaic = pszOOMosaic ? pszOOMosaic : conn.Get(pgmosaic::kKeyMosaic);
-        poDS->m_osConninfo = conn.conninfo;
-        poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
-        auto res = poDS->m_poConn->Exec(
-            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
-        if (PQntuples(res.get()) == 0)
-            throw Error(ErrorKind::NotFound,
-                        "the database has no pgmosaic extension "
-                        "(run CREATE EXTENSION pgmosaic CASCADE)");
-        if (mosaic.empty())
-            poDS->ListMosaics();
-        else
-            poDS->OpenMosaic(mosaic);
-    });
+    const CPLErr err = Guarded(
+        [&]
+        {
+            auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
+                                                        strlen(pgmosaic::kConnectionPrefix));
+            const char* pszOOMosaic =
+                CSLFetchNameValue(poOpenInfo->papszOpenOptions, kOpenOptionMosaic);
+            std::string mosaic = pszOOMosaic ? pszOOMosaic : conn.Get(pgmosaic::kKeyMosaic);
+            poDS->m_osConninfo = conn.conninfo;
+            poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
+            auto res = poDS->m_poConn->Exec(
+                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
+            if (PQntuples(res.get()) == 0)
+                throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
+                                                 "(run CREATE EXTENSION pgmosaic CASCADE)");
+            if (mosaic.empty())
+                poDS->ListMosaics();
+            else
+                poDS->OpenMosaic(mosaic);
+        });
     if (err != CE_None)
         return nullptr;
     poDS->SetDescription(poOpenInfo->pszFilename);
@@ -141,26 +142,27 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                                    const std::vector<int>& bands, GSpacing nPixelSpace,
                                    GSpacing nLineSpace, GSpacing nBandSpace)
 {
-    return Guarded([&] {
-        pgmosaic::Request req;
-        req.win = {nXOff, nYOff, nXSize, nYSize};
-        req.bufW = nBufXSize;
-        req.bufH = nBufYSize;
-        pgmosaic::BufferSpec buf;
-        buf.data = pData;
-        buf.type = eBufType;
-        buf.pixelSpace = nPixelSpace;
-        buf.lineSpace = nLineSpace;
-        buf.bandSpace = nBandSpace;
-        m_poReader->Read(req, bands, buf);
-    });
+    return Guarded(
+        [&]
+        {
+            pgmosaic::Request req;
+            req.win = {nXOff, nYOff, nXSize, nYSize};
+            req.bufW = nBufXSize;
+            req.bufH = nBufYSize;
+            pgmosaic::BufferSpec buf;
+            buf.data = pData;
+            buf.type = eBufType;
+            buf.pixelSpace = nPixelSpace;
+            buf.lineSpace = nLineSpace;
+            buf.bandSpace = nBandSpace;
+            m_poReader->Read(req, bands, buf);
+        });
 }
 
-CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
-                                  int nYSize, void* pData, int nBufXSize, int nBufYSize,
-                                  GDALDataType eBufType, int nBandCount,
-                                  PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
-                                  GSpacing nLineSpace, GSpacing nBandSpace,
+CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
+                                  void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
+                                  int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap,
+                                  GSpacing nPixelSpace, GSpacing nLineSpace, GSpacing nBandSpace,
                                   GDALRasterIOExtraArg*)
 {
     if (eRWFlag != GF_Read)
@@ -218,8 +220,8 @@ CPLErr PGMosaicRasterBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, i
         return CE_Failure;
     }
     return static_cast<PGMosaicDataset*>(poDS)->ReadWindow(nXOff, nYOff, nXSize, nYSize, pData,
-                                                          nBufXSize, nBufYSize, eBufType, {nBand},
-                                                          nPixelSpace, nLineSpace, 0);
+                                                           nBufXSize, nBufYSize, eBufType, {nBand},
+                                                           nPixelSpace, nLineSpace, 0);
 }
 
 double PGMosaicRasterBand::GetNoDataValue(int* pbSuccess)
@@ -230,4 +232,7 @@ double PGMosaicRasterBand::GetNoDataValue(int* pbSuccess)
     return nodata.value_or(0.0);
 }
 
-GDALColorInterp PGMosaicRasterBand::GetColorInterpretation() { return m_eColorInterp; }
+GDALColorInterp PGMosaicRasterBand::GetColorInterpretation()
+{
+    return m_eColorInterp;
+}

@@ -9,7 +9,8 @@
 //    the PostgreSQL error under PG_TRY and rethrows it as a PgError exception.
 #pragma once
 
-extern "C" {
+extern "C"
+{
 #include "postgres.h"
 #include "fmgr.h"
 }

@@ -1,12 +1,13 @@
 // The backend module: GUCs and the SQL-callable functions. Each function is a thin wrapper; the
 // work is done by common/.
-extern "C" {
+extern "C"
+{
 #include "postgres.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
-PG_MODULE_MAGIC;
+    PG_MODULE_MAGIC;
 }
 
 #include <mutex>
@@ -28,13 +29,16 @@ char* g_pszAllowedRoots = nullptr;
 void EnsureGdal()
 {
     static std::once_flag once;
-    std::call_once(once, [] {
-        // The backend never writes side-car .aux.xml files next to the rasters it inspects, and
-        // GDAL never prints: errors are collected per call and reported through ereport.
-        CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
-        CPLSetErrorHandler(CPLQuietErrorHandler);
-        GDALAllRegister();
-    });
+    std::call_once(once,
+                   []
+                   {
+                       // The backend never writes side-car .aux.xml files next to the rasters it
+                       // inspects, and GDAL never prints: errors are collected per call and
+                       // reported through ereport.
+                       CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+                       CPLSetErrorHandler(CPLQuietErrorHandler);
+                       GDALAllRegister();
+                   });
 }
 
 pgmosaic::FileAccessPolicy CurrentPolicy()
@@ -74,48 +78,55 @@ int SqlStateOf(ErrorKind kind)
 
 } // namespace pgmosaic
 
-extern "C" {
-
-void _PG_init(void);
-
-void _PG_init(void)
+extern "C"
 {
-    DefineCustomBoolVariable("pgmosaic.enable_file_access",
-                             "Lets the backend open raster files (add_raster, inspect_raster).",
-                             "Off by default; only a superuser can change it.",
-                             &g_bEnableFileAccess, false, PGC_SUSET, 0, nullptr, nullptr,
-                             nullptr);
-    DefineCustomStringVariable("pgmosaic.allowed_roots",
-                               "Comma-separated directories below which the backend may open "
-                               "raster files.",
-                               "Checked after resolving symbolic links and \"..\".",
-                               &g_pszAllowedRoots, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
-    MarkGUCPrefixReserved("pgmosaic");
-}
 
-PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster);
-Datum pgmosaic_inspect_raster(PG_FUNCTION_ARGS)
-{
-    return pgmosaic::CppBoundary([&]() -> Datum {
-        std::string path = pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-        // Open the canonical path that was checked, so a symlink swapped in between the check
-        // and the open cannot lead outside the allowed roots.
-        const std::string canonical = pgmosaic::CheckPathAllowed(CurrentPolicy(), path);
-        EnsureGdal();
-        const std::string json = pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical));
-        return pgmosaic::PgCall(
-            [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-    });
-}
+    void _PG_init(void);
 
-PG_FUNCTION_INFO_V1(pgmosaic_gdal_version);
-Datum pgmosaic_gdal_version(PG_FUNCTION_ARGS)
-{
-    (void)fcinfo;
-    return pgmosaic::CppBoundary([&]() -> Datum {
-        const char* v = GDALVersionInfo("RELEASE_NAME");
-        return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
-    });
-}
+    void _PG_init(void)
+    {
+        DefineCustomBoolVariable("pgmosaic.enable_file_access",
+                                 "Lets the backend open raster files (add_raster, inspect_raster).",
+                                 "Off by default; only a superuser can change it.",
+                                 &g_bEnableFileAccess, false, PGC_SUSET, 0, nullptr, nullptr,
+                                 nullptr);
+        DefineCustomStringVariable("pgmosaic.allowed_roots",
+                                   "Comma-separated directories below which the backend may open "
+                                   "raster files.",
+                                   "Checked after resolving symbolic links and \"..\".",
+                                   &g_pszAllowedRoots, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        MarkGUCPrefixReserved("pgmosaic");
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster);
+    Datum pgmosaic_inspect_raster(PG_FUNCTION_ARGS)
+    {
+        return pgmosaic::CppBoundary(
+            [&]() -> Datum
+            {
+                std::string path =
+                    pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+                // Open the canonical path that was checked, so a symlink swapped in between the
+                // check and the open cannot lead outside the allowed roots.
+                const std::string canonical = pgmosaic::CheckPathAllowed(CurrentPolicy(), path);
+                EnsureGdal();
+                const std::string json =
+                    pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical));
+                return pgmosaic::PgCall(
+                    [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_gdal_version);
+    Datum pgmosaic_gdal_version(PG_FUNCTION_ARGS)
+    {
+        (void)fcinfo;
+        return pgmosaic::CppBoundary(
+            [&]() -> Datum
+            {
+                const char* v = GDALVersionInfo("RELEASE_NAME");
+                return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
+            });
+    }
 
 } // extern "C"

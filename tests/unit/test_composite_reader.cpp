@@ -67,8 +67,8 @@ ItemRef MakeItem(int id, int col, int row, int w, int h, GDALDataType type, doub
 void SetPixel(const ItemRef& item, int x, int y, double value)
 {
     GDALDatasetUniquePtr ds(GDALDataset::Open(item.path.c_str(), GDAL_OF_UPDATE));
-    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, x, y, 1, 1, &value, 1, 1, GDT_Float64,
-                                             0, 0, nullptr),
+    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, x, y, 1, 1, &value, 1, 1, GDT_Float64, 0, 0,
+                                             nullptr),
               CE_None);
 }
 
