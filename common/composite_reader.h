@@ -1,11 +1,16 @@
 // The compositing reader: reads a window of a mosaic from its items, in mosaic order.
 #pragma once
 
+#include <memory>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "gdal_priv.h"
 
 #include "catalog.h"
+#include "error.h"
+#include "read_options.h"
 #include "source_pool.h"
 
 namespace pgmosaic
@@ -22,26 +27,41 @@ struct BufferSpec
 class CompositeReader final
 {
 public:
-    CompositeReader(const MosaicInfo& mosaic, ItemCatalog& catalog, SourcePool& pool)
-        : m_oMosaic(mosaic), m_oCatalog(catalog), m_oPool(pool)
-    {
-    }
+    CompositeReader(const MosaicInfo& mosaic, ItemCatalog& catalog, const ReadOptions& options,
+                    size_t poolCapacity);
+    ~CompositeReader();
 
-    // Fills `buf` with mosaic bands `bands` (1-based) of the request. Under the "first" method
-    // the topmost item with a valid pixel wins; nodata lets lower items show through; pixels no
-    // item covers get the mosaic nodata (0 without one). Throws Error.
+    // Fills `buf` with item bands `bands` (1-based) of the request, composed with the method
+    // of the options. Pixels no item covers get the mosaic nodata (0 without one). Throws Error.
     void Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf);
+
+    // Fills a Byte buffer with 255 where some item has a valid pixel and 0 elsewhere.
+    void ReadCoverage(const Request& req, const BufferSpec& buf);
+
+    const ReadOptions& options() const { return m_oOptions; }
 
 private:
     struct Step;
-    void Paint(const Step& step, const Request& req, const std::vector<int>& bands,
-               const BufferSpec& buf);
-    void Fill(const Request& req, size_t bandCount, const BufferSpec& buf) const;
+    std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
+                           const std::vector<int>& bands, bool cull);
+    void Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands, bool asDouble,
+               const BufferSpec* direct) const;
+    void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
+                  const BufferSpec* direct);
+    void Paint(const Step& step, size_t bandCount, const BufferSpec& buf) const;
+    void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
+                   const BufferSpec& buf) const;
+    void Fill(const Request& req, size_t bandCount, const BufferSpec& buf, double value) const;
+    bool Skip(const ItemRef& item, const Error& error);
+    SourcePool& PoolFor(int thread);
 
     const MosaicInfo& m_oMosaic;
     ItemCatalog& m_oCatalog;
-    SourcePool& m_oPool;
-    std::vector<GByte> m_abyScratch{};
+    ReadOptions m_oOptions;
+    size_t m_nPoolCapacity;
+    std::vector<std::unique_ptr<SourcePool>> m_apoPools{}; // one per reading thread
+    std::mutex m_oWarnMutex{};
+    std::set<std::int64_t> m_oWarnedItems{};
 };
 
 } // namespace pgmosaic

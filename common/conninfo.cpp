@@ -12,8 +12,10 @@ namespace
 
 // Keys of the design's connection string that later versions implement; naming one now gets a
 // clear "not supported yet" instead of libpq's "invalid connection option".
-const std::set<std::string> kFutureKeys = {"where", "time",       "sort",   "method",
-                                           "bands", "resampling", "missing"};
+const std::set<std::string> kFutureKeys = {"where", "time", "sort", "ids"};
+
+const std::set<std::string> kOwnKeys = {kKeyMosaic,     kKeyMethod,  kKeyBands,
+                                        kKeyResampling, kKeyMissing, kKeyNumThreads};
 
 std::string Lower(std::string s)
 {
@@ -104,10 +106,10 @@ ConnectionString ParseConnectionString(const std::string& text)
         if (key.empty())
             throw Malformed("empty key");
         const std::string lkey = Lower(key);
-        if (lkey == kKeyMosaic)
+        if (kOwnKeys.count(lkey))
         {
             if (value.empty())
-                throw Malformed("empty mosaic name");
+                throw Malformed("empty value for \"" + lkey + "\"");
             out.options[lkey] = value;
         }
         else if (kFutureKeys.count(lkey))

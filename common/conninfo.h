@@ -13,6 +13,11 @@ constexpr const char* kConnectionPrefix = "PGMOSAIC:";
 
 // Keys pgmosaic owns in a connection string (and as open options, upper-cased).
 constexpr const char* kKeyMosaic = "mosaic";
+constexpr const char* kKeyMethod = "method";
+constexpr const char* kKeyBands = "bands";
+constexpr const char* kKeyResampling = "resampling";
+constexpr const char* kKeyMissing = "missing";
+constexpr const char* kKeyNumThreads = "num_threads";
 
 struct ConnectionString
 {

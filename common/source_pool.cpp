@@ -3,15 +3,25 @@
 #include <cmath>
 
 #include "gdalwarper.h"
-#include "ogr_spatialref.h"
 
 #include "error.h"
 
 namespace pgmosaic
 {
 
-SourcePool::SourcePool(const MosaicInfo& mosaic, size_t capacity)
-    : m_oMosaic(mosaic), m_nCapacity(capacity < 1 ? 1 : capacity)
+bool IsOnMosaicGrid(const MosaicInfo& m, const ItemRef& item)
+{
+    const auto& g = item.gt;
+    if (item.srid != m.srid || !IsNorthUp(g))
+        return false;
+    auto same = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::fabs(b); };
+    auto onGrid = [](double v) { return std::fabs(v - std::round(v)) < 1e-6; };
+    return same(g[1], m.gt[1]) && same(g[5], m.gt[5]) && onGrid((g[0] - m.gt[0]) / m.gt[1]) &&
+           onGrid((g[3] - m.gt[3]) / m.gt[5]);
+}
+
+SourcePool::SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, size_t capacity)
+    : m_oMosaic(mosaic), m_oResampling(resampling), m_nCapacity(capacity < 1 ? 1 : capacity)
 {
 }
 
@@ -24,75 +34,81 @@ SourcePool::~SourcePool()
 GDALDataset* SourcePool::Acquire(const ItemRef& item)
 {
     auto it = m_oIndex.find(item.path);
-    if (it != m_oIndex.end())
+    if (it == m_oIndex.end())
     {
+        Entry entry;
+        entry.key = item.path;
+        Open(item, entry);
+        if (m_aoEntries.size() >= m_nCapacity)
+        {
+            Entry& last = m_aoEntries.back();
+            m_oIndex.erase(last.key);
+            last.warped.reset();
+            m_aoEntries.pop_back();
+        }
+        m_aoEntries.push_front(std::move(entry));
+        m_oIndex[item.path] = m_aoEntries.begin();
+    }
+    else
         m_aoEntries.splice(m_aoEntries.begin(), m_aoEntries, it->second);
-        Entry& e = m_aoEntries.front();
-        return e.warped ? e.warped.get() : e.source.get();
-    }
-    Entry entry;
-    entry.key = item.path;
-    Open(item, entry);
-    if (m_aoEntries.size() >= m_nCapacity)
-    {
-        Entry& last = m_aoEntries.back();
-        m_oIndex.erase(last.key);
-        last.warped.reset();
-        m_aoEntries.pop_back();
-    }
-    m_aoEntries.push_front(std::move(entry));
-    m_oIndex[item.path] = m_aoEntries.begin();
     Entry& e = m_aoEntries.front();
     return e.warped ? e.warped.get() : e.source.get();
 }
 
-void SourcePool::Open(const ItemRef& item, Entry& entry)
+void SourcePool::Open(const ItemRef& item, Entry& entry) const
 {
     GdalErrorCollector errors;
     entry.source.reset(GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER));
     if (!entry.source)
         throw Error(ErrorKind::Io, "cannot open item " + std::to_string(item.id) + " (" +
                                        item.path + "): " + errors.Message("open failed"));
-    GDALDataset* src = entry.source.get();
-    if (src->GetRasterCount() < m_oMosaic.bandCount)
+    if (entry.source->GetRasterCount() < m_oMosaic.bandCount)
         throw Error(ErrorKind::Mismatch, "item " + std::to_string(item.id) + " (" + item.path +
                                              ") has fewer bands than its mosaic");
-    GeoTransform gt{};
-    src->GetGeoTransform(gt.data());
-    if (item.srid == m_oMosaic.srid && IsNorthUp(gt))
-        return;
+    if (!IsOnMosaicGrid(m_oMosaic, item))
+        Warp(item, entry);
+}
 
-    // Warp onto the mosaic grid: the suggested output extent, snapped outward to mosaic pixels.
+// A warped view of the source on the mosaic grid, covering the source's extent snapped outward
+// to mosaic pixels. Exact transformation (no approximation), the requested resampling, and an
+// alpha band so that pixels the source does not cover never hide lower items.
+void SourcePool::Warp(const ItemRef& item, Entry& entry) const
+{
+    GdalErrorCollector errors;
+    GDALDataset* src = entry.source.get();
+    auto fail = [&](const char* what) {
+        return Error(ErrorKind::Io, std::string(what) + " item " + std::to_string(item.id) +
+                                        " (" + item.path + "): " + errors.Message());
+    };
     CPLStringList transformerOpts;
     transformerOpts.SetNameValue("DST_SRS", m_oMosaic.srsWkt.c_str());
     void* transformer = GDALCreateGenImgProjTransformer2(src, nullptr, transformerOpts.List());
     if (transformer == nullptr)
-        throw Error(ErrorKind::Io, "cannot reproject item " + std::to_string(item.id) + " (" +
-                                       item.path + "): " + errors.Message());
+        throw fail("cannot reproject");
     double suggested[6];
-    int sw = 0, sh = 0;
     double extent[4];
-    CPLErr err = GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, transformer, suggested, &sw,
-                                          &sh, extent, 0);
+    int sw = 0, sh = 0;
+    const CPLErr err = GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, transformer,
+                                                suggested, &sw, &sh, extent, 0);
     GDALDestroyGenImgProjTransformer(transformer);
     if (err != CE_None)
-        throw Error(ErrorKind::Io, "cannot compute the warped extent of item " +
-                                       std::to_string(item.id) + " (" + item.path + ")");
+        throw fail("cannot compute the warped extent of");
     const auto& m = m_oMosaic.gt;
-    const double c0 = std::floor((extent[0] - m[0]) / m[1]);
-    const double c1 = std::ceil((extent[2] - m[0]) / m[1]);
-    const double r0 = std::floor((extent[3] - m[3]) / m[5]);
-    const double r1 = std::ceil((extent[1] - m[3]) / m[5]);
+    const double c0 = std::floor((extent[0] - m[0]) / m[1] + 1e-6);
+    const double c1 = std::ceil((extent[2] - m[0]) / m[1] - 1e-6);
+    const double r0 = std::floor((extent[3] - m[3]) / m[5] + 1e-6);
+    const double r1 = std::ceil((extent[1] - m[3]) / m[5] - 1e-6);
     double dstGt[6] = {m[0] + c0 * m[1], m[1], 0, m[3] + r0 * m[5], 0, m[5]};
     const int dw = static_cast<int>(c1 - c0), dh = static_cast<int>(r1 - r0);
+    if (dw <= 0 || dh <= 0)
+        throw fail("empty warped extent for");
 
     GDALWarpOptions* wo = GDALCreateWarpOptions();
     wo->hSrcDS = src;
-    wo->eResampleAlg = GRA_NearestNeighbour;
+    wo->eResampleAlg = m_oResampling.warp;
     wo->nBandCount = m_oMosaic.bandCount;
     wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * wo->nBandCount));
     wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * wo->nBandCount));
-    wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * wo->nBandCount));
     bool srcHasNodata = false;
     for (int b = 0; b < wo->nBandCount; ++b)
     {
@@ -107,25 +123,22 @@ void SourcePool::Open(const ItemRef& item, Entry& entry)
         for (int b = 0; b < wo->nBandCount; ++b)
             wo->padfSrcNoDataReal[b] = src->GetRasterBand(b + 1)->GetNoDataValue();
     }
-    // Pixels the source does not cover are nodata in the warped view, so they never hide lower
-    // items: the mosaic nodata when it has one, else the source's own.
-    for (int b = 0; b < wo->nBandCount; ++b)
-        wo->padfDstNoDataReal[b] =
-            m_oMosaic.nodata ? *m_oMosaic.nodata : (srcHasNodata ? wo->padfSrcNoDataReal[b] : 0.0);
-    wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
-    wo->pTransformerArg = GDALCreateGenImgProjTransformer3(src->GetProjectionRef(), nullptr,
-                                                           m_oMosaic.srsWkt.c_str(), dstGt);
+    else if (src->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA)
+    {
+        for (int b = 1; b <= src->GetRasterCount(); ++b)
+            if (src->GetRasterBand(b)->GetColorInterpretation() == GCI_AlphaBand)
+                wo->nSrcAlphaBand = b;
+    }
+    wo->nDstAlphaBand = wo->nBandCount + 1;
+    wo->pTransformerArg = GDALCreateGenImgProjTransformer3(
+        src->GetProjectionRef(), src->GetGeoTransform(suggested) == CE_None ? suggested : nullptr,
+        m_oMosaic.srsWkt.c_str(), dstGt);
     wo->pfnTransformer = GDALGenImgProjTransform;
     GDALDatasetH warped = GDALCreateWarpedVRT(src, dw, dh, dstGt, wo);
     GDALDestroyWarpOptions(wo);
     if (warped == nullptr)
-        throw Error(ErrorKind::Io, "cannot reproject item " + std::to_string(item.id) + " (" +
-                                       item.path + "): " + errors.Message());
+        throw fail("cannot reproject");
     entry.warped.reset(GDALDataset::FromHandle(warped));
-    for (int b = 1; b <= m_oMosaic.bandCount; ++b)
-        entry.warped->GetRasterBand(b)->SetNoDataValue(
-            m_oMosaic.nodata ? *m_oMosaic.nodata
-                             : (srcHasNodata ? src->GetRasterBand(b)->GetNoDataValue() : 0.0));
 }
 
 } // namespace pgmosaic

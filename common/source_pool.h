@@ -1,4 +1,5 @@
-// A bounded pool of open source datasets, shared by the bands of a mosaic dataset.
+// A bounded pool of open source datasets. One pool serves one thread: GDAL datasets are not
+// thread-safe, so each reading thread has its own.
 #pragma once
 
 #include <list>
@@ -8,22 +9,26 @@
 #include "gdal_priv.h"
 
 #include "catalog.h"
+#include "read_options.h"
 
 namespace pgmosaic
 {
 
+// True when `item` lies on the mosaic's own grid: same SRS, north-up, same pixel size, corner
+// on a pixel corner. Such items are read directly; all others through a warped view.
+bool IsOnMosaicGrid(const MosaicInfo& mosaic, const ItemRef& item);
+
 class SourcePool final
 {
 public:
-    // Sources not in the mosaic's SRS (or rotated) are read through a warped view on the
-    // mosaic grid `mosaic`.
-    SourcePool(const MosaicInfo& mosaic, size_t capacity);
+    SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, size_t capacity);
     ~SourcePool();
     SourcePool(const SourcePool&) = delete;
     SourcePool& operator=(const SourcePool&) = delete;
 
-    // The dataset to read `item` from, opened on first use. It stays valid until the next
-    // Acquire. Throws Error naming the item and its path when the file cannot be opened.
+    // The dataset to read `item` from, opened on first use: the file itself, or a warped view
+    // of it on the mosaic grid with an alpha band marking where the source has valid data.
+    // It stays valid until the next Acquire. Throws Error naming the item and its path.
     GDALDataset* Acquire(const ItemRef& item);
 
 private:
@@ -33,9 +38,11 @@ private:
         GDALDatasetUniquePtr source;
         GDALDatasetUniquePtr warped; // closed before `source`, which it reads from
     };
-    void Open(const ItemRef& item, Entry& entry);
+    void Open(const ItemRef& item, Entry& entry) const;
+    void Warp(const ItemRef& item, Entry& entry) const;
 
     const MosaicInfo& m_oMosaic;
+    Resampling m_oResampling;
     size_t m_nCapacity;
     std::list<Entry> m_aoEntries{}; // most recently used first
     std::unordered_map<std::string, std::list<Entry>::iterator> m_oIndex{};

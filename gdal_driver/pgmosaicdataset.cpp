@@ -1,6 +1,7 @@
-// The PGMOSAIC raster dataset: a mosaic of the catalog composed at read time.
+// The PGMOSAIC raster dataset: a mosaic of the catalog composed at read time, its bands, its
+// overview levels and its coverage mask.
 #include <algorithm>
-#include <numeric>
+#include <cctype>
 
 #include "error.h"
 #include "pgmosaic_driver.h"
@@ -30,6 +31,43 @@ template <typename Fn> CPLErr Guarded(Fn&& fn)
     return CE_Failure;
 }
 
+CPLErr ReadOnly()
+{
+    CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is read-only");
+    return CE_Failure;
+}
+
+// An option from -oo (upper-case key) or else from the connection string (lower-case key).
+std::string Option(CSLConstList openOptions, const pgmosaic::ConnectionString& conn,
+                   const char* key)
+{
+    std::string upper = key;
+    for (auto& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const char* oo = CSLFetchNameValue(openOptions, upper.c_str());
+    return oo ? oo : conn.Get(key);
+}
+
+pgmosaic::ReadOptions ParseReadOptions(CSLConstList openOptions,
+                                       const pgmosaic::ConnectionString& conn)
+{
+    pgmosaic::ReadOptions o;
+    std::string v = Option(openOptions, conn, pgmosaic::kKeyMethod);
+    if (!v.empty())
+        o.method = pgmosaic::ParseMethod(v);
+    v = Option(openOptions, conn, pgmosaic::kKeyResampling);
+    if (!v.empty())
+        o.resampling = pgmosaic::ParseResampling(v);
+    v = Option(openOptions, conn, pgmosaic::kKeyMissing);
+    if (!v.empty())
+        o.skipMissing = pgmosaic::ParseMissing(v);
+    v = Option(openOptions, conn, pgmosaic::kKeyNumThreads);
+    if (v.empty())
+        v = CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS");
+    o.numThreads = pgmosaic::ParseNumThreads(v);
+    return o;
+}
+
 } // namespace
 
 /************************************************************************/
@@ -48,26 +86,23 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     if ((poOpenInfo->nOpenFlags & GDAL_OF_RASTER) == 0)
         return nullptr; // the vector side comes in a later version
     auto poDS = std::make_unique<PGMosaicDataset>();
-    const CPLErr err = Guarded(
-        [&]
-        {
-            auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
-                                                        strlen(pgmosaic::kConnectionPrefix));
-            const char* pszOOMosaic =
-                CSLFetchNameValue(poOpenInfo->papszOpenOptions, kOpenOptionMosaic);
-            std::string mosaic = pszOOMosaic ? pszOOMosaic : conn.Get(pgmosaic::kKeyMosaic);
-            poDS->m_osConninfo = conn.conninfo;
-            poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
-            auto res = poDS->m_poConn->Exec(
-                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
-            if (PQntuples(res.get()) == 0)
-                throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
-                                                 "(run CREATE EXTENSION pgmosaic CASCADE)");
-            if (mosaic.empty())
-                poDS->ListMosaics();
-            else
-                poDS->OpenMosaic(mosaic);
-        });
+    const CPLErr err = Guarded([&] {
+        auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
+                                                    strlen(pgmosaic::kConnectionPrefix));
+        const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
+        ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail before connecting
+        poDS->m_osConninfo = conn.conninfo;
+        poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
+        auto res = poDS->m_poConn->Exec(
+            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
+        if (PQntuples(res.get()) == 0)
+            throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
+                                             "(run CREATE EXTENSION pgmosaic CASCADE)");
+        if (mosaic.empty())
+            poDS->ListMosaics();
+        else
+            poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+    });
     if (err != CE_None)
         return nullptr;
     poDS->SetDescription(poOpenInfo->pszFilename);
@@ -76,9 +111,9 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
 
 PGMosaicDataset::~PGMosaicDataset()
 {
-    // The reader and pool refer to the mosaic and catalog: tear down in dependency order.
+    // Overviews and the reader refer to the mosaic and the catalog: tear down in order.
+    m_apoOverviews.clear();
     m_poReader.reset();
-    m_poPool.reset();
     m_poCatalog.reset();
 }
 
@@ -105,9 +140,17 @@ void PGMosaicDataset::ListMosaics()
     SetMetadata(subdatasets.List(), "SUBDATASETS");
 }
 
-void PGMosaicDataset::OpenMosaic(const std::string& name)
+void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
+                                 CSLConstList openOptions)
 {
+    const pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     m_oMosaic = LoadMosaic(*m_poConn, name);
+    const std::string bands = Option(openOptions, conn, pgmosaic::kKeyBands);
+    if (bands.empty())
+        for (int b = 1; b <= m_oMosaic.bandCount; ++b)
+            m_anItemBands.push_back(b);
+    else
+        m_anItemBands = pgmosaic::ParseBandList(bands, m_oMosaic.bandCount);
     m_oSRS.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
     if (!m_oMosaic.srsWkt.empty())
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
@@ -115,13 +158,24 @@ void PGMosaicDataset::OpenMosaic(const std::string& name)
     nRasterYSize = m_oMosaic.height;
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic);
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
-    m_poPool = std::make_unique<pgmosaic::SourcePool>(
-        m_oMosaic, poolSize ? static_cast<size_t>(std::atoi(poolSize)) : kDefaultSourcePoolSize);
-    m_poReader = std::make_unique<pgmosaic::CompositeReader>(m_oMosaic, *m_poCatalog, *m_poPool);
-    for (int i = 1; i <= m_oMosaic.bandCount; ++i)
-        SetBand(i, new PGMosaicRasterBand(this, i));
+    m_poReader = std::make_unique<pgmosaic::CompositeReader>(
+        m_oMosaic, *m_poCatalog, options,
+        poolSize ? static_cast<size_t>(std::atoi(poolSize)) : kDefaultSourcePoolSize);
+    for (int i = 1; i <= static_cast<int>(m_anItemBands.size()); ++i)
+        SetBand(i, new PGMosaicRasterBand(this, this, i, 1));
+    if (HasCoverageMask())
+        m_poMaskBand = std::make_unique<PGMosaicMaskBand>(this, this, 1);
+    for (int f = 2; std::min(nRasterXSize, nRasterYSize) / f >= kMinOverviewSize; f *= 2)
+        m_apoOverviews.push_back(std::make_unique<PGMosaicOverviewDataset>(this, f));
     SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
     SetMetadataItem("MOSAIC_NAME", name.c_str());
+    SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodName(options.method));
+    SetMetadataItem("RESAMPLING", options.resampling.name.c_str());
+}
+
+GDALDataset* PGMosaicDataset::Overview(int i) const
+{
+    return i >= 0 && i < OverviewCount() ? m_apoOverviews[static_cast<size_t>(i)].get() : nullptr;
 }
 
 CPLErr PGMosaicDataset::GetGeoTransform(double* padfTransform)
@@ -142,71 +196,138 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                                    const std::vector<int>& bands, GSpacing nPixelSpace,
                                    GSpacing nLineSpace, GSpacing nBandSpace)
 {
-    return Guarded(
-        [&]
-        {
-            pgmosaic::Request req;
-            req.win = {nXOff, nYOff, nXSize, nYSize};
-            req.bufW = nBufXSize;
-            req.bufH = nBufYSize;
-            pgmosaic::BufferSpec buf;
-            buf.data = pData;
-            buf.type = eBufType;
-            buf.pixelSpace = nPixelSpace;
-            buf.lineSpace = nLineSpace;
-            buf.bandSpace = nBandSpace;
-            m_poReader->Read(req, bands, buf);
-        });
+    return Guarded([&] {
+        pgmosaic::Request req;
+        req.win = {nXOff, nYOff, nXSize, nYSize};
+        req.bufW = nBufXSize;
+        req.bufH = nBufYSize;
+        pgmosaic::BufferSpec buf;
+        buf.data = pData;
+        buf.type = eBufType;
+        buf.pixelSpace = nPixelSpace;
+        buf.lineSpace = nLineSpace;
+        buf.bandSpace = nBandSpace;
+        std::vector<int> itemBands;
+        for (int b : bands)
+            itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
+        m_poReader->Read(req, itemBands, buf);
+    });
 }
 
-CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                                  void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                                  int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap,
-                                  GSpacing nPixelSpace, GSpacing nLineSpace, GSpacing nBandSpace,
+CPLErr PGMosaicDataset::ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                                     int nBufXSize, int nBufYSize, GSpacing nPixelSpace,
+                                     GSpacing nLineSpace)
+{
+    return Guarded([&] {
+        pgmosaic::Request req;
+        req.win = {nXOff, nYOff, nXSize, nYSize};
+        req.bufW = nBufXSize;
+        req.bufH = nBufYSize;
+        pgmosaic::BufferSpec buf;
+        buf.data = pData;
+        buf.type = GDT_Byte;
+        buf.pixelSpace = nPixelSpace;
+        buf.lineSpace = nLineSpace;
+        m_poReader->ReadCoverage(req, buf);
+    });
+}
+
+CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
+                                  int nYSize, void* pData, int nBufXSize, int nBufYSize,
+                                  GDALDataType eBufType, int nBandCount,
+                                  PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
+                                  GSpacing nLineSpace, GSpacing nBandSpace,
                                   GDALRasterIOExtraArg*)
 {
     if (eRWFlag != GF_Read)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is read-only");
-        return CE_Failure;
-    }
-    std::vector<int> bands(panBandMap, panBandMap + nBandCount);
-    return ReadWindow(nXOff, nYOff, nXSize, nYSize, pData, nBufXSize, nBufYSize, eBufType, bands,
-                      nPixelSpace, nLineSpace, nBandSpace);
+        return ReadOnly();
+    return ReadWindow(nXOff, nYOff, nXSize, nYSize, pData, nBufXSize, nBufYSize, eBufType,
+                      std::vector<int>(panBandMap, panBandMap + nBandCount), nPixelSpace,
+                      nLineSpace, nBandSpace);
+}
+
+/************************************************************************/
+/*                        PGMosaicOverviewDataset                       */
+/************************************************************************/
+
+PGMosaicOverviewDataset::PGMosaicOverviewDataset(PGMosaicDataset* poBase, int nFactor)
+    : m_poBase(poBase), m_nFactor(nFactor)
+{
+    nRasterXSize = (poBase->GetRasterXSize() + nFactor - 1) / nFactor;
+    nRasterYSize = (poBase->GetRasterYSize() + nFactor - 1) / nFactor;
+    for (int i = 1; i <= poBase->GetRasterCount(); ++i)
+        SetBand(i, new PGMosaicRasterBand(this, poBase, i, nFactor));
+    if (poBase->HasCoverageMask())
+        m_poMaskBand = std::make_unique<PGMosaicMaskBand>(this, poBase, nFactor);
+}
+
+CPLErr PGMosaicOverviewDataset::GetGeoTransform(double* padfTransform)
+{
+    m_poBase->GetGeoTransform(padfTransform);
+    padfTransform[1] *= m_nFactor;
+    padfTransform[5] *= m_nFactor;
+    return CE_None;
+}
+
+const OGRSpatialReference* PGMosaicOverviewDataset::GetSpatialRef() const
+{
+    return m_poBase->GetSpatialRef();
+}
+
+CPLErr PGMosaicOverviewDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
+                                          int nYSize, void* pData, int nBufXSize, int nBufYSize,
+                                          GDALDataType eBufType, int nBandCount,
+                                          PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
+                                          GSpacing nLineSpace, GSpacing nBandSpace,
+                                          GDALRasterIOExtraArg*)
+{
+    if (eRWFlag != GF_Read)
+        return ReadOnly();
+    const int f = m_nFactor;
+    return m_poBase->ReadWindow(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
+                                nBufYSize, eBufType,
+                                std::vector<int>(panBandMap, panBandMap + nBandCount),
+                                nPixelSpace, nLineSpace, nBandSpace);
 }
 
 /************************************************************************/
 /*                          PGMosaicRasterBand                          */
 /************************************************************************/
 
-PGMosaicRasterBand::PGMosaicRasterBand(PGMosaicDataset* poDSIn, int nBandIn)
+PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* poBase,
+                                       int nBandIn, int nFactor)
+    : m_poBase(poBase), m_nFactor(nFactor)
 {
-    poDS = poDSIn;
+    poDS = poOwner;
     nBand = nBandIn;
-    eDataType = poDSIn->m_oMosaic.dataType;
-    nBlockXSize = std::min(kBlockSize, poDSIn->GetRasterXSize());
-    nBlockYSize = std::min(kBlockSize, poDSIn->GetRasterYSize());
-    if (poDSIn->m_oMosaic.bandCount == 3 || poDSIn->m_oMosaic.bandCount == 4)
+    eDataType = pgmosaic::MethodDataType(poBase->m_poReader->options().method,
+                                         poBase->m_oMosaic.dataType);
+    nRasterXSize = poOwner->GetRasterXSize();
+    nRasterYSize = poOwner->GetRasterYSize();
+    nBlockXSize = std::min(kBlockSize, nRasterXSize);
+    nBlockYSize = std::min(kBlockSize, nRasterYSize);
+    const size_t count = poBase->m_anItemBands.size();
+    if (count == 3 || count == 4)
     {
         static const GDALColorInterp rgba[] = {GCI_RedBand, GCI_GreenBand, GCI_BlueBand,
                                                GCI_AlphaBand};
         m_eColorInterp = rgba[nBandIn - 1];
     }
-    else if (poDSIn->m_oMosaic.bandCount == 1)
+    else if (count == 1)
         m_eColorInterp = GCI_GrayIndex;
 }
 
 CPLErr PGMosaicRasterBand::IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage)
 {
-    auto* ds = static_cast<PGMosaicDataset*>(poDS);
     const int x = nBlockXOff * nBlockXSize, y = nBlockYOff * nBlockYSize;
     const int w = std::min(nBlockXSize, nRasterXSize - x);
     const int h = std::min(nBlockYSize, nRasterYSize - y);
     const int typeSize = GDALGetDataTypeSizeBytes(eDataType);
     if (w < nBlockXSize || h < nBlockYSize)
         memset(pImage, 0, static_cast<size_t>(nBlockXSize) * nBlockYSize * typeSize);
-    return ds->ReadWindow(x, y, w, h, pImage, w, h, eDataType, {nBand}, typeSize,
-                          static_cast<GSpacing>(nBlockXSize) * typeSize, 0);
+    const int f = m_nFactor;
+    return m_poBase->ReadWindow(x * f, y * f, w * f, h * f, pImage, w, h, eDataType, {nBand},
+                                typeSize, static_cast<GSpacing>(nBlockXSize) * typeSize, 0);
 }
 
 CPLErr PGMosaicRasterBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
@@ -215,24 +336,85 @@ CPLErr PGMosaicRasterBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, i
                                      GSpacing nLineSpace, GDALRasterIOExtraArg*)
 {
     if (eRWFlag != GF_Read)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is read-only");
-        return CE_Failure;
-    }
-    return static_cast<PGMosaicDataset*>(poDS)->ReadWindow(nXOff, nYOff, nXSize, nYSize, pData,
-                                                           nBufXSize, nBufYSize, eBufType, {nBand},
-                                                           nPixelSpace, nLineSpace, 0);
+        return ReadOnly();
+    const int f = m_nFactor;
+    return m_poBase->ReadWindow(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
+                                nBufYSize, eBufType, {nBand}, nPixelSpace, nLineSpace, 0);
 }
 
 double PGMosaicRasterBand::GetNoDataValue(int* pbSuccess)
 {
-    const auto& nodata = static_cast<PGMosaicDataset*>(poDS)->m_oMosaic.nodata;
+    const auto& nodata = m_poBase->m_oMosaic.nodata;
+    const bool has = nodata.has_value() &&
+                     m_poBase->m_poReader->options().method != pgmosaic::Method::Count;
     if (pbSuccess)
-        *pbSuccess = nodata.has_value();
-    return nodata.value_or(0.0);
+        *pbSuccess = has;
+    return has ? *nodata : 0.0;
 }
 
-GDALColorInterp PGMosaicRasterBand::GetColorInterpretation()
+GDALColorInterp PGMosaicRasterBand::GetColorInterpretation() { return m_eColorInterp; }
+
+int PGMosaicRasterBand::GetOverviewCount() { return m_nFactor == 1 ? m_poBase->OverviewCount() : 0; }
+
+GDALRasterBand* PGMosaicRasterBand::GetOverview(int i)
 {
-    return m_eColorInterp;
+    GDALDataset* ov = m_nFactor == 1 ? m_poBase->Overview(i) : nullptr;
+    return ov ? ov->GetRasterBand(nBand) : nullptr;
+}
+
+int PGMosaicRasterBand::GetMaskFlags()
+{
+    return m_poBase->HasCoverageMask() ? GMF_PER_DATASET : GDALRasterBand::GetMaskFlags();
+}
+
+GDALRasterBand* PGMosaicRasterBand::GetMaskBand()
+{
+    if (!m_poBase->HasCoverageMask())
+        return GDALRasterBand::GetMaskBand();
+    if (m_nFactor == 1)
+        return m_poBase->m_poMaskBand.get();
+    return static_cast<PGMosaicOverviewDataset*>(poDS)->MaskBand();
+}
+
+/************************************************************************/
+/*                           PGMosaicMaskBand                           */
+/************************************************************************/
+
+PGMosaicMaskBand::PGMosaicMaskBand(GDALDataset* poOwner, PGMosaicDataset* poBase, int nFactor)
+    : m_poBase(poBase), m_nFactor(nFactor)
+{
+    poDS = poOwner;
+    nBand = 0;
+    eDataType = GDT_Byte;
+    nRasterXSize = poOwner->GetRasterXSize();
+    nRasterYSize = poOwner->GetRasterYSize();
+    nBlockXSize = std::min(kBlockSize, nRasterXSize);
+    nBlockYSize = std::min(kBlockSize, nRasterYSize);
+}
+
+CPLErr PGMosaicMaskBand::IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage)
+{
+    const int x = nBlockXOff * nBlockXSize, y = nBlockYOff * nBlockYSize;
+    const int w = std::min(nBlockXSize, nRasterXSize - x);
+    const int h = std::min(nBlockYSize, nRasterYSize - y);
+    if (w < nBlockXSize || h < nBlockYSize)
+        memset(pImage, 0, static_cast<size_t>(nBlockXSize) * nBlockYSize);
+    const int f = m_nFactor;
+    return m_poBase->ReadCoverage(x * f, y * f, w * f, h * f, pImage, w, h, 1, nBlockXSize);
+}
+
+CPLErr PGMosaicMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
+                                   int nYSize, void* pData, int nBufXSize, int nBufYSize,
+                                   GDALDataType eBufType, GSpacing nPixelSpace,
+                                   GSpacing nLineSpace, GDALRasterIOExtraArg* psExtraArg)
+{
+    if (eRWFlag != GF_Read)
+        return ReadOnly();
+    if (eBufType != GDT_Byte)
+        return GDALRasterBand::IRasterIO(eRWFlag, nXOff, nYOff, nXSize, nYSize, pData, nBufXSize,
+                                         nBufYSize, eBufType, nPixelSpace, nLineSpace,
+                                         psExtraArg);
+    const int f = m_nFactor;
+    return m_poBase->ReadCoverage(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
+                                  nBufYSize, nPixelSpace, nLineSpace);
 }

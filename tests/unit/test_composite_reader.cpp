@@ -9,6 +9,7 @@
 #include "ogr_spatialref.h"
 
 #include "composite_reader.h"
+#include "read_options.h"
 #include "error.h"
 
 using namespace pgmosaic;
@@ -92,10 +93,10 @@ protected:
         return m;
     }
 
-    std::vector<double> Read(const MosaicInfo& m, const Request& req)
+    std::vector<double> Read(const MosaicInfo& m, const Request& req,
+                             const ReadOptions& options = {})
     {
-        SourcePool pool(m, 8);
-        CompositeReader reader(m, catalog, pool);
+        CompositeReader reader(m, catalog, options, 8);
         std::vector<double> out(static_cast<size_t>(req.bufW) * req.bufH, -999);
         BufferSpec buf;
         buf.data = out.data();
@@ -195,4 +196,121 @@ TEST_F(CompositeReaderTest, DownsampledReadTakesNearestPixels)
     catalog.items = {item};
     EXPECT_EQ(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 8, 1}, 4, 1}),
               (std::vector<double>{11, 13, 15, 17}));
+}
+
+namespace
+{
+
+ReadOptions WithMethod(Method method)
+{
+    ReadOptions o;
+    o.method = method;
+    return o;
+}
+
+} // namespace
+
+TEST_F(CompositeReaderTest, EveryMethodOverThreeOverlappingItems)
+{
+    // Three items over pixels 0..3; item 2 has a nodata hole at pixel 1, item 3 covers 2..3.
+    ItemRef a = MakeItem(20, 0, 0, 4, 1, GDT_Byte, 10, 0.0);
+    ItemRef b = MakeItem(21, 0, 0, 4, 1, GDT_Byte, 30, 0.0);
+    SetPixel(b, 1, 0, 0);
+    ItemRef c = MakeItem(22, 2, 0, 2, 1, GDT_Byte, 20, 0.0);
+    catalog.items = {a, b, c}; // a on top
+    const MosaicInfo m = Mosaic(GDT_Byte, 0.0);
+    const Request req{{0, 0, 5, 1}, 5, 1};
+    EXPECT_EQ(Read(m, req, WithMethod(Method::First)), (std::vector<double>{10, 10, 10, 10, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Last)), (std::vector<double>{30, 10, 20, 20, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Min)), (std::vector<double>{10, 10, 10, 10, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Max)), (std::vector<double>{30, 10, 30, 30, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Sum)), (std::vector<double>{40, 10, 60, 60, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Count)), (std::vector<double>{2, 1, 3, 3, 0}));
+    EXPECT_EQ(Read(m, req, WithMethod(Method::Mean)), (std::vector<double>{20, 10, 20, 20, 0}));
+}
+
+TEST_F(CompositeReaderTest, PerDatasetMaskLetsLowerItemsShowThrough)
+{
+    // The top item has no nodata but an internal mask hiding pixel 0.
+    const std::string path = "/vsimem/composite_masked.tif";
+    {
+        auto* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+        GDALDatasetUniquePtr ds(drv->Create(path.c_str(), 3, 1, 1, GDT_Byte, nullptr));
+        double gt[6] = {0, 1, 0, 100, 0, -1};
+        ds->SetGeoTransform(gt);
+        ds->GetRasterBand(1)->Fill(5);
+        ASSERT_EQ(ds->CreateMaskBand(GMF_PER_DATASET), CE_None);
+        GByte mask[3] = {0, 255, 255};
+        ASSERT_EQ(ds->GetRasterBand(1)->GetMaskBand()->RasterIO(GF_Write, 0, 0, 3, 1, mask, 3, 1,
+                                                                 GDT_Byte, 0, 0, nullptr),
+                  CE_None);
+    }
+    ItemRef top = MakeItem(23, 0, 0, 3, 1, GDT_Byte, 0);
+    top.path = path;
+    ItemRef bottom = MakeItem(24, 0, 0, 3, 1, GDT_Byte, 9);
+    catalog.items = {top, bottom};
+    EXPECT_EQ(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 3, 1}, 3, 1}),
+              (std::vector<double>{9, 5, 5}));
+}
+
+TEST_F(CompositeReaderTest, MissingItemIsSkippedWhenAsked)
+{
+    ItemRef gone = MakeItem(25, 0, 0, 2, 1, GDT_Byte, 1);
+    gone.path = "/vsimem/vanished.tif";
+    ItemRef below = MakeItem(26, 0, 0, 2, 1, GDT_Byte, 4);
+    catalog.items = {gone, below};
+    ReadOptions skip;
+    skip.skipMissing = true;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    auto px = Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 2, 1}, 2, 1}, skip);
+    CPLPopErrorHandler();
+    EXPECT_EQ(px, (std::vector<double>{4, 4}));
+    EXPECT_THROW(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 2, 1}, 2, 1}), Error);
+}
+
+TEST_F(CompositeReaderTest, ThreadedReadsGiveTheSameBytes)
+{
+    // A 6x1 strip of single-column items with nodata holes, read with 1 and 4 threads.
+    std::vector<ItemRef> items;
+    for (int i = 0; i < 6; ++i)
+    {
+        items.push_back(MakeItem(30 + i, i, 0, 2, 2, GDT_UInt16, 100 + i, 0.0));
+        SetPixel(items.back(), 0, i % 2, 0);
+    }
+    catalog.items = items;
+    ReadOptions threaded;
+    threaded.numThreads = 4;
+    const MosaicInfo m = Mosaic(GDT_UInt16, 0.0);
+    EXPECT_EQ(Read(m, {{0, 0, 8, 2}, 8, 2}), Read(m, {{0, 0, 8, 2}, 8, 2}, threaded));
+}
+
+TEST_F(CompositeReaderTest, OffGridItemIsWarpedOntoTheMosaicGrid)
+{
+    // A source at half the resolution, shifted by a quarter of a mosaic pixel: nearest
+    // neighbour takes, for every mosaic pixel centre, the source pixel containing it.
+    const std::string path = "/vsimem/composite_offgrid.tif";
+    {
+        auto* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+        GDALDatasetUniquePtr ds(drv->Create(path.c_str(), 4, 1, 1, GDT_Byte, nullptr));
+        double gt[6] = {0.25, 0.5, 0, 100, 0, -1};
+        ds->SetGeoTransform(gt);
+        ds->SetProjection(Wkt32631().c_str());
+        GByte v[4] = {1, 2, 3, 4};
+        ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 1, v, 4, 1, GDT_Byte, 0, 0,
+                                                 nullptr),
+                  CE_None);
+    }
+    ItemRef item;
+    item.id = 40;
+    item.path = path;
+    item.srid = 32631;
+    item.gt = {0.25, 0.5, 0, 100, 0, -1};
+    item.width = 4;
+    item.height = 1;
+    EXPECT_FALSE(IsOnMosaicGrid(Mosaic(GDT_Byte, std::nullopt), item));
+    catalog.items = {item};
+    // Mosaic pixel centres 0.5, 1.5 fall in source pixels 0 (0.25..0.75) and 2 (1.25..1.75);
+    // pixel 2 (centre 2.5) lies outside the source (ends at 2.25) and stays empty.
+    EXPECT_EQ(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 3, 1}, 3, 1}),
+              (std::vector<double>{1, 3, 0}));
 }

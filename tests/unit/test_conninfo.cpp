@@ -19,6 +19,19 @@ TEST(ConnInfo, KeysAreCaseInsensitiveAndValuesMayBeQuoted)
     EXPECT_EQ(c.conninfo, "dbname='a b' password='it\\'s'");
 }
 
+TEST(ConnInfo, ReadOptionsAreTakenOut)
+{
+    auto c = ParseConnectionString(
+        "dbname=gis mosaic=m method=max bands=3,2,1 resampling=bilinear missing=skip "
+        "num_threads=2");
+    EXPECT_EQ(c.conninfo, "dbname=gis");
+    EXPECT_EQ(c.Get("method"), "max");
+    EXPECT_EQ(c.Get("bands"), "3,2,1");
+    EXPECT_EQ(c.Get("resampling"), "bilinear");
+    EXPECT_EQ(c.Get("missing"), "skip");
+    EXPECT_EQ(c.Get("num_threads"), "2");
+}
+
 TEST(ConnInfo, EmptyStringGivesNoMosaic)
 {
     auto c = ParseConnectionString("   ");
@@ -52,12 +65,12 @@ TEST(ConnInfo, FutureKeysSayTheyAreNotSupportedYet)
 {
     try
     {
-        ParseConnectionString("dbname=gis mosaic=m method=max");
+        ParseConnectionString("dbname=gis mosaic=m where=x");
         FAIL() << "expected an error";
     }
     catch (const Error& e)
     {
-        EXPECT_STREQ(e.what(), "PGMOSAIC option \"method\" is not supported in this version");
+        EXPECT_STREQ(e.what(), "PGMOSAIC option \"where\" is not supported in this version");
     }
 }
 

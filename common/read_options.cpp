@@ -1,0 +1,141 @@
+#include "read_options.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <thread>
+
+#include "error.h"
+
+namespace pgmosaic
+{
+namespace
+{
+
+std::string Lower(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+Error Bad(const std::string& option, const std::string& value, const std::string& expected)
+{
+    return Error(ErrorKind::InvalidParameter,
+                 "invalid " + option + " \"" + value + "\": expected " + expected);
+}
+
+struct MethodEntry
+{
+    const char* name;
+    Method method;
+};
+constexpr MethodEntry kMethods[] = {{"first", Method::First}, {"last", Method::Last},
+                                    {"min", Method::Min},     {"max", Method::Max},
+                                    {"mean", Method::Mean},   {"sum", Method::Sum},
+                                    {"count", Method::Count}};
+
+} // namespace
+
+Method ParseMethod(const std::string& value)
+{
+    const std::string v = Lower(value);
+    for (const auto& e : kMethods)
+        if (v == e.name)
+            return e.method;
+    throw Bad("method", value, "first, last, min, max, mean, sum or count");
+}
+
+const char* MethodName(Method method)
+{
+    for (const auto& e : kMethods)
+        if (e.method == method)
+            return e.name;
+    return "?";
+}
+
+Resampling ParseResampling(const std::string& value)
+{
+    struct Entry
+    {
+        const char* name;
+        GDALRIOResampleAlg rio;
+        GDALResampleAlg warp;
+    };
+    static const Entry kEntries[] = {
+        {"nearest", GRIORA_NearestNeighbour, GRA_NearestNeighbour},
+        {"bilinear", GRIORA_Bilinear, GRA_Bilinear},
+        {"cubic", GRIORA_Cubic, GRA_Cubic},
+        {"cubicspline", GRIORA_CubicSpline, GRA_CubicSpline},
+        {"lanczos", GRIORA_Lanczos, GRA_Lanczos},
+        {"average", GRIORA_Average, GRA_Average},
+        {"mode", GRIORA_Mode, GRA_Mode},
+    };
+    const std::string v = Lower(value);
+    for (const auto& e : kEntries)
+        if (v == e.name)
+            return {e.name, e.rio, e.warp};
+    throw Bad("resampling", value,
+              "nearest, bilinear, cubic, cubicspline, lanczos, average or mode");
+}
+
+bool ParseMissing(const std::string& value)
+{
+    const std::string v = Lower(value);
+    if (v == "fail")
+        return false;
+    if (v == "skip")
+        return true;
+    throw Bad("missing", value, "fail or skip");
+}
+
+int ParseNumThreads(const std::string& value)
+{
+    const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (Lower(value) == "all_cpus")
+        return cpus;
+    char* end = nullptr;
+    const long n = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1 || n > 256)
+        throw Bad("num_threads", value, "a number from 1 to 256 or ALL_CPUS");
+    return static_cast<int>(n);
+}
+
+std::vector<int> ParseBandList(const std::string& value, int bandCount)
+{
+    std::vector<int> bands;
+    size_t start = 0;
+    while (start <= value.size())
+    {
+        size_t comma = value.find(',', start);
+        if (comma == std::string::npos)
+            comma = value.size();
+        const std::string item = value.substr(start, comma - start);
+        char* end = nullptr;
+        const long b = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || b < 1 || b > bandCount)
+            throw Bad("bands", value,
+                      "a comma-separated list of band numbers from 1 to " +
+                          std::to_string(bandCount));
+        if (std::find(bands.begin(), bands.end(), static_cast<int>(b)) != bands.end())
+            throw Bad("bands", value, "each band at most once");
+        bands.push_back(static_cast<int>(b));
+        start = comma + 1;
+    }
+    return bands;
+}
+
+GDALDataType MethodDataType(Method method, GDALDataType itemType)
+{
+    switch (method)
+    {
+    case Method::Sum:
+        return GDT_Float64;
+    case Method::Count:
+        return GDT_UInt16;
+    default:
+        return itemType;
+    }
+}
+
+} // namespace pgmosaic

@@ -1,0 +1,51 @@
+// How a mosaic is composed at read time: the options of the connection string and of -oo.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gdal.h"
+#include "gdalwarper.h"
+
+namespace pgmosaic
+{
+
+enum class Method
+{
+    First, // the topmost valid pixel (mosaic order)
+    Last,  // the bottommost valid pixel
+    Min,
+    Max,
+    Mean,
+    Sum,
+    Count, // number of items with a valid pixel
+};
+
+struct Resampling
+{
+    std::string name = "nearest";
+    GDALRIOResampleAlg rasterIO = GRIORA_NearestNeighbour;
+    GDALResampleAlg warp = GRA_NearestNeighbour;
+};
+
+struct ReadOptions
+{
+    Method method = Method::First;
+    Resampling resampling{};
+    bool skipMissing = false; // missing=skip: warn once per item and treat it as absent
+    int numThreads = 1;       // sources read in parallel
+};
+
+// Parsers for option values; each throws Error(InvalidParameter) naming the bad value.
+Method ParseMethod(const std::string& value);
+const char* MethodName(Method method);
+Resampling ParseResampling(const std::string& value);
+bool ParseMissing(const std::string& value); // "fail" -> false, "skip" -> true
+int ParseNumThreads(const std::string& value); // a count or ALL_CPUS
+// "4,3,2" -> {4, 3, 2}, each within [1, bandCount], no repeats.
+std::vector<int> ParseBandList(const std::string& value, int bandCount);
+
+// The data type a method produces from items of `itemType`.
+GDALDataType MethodDataType(Method method, GDALDataType itemType);
+
+} // namespace pgmosaic
