@@ -172,7 +172,8 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
         step.place = *place;
         step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
         step.opaque = std::all_of(bands.begin(), bands.end(), [&](int b) {
-            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID;
+            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
+                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
         });
         plan.push_back(std::move(step));
         if (cull && plan.back().opaque)
@@ -239,6 +240,11 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     for (size_t b = 0; b < bands.size(); ++b)
     {
         GDALRasterBand* band = ds->GetRasterBand(bands[b]);
+        // The alpha band itself reports every pixel valid; it follows the dataset's mask (its
+        // own values), so transparent pixels never overwrite a lower item's alpha.
+        if (band->GetColorInterpretation() == GCI_AlphaBand &&
+            (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA))
+            band = ds->GetRasterBand(1);
         GByte* valid = step.valid.data() + b * pixels;
         const int flags = band->GetMaskFlags();
         if (flags & GMF_NODATA)

@@ -58,7 +58,8 @@ GDALDataset* SourcePool::Acquire(const ItemRef& item)
 void SourcePool::Open(const ItemRef& item, Entry& entry) const
 {
     GdalErrorCollector errors;
-    entry.source.reset(GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER));
+    entry.source.reset(
+        GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
     if (!entry.source)
         throw Error(ErrorKind::Io, "cannot open item " + std::to_string(item.id) + " (" +
                                        item.path + "): " + errors.Message("open failed"));

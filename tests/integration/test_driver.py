@@ -1,0 +1,367 @@
+"""The driver's composition features through the real plugin: mixed SRS against gdalwarp,
+compositing methods against values computed here, masks and alpha, bands=, missing files,
+overview levels, and real clients (gdalwarp, MapServer)."""
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+import sampledata
+
+RES = 10.0
+ORIGIN = (500000.0, 5000000.0)
+
+
+def cog(d, name, array, col, row, nodata=None, epsg=32631, origin=ORIGIN, res=RES,
+        **kwargs):
+    """A COG whose corner is mosaic pixel (col, row) of the 10 m grid."""
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    return sampledata.make_cog(os.path.join(d, name), array,
+                               (origin[0] + col * res, origin[1] - row * res), res,
+                               epsg=epsg, nodata=nodata, **kwargs)
+
+
+# --- compositing methods --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stack(db, datadir):
+    """Three overlapping one-band UInt16 items with nodata holes: a (top) .. c (bottom)."""
+    d = os.path.join(datadir, "stack")
+    rng = np.random.default_rng(3)
+    arrays = []
+    paths = []
+    for k, (col, row) in enumerate([(0, 0), (30, 20), (60, 10)]):
+        a = rng.integers(1, 1000, size=(1, 80, 90)).astype("uint16")
+        a[0, rng.random((80, 90)) < 0.2] = 0  # holes
+        arrays.append((a[0], col, row))
+        paths.append(cog(d, f"s{k}.tif", a, col, row, nodata=0))
+    # Registered bottom first, so a is on top.
+    db.register("stack", list(reversed(paths)), [d])
+    ds = gdal.Open(db.mosaic("stack"))
+    W, H = ds.RasterXSize, ds.RasterYSize
+    layers = []  # top first: values placed on the mosaic grid, NaN where invalid
+    for a, col, row in arrays:
+        full = np.full((H, W), np.nan)
+        full[row:row + a.shape[0], col:col + a.shape[1]] = np.where(a == 0, np.nan, a)
+        layers.append(full)
+    return db, np.array(layers)
+
+
+def expected(layers, method):
+    valid = ~np.isnan(layers)
+    count = valid.sum(axis=0)
+    if method == "count":
+        return count
+    if method in ("first", "last"):
+        order = layers if method == "first" else layers[::-1]
+        out = np.full(layers.shape[1:], np.nan)
+        for layer in order[::-1]:  # paint bottom-up
+            out = np.where(np.isnan(layer), out, layer)
+    elif method == "min":
+        out = np.nanmin(np.where(valid, layers, np.inf), axis=0)
+    elif method == "max":
+        out = np.nanmax(np.where(valid, layers, -np.inf), axis=0)
+    elif method == "sum":
+        out = np.nansum(layers, axis=0)
+    elif method == "mean":
+        out = np.floor(np.nansum(layers, axis=0) / np.maximum(count, 1) + 0.5)
+    return np.where(count == 0, 0, out)
+
+
+@pytest.mark.parametrize("method", ["first", "last", "min", "max", "mean", "sum", "count"])
+def test_compositing_method_matches_numpy(stack, method):
+    db, layers = stack
+    ds = gdal.Open(db.mosaic("stack") + f" method={method}")
+    assert ds.GetMetadataItem("COMPOSITING_METHOD") == method
+    got = ds.GetRasterBand(1).ReadAsArray().astype("float64")
+    assert np.array_equal(got, expected(layers, method))
+
+
+def test_method_as_open_option_and_types(stack):
+    db, layers = stack
+    ds = gdal.OpenEx(db.mosaic("stack"), gdal.OF_RASTER, open_options=["METHOD=count"])
+    assert ds.GetRasterBand(1).DataType == gdal.GDT_UInt16
+    assert ds.GetRasterBand(1).GetNoDataValue() is None
+    assert gdal.Open(db.mosaic("stack") + " method=sum").GetRasterBand(1).DataType == \
+        gdal.GDT_Float64
+
+
+def test_threads_do_not_change_pixels(stack):
+    db, _ = stack
+    one = gdal.Open(db.mosaic("stack") + " num_threads=1").ReadRaster()
+    many = gdal.Open(db.mosaic("stack") + " num_threads=4").ReadRaster()
+    assert one == many
+
+
+# --- mixed SRS ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mixed(db, datadir):
+    """Tiles in UTM 31N (the mosaic SRS) and one in UTM 32N across the zone border, on top."""
+    d = os.path.join(datadir, "mixed")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(11)
+    # 6 deg E is the zone border: x = 735000 in 31N near 45 N is just east of it.
+    west = [cog(d, f"w{k}.tif", sampledata.tile_pixels(rng, 3, 400, 400, k), k * 400, 0,
+                nodata=0, origin=(731000.0, 5000000.0)) for k in range(2)]
+    east = sampledata.tile_pixels(rng, 3, 300, 300, 9)
+    east[:, :30, :] = 0
+    # In UTM 32N, with a 7 m pixel so the grid differs in SRS, size and phase.
+    east_path = sampledata.make_cog(os.path.join(d, "east32n.tif"), east,
+                                    (262000.0, 4999000.0), 7.0, epsg=32632, nodata=0)
+    paths = west + [east_path]
+    db.register("mixed", paths, [d])
+    return db.mosaic("mixed"), paths
+
+
+def east_columns(name, paths):
+    """The mosaic columns the 32N tile covers, from its corners reprojected to 31N."""
+    from osgeo import osr
+    src = gdal.Open(paths[-1])
+    g = src.GetGeoTransform()
+    s, t = osr.SpatialReference(), osr.SpatialReference()
+    s.ImportFromEPSG(32632)
+    t.ImportFromEPSG(32631)
+    for sr in (s, t):
+        sr.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ct = osr.CoordinateTransformation(s, t)
+    xs = [ct.TransformPoint(g[0] + c * g[1], g[3] + r * g[5])[0]
+          for c in (0, src.RasterXSize) for r in (0, src.RasterYSize)]
+    mg = gdal.Open(name).GetGeoTransform()
+    return int((min(xs) - mg[0]) // mg[1]), int((max(xs) - mg[0]) // mg[1]) + 1
+
+
+def test_mixed_srs_nearest_equals_gdalwarp(mixed, tmp_path):
+    name, paths = mixed
+    ds = gdal.Open(name)
+    gt = ds.GetGeoTransform()
+    te = [gt[0], gt[3] + ds.RasterYSize * gt[5], gt[0] + ds.RasterXSize * gt[1], gt[3]]
+    ref = str(tmp_path / "ref.tif")
+    # Later files are drawn on top, as the mosaic's later registrations; exact transforms.
+    subprocess.run(["gdalwarp", "-q", "-t_srs", "EPSG:32631", "-tr", "10", "10",
+                    "-te", *map(str, te), "-r", "near", "-et", "0", "-dstnodata", "0",
+                    *paths, ref], check=True)
+    want = gdal.Open(ref).ReadAsArray()
+    got = ds.ReadAsArray()
+    assert got.shape == want.shape
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} pixels differ"
+    # The 32N item really landed on top: its columns differ from the 31N tiles alone.
+    west = str(tmp_path / "west.tif")
+    subprocess.run(["gdalwarp", "-q", "-tr", "10", "10", "-te", *map(str, te), "-r", "near",
+                    "-dstnodata", "0", *paths[:-1], west], check=True)
+    c0, c1 = east_columns(name, paths)
+    diff = got[:, :, c0:c1] != gdal.Open(west).ReadAsArray()[:, :, c0:c1]
+    assert np.count_nonzero(diff) > 0.3 * diff.size
+
+
+def test_mixed_srs_other_resampling_is_used(mixed):
+    name, paths = mixed
+    near = gdal.Open(name).ReadAsArray()
+    bil = gdal.Open(name + " resampling=bilinear")
+    assert bil.GetMetadataItem("RESAMPLING") == "bilinear"
+    b = bil.ReadAsArray()
+    # The on-grid tiles read the same; the warped 32N tile differs with another kernel.
+    c0, c1 = east_columns(name, paths)
+    differs = np.nonzero((b != near).any(axis=(0, 1)))[0]
+    assert len(differs) > 100
+    assert differs.min() >= c0 - 1 and differs.max() <= c1
+
+
+def test_gdalwarp_of_the_mosaic_to_another_srs(mixed, tmp_path):
+    name, paths = mixed
+    out = str(tmp_path / "wgs84.tif")
+    subprocess.run(["gdalwarp", "-q", "-t_srs", "EPSG:4326", name, out], check=True)
+    o = gdal.Open(out)
+    assert o.GetSpatialRef().GetAuthorityCode(None) == "4326"
+    assert o.ReadAsArray().max() > 0
+
+
+# --- masks, alpha, coverage -----------------------------------------------------------------
+
+def test_internal_mask_and_coverage_mask(db, datadir):
+    d = os.path.join(datadir, "masked")
+    low = np.full((3, 50, 50), 40, dtype="uint8")
+    bottom = cog(d, "bottom.tif", low, 0, 0)
+    # The top item has no nodata but an internal mask hiding its left half.
+    mem = gdal.GetDriverByName("MEM").Create("", 50, 50, 3, gdal.GDT_Byte)
+    mem.SetGeoTransform((ORIGIN[0] + 20 * RES, RES, 0, ORIGIN[1], 0, -RES))
+    mem.SetProjection(gdal.Open(bottom).GetProjection())
+    for b in range(1, 4):
+        mem.GetRasterBand(b).Fill(200)
+    mem.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = np.zeros((50, 50), dtype="uint8")
+    mask[:, 25:] = 255
+    mem.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+    top = os.path.join(d, "top.tif")
+    gdal.GetDriverByName("GTiff").CreateCopy(top, mem)
+    os.chmod(top, 0o644)
+    db.register("masked", [bottom, top], [d])
+    ds = gdal.Open(db.mosaic("masked"))
+    a = ds.GetRasterBand(1).ReadAsArray()
+    assert (ds.RasterXSize, ds.RasterYSize) == (70, 50)
+    assert (a[:, :45] == 40).all()         # the masked half of top shows bottom
+    assert (a[:, 45:] == 200).all()
+    # No nodata in this mosaic: a coverage mask says where no item is.
+    band = ds.GetRasterBand(1)
+    assert band.GetNoDataValue() is None
+    assert band.GetMaskFlags() == gdal.GMF_PER_DATASET
+    m = band.GetMaskBand().ReadAsArray()
+    assert (m[:, :70] == 255).all()
+    assert ds.GetRasterBand(1).GetOverviewCount() == 0  # too small for overview levels
+
+
+def test_alpha_band_lets_lower_items_show_through(db, datadir):
+    d = os.path.join(datadir, "alpha")
+    low = np.full((4, 40, 40), 60, dtype="uint8")
+    low[3] = 255
+    high = np.full((4, 40, 40), 220, dtype="uint8")
+    high[3] = 255
+    high[3, :20, :] = 0  # transparent upper half
+    paths = []
+    for name, arr in (("low.tif", low), ("high.tif", high)):
+        mem = gdal.GetDriverByName("MEM").Create("", 40, 40, 4, gdal.GDT_Byte)
+        mem.SetGeoTransform((ORIGIN[0], RES, 0, ORIGIN[1], 0, -RES))
+        mem.SetProjection(gdal.Open(os.path.join(datadir, "masked", "bottom.tif"))
+                          .GetProjection())
+        for b in range(4):
+            mem.GetRasterBand(b + 1).WriteArray(arr[b])
+        mem.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        p = os.path.join(d, name)
+        gdal.GetDriverByName("GTiff").CreateCopy(p, mem, options=["ALPHA=YES"])
+        os.chmod(p, 0o644)
+        paths.append(p)
+    db.register("alpha", paths, [d])
+    a = gdal.Open(db.mosaic("alpha")).ReadAsArray()
+    assert (a[0, :20] == 60).all() and (a[0, 20:] == 220).all()
+    assert (a[3] == 255).all()  # the transparent part did not punch through the alpha
+
+
+# --- bands= -----------------------------------------------------------------------------
+
+def test_band_selection_and_order(stack, mixed):
+    name, paths = mixed
+    full = gdal.Open(name).ReadAsArray()
+    ds = gdal.Open(name + " bands=3,2,1")
+    assert ds.RasterCount == 3
+    assert np.array_equal(ds.ReadAsArray(), full[::-1])
+    one = gdal.OpenEx(name, gdal.OF_RASTER, open_options=["BANDS=2"])
+    assert one.RasterCount == 1
+    assert one.GetRasterBand(1).GetColorInterpretation() == gdal.GCI_GrayIndex
+    assert np.array_equal(one.ReadAsArray(), full[1])
+    with pytest.raises(RuntimeError, match=r'invalid bands "4,1": expected a comma-separated'):
+        gdal.Open(name + " bands=4,1")
+
+
+# --- missing files ----------------------------------------------------------------------
+
+def test_missing_file_fails_by_default_and_is_skipped_when_asked(db, datadir):
+    d = os.path.join(datadir, "missing")
+    rng = np.random.default_rng(5)
+    below = cog(d, "below.tif", np.full((1, 30, 30), 7, dtype="uint8"), 0, 0, nodata=0)
+    above = cog(d, "above.tif", rng.integers(1, 255, (1, 30, 30)).astype("uint8"), 0, 0,
+                nodata=0)
+    ids = db.register("missing", [below, above], [d])
+    os.remove(above)
+    with pytest.raises(RuntimeError, match=rf"cannot open item {ids[1]} \({above}\)"):
+        gdal.Open(db.mosaic("missing")).ReadRaster()
+    messages = []
+    gdal.PushErrorHandler(lambda cls, num, msg: messages.append((cls, msg)))
+    try:
+        ds = gdal.Open(db.mosaic("missing") + " missing=skip")
+        a = ds.ReadAsArray()
+        ds.ReadAsArray(0, 0, 10, 10)
+    finally:
+        gdal.PopErrorHandler()
+    assert (a == 7).all()
+    # One warning for the item, however many reads touch it.
+    assert [m for c, m in messages if c == gdal.CE_Warning] == [
+        f"PGMOSAIC: skipping item {ids[1]}: cannot open item {ids[1]} ({above}): "
+        f"{above}: No such file or directory"]
+
+
+# --- overview levels --------------------------------------------------------------------
+
+def test_overview_levels_read_the_sources_overviews(db, datadir):
+    d = os.path.join(datadir, "ovr")
+    rng = np.random.default_rng(8)
+    data = rng.integers(1, 255, (1, 1024, 1024)).astype("uint8")
+    src = cog(d, "big.tif", data, 0, 0, nodata=0)
+    db.register("ovr", [src], [d])
+    ds = gdal.Open(db.mosaic("ovr"))
+    band = ds.GetRasterBand(1)
+    assert band.GetOverviewCount() == 2  # 512 and 256
+    assert [(band.GetOverview(i).XSize, band.GetOverview(i).YSize) for i in range(2)] == \
+        [(512, 512), (256, 256)]
+    s = gdal.Open(src).GetRasterBand(1)
+    # The COG's own overviews are not a nearest subsample of full resolution; equality with
+    # them proves a zoomed-out read decodes the overview, not the full-resolution pixels.
+    for i in range(2):
+        mine = band.GetOverview(i).ReadAsArray()
+        theirs = s.GetOverview(i).ReadAsArray()
+        assert np.array_equal(mine, theirs)
+        assert not np.array_equal(mine, data[0, ::2 ** (i + 1), ::2 ** (i + 1)])
+    assert ds.GetRasterBand(1).GetOverview(0).GetDataset().GetGeoTransform()[1] == 2 * RES
+    # gdal_translate -outsize goes through the same path.
+    small = gdal.Translate("/vsimem/ovr_small.tif", ds, width=256, height=256)
+    assert np.array_equal(small.ReadAsArray(), s.GetOverview(1).ReadAsArray())
+    gdal.Unlink("/vsimem/ovr_small.tif")
+
+
+# --- MapServer --------------------------------------------------------------------------
+
+MAPSERV = "/usr/lib/cgi-bin/mapserv"
+
+
+@pytest.mark.skipif(not os.path.exists(MAPSERV), reason="cgi-mapserver is not installed")
+def test_mapserver_wms_getmap(mixed, tmp_path):
+    name, _ = mixed
+    ds = gdal.Open(name)
+    gt = ds.GetGeoTransform()
+    mapfile = tmp_path / "pgmosaic.map"
+    mapfile.write_text(f"""MAP
+  NAME "pgmosaic"
+  EXTENT {gt[0]} {gt[3] + ds.RasterYSize * gt[5]} {gt[0] + ds.RasterXSize * gt[1]} {gt[3]}
+  SIZE 256 256
+  PROJECTION "init=epsg:32631" END
+  WEB METADATA "wms_title" "pgmosaic" "wms_srs" "EPSG:32631" "wms_enable_request" "*" END END
+  LAYER
+    NAME "mosaic"
+    TYPE RASTER
+    STATUS ON
+    DATA "{name}"
+    PROJECTION "init=epsg:32631" END
+    PROCESSING "RESAMPLE=NEAREST"
+  END
+END
+""")
+    conf = tmp_path / "mapserver.conf"
+    conf.write_text(f"""CONFIG
+  ENV
+    MS_MAP_PATTERN "^{tmp_path}/"
+    GDAL_DRIVER_PATH "{os.environ.get('GDAL_DRIVER_PATH', '')}"
+  END
+END
+""")
+    # A 256x256 map at the mosaic's own resolution, on its grid: pixels are the mosaic's.
+    x0, y1 = gt[0] + 100 * RES, gt[3] - 50 * RES
+    bbox = f"{x0},{y1 - 256 * RES},{x0 + 256 * RES},{y1}"
+    query = (f"map={mapfile}&SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=mosaic&STYLES="
+             f"&CRS=EPSG:32631&BBOX={bbox}&WIDTH=256&HEIGHT=256&FORMAT=image/png")
+    env = dict(os.environ, MAPSERVER_CONFIG_FILE=str(conf))
+    out = subprocess.run([MAPSERV, "-nh", f"QUERY_STRING={query}"], capture_output=True,
+                         env=env, check=True).stdout
+    assert out.startswith(b"\x89PNG"), out[:300]
+    png = tmp_path / "getmap.png"
+    png.write_bytes(out)
+    got = gdal.Open(str(png)).ReadAsArray()
+    want = ds.ReadAsArray(100, 50, 256, 256)
+    assert got.shape == (3, 256, 256)
+    assert np.array_equal(got, want)
