@@ -30,8 +30,7 @@ struct CompositeReader::Step
 namespace
 {
 
-template <typename T>
-void NodataValidityT(const T* v, size_t n, double nodata, GByte* valid)
+template <typename T> void NodataValidityT(const T* v, size_t n, double nodata, GByte* valid)
 {
     if (std::isnan(nodata))
     {
@@ -83,7 +82,8 @@ template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
     std::atomic<size_t> next{0};
     std::exception_ptr failure;
     std::mutex failureMutex;
-    auto worker = [&](int thread) {
+    auto worker = [&](int thread)
+    {
         for (size_t i = next++; i < tasks; i = next++)
         {
             try
@@ -126,8 +126,8 @@ SourcePool& CompositeReader::PoolFor(int thread)
 
 bool CompositeReader::Skip(const ItemRef& item, const Error& error)
 {
-    if (!m_oOptions.skipMissing || (error.kind() != ErrorKind::Io &&
-                                    error.kind() != ErrorKind::NotFound))
+    if (!m_oOptions.skipMissing ||
+        (error.kind() != ErrorKind::Io && error.kind() != ErrorKind::NotFound))
         return false;
     std::lock_guard<std::mutex> lock(m_oWarnMutex);
     if (m_oWarnedItems.insert(item.id).second)
@@ -160,8 +160,7 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
         }
         GeoTransform gt{};
         ds->GetGeoTransform(gt.data());
-        auto place =
-            PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
+        auto place = PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
         if (!place)
             continue;
         if (cull && std::any_of(opaqueRects.begin(), opaqueRects.end(),
@@ -171,10 +170,13 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
         step.item = &item;
         step.place = *place;
         step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
-        step.opaque = std::all_of(bands.begin(), bands.end(), [&](int b) {
-            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
-                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
-        });
+        step.opaque =
+            std::all_of(bands.begin(), bands.end(),
+                        [&](int b)
+                        {
+                            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
+                                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
+                        });
         plan.push_back(std::move(step));
         if (cull && plan.back().opaque)
         {
@@ -205,7 +207,8 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     }
     std::vector<int> bandMap(bands);
     GdalErrorCollector errors;
-    auto readFailed = [&]() {
+    auto readFailed = [&]()
+    {
         return Error(ErrorKind::Io, "cannot read item " + std::to_string(step.item->id) + " (" +
                                         step.item->path + "): " + errors.Message("read failed"));
     };
@@ -213,10 +216,9 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     {
         GByte* dst = static_cast<GByte*>(direct->data) + p.dst.y * direct->lineSpace +
                      p.dst.x * direct->pixelSpace;
-        if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, dst, p.dst.w, p.dst.h,
-                         direct->type, static_cast<int>(bandMap.size()), bandMap.data(),
-                         direct->pixelSpace, direct->lineSpace, direct->bandSpace,
-                         &extra) != CE_None)
+        if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, dst, p.dst.w, p.dst.h, direct->type,
+                         static_cast<int>(bandMap.size()), bandMap.data(), direct->pixelSpace,
+                         direct->lineSpace, direct->bandSpace, &extra) != CE_None)
             throw readFailed();
         return;
     }
@@ -226,8 +228,8 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     const size_t bandBytes = pixels * typeSize;
     step.type = type;
     step.data.resize(bandBytes * bands.size());
-    if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, step.data.data(), p.dst.w, p.dst.h,
-                     type, static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
+    if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, step.data.data(), p.dst.w, p.dst.h, type,
+                     static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
                      static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, &extra) != CE_None)
         throw readFailed();
     if (step.opaque)
@@ -248,17 +250,16 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         GByte* valid = step.valid.data() + b * pixels;
         const int flags = band->GetMaskFlags();
         if (flags & GMF_NODATA)
-            NodataValidity(type, step.data.data() + b * bandBytes, pixels,
-                           band->GetNoDataValue(), valid);
+            NodataValidity(type, step.data.data() + b * bandBytes, pixels, band->GetNoDataValue(),
+                           valid);
         else if (flags == GMF_ALL_VALID)
             memset(valid, 1, pixels);
         else if ((flags & GMF_PER_DATASET) && b > 0)
             memcpy(valid, step.valid.data(), pixels);
         else
         {
-            if (band->GetMaskBand()->RasterIO(GF_Read, src.x, src.y, src.w, src.h, valid,
-                                              p.dst.w, p.dst.h, GDT_Byte, 1, p.dst.w,
-                                              &maskExtra) != CE_None)
+            if (band->GetMaskBand()->RasterIO(GF_Read, src.x, src.y, src.w, src.h, valid, p.dst.w,
+                                              p.dst.h, GDT_Byte, 1, p.dst.w, &maskExtra) != CE_None)
                 throw readFailed();
             for (size_t i = 0; i < pixels; ++i)
                 valid[i] = valid[i] != 0;
@@ -273,25 +274,27 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
     while (m_apoPools.size() < static_cast<size_t>(std::max(1, threads)))
         m_apoPools.push_back(
             std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
-    ParallelFor(steps.size(), threads, [&](size_t i, int thread) {
-        Step& step = steps[i];
-        try
-        {
-            Fetch(step, PoolFor(thread), bands, asDouble, step.direct ? direct : nullptr);
-        }
-        catch (const Error& e)
-        {
-            if (!Skip(*step.item, e))
-                throw;
-            step.skipped = true;
-            step.data.clear();
-            step.valid.clear();
-        }
-    });
+    ParallelFor(steps.size(), threads,
+                [&](size_t i, int thread)
+                {
+                    Step& step = steps[i];
+                    try
+                    {
+                        Fetch(step, PoolFor(thread), bands, asDouble,
+                              step.direct ? direct : nullptr);
+                    }
+                    catch (const Error& e)
+                    {
+                        if (!Skip(*step.item, e))
+                            throw;
+                        step.skipped = true;
+                        step.data.clear();
+                        step.valid.clear();
+                    }
+                });
 }
 
-void CompositeReader::Read(const Request& req, const std::vector<int>& bands,
-                           const BufferSpec& buf)
+void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf)
 {
     if (m_apoPools.empty())
         m_apoPools.push_back(
@@ -319,11 +322,14 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands,
     // painted bottom-up so that higher items overwrite lower ones where they are valid.
     for (Step& s : steps)
     {
-        s.direct = s.opaque && std::none_of(steps.begin(), steps.end(), [&](const Step& o) {
-                       const Window &a = s.place.dst, &b = o.place.dst;
-                       return &o != &s && a.x < b.x + b.w && b.x < a.x + a.w &&
-                              a.y < b.y + b.h && b.y < a.y + a.h;
-                   });
+        s.direct = s.opaque && std::none_of(steps.begin(), steps.end(),
+                                            [&](const Step& o)
+                                            {
+                                                const Window &a = s.place.dst, &b = o.place.dst;
+                                                return &o != &s && a.x < b.x + b.w &&
+                                                       b.x < a.x + a.w && a.y < b.y + b.h &&
+                                                       b.y < a.y + a.h;
+                                            });
     }
     FetchAll(steps, bands, false, &buf);
     for (auto it = steps.rbegin(); it != steps.rend(); ++it)
@@ -336,8 +342,7 @@ void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf)
     if (m_apoPools.empty())
         m_apoPools.push_back(
             std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
-    const std::vector<ItemRef> items =
-        m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
+    const std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
     const std::vector<int> firstBand{1};
     std::vector<Step> steps = Plan(req, items, firstBand, true);
     Fill(req, 1, buf, 0);
@@ -354,8 +359,7 @@ void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf)
                          p.dst.x * buf.pixelSpace;
             for (int x = 0; x < p.dst.w; ++x)
                 if (s.valid.empty() || s.valid[static_cast<size_t>(y) * p.dst.w + x])
-                    GDALCopyWords(&full, GDT_Float64, 0, row + x * buf.pixelSpace, buf.type, 0,
-                                  1);
+                    GDALCopyWords(&full, GDT_Float64, 0, row + x * buf.pixelSpace, buf.type, 0, 1);
         }
     }
 }

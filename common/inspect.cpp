@@ -33,7 +33,7 @@ int EpsgOf(const OGRSpatialReference* srs)
 
 } // namespace
 
-RasterInfo InspectRaster(const std::string& path)
+RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
 {
     RasterInfo info;
     info.path = path;
@@ -87,6 +87,20 @@ RasterInfo InspectRaster(const std::string& path)
     const double w = info.width, h = info.height;
     info.footprintWkt = std::string("POLYGON((") + corner(0, 0) + "," + corner(0, h) + "," +
                         corner(w, h) + "," + corner(w, 0) + "," + corner(0, 0) + "))";
+    info.validFootprintWkt = info.footprintWkt;
+    info.footprintVertices = 5;
+    if (options.validFootprint)
+    {
+        const Footprint fp = ComputeFootprint(ds.get(), options.footprint);
+        info.validFootprintWkt = fp.wkt;
+        info.footprintVertices = fp.vertices;
+    }
+    const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
+    info.isCog = layout != nullptr && EQUAL(layout, "COG");
+    if (options.statistics)
+        info.statistics = ComputeStatistics(ds.get(), options.exactStatistics);
+    if (errors.HasErrors())
+        throw Error(ErrorKind::Io, "cannot read raster " + path + ": " + errors.Message());
     return info;
 }
 
@@ -125,6 +139,29 @@ std::string RasterInfoToJson(const RasterInfo& info)
     o.Add("block_width", info.blockW);
     o.Add("block_height", info.blockH);
     o.Add("overview_count", info.overviewCount);
+    o.Add("valid_footprint", info.validFootprintWkt);
+    o.Add("footprint_vertices", info.footprintVertices);
+    o.Add("is_cog", info.isCog);
+    if (!info.statistics.empty())
+    {
+        CPLJSONArray stats;
+        for (const auto& st : info.statistics)
+        {
+            CPLJSONObject js;
+            js.Add("min", st.min);
+            js.Add("max", st.max);
+            js.Add("mean", st.mean);
+            js.Add("stddev", st.stddev);
+            js.Add("count", static_cast<GInt64>(st.count));
+            js.Add("p0_5", st.p0_5);
+            js.Add("p2", st.p2);
+            js.Add("p98", st.p98);
+            js.Add("p99_5", st.p99_5);
+            js.Add("approximate", st.approximate);
+            stats.Add(js);
+        }
+        o.Add("statistics", stats);
+    }
     o.Add("file_size", static_cast<GInt64>(info.fileSize));
     o.Add("mtime", static_cast<GInt64>(info.mtime));
     return o.Format(CPLJSONObject::PrettyFormat::Plain);

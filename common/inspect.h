@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "footprint.h"
 #include "gdal.h"
 #include "grid.h"
+#include "statistics.h"
 
 namespace pgmosaic
 {
@@ -20,24 +22,36 @@ struct BandInfo
     std::string colorInterp;
 };
 
+struct InspectOptions
+{
+    bool validFootprint = true; // trace the valid pixels (reads the mask); else the outline
+    FootprintOptions footprint{};
+    bool statistics = true;
+    bool exactStatistics = false; // full resolution instead of an overview
+};
+
 struct RasterInfo
 {
     std::string path;
     std::string driver;
     int width = 0, height = 0;
     GeoTransform gt{};
-    int srid = 0;             // EPSG code of the file's SRS
-    std::string footprintWkt; // outline of the raster's extent, in its own SRS
+    int srid = 0;                  // EPSG code of the file's SRS
+    std::string footprintWkt;      // outline of the raster's extent, in its own SRS
+    std::string validFootprintWkt; // outline of its valid pixels (or the extent's)
+    int footprintVertices = 0;
     std::vector<BandInfo> bands;
     int blockW = 0, blockH = 0;
     int overviewCount = 0;
+    bool isCog = false; // the GeoTIFF layout of a Cloud Optimized GeoTIFF
+    std::vector<BandStatistics> statistics;
     std::int64_t fileSize = 0;
     std::int64_t mtime = 0; // seconds since the epoch
 };
 
 // Opens `path` with GDAL and reads its header. Throws Error naming the path when the file is
 // missing, unreadable, not georeferenced, or in an SRS without an EPSG code.
-RasterInfo InspectRaster(const std::string& path);
+RasterInfo InspectRaster(const std::string& path, const InspectOptions& options = {});
 
 // The JSON object the SQL layer stores (keys as the item table's columns).
 std::string RasterInfoToJson(const RasterInfo& info);

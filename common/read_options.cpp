@@ -30,10 +30,9 @@ struct MethodEntry
     const char* name;
     Method method;
 };
-constexpr MethodEntry kMethods[] = {{"first", Method::First}, {"last", Method::Last},
-                                    {"min", Method::Min},     {"max", Method::Max},
-                                    {"mean", Method::Mean},   {"sum", Method::Sum},
-                                    {"count", Method::Count}};
+constexpr MethodEntry kMethods[] = {
+    {"first", Method::First}, {"last", Method::Last}, {"min", Method::Min},    {"max", Method::Max},
+    {"mean", Method::Mean},   {"sum", Method::Sum},   {"count", Method::Count}};
 
 } // namespace
 

@@ -40,7 +40,7 @@ struct ReadOptions
 Method ParseMethod(const std::string& value);
 const char* MethodName(Method method);
 Resampling ParseResampling(const std::string& value);
-bool ParseMissing(const std::string& value); // "fail" -> false, "skip" -> true
+bool ParseMissing(const std::string& value);   // "fail" -> false, "skip" -> true
 int ParseNumThreads(const std::string& value); // a count or ALL_CPUS
 // "4,3,2" -> {4, 3, 2}, each within [1, bandCount], no repeats.
 std::vector<int> ParseBandList(const std::string& value, int bandCount);

@@ -77,9 +77,10 @@ void SourcePool::Warp(const ItemRef& item, Entry& entry) const
 {
     GdalErrorCollector errors;
     GDALDataset* src = entry.source.get();
-    auto fail = [&](const char* what) {
-        return Error(ErrorKind::Io, std::string(what) + " item " + std::to_string(item.id) +
-                                        " (" + item.path + "): " + errors.Message());
+    auto fail = [&](const char* what)
+    {
+        return Error(ErrorKind::Io, std::string(what) + " item " + std::to_string(item.id) + " (" +
+                                        item.path + "): " + errors.Message());
     };
     CPLStringList transformerOpts;
     transformerOpts.SetNameValue("DST_SRS", m_oMosaic.srsWkt.c_str());

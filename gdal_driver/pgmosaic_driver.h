@@ -102,19 +102,18 @@ public:
 
     CPLErr GetGeoTransform(double* padfTransform) override;
     const OGRSpatialReference* GetSpatialRef() const override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
-                     GSpacing nLineSpace, GSpacing nBandSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, int nBandCount,
+                     PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace, GSpacing nLineSpace,
+                     GSpacing nBandSpace, GDALRasterIOExtraArg* psExtraArg) override;
 
     // Reads a window of the full-resolution grid into a buffer of any size; `bands` are
     // dataset band numbers. The one read path of the dataset, its bands and its overviews.
     CPLErr ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize, void* pData, int nBufXSize,
                       int nBufYSize, GDALDataType eBufType, const std::vector<int>& bands,
                       GSpacing nPixelSpace, GSpacing nLineSpace, GSpacing nBandSpace);
-    CPLErr ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
-                        int nBufXSize, int nBufYSize, GSpacing nPixelSpace, GSpacing nLineSpace);
+    CPLErr ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData, int nBufXSize,
+                        int nBufYSize, GSpacing nPixelSpace, GSpacing nLineSpace);
 
     int OverviewCount() const { return static_cast<int>(m_apoOverviews.size()); }
     GDALDataset* Overview(int i) const;
@@ -145,10 +144,9 @@ public:
     PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* poBase, int nBand, int nFactor);
 
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage) override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     GSpacing nPixelSpace, GSpacing nLineSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, GSpacing nPixelSpace,
+                     GSpacing nLineSpace, GDALRasterIOExtraArg* psExtraArg) override;
     double GetNoDataValue(int* pbSuccess = nullptr) override;
     GDALColorInterp GetColorInterpretation() override;
     int GetOverviewCount() override;
@@ -168,10 +166,9 @@ class PGMosaicMaskBand final : public GDALRasterBand
 public:
     PGMosaicMaskBand(GDALDataset* poOwner, PGMosaicDataset* poBase, int nFactor);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage) override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     GSpacing nPixelSpace, GSpacing nLineSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, GSpacing nPixelSpace,
+                     GSpacing nLineSpace, GDALRasterIOExtraArg* psExtraArg) override;
 
 private:
     PGMosaicDataset* m_poBase = nullptr;
@@ -188,11 +185,10 @@ public:
     PGMosaicOverviewDataset(PGMosaicDataset* poBase, int nFactor);
     CPLErr GetGeoTransform(double* padfTransform) override;
     const OGRSpatialReference* GetSpatialRef() const override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
-                     GSpacing nLineSpace, GSpacing nBandSpace,
-                     GDALRasterIOExtraArg* psExtraArg) override;
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
+                     int nBufXSize, int nBufYSize, GDALDataType eBufType, int nBandCount,
+                     PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace, GSpacing nLineSpace,
+                     GSpacing nBandSpace, GDALRasterIOExtraArg* psExtraArg) override;
     GDALRasterBand* MaskBand() { return m_poMaskBand.get(); }
 
 private:

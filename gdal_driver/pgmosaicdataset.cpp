@@ -86,23 +86,27 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     if ((poOpenInfo->nOpenFlags & GDAL_OF_RASTER) == 0)
         return nullptr; // the vector side comes in a later version
     auto poDS = std::make_unique<PGMosaicDataset>();
-    const CPLErr err = Guarded([&] {
-        auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
-                                                    strlen(pgmosaic::kConnectionPrefix));
-        const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
-        ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail before connecting
-        poDS->m_osConninfo = conn.conninfo;
-        poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
-        auto res = poDS->m_poConn->Exec(
-            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
-        if (PQntuples(res.get()) == 0)
-            throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
-                                             "(run CREATE EXTENSION pgmosaic CASCADE)");
-        if (mosaic.empty())
-            poDS->ListMosaics();
-        else
-            poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
-    });
+    const CPLErr err = Guarded(
+        [&]
+        {
+            auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
+                                                        strlen(pgmosaic::kConnectionPrefix));
+            const std::string mosaic =
+                Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
+            ParseReadOptions(poOpenInfo->papszOpenOptions,
+                             conn); // bad options fail before connecting
+            poDS->m_osConninfo = conn.conninfo;
+            poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
+            auto res = poDS->m_poConn->Exec(
+                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
+            if (PQntuples(res.get()) == 0)
+                throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
+                                                 "(run CREATE EXTENSION pgmosaic CASCADE)");
+            if (mosaic.empty())
+                poDS->ListMosaics();
+            else
+                poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+        });
     if (err != CE_None)
         return nullptr;
     poDS->SetDescription(poOpenInfo->pszFilename);
@@ -196,47 +200,50 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                                    const std::vector<int>& bands, GSpacing nPixelSpace,
                                    GSpacing nLineSpace, GSpacing nBandSpace)
 {
-    return Guarded([&] {
-        pgmosaic::Request req;
-        req.win = {nXOff, nYOff, nXSize, nYSize};
-        req.bufW = nBufXSize;
-        req.bufH = nBufYSize;
-        pgmosaic::BufferSpec buf;
-        buf.data = pData;
-        buf.type = eBufType;
-        buf.pixelSpace = nPixelSpace;
-        buf.lineSpace = nLineSpace;
-        buf.bandSpace = nBandSpace;
-        std::vector<int> itemBands;
-        for (int b : bands)
-            itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
-        m_poReader->Read(req, itemBands, buf);
-    });
+    return Guarded(
+        [&]
+        {
+            pgmosaic::Request req;
+            req.win = {nXOff, nYOff, nXSize, nYSize};
+            req.bufW = nBufXSize;
+            req.bufH = nBufYSize;
+            pgmosaic::BufferSpec buf;
+            buf.data = pData;
+            buf.type = eBufType;
+            buf.pixelSpace = nPixelSpace;
+            buf.lineSpace = nLineSpace;
+            buf.bandSpace = nBandSpace;
+            std::vector<int> itemBands;
+            for (int b : bands)
+                itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
+            m_poReader->Read(req, itemBands, buf);
+        });
 }
 
 CPLErr PGMosaicDataset::ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
                                      int nBufXSize, int nBufYSize, GSpacing nPixelSpace,
                                      GSpacing nLineSpace)
 {
-    return Guarded([&] {
-        pgmosaic::Request req;
-        req.win = {nXOff, nYOff, nXSize, nYSize};
-        req.bufW = nBufXSize;
-        req.bufH = nBufYSize;
-        pgmosaic::BufferSpec buf;
-        buf.data = pData;
-        buf.type = GDT_Byte;
-        buf.pixelSpace = nPixelSpace;
-        buf.lineSpace = nLineSpace;
-        m_poReader->ReadCoverage(req, buf);
-    });
+    return Guarded(
+        [&]
+        {
+            pgmosaic::Request req;
+            req.win = {nXOff, nYOff, nXSize, nYSize};
+            req.bufW = nBufXSize;
+            req.bufH = nBufYSize;
+            pgmosaic::BufferSpec buf;
+            buf.data = pData;
+            buf.type = GDT_Byte;
+            buf.pixelSpace = nPixelSpace;
+            buf.lineSpace = nLineSpace;
+            m_poReader->ReadCoverage(req, buf);
+        });
 }
 
-CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
-                                  int nYSize, void* pData, int nBufXSize, int nBufYSize,
-                                  GDALDataType eBufType, int nBandCount,
-                                  PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace,
-                                  GSpacing nLineSpace, GSpacing nBandSpace,
+CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
+                                  void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
+                                  int nBandCount, PGMOSAIC_BANDMAP_TYPE panBandMap,
+                                  GSpacing nPixelSpace, GSpacing nLineSpace, GSpacing nBandSpace,
                                   GDALRasterIOExtraArg*)
 {
     if (eRWFlag != GF_Read)
@@ -284,24 +291,23 @@ CPLErr PGMosaicOverviewDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYO
     if (eRWFlag != GF_Read)
         return ReadOnly();
     const int f = m_nFactor;
-    return m_poBase->ReadWindow(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
-                                nBufYSize, eBufType,
-                                std::vector<int>(panBandMap, panBandMap + nBandCount),
-                                nPixelSpace, nLineSpace, nBandSpace);
+    return m_poBase->ReadWindow(
+        nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize, nBufYSize, eBufType,
+        std::vector<int>(panBandMap, panBandMap + nBandCount), nPixelSpace, nLineSpace, nBandSpace);
 }
 
 /************************************************************************/
 /*                          PGMosaicRasterBand                          */
 /************************************************************************/
 
-PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* poBase,
-                                       int nBandIn, int nFactor)
+PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* poBase, int nBandIn,
+                                       int nFactor)
     : m_poBase(poBase), m_nFactor(nFactor)
 {
     poDS = poOwner;
     nBand = nBandIn;
-    eDataType = pgmosaic::MethodDataType(poBase->m_poReader->options().method,
-                                         poBase->m_oMosaic.dataType);
+    eDataType =
+        pgmosaic::MethodDataType(poBase->m_poReader->options().method, poBase->m_oMosaic.dataType);
     nRasterXSize = poOwner->GetRasterXSize();
     nRasterYSize = poOwner->GetRasterYSize();
     nBlockXSize = std::min(kBlockSize, nRasterXSize);
@@ -345,16 +351,22 @@ CPLErr PGMosaicRasterBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, i
 double PGMosaicRasterBand::GetNoDataValue(int* pbSuccess)
 {
     const auto& nodata = m_poBase->m_oMosaic.nodata;
-    const bool has = nodata.has_value() &&
-                     m_poBase->m_poReader->options().method != pgmosaic::Method::Count;
+    const bool has =
+        nodata.has_value() && m_poBase->m_poReader->options().method != pgmosaic::Method::Count;
     if (pbSuccess)
         *pbSuccess = has;
     return has ? *nodata : 0.0;
 }
 
-GDALColorInterp PGMosaicRasterBand::GetColorInterpretation() { return m_eColorInterp; }
+GDALColorInterp PGMosaicRasterBand::GetColorInterpretation()
+{
+    return m_eColorInterp;
+}
 
-int PGMosaicRasterBand::GetOverviewCount() { return m_nFactor == 1 ? m_poBase->OverviewCount() : 0; }
+int PGMosaicRasterBand::GetOverviewCount()
+{
+    return m_nFactor == 1 ? m_poBase->OverviewCount() : 0;
+}
 
 GDALRasterBand* PGMosaicRasterBand::GetOverview(int i)
 {
@@ -403,17 +415,16 @@ CPLErr PGMosaicMaskBand::IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage
     return m_poBase->ReadCoverage(x * f, y * f, w * f, h * f, pImage, w, h, 1, nBlockXSize);
 }
 
-CPLErr PGMosaicMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
-                                   int nYSize, void* pData, int nBufXSize, int nBufYSize,
-                                   GDALDataType eBufType, GSpacing nPixelSpace,
-                                   GSpacing nLineSpace, GDALRasterIOExtraArg* psExtraArg)
+CPLErr PGMosaicMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
+                                   void* pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
+                                   GSpacing nPixelSpace, GSpacing nLineSpace,
+                                   GDALRasterIOExtraArg* psExtraArg)
 {
     if (eRWFlag != GF_Read)
         return ReadOnly();
     if (eBufType != GDT_Byte)
         return GDALRasterBand::IRasterIO(eRWFlag, nXOff, nYOff, nXSize, nYSize, pData, nBufXSize,
-                                         nBufYSize, eBufType, nPixelSpace, nLineSpace,
-                                         psExtraArg);
+                                         nBufYSize, eBufType, nPixelSpace, nLineSpace, psExtraArg);
     const int f = m_nFactor;
     return m_poBase->ReadCoverage(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
                                   nBufYSize, nPixelSpace, nLineSpace);

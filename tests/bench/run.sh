@@ -1,23 +1,81 @@
 #!/usr/bin/env bash
-# Runs the read benchmark (tests/bench/bench_read.py) against a throw-away PostgreSQL cluster.
-#   tests/bench/run.sh [bench_read.py options]     e.g.  tests/bench/run.sh --tiles 4 --size 512
+# Runs the benchmarks against a throw-away PostgreSQL cluster:
+#   - tests/bench/bench_read.py           reads: pgmosaic vs a VRT, PostGISRaster and gdalwarp;
+#   - tests/bench/bench_catalog_scale.py  a 100,000-item catalog: open and item-lookup times.
+#
+#   tests/bench/run.sh [--no-read] [--no-catalog] [bench_read.py options] [--catalog options]
+#     e.g.  tests/bench/run.sh --tiles 4 --size 512 --mixed-tiles 4 --catalog --cols 100 --rows 100
+#   Options after --catalog go to bench_catalog_scale.py; the others to bench_read.py.
+#
 # PGMOSAIC_BUILD_DIR: the CMake build directory holding gdal_driver/gdal_PGMOSAIC.so
-# (default <repo>/build). Works from any directory.
+# (default <repo>/build). The plugin is copied at startup into the run's temporary directory
+# and GDAL_DRIVER_PATH points there, so a rebuild during the run does not change what is
+# measured. Works from any directory. The exit code is that of the first failing benchmark
+# (a correctness check failing; the performance targets only print PASS/FAIL).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${PGMOSAIC_BUILD_DIR:-$repo/build}
+python=/usr/bin/python3
 
-if [ ! -f "$build/gdal_driver/gdal_PGMOSAIC.so" ]; then
-  echo "run.sh: no $build/gdal_driver/gdal_PGMOSAIC.so (build first, or set PGMOSAIC_BUILD_DIR)" >&2
+run_read=1
+run_catalog=1
+read_args=()
+catalog_args=()
+target=read
+for arg in "$@"; do
+  case "$target:$arg" in
+  *:--no-read) run_read=0 ;;
+  *:--no-catalog) run_catalog=0 ;;
+  read:--catalog) target=catalog ;;
+  read:-h | read:--help)
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo
+    "$python" "$repo/tests/bench/bench_read.py" --help
+    echo
+    "$python" "$repo/tests/bench/bench_catalog_scale.py" --help
+    exit 0
+    ;;
+  read:*) read_args+=("$arg") ;;
+  catalog:*) catalog_args+=("$arg") ;;
+  esac
+done
+
+plugin_src=$build/gdal_driver/gdal_PGMOSAIC.so
+if [ ! -f "$plugin_src" ]; then
+  echo "run.sh: no $plugin_src (build first, or set PGMOSAIC_BUILD_DIR)" >&2
   exit 1
 fi
 
-cluster=$(mktemp -u /tmp/pgmosaic-bench-pg.XXXXXX)
-trap '"$repo/scripts/pgcluster.sh" stop "$cluster"' EXIT
+tmp=$(mktemp -d /tmp/pgmosaic-bench.XXXXXX)
+chmod 755 "$tmp" # the cluster inside runs as another user when started by root
+cluster=$tmp/pg
+cleanup() {
+  "$repo/scripts/pgcluster.sh" stop "$cluster" || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A private copy of the plugin: the build directory may be rebuilt while this runs.
+mkdir "$tmp/gdal_driver"
+cp "$plugin_src" "$tmp/gdal_driver/"
+export GDAL_DRIVER_PATH=$tmp/gdal_driver
+echo "plugin: $plugin_src (modified $(date -r "$plugin_src" '+%F %T'), sha256" \
+  "$(sha256sum "$tmp/gdal_driver/gdal_PGMOSAIC.so" | cut -c1-16)) copied to $GDAL_DRIVER_PATH"
+
 "$repo/scripts/pgcluster.sh" start "$cluster"
 # shellcheck disable=SC1091
 . "$cluster/env"
 
-export GDAL_DRIVER_PATH=$build/gdal_driver
-/usr/bin/python3 "$repo/tests/bench/bench_read.py" "$@"
+rc=0
+if [ "$run_read" = 1 ]; then
+  "$python" "$repo/tests/bench/bench_read.py" "${read_args[@]}" || rc=$?
+fi
+if [ "$run_catalog" = 1 ]; then
+  echo
+  "$python" "$repo/tests/bench/bench_catalog_scale.py" "${catalog_args[@]}" || {
+    r=$?
+    [ "$rc" != 0 ] || rc=$r
+  }
+fi
+exit "$rc"

@@ -242,7 +242,7 @@ TEST_F(CompositeReaderTest, PerDatasetMaskLetsLowerItemsShowThrough)
         ASSERT_EQ(ds->CreateMaskBand(GMF_PER_DATASET), CE_None);
         GByte mask[3] = {0, 255, 255};
         ASSERT_EQ(ds->GetRasterBand(1)->GetMaskBand()->RasterIO(GF_Write, 0, 0, 3, 1, mask, 3, 1,
-                                                                 GDT_Byte, 0, 0, nullptr),
+                                                                GDT_Byte, 0, 0, nullptr),
                   CE_None);
     }
     ItemRef top = MakeItem(23, 0, 0, 3, 1, GDT_Byte, 0);
@@ -296,9 +296,9 @@ TEST_F(CompositeReaderTest, OffGridItemIsWarpedOntoTheMosaicGrid)
         ds->SetGeoTransform(gt);
         ds->SetProjection(Wkt32631().c_str());
         GByte v[4] = {1, 2, 3, 4};
-        ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 1, v, 4, 1, GDT_Byte, 0, 0,
-                                                 nullptr),
-                  CE_None);
+        ASSERT_EQ(
+            ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 1, v, 4, 1, GDT_Byte, 0, 0, nullptr),
+            CE_None);
     }
     ItemRef item;
     item.id = 40;

@@ -1,0 +1,203 @@
+#include "footprint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "gdal_alg.h"
+#include "ogr_geometry.h"
+#include "ogrsf_frmts.h"
+
+#include "error.h"
+
+namespace pgmosaic
+{
+namespace
+{
+
+using GeometryPtr = std::unique_ptr<OGRGeometry>;
+
+Error Failed(GDALDataset* ds, const std::string& what)
+{
+    return Error(ErrorKind::Io, std::string("cannot compute the footprint of ") +
+                                    ds->GetDescription() + ": " + what);
+}
+
+// The raster's outline through its full geotransform (so a rotated raster is a rotated square).
+GeometryPtr Outline(const double* gt, double w, double h)
+{
+    auto ring = std::make_unique<OGRLinearRing>();
+    const double corners[5][2] = {{0, 0}, {0, h}, {w, h}, {w, 0}, {0, 0}};
+    for (const auto& c : corners)
+        ring->addPoint(gt[0] + c[0] * gt[1] + c[1] * gt[2], gt[3] + c[0] * gt[4] + c[1] * gt[5]);
+    auto poly = std::make_unique<OGRPolygon>();
+    poly->addRingDirectly(ring.release());
+    return poly;
+}
+
+int CountVertices(const OGRGeometry* g)
+{
+    const auto type = wkbFlatten(g->getGeometryType());
+    if (type == wkbPolygon)
+    {
+        const auto* p = g->toPolygon();
+        int n = 0;
+        for (const auto* ring : *p)
+            n += ring->getNumPoints();
+        return n;
+    }
+    if (type == wkbMultiPolygon || type == wkbGeometryCollection)
+    {
+        int n = 0;
+        for (const auto* part : *g->toGeometryCollection())
+            n += CountVertices(part);
+        return n;
+    }
+    return 0;
+}
+
+// The mask of valid cells: a cell (k x k pixels) is valid when any pixel of any band is.
+std::vector<GByte> CellMask(GDALDataset* ds, int k, int cw, int ch)
+{
+    const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
+    std::vector<GByte> cells(static_cast<size_t>(cw) * ch, 0);
+    std::vector<GByte> strip(static_cast<size_t>(w) * k);
+    for (int b = 1; b <= ds->GetRasterCount(); ++b)
+    {
+        GDALRasterBand* band = ds->GetRasterBand(b);
+        if (band->GetColorInterpretation() == GCI_AlphaBand)
+            continue; // the alpha band is the mask of the others
+        const int flags = band->GetMaskFlags();
+        if (b > 1 && (flags & GMF_PER_DATASET))
+            continue; // one mask for all bands, already read
+        GDALRasterBand* mask = band->GetMaskBand();
+        for (int cy = 0; cy < ch; ++cy)
+        {
+            const int y0 = cy * k, rows = std::min(k, h - y0);
+            if (mask->RasterIO(GF_Read, 0, y0, w, rows, strip.data(), w, rows, GDT_Byte, 0, 0,
+                               nullptr) != CE_None)
+                throw Failed(ds, CPLGetLastErrorMsg());
+            GByte* cellRow = cells.data() + static_cast<size_t>(cy) * cw;
+            for (int r = 0; r < rows; ++r)
+            {
+                const GByte* px = strip.data() + static_cast<size_t>(r) * w;
+                for (int x = 0; x < w; ++x)
+                    if (px[x])
+                        cellRow[x / k] = 1;
+            }
+        }
+    }
+    return cells;
+}
+
+// Drops the interior rings of `g` whose area is below `minArea`.
+GeometryPtr FillSmallHoles(const OGRGeometry* g, double minArea)
+{
+    auto fill = [minArea](const OGRPolygon* p)
+    {
+        auto out = std::make_unique<OGRPolygon>();
+        out->addRingDirectly(p->getExteriorRing()->clone());
+        for (int i = 0; i < p->getNumInteriorRings(); ++i)
+            if (p->getInteriorRing(i)->get_Area() >= minArea)
+                out->addRingDirectly(p->getInteriorRing(i)->clone());
+        return out;
+    };
+    if (wkbFlatten(g->getGeometryType()) == wkbPolygon)
+        return fill(g->toPolygon());
+    auto out = std::make_unique<OGRMultiPolygon>();
+    for (const auto* part : *g->toGeometryCollection())
+        if (wkbFlatten(part->getGeometryType()) == wkbPolygon)
+            out->addGeometryDirectly(fill(part->toPolygon()).release());
+    return out;
+}
+
+} // namespace
+
+Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
+{
+    const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
+    double gt[6];
+    if (ds->GetGeoTransform(gt) != CE_None)
+        throw Failed(ds, "no geotransform");
+    const GeometryPtr outline = Outline(gt, w, h);
+    Footprint fp;
+    fp.allValid = true;
+    for (int b = 1; b <= ds->GetRasterCount(); ++b)
+        fp.allValid = fp.allValid && ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID;
+    if (fp.allValid)
+    {
+        char* wkt = nullptr;
+        outline->exportToWkt(&wkt);
+        fp.wkt = wkt;
+        CPLFree(wkt);
+        fp.vertices = CountVertices(outline.get());
+        return fp;
+    }
+
+    // Trace the valid cells on an in-memory raster whose geotransform is the cell grid's.
+    const int k = std::max(1, (std::max(w, h) + options.maxCells - 1) / options.maxCells);
+    const int cw = (w + k - 1) / k, ch = (h + k - 1) / k;
+    std::vector<GByte> cells = CellMask(ds, k, cw, ch);
+    auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
+    GDALDatasetUniquePtr mem(memDriver->Create("", cw, ch, 1, GDT_Byte, nullptr));
+    double cellGt[6] = {gt[0], gt[1] * k, gt[2] * k, gt[3], gt[4] * k, gt[5] * k};
+    mem->SetGeoTransform(cellGt);
+    GDALRasterBand* cellBand = mem->GetRasterBand(1);
+    if (cellBand->RasterIO(GF_Write, 0, 0, cw, ch, cells.data(), cw, ch, GDT_Byte, 0, 0, nullptr) !=
+        CE_None)
+        throw Failed(ds, "cannot write the cell mask");
+    auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
+    GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));
+    OGRLayer* layer = vec->CreateLayer("cells", nullptr, wkbPolygon, nullptr);
+    OGRFieldDefn field("v", OFTInteger);
+    layer->CreateField(&field);
+    char* options8[] = {const_cast<char*>("8CONNECTED=8"), nullptr};
+    if (GDALPolygonize(cellBand, cellBand, layer, 0, options8, nullptr, nullptr) != CE_None)
+        throw Failed(ds, "polygonize failed");
+    OGRMultiPolygon parts;
+    for (auto& feature : *layer)
+        if (const OGRGeometry* g = feature->GetGeometryRef())
+            parts.addGeometry(g);
+    if (parts.IsEmpty())
+    {
+        fp.wkt = "POLYGON EMPTY";
+        return fp;
+    }
+    const double cellArea = std::fabs(cellGt[1] * cellGt[5] - cellGt[2] * cellGt[4]);
+    GeometryPtr merged(parts.UnionCascaded());
+    if (!merged)
+        throw Failed(ds, "union failed");
+    GeometryPtr shape = FillSmallHoles(merged.get(), options.minHoleCells * cellArea);
+
+    // Simplify to the vertex budget. Douglas-Peucker keeps the outline within `tol` of the
+    // original; growing the result by tol / cos(22.5 deg) with two segments per quarter circle
+    // (whose chords stay outside the tol-circle) contains it again.
+    const double cellSize = std::sqrt(cellArea);
+    GeometryPtr result;
+    if (CountVertices(shape.get()) <= options.maxVertices)
+        result.reset(shape->Intersection(outline.get()));
+    const double grow = 1.0 / std::cos(M_PI / 8);
+    for (double tol = cellSize; !result && tol < 1e6 * cellSize; tol *= 1.25)
+    {
+        GeometryPtr simple(shape->Simplify(tol));
+        if (!simple)
+            break;
+        GeometryPtr grown(simple->Buffer(grow * tol, 2));
+        if (!grown)
+            break;
+        GeometryPtr clipped(grown->Intersection(outline.get()));
+        if (clipped && CountVertices(clipped.get()) <= options.maxVertices)
+            result = std::move(clipped);
+    }
+    if (!result) // the budget cannot be met: the raster outline contains everything
+        result.reset(outline->clone());
+    char* wkt = nullptr;
+    result->exportToWkt(&wkt, wkbVariantIso);
+    fp.wkt = wkt;
+    CPLFree(wkt);
+    fp.vertices = CountVertices(result.get());
+    return fp;
+}
+
+} // namespace pgmosaic

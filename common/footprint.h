@@ -1,0 +1,32 @@
+// True footprints: the outline of a raster's valid pixels, not its bounding box.
+#pragma once
+
+#include <string>
+
+#include "gdal_priv.h"
+
+namespace pgmosaic
+{
+
+struct FootprintOptions
+{
+    int maxCells = 512;       // long side of the reduced mask the outline is traced on
+    int maxVertices = 256;    // vertex budget of the simplified outline
+    double minHoleCells = 16; // holes smaller than this many cells are filled
+};
+
+struct Footprint
+{
+    std::string wkt; // POLYGON or MULTIPOLYGON in the raster's own coordinates
+    int vertices = 0;
+    bool allValid = false; // no nodata, mask or alpha: the footprint is the raster outline
+};
+
+// Traces the valid pixels of `ds` (valid in any band: nodata, mask or alpha decide) on a reduced
+// mask where a cell is valid when any of its pixels is, polygonizes it, fills small holes, and
+// simplifies to the vertex budget by growing the simplified outline by the simplification
+// tolerance, so that the result still contains every valid pixel. Clipped to the raster's
+// outline. Throws Error naming the dataset on failure.
+Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options = {});
+
+} // namespace pgmosaic
