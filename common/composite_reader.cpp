@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "error.h"
+#include "parallel.h"
 
 namespace pgmosaic
 {
@@ -66,47 +67,6 @@ void NodataValidity(GDALDataType type, const GByte* data, size_t n, double nodat
         throw Error(ErrorKind::Mismatch, std::string("data type ") + GDALGetDataTypeName(type) +
                                              " is not supported for items with nodata");
     }
-}
-
-// Runs fn(task, thread) for every task on up to `threads` threads; the first exception thrown
-// by any task is rethrown on the caller once all threads have stopped.
-template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
-{
-    const int n = static_cast<int>(std::min<size_t>(tasks, std::max(1, threads)));
-    if (n <= 1)
-    {
-        for (size_t i = 0; i < tasks; ++i)
-            fn(i, 0);
-        return;
-    }
-    std::atomic<size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failureMutex;
-    auto worker = [&](int thread)
-    {
-        for (size_t i = next++; i < tasks; i = next++)
-        {
-            try
-            {
-                fn(i, thread);
-            }
-            catch (...)
-            {
-                std::lock_guard<std::mutex> lock(failureMutex);
-                if (!failure)
-                    failure = std::current_exception();
-                next = tasks;
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < n; ++t)
-        pool.emplace_back(worker, t);
-    worker(0);
-    for (auto& t : pool)
-        t.join();
-    if (failure)
-        std::rethrow_exception(failure);
 }
 
 } // namespace

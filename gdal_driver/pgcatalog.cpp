@@ -100,13 +100,17 @@ PgConnection::Result PgConnection::ExecPrepared(const char* name,
                  "item lookup");
 }
 
-pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name)
+pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
+                                const std::string& postgis)
 {
     auto res = conn.Exec(
-        "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
-        "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata "
-        "FROM pgmosaic.mosaic m LEFT JOIN public.spatial_ref_sys s ON s.srid = m.srid "
-        "WHERE m.name = $1",
+        ("SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
+         "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata "
+         "FROM pgmosaic.mosaic m LEFT JOIN " +
+         postgis +
+         ".spatial_ref_sys s ON s.srid = m.srid "
+         "WHERE m.name = $1")
+            .c_str(),
         {name});
     if (PQntuples(res.get()) == 0)
         throw Error(ErrorKind::NotFound, "unknown mosaic \"" + name + "\"");
@@ -141,12 +145,15 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name)
     return m;
 }
 
-PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic)
+PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
+                             const std::string& postgis)
     : m_oConn(conn), m_oMosaic(mosaic)
 {
     m_oConn.Prepare("pgmosaic_find_items",
-                    "SELECT id, resolved_path, srid, geotransform, width, height "
-                    "FROM pgmosaic.items($1, public.ST_MakeEnvelope($2, $3, $4, $5, $6))",
+                    ("SELECT id, resolved_path, srid, geotransform, width, height "
+                     "FROM pgmosaic.items($1, " +
+                     postgis + ".ST_MakeEnvelope($2, $3, $4, $5, $6))")
+                        .c_str(),
                     6);
 }
 

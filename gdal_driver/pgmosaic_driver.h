@@ -7,10 +7,12 @@
 
 #include "gdal_priv.h"
 #include "libpq-fe.h"
+#include "ogrsf_frmts.h"
 
 #include "catalog.h"
 #include "composite_reader.h"
 #include "conninfo.h"
+#include "inspect.h"
 #include "read_options.h"
 
 // GDAL 3.10 made the band map of IRasterIO const and names its type BANDMAP_TYPE.
@@ -67,7 +69,8 @@ private:
 class PgItemCatalog final : public pgmosaic::ItemCatalog
 {
 public:
-    PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic);
+    PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
+                  const std::string& postgis);
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
 
 private:
@@ -79,7 +82,134 @@ private:
 };
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
-pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name);
+pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
+                                const std::string& postgis);
+
+/************************************************************************/
+/*                          OGR layers                                  */
+/************************************************************************/
+
+constexpr const char* kLayerItems = "items";
+constexpr const char* kLayerBoundary = "boundary";
+
+// How a registration treats a path already in the mosaic.
+enum class OnDuplicate
+{
+    Skip,
+    Update,
+    Fail
+};
+
+struct LoadOptions
+{
+    int batchSize = 200;  // rasters registered per transaction
+    bool skipBad = false; // SKIP_BAD=YES: report unreadable rasters and go on
+    OnDuplicate onDuplicate = OnDuplicate::Skip;
+    int numThreads = 1; // rasters inspected in parallel
+    pgmosaic::InspectOptions inspect{};
+};
+
+class PGMosaicVectorContext; // shared by the layers of one dataset
+
+// A column of pgmosaic.item exposed as a field.
+struct CatalogColumn
+{
+    std::string name;
+    std::string sqlType;
+    OGRFieldType type = OFTString;
+    OGRFieldSubType subType = OFSTNone;
+};
+
+class PGMosaicItemsLayer final : public OGRLayer
+{
+public:
+    PGMosaicItemsLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
+                       const std::string& layerName, int srid,
+                       const std::vector<CatalogColumn>& columns, bool update,
+                       const LoadOptions& load);
+    ~PGMosaicItemsLayer() override;
+
+    void ResetReading() override;
+    void SetSpatialFilter(OGRGeometry* poGeom) override;
+    void SetSpatialFilter(int iGeomField, OGRGeometry* poGeom) override
+    {
+        OGRLayer::SetSpatialFilter(iGeomField, poGeom);
+    }
+    OGRFeature* GetNextFeature() override;
+    OGRFeature* GetFeature(GIntBig nFID) override;
+    GIntBig GetFeatureCount(int bForce = TRUE) override;
+    OGRErr GetExtent(OGREnvelope* psExtent, int bForce = TRUE) override;
+    OGRErr GetExtent(int iGeomField, OGREnvelope* psExtent, int bForce) override
+    {
+        return OGRLayer::GetExtent(iGeomField, psExtent, bForce);
+    }
+    OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
+    int TestCapability(const char* pszCap) override;
+    OGRErr CreateField(OGRFieldDefn* poField, int bApproxOK = TRUE) override;
+    OGRErr SyncToDisk() override;
+
+    // Registers what is still batched; false after an error (already reported).
+    bool Flush();
+    void DropPending() { m_aoPending.clear(); }
+    int Registered() const { return m_nRegistered; }
+
+protected:
+    OGRErr ICreateFeature(OGRFeature* poFeature) override;
+
+private:
+    struct Pending
+    {
+        std::string path;       // as it will be stored
+        std::string openPath;   // what GDAL opens (roots resolved)
+        std::string properties; // JSON object of the other fields
+        pgmosaic::RasterInfo info;
+        std::string error;
+    };
+    std::string SelectList() const;
+    OGRFeature* Translate(PGresult* r, int row);
+    void FetchPage();
+
+    PgConnection& m_oConn;
+    std::string m_osPostgis;
+    std::string m_osMosaic;
+    int m_nSrid = 0;
+    std::vector<CatalogColumn> m_aoColumns;
+    OGRFeatureDefn* m_poDefn = nullptr;
+    bool m_bUpdate = false;
+    LoadOptions m_oLoad;
+    // reading: pages of features keyed by id
+    std::vector<std::unique_ptr<OGRFeature>> m_apoPage{};
+    size_t m_nPagePos = 0;
+    GIntBig m_nLastId = 0;
+    bool m_bEnd = false;
+    // writing
+    std::vector<Pending> m_aoPending{};
+    std::vector<std::string> m_aosExtraFields{};
+    int m_nRegistered = 0;
+    bool m_bFailed = false;
+};
+
+class PGMosaicBoundaryLayer final : public OGRLayer
+{
+public:
+    PGMosaicBoundaryLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
+                          const std::string& layerName, int srid);
+    ~PGMosaicBoundaryLayer() override;
+    void ResetReading() override { m_bDone = false; }
+    OGRFeature* GetNextFeature() override;
+    OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
+    int TestCapability(const char*) override { return FALSE; }
+
+private:
+    PgConnection& m_oConn;
+    std::string m_osPostgis;
+    std::string m_osMosaic;
+    OGRFeatureDefn* m_poDefn = nullptr;
+    bool m_bDone = false;
+};
+
+// The catalog columns of pgmosaic.item that become fields (all but keys and the footprint).
+std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn);
 
 /************************************************************************/
 /*                           PGMosaicDataset                            */
@@ -115,17 +245,40 @@ public:
     CPLErr ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData, int nBufXSize,
                         int nBufYSize, GSpacing nPixelSpace, GSpacing nLineSpace);
 
+    int GetLayerCount() override { return static_cast<int>(m_apoLayers.size()); }
+    OGRLayer* GetLayer(int i) override;
+    int TestCapability(const char* pszCap) override;
+    OGRErr StartTransaction(int bForce = FALSE) override;
+    OGRErr CommitTransaction() override;
+    OGRErr RollbackTransaction() override;
+
     int OverviewCount() const { return static_cast<int>(m_apoOverviews.size()); }
     GDALDataset* Overview(int i) const;
     bool HasCoverageMask() const { return !m_oMosaic.nodata.has_value(); }
 
+    static GDALDataset* CreateVector(const char* pszName, int nXSize, int nYSize, int nBands,
+                                     GDALDataType eType, char** papszOptions);
+
+protected:
+    OGRLayer* ICreateLayer(const char* pszName, OGRSpatialReference* poSpatialRef,
+                           OGRwkbGeometryType eGType, char** papszOptions) override;
+
 private:
+    void Connect(const pgmosaic::ConnectionString& conn);
     void OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
                     CSLConstList openOptions);
     void ListMosaics();
+    void OpenLayers(const std::string& mosaic);
+    PGMosaicItemsLayer* AddItemsLayer(const std::string& mosaic, const std::string& layerName,
+                                      int srid, CSLConstList options);
 
     std::string m_osConninfo{};
+    std::string m_osPostgis{}; // quoted schema of PostGIS
+    std::string m_osMosaicName{};
+    bool m_bUpdate = false;
+    CPLStringList m_aosOpenOptions{};
     std::unique_ptr<PgConnection> m_poConn{};
+    std::vector<std::unique_ptr<OGRLayer>> m_apoLayers{};
     pgmosaic::MosaicInfo m_oMosaic{};
     std::vector<int> m_anItemBands{}; // dataset band i reads item band m_anItemBands[i - 1]
     OGRSpatialReference m_oSRS{};
@@ -134,6 +287,9 @@ private:
     std::vector<std::unique_ptr<PGMosaicOverviewDataset>> m_apoOverviews{};
     std::unique_ptr<GDALRasterBand> m_poMaskBand{};
 };
+
+// Load options of a registration through ogr2ogr, from -doo / -lco (upper-case keys).
+LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOptions);
 
 // The raster bands of a mosaic and of its overview levels: `m_nFactor` full-resolution pixels
 // per pixel, 1 for the mosaic itself. Overview levels read the sources' own overviews today;

@@ -78,14 +78,19 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
 {
     if (!PGMosaicDriverIdentify(poOpenInfo))
         return nullptr;
-    if (poOpenInfo->eAccess == GA_Update)
+    const bool wantRaster = (poOpenInfo->nOpenFlags & GDAL_OF_RASTER) != 0;
+    const bool wantVector = (poOpenInfo->nOpenFlags & GDAL_OF_VECTOR) != 0;
+    const bool update = poOpenInfo->eAccess == GA_Update;
+    if (update && !wantVector)
     {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: update access is not supported");
+        CPLError(CE_Failure, CPLE_NotSupported,
+                 "PGMOSAIC: update access is not supported for rasters (open as vector to "
+                 "register rasters)");
         return nullptr;
     }
-    if ((poOpenInfo->nOpenFlags & GDAL_OF_RASTER) == 0)
-        return nullptr; // the vector side comes in a later version
     auto poDS = std::make_unique<PGMosaicDataset>();
+    poDS->m_bUpdate = update;
+    poDS->m_aosOpenOptions = CPLStringList(CSLDuplicate(poOpenInfo->papszOpenOptions));
     const CPLErr err = Guarded(
         [&]
         {
@@ -93,19 +98,31 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
                                                         strlen(pgmosaic::kConnectionPrefix));
             const std::string mosaic =
                 Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
-            ParseReadOptions(poOpenInfo->papszOpenOptions,
-                             conn); // bad options fail before connecting
-            poDS->m_osConninfo = conn.conninfo;
-            poDS->m_poConn = std::make_unique<PgConnection>(conn.conninfo);
-            auto res = poDS->m_poConn->Exec(
-                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'");
-            if (PQntuples(res.get()) == 0)
-                throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
-                                                 "(run CREATE EXTENSION pgmosaic CASCADE)");
-            if (mosaic.empty())
-                poDS->ListMosaics();
-            else
-                poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+            ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
+            poDS->Connect(conn);
+            poDS->m_osMosaicName = mosaic;
+            if (wantRaster && !update)
+            {
+                if (mosaic.empty())
+                    poDS->ListMosaics();
+                else if (!wantVector)
+                    poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+                else
+                {
+                    // Opened for anything: the raster side if the mosaic has one, else vector.
+                    try
+                    {
+                        poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+                    }
+                    catch (const Error& e)
+                    {
+                        if (e.kind() != ErrorKind::NotFound)
+                            throw;
+                    }
+                }
+            }
+            if (wantVector)
+                poDS->OpenLayers(mosaic);
         });
     if (err != CE_None)
         return nullptr;
@@ -113,9 +130,41 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     return poDS.release();
 }
 
+// ogr2ogr -f PGMOSAIC "PGMOSAIC:..." src: a vector dataset open for update.
+GDALDataset* PGMosaicDataset::CreateVector(const char* pszName, int, int, int nBands, GDALDataType,
+                                           char** papszOptions)
+{
+    if (nBands != 0)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported,
+                 "PGMOSAIC: raster datasets cannot be created; use gdal_translate -of PGMOSAIC "
+                 "(CreateCopy) or register rasters through the items layer");
+        return nullptr;
+    }
+    GDALOpenInfo info(pszName, GA_Update | GDAL_OF_VECTOR);
+    info.papszOpenOptions = papszOptions;
+    return Open(&info);
+}
+
+void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
+{
+    m_osConninfo = conn.conninfo;
+    m_poConn = std::make_unique<PgConnection>(conn.conninfo);
+    auto res = m_poConn->Exec(
+        "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'), "
+        "(SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis')");
+    if (PQgetisnull(res.get(), 0, 0))
+        throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
+                                         "(run CREATE EXTENSION pgmosaic CASCADE)");
+    m_osPostgis = PQgetisnull(res.get(), 0, 1) ? "public" : PQgetvalue(res.get(), 0, 1);
+}
+
 PGMosaicDataset::~PGMosaicDataset()
 {
-    // Overviews and the reader refer to the mosaic and the catalog: tear down in order.
+    // Layers flush their last batch; overviews and the reader refer to the mosaic and the
+    // catalog: tear down in order.
+    m_apoLayers.clear();
     m_apoOverviews.clear();
     m_poReader.reset();
     m_poCatalog.reset();
@@ -148,7 +197,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
                                  CSLConstList openOptions)
 {
     const pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
-    m_oMosaic = LoadMosaic(*m_poConn, name);
+    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis);
     const std::string bands = Option(openOptions, conn, pgmosaic::kKeyBands);
     if (bands.empty())
         for (int b = 1; b <= m_oMosaic.bandCount; ++b)
@@ -160,7 +209,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
     nRasterXSize = m_oMosaic.width;
     nRasterYSize = m_oMosaic.height;
-    m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic);
+    m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis);
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(
         m_oMosaic, *m_poCatalog, options,
@@ -428,4 +477,163 @@ CPLErr PGMosaicMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int
     const int f = m_nFactor;
     return m_poBase->ReadCoverage(nXOff * f, nYOff * f, nXSize * f, nYSize * f, pData, nBufXSize,
                                   nBufYSize, nPixelSpace, nLineSpace);
+}
+
+/************************************************************************/
+/*                            Vector side                               */
+/************************************************************************/
+
+LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOptions)
+{
+    auto get = [&](const char* key, const char* def)
+    {
+        const char* v = CSLFetchNameValue(layerOptions, key);
+        if (v == nullptr)
+            v = CSLFetchNameValue(datasetOptions, key);
+        return std::string(v ? v : def);
+    };
+    LoadOptions o;
+    o.skipBad = CPLTestBool(get("SKIP_BAD", "NO").c_str());
+    const std::string dup = get("ON_DUPLICATE", "SKIP");
+    if (EQUAL(dup.c_str(), "SKIP"))
+        o.onDuplicate = OnDuplicate::Skip;
+    else if (EQUAL(dup.c_str(), "UPDATE"))
+        o.onDuplicate = OnDuplicate::Update;
+    else if (EQUAL(dup.c_str(), "FAIL"))
+        o.onDuplicate = OnDuplicate::Fail;
+    else
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid ON_DUPLICATE \"" + dup + "\": expected SKIP, UPDATE or FAIL");
+    o.batchSize = std::atoi(get("BATCH_SIZE", "200").c_str());
+    if (o.batchSize < 1)
+        throw Error(ErrorKind::InvalidParameter, "BATCH_SIZE must be at least 1");
+    o.numThreads = pgmosaic::ParseNumThreads(
+        get("NUM_THREADS", CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS")));
+    const std::string fp = get("FOOTPRINT", "VALID");
+    if (!EQUAL(fp.c_str(), "VALID") && !EQUAL(fp.c_str(), "EXTENT"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid FOOTPRINT \"" + fp + "\": expected VALID or EXTENT");
+    o.inspect.validFootprint = EQUAL(fp.c_str(), "VALID");
+    const std::string stats = get("STATISTICS", "APPROX");
+    if (EQUAL(stats.c_str(), "NONE"))
+        o.inspect.statistics = false;
+    else if (EQUAL(stats.c_str(), "EXACT"))
+        o.inspect.exactStatistics = true;
+    else if (!EQUAL(stats.c_str(), "APPROX"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid STATISTICS \"" + stats + "\": expected APPROX, EXACT or NONE");
+    return o;
+}
+
+PGMosaicItemsLayer* PGMosaicDataset::AddItemsLayer(const std::string& mosaic,
+                                                   const std::string& layerName, int srid,
+                                                   CSLConstList options)
+{
+    const LoadOptions load = ParseLoadOptions(m_aosOpenOptions.List(), options);
+    auto layer =
+        std::make_unique<PGMosaicItemsLayer>(*m_poConn, m_osPostgis, mosaic, layerName, srid,
+                                             LoadItemColumns(*m_poConn), m_bUpdate, load);
+    PGMosaicItemsLayer* raw = layer.get();
+    m_apoLayers.push_back(std::move(layer));
+    return raw;
+}
+
+void PGMosaicDataset::OpenLayers(const std::string& mosaic)
+{
+    // Open for update, the layers appear as ogr2ogr creates them (so that "ogr2ogr -update
+    // ... -nln items" registers without -append).
+    if (m_bUpdate)
+        return;
+    auto res =
+        mosaic.empty()
+            ? m_poConn->Exec("SELECT name, srid FROM pgmosaic.mosaic ORDER BY name")
+            : m_poConn->Exec("SELECT name, srid FROM pgmosaic.mosaic WHERE name = $1", {mosaic});
+    if (!mosaic.empty() && PQntuples(res.get()) == 0)
+        throw Error(ErrorKind::NotFound, "unknown mosaic \"" + mosaic + "\"");
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+    {
+        const std::string name = PQgetvalue(res.get(), i, 0);
+        const int srid = std::atoi(PQgetvalue(res.get(), i, 1));
+        const std::string prefix = mosaic.empty() ? name + "." : "";
+        AddItemsLayer(name, prefix + kLayerItems, srid, nullptr);
+        m_apoLayers.push_back(std::make_unique<PGMosaicBoundaryLayer>(
+            *m_poConn, m_osPostgis, name, prefix + kLayerBoundary, srid));
+    }
+}
+
+OGRLayer* PGMosaicDataset::GetLayer(int i)
+{
+    return i >= 0 && i < GetLayerCount() ? m_apoLayers[static_cast<size_t>(i)].get() : nullptr;
+}
+
+int PGMosaicDataset::TestCapability(const char* pszCap)
+{
+    if (EQUAL(pszCap, ODsCCreateLayer) || EQUAL(pszCap, ODsCTransactions))
+        return m_bUpdate;
+    return FALSE;
+}
+
+OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference* poSpatialRef,
+                                        OGRwkbGeometryType, char** papszOptions)
+{
+    if (!m_bUpdate)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+        return nullptr;
+    }
+    PGMosaicItemsLayer* layer = nullptr;
+    const CPLErr err = Guarded(
+        [&]
+        {
+            // "items" writes to the mosaic of the connection string; "<mosaic>.items" names it.
+            std::string name = pszName, mosaic = m_osMosaicName, kind = pszName;
+            const size_t dot = name.rfind('.');
+            if (dot != std::string::npos)
+            {
+                mosaic = name.substr(0, dot);
+                kind = name.substr(dot + 1);
+            }
+            if (!EQUAL(kind.c_str(), kLayerItems))
+                throw Error(ErrorKind::InvalidParameter,
+                            "cannot write layer \"" + name +
+                                "\": rasters are registered through the \"items\" layer");
+            if (mosaic.empty())
+                throw Error(ErrorKind::InvalidParameter,
+                            "no mosaic to register into: give mosaic= in the connection string or "
+                            "name the layer <mosaic>.items");
+            int srid = 0;
+            if (poSpatialRef != nullptr)
+            {
+                OGRSpatialReference srs(*poSpatialRef);
+                const char* auth = srs.GetAuthorityName(nullptr);
+                if ((auth && EQUAL(auth, "EPSG")) || srs.AutoIdentifyEPSG() == OGRERR_NONE)
+                    srid = std::atoi(srs.GetAuthorityCode(nullptr));
+            }
+            layer = AddItemsLayer(mosaic, name, srid, papszOptions);
+        });
+    return err == CE_None ? layer : nullptr;
+}
+
+OGRErr PGMosaicDataset::StartTransaction(int)
+{
+    return m_bUpdate ? OGRERR_NONE : OGRERR_FAILURE;
+}
+
+// Registers what the items layers still hold; batches are atomic, so a failure leaves no
+// partial batch and is reported to ogr2ogr here.
+OGRErr PGMosaicDataset::CommitTransaction()
+{
+    bool ok = true;
+    for (auto& layer : m_apoLayers)
+        if (auto* items = dynamic_cast<PGMosaicItemsLayer*>(layer.get()))
+            ok = items->Flush() && ok;
+    return ok ? OGRERR_NONE : OGRERR_FAILURE;
+}
+
+OGRErr PGMosaicDataset::RollbackTransaction()
+{
+    for (auto& layer : m_apoLayers)
+        if (auto* items = dynamic_cast<PGMosaicItemsLayer*>(layer.get()))
+            items->DropPending();
+    return OGRERR_NONE;
 }

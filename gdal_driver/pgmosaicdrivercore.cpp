@@ -11,6 +11,28 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
     poDriver->SetDescription(kDriverName);
     poDriver->SetMetadataItem(GDAL_DMD_LONGNAME, "PostgreSQL pgmosaic dynamic mosaic");
     poDriver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");
+    poDriver->SetMetadataItem(GDAL_DCAP_VECTOR, "YES");
+    poDriver->SetMetadataItem(GDAL_DCAP_CREATE, "YES");
+    poDriver->SetMetadataItem(
+        GDAL_DS_LAYER_CREATIONOPTIONLIST,
+        "<LayerCreationOptionList>"
+        "  <Option name='SKIP_BAD' type='boolean' default='NO' description='Skip and report "
+        "rasters that cannot be read instead of failing the load'/>"
+        "  <Option name='ON_DUPLICATE' type='string-select' default='SKIP' description='What "
+        "to do with a path already in the mosaic'>"
+        "    <Value>SKIP</Value><Value>UPDATE</Value><Value>FAIL</Value>"
+        "  </Option>"
+        "  <Option name='BATCH_SIZE' type='int' default='200' description='Rasters registered "
+        "per transaction'/>"
+        "  <Option name='FOOTPRINT' type='string-select' default='VALID' description='Outline "
+        "of the valid pixels, or of the raster extent'>"
+        "    <Value>VALID</Value><Value>EXTENT</Value>"
+        "  </Option>"
+        "  <Option name='STATISTICS' type='string-select' default='APPROX' "
+        "description='Per-band statistics from an overview, at full resolution, or none'>"
+        "    <Value>APPROX</Value><Value>EXACT</Value><Value>NONE</Value>"
+        "  </Option>"
+        "</LayerCreationOptionList>");
     poDriver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_CONNECTION_PREFIX, pgmosaic::kConnectionPrefix);
     poDriver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "NO");
@@ -37,7 +59,18 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "    <Value>fail</Value><Value>skip</Value>"
         "  </Option>"
         "  <Option name='NUM_THREADS' type='string' default='ALL_CPUS' "
-        "description='Number of threads reading sources in parallel, or ALL_CPUS'/>"
+        "description='Number of threads reading or inspecting sources in parallel, or "
+        "ALL_CPUS'/>"
+        "  <Option name='SKIP_BAD' type='boolean' default='NO' description='Loading: skip "
+        "unreadable rasters'/>"
+        "  <Option name='ON_DUPLICATE' type='string' default='SKIP' description='Loading: "
+        "SKIP, UPDATE or FAIL on a path already registered'/>"
+        "  <Option name='BATCH_SIZE' type='int' default='200' description='Loading: rasters "
+        "per transaction'/>"
+        "  <Option name='FOOTPRINT' type='string' default='VALID' description='Loading: VALID "
+        "or EXTENT'/>"
+        "  <Option name='STATISTICS' type='string' default='APPROX' description='Loading: "
+        "APPROX, EXACT or NONE'/>"
         "</OpenOptionList>");
 }
 
@@ -53,5 +86,6 @@ extern "C" void GDALRegister_PGMOSAIC()
     PGMosaicDriverSetCommonMetadata(poDriver);
     poDriver->pfnIdentify = PGMosaicDriverIdentify;
     poDriver->pfnOpen = PGMosaicDataset::Open;
+    poDriver->pfnCreate = PGMosaicDataset::CreateVector;
     GetGDALDriverManager()->RegisterDriver(poDriver);
 }

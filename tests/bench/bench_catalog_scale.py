@@ -245,8 +245,7 @@ def explain(args, conn, mid, env):
     if nested:
         text = nested[-1]
         lines = text.splitlines()
-        start = next((k for k, line in enumerate(lines) if "Sort" in line or "Scan" in line
-                      or "Plan" in line.strip().split(":")[0]), 0)
+        start = next((k for k, line in enumerate(lines) if "(cost=" in line), 0)
         body = [line.rstrip() for line in lines[start:] if line.strip()]
         print_plan("as run inside pgmosaic.items() (auto_explain, 8th call of a session):", body,
                    args.plan_lines)

@@ -1,0 +1,55 @@
+// A minimal parallel loop: tasks shared by a few threads, errors replayed on the caller.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pgmosaic
+{
+
+// Runs fn(task, thread) for every task on up to `threads` threads (thread 0 is the caller's);
+// the first exception thrown by any task is rethrown on the caller once all threads stopped.
+template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
+{
+    const int n = static_cast<int>(std::min<size_t>(tasks, std::max(1, threads)));
+    if (n <= 1)
+    {
+        for (size_t i = 0; i < tasks; ++i)
+            fn(i, 0);
+        return;
+    }
+    std::atomic<size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failureMutex;
+    auto worker = [&](int thread)
+    {
+        for (size_t i = next++; i < tasks; i = next++)
+        {
+            try
+            {
+                fn(i, thread);
+            }
+            catch (...)
+            {
+                std::lock_guard<std::mutex> lock(failureMutex);
+                if (!failure)
+                    failure = std::current_exception();
+                next = tasks;
+            }
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n; ++t)
+        pool.emplace_back(worker, t);
+    worker(0);
+    for (auto& t : pool)
+        t.join();
+    if (failure)
+        std::rethrow_exception(failure);
+}
+
+} // namespace pgmosaic

@@ -1,0 +1,588 @@
+// The items and boundary layers, and raster registration through ogr2ogr.
+#include "pgmosaic_driver.h"
+
+#include <cctype>
+#include <cstdlib>
+
+#include "cpl_json.h"
+#include "ogr_p.h"
+
+#include "error.h"
+#include "parallel.h"
+
+using pgmosaic::Error;
+using pgmosaic::ErrorKind;
+
+namespace
+{
+
+constexpr int kPageSize = 500;
+
+std::string Num(double v)
+{
+    return CPLSPrintf("%.17g", v);
+}
+
+std::string Lower(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool IsArray(const CatalogColumn& c)
+{
+    return c.type == OFTRealList || c.type == OFTIntegerList || c.type == OFTInteger64List ||
+           c.type == OFTStringList;
+}
+
+OGRGeometry* GeometryFromHex(const char* hex, OGRSpatialReference* srs)
+{
+    int n = 0;
+    GByte* wkb = CPLHexToBinary(hex, &n);
+    OGRGeometry* g = nullptr;
+    OGRGeometryFactory::createFromWkb(wkb, srs, &g, n);
+    CPLFree(wkb);
+    return g;
+}
+
+// What a client opens for a reference as written in an index: VSI forms of URLs, absolute
+// local paths.
+std::string OpenablePath(const std::string& path)
+{
+    if (path.rfind("s3://", 0) == 0)
+        return "/vsis3/" + path.substr(5);
+    if (path.rfind("https://", 0) == 0 || path.rfind("http://", 0) == 0)
+        return "/vsicurl/" + path;
+    return path;
+}
+
+} // namespace
+
+std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn)
+{
+    auto res = conn.Exec(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, "
+        "COALESCE(e.typname, t.typname) "
+        "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+        "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+        "WHERE a.attrelid = 'pgmosaic.item'::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND a.attname NOT IN ('mosaic_id', 'id', 'footprint') ORDER BY a.attnum");
+    std::vector<CatalogColumn> cols;
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+    {
+        CatalogColumn c;
+        c.name = PQgetvalue(res.get(), i, 0);
+        c.sqlType = PQgetvalue(res.get(), i, 1);
+        const std::string category = PQgetvalue(res.get(), i, 2);
+        const std::string base = PQgetvalue(res.get(), i, 3);
+        const bool array = category == "A";
+        if (base == "int2" || base == "int4")
+            c.type = array ? OFTIntegerList : OFTInteger;
+        else if (base == "int8")
+            c.type = array ? OFTInteger64List : OFTInteger64;
+        else if (base == "float4" || base == "float8" || base == "numeric")
+            c.type = array ? OFTRealList : OFTReal;
+        else if (base == "bool" && !array)
+        {
+            c.type = OFTInteger;
+            c.subType = OFSTBoolean;
+        }
+        else if ((base == "timestamptz" || base == "timestamp") && !array)
+            c.type = OFTDateTime;
+        else if (base == "date" && !array)
+            c.type = OFTDate;
+        else if ((base == "jsonb" || base == "json") && !array)
+        {
+            c.type = OFTString;
+            c.subType = OFSTJSON;
+        }
+        else
+            c.type = array ? OFTStringList : OFTString;
+        cols.push_back(c);
+    }
+    return cols;
+}
+
+/************************************************************************/
+/*                          PGMosaicItemsLayer                          */
+/************************************************************************/
+
+PGMosaicItemsLayer::PGMosaicItemsLayer(PgConnection& conn, const std::string& postgis,
+                                       const std::string& mosaic, const std::string& layerName,
+                                       int srid, const std::vector<CatalogColumn>& columns,
+                                       bool update, const LoadOptions& load)
+    : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic), m_nSrid(srid), m_aoColumns(columns),
+      m_bUpdate(update), m_oLoad(load)
+{
+    m_poDefn = new OGRFeatureDefn(layerName.c_str());
+    m_poDefn->Reference();
+    SetDescription(layerName.c_str());
+    m_poDefn->SetGeomType(wkbMultiPolygon);
+    if (srid > 0)
+    {
+        auto* srs = new OGRSpatialReference();
+        srs->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+        if (srs->importFromEPSG(srid) == OGRERR_NONE)
+            m_poDefn->GetGeomFieldDefn(0)->SetSpatialRef(srs);
+        srs->Release();
+    }
+    for (const auto& c : m_aoColumns)
+    {
+        OGRFieldDefn f(c.name.c_str(), c.type);
+        f.SetSubType(c.subType);
+        m_poDefn->AddFieldDefn(&f);
+    }
+}
+
+PGMosaicItemsLayer::~PGMosaicItemsLayer()
+{
+    Flush();
+    m_poDefn->Release();
+}
+
+// A quoted SQL identifier (libpq's PQescapeIdentifier needs a connection; names here are
+// catalog column names, so doubling quotes is enough).
+static std::string QuoteIdent(const std::string& name)
+{
+    std::string out = "\"";
+    for (char c : name)
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+std::string PGMosaicItemsLayer::SelectList() const
+{
+    std::string sql = "i.id, encode(" + m_osPostgis + ".ST_AsBinary(" + m_osPostgis +
+                      ".ST_Multi(i.footprint)), 'hex')";
+    for (const auto& c : m_aoColumns)
+    {
+        const std::string col = "i." + QuoteIdent(c.name);
+        sql += IsArray(c) ? ", to_jsonb(" + col + ")::text" : ", " + col + "::text";
+    }
+    return sql;
+}
+
+void PGMosaicItemsLayer::ResetReading()
+{
+    m_apoPage.clear();
+    m_nPagePos = 0;
+    m_nLastId = 0;
+    m_bEnd = false;
+}
+
+void PGMosaicItemsLayer::SetSpatialFilter(OGRGeometry* poGeom)
+{
+    OGRLayer::SetSpatialFilter(poGeom);
+    ResetReading();
+}
+
+void PGMosaicItemsLayer::FetchPage()
+{
+    m_apoPage.clear();
+    m_nPagePos = 0;
+    std::string sql = "SELECT " + SelectList() +
+                      " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id "
+                      "WHERE m.name = $1 AND i.id > $2";
+    std::vector<std::string> params{m_osMosaic, std::to_string(m_nLastId)};
+    if (m_poFilterGeom != nullptr)
+    {
+        sql += " AND i.footprint OPERATOR(" + m_osPostgis + ".&&) " + m_osPostgis +
+               ".ST_MakeEnvelope($3, $4, $5, $6, m.srid)";
+        params.push_back(Num(m_sFilterEnvelope.MinX));
+        params.push_back(Num(m_sFilterEnvelope.MinY));
+        params.push_back(Num(m_sFilterEnvelope.MaxX));
+        params.push_back(Num(m_sFilterEnvelope.MaxY));
+    }
+    sql += " ORDER BY i.id LIMIT " + std::to_string(kPageSize);
+    auto res = m_oConn.Exec(sql.c_str(), params);
+    const int n = PQntuples(res.get());
+    for (int i = 0; i < n; ++i)
+        m_apoPage.emplace_back(Translate(res.get(), i));
+    if (n > 0)
+        m_nLastId = m_apoPage.back()->GetFID();
+    if (n < kPageSize)
+        m_bEnd = true;
+}
+
+OGRFeature* PGMosaicItemsLayer::Translate(PGresult* r, int row)
+{
+    auto* f = new OGRFeature(m_poDefn);
+    f->SetFID(std::atoll(PQgetvalue(r, row, 0)));
+    if (!PQgetisnull(r, row, 1))
+        f->SetGeometryDirectly(
+            GeometryFromHex(PQgetvalue(r, row, 1), m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
+    for (size_t i = 0; i < m_aoColumns.size(); ++i)
+    {
+        const int col = static_cast<int>(i) + 2;
+        if (PQgetisnull(r, row, col))
+        {
+            f->SetFieldNull(static_cast<int>(i));
+            continue;
+        }
+        const char* v = PQgetvalue(r, row, col);
+        const CatalogColumn& c = m_aoColumns[i];
+        if (c.subType == OFSTBoolean)
+            f->SetField(static_cast<int>(i), v[0] == 't' ? 1 : 0);
+        else if (IsArray(c))
+        {
+            CPLJSONDocument doc;
+            if (!doc.LoadMemory(v))
+                continue;
+            CPLJSONArray a = doc.GetRoot().ToArray();
+            if (c.type == OFTRealList)
+            {
+                std::vector<double> d;
+                for (int k = 0; k < a.Size(); ++k)
+                    d.push_back(a[k].ToDouble());
+                f->SetField(static_cast<int>(i), static_cast<int>(d.size()), d.data());
+            }
+            else if (c.type == OFTIntegerList || c.type == OFTInteger64List)
+            {
+                std::vector<GIntBig> d;
+                for (int k = 0; k < a.Size(); ++k)
+                    d.push_back(a[k].ToLong());
+                f->SetField(static_cast<int>(i), static_cast<int>(d.size()), d.data());
+            }
+            else
+            {
+                CPLStringList l;
+                for (int k = 0; k < a.Size(); ++k)
+                    l.AddString(a[k].ToString().c_str());
+                f->SetField(static_cast<int>(i), l.List());
+            }
+        }
+        else
+            f->SetField(static_cast<int>(i), v);
+    }
+    return f;
+}
+
+OGRFeature* PGMosaicItemsLayer::GetNextFeature()
+{
+    try
+    {
+        while (true)
+        {
+            if (m_nPagePos >= m_apoPage.size())
+            {
+                if (m_bEnd)
+                    return nullptr;
+                FetchPage();
+                if (m_apoPage.empty())
+                    return nullptr;
+            }
+            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
+            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
+                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
+                return f.release();
+        }
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return nullptr;
+    }
+}
+
+OGRFeature* PGMosaicItemsLayer::GetFeature(GIntBig nFID)
+{
+    try
+    {
+        const std::string sql = "SELECT " + SelectList() +
+                                " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
+                                "i.mosaic_id WHERE m.name = $1 AND i.id = $2";
+        auto res = m_oConn.Exec(sql.c_str(), {m_osMosaic, std::to_string(nFID)});
+        return PQntuples(res.get()) ? Translate(res.get(), 0) : nullptr;
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return nullptr;
+    }
+}
+
+GIntBig PGMosaicItemsLayer::GetFeatureCount(int bForce)
+{
+    if (m_poFilterGeom != nullptr || m_poAttrQuery != nullptr)
+        return OGRLayer::GetFeatureCount(bForce);
+    try
+    {
+        auto res = m_oConn.Exec("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
+                                "ON m.id = i.mosaic_id WHERE m.name = $1",
+                                {m_osMosaic});
+        return std::atoll(PQgetvalue(res.get(), 0, 0));
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return -1;
+    }
+}
+
+OGRErr PGMosaicItemsLayer::GetExtent(OGREnvelope* psExtent, int)
+{
+    try
+    {
+        auto res = m_oConn.Exec(("SELECT " + m_osPostgis + ".ST_XMin(e), " + m_osPostgis +
+                                 ".ST_YMin(e), " + m_osPostgis + ".ST_XMax(e), " + m_osPostgis +
+                                 ".ST_YMax(e) FROM (SELECT " + m_osPostgis +
+                                 ".ST_Extent(i.footprint) AS e FROM pgmosaic.item i JOIN "
+                                 "pgmosaic.mosaic m ON m.id = i.mosaic_id WHERE m.name = $1) s")
+                                    .c_str(),
+                                {m_osMosaic});
+        if (PQgetisnull(res.get(), 0, 0))
+            return OGRERR_FAILURE;
+        psExtent->MinX = CPLAtof(PQgetvalue(res.get(), 0, 0));
+        psExtent->MinY = CPLAtof(PQgetvalue(res.get(), 0, 1));
+        psExtent->MaxX = CPLAtof(PQgetvalue(res.get(), 0, 2));
+        psExtent->MaxY = CPLAtof(PQgetvalue(res.get(), 0, 3));
+        return OGRERR_NONE;
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return OGRERR_FAILURE;
+    }
+}
+
+int PGMosaicItemsLayer::TestCapability(const char* pszCap)
+{
+    if (EQUAL(pszCap, OLCFastFeatureCount))
+        return m_poFilterGeom == nullptr && m_poAttrQuery == nullptr;
+    if (EQUAL(pszCap, OLCRandomRead) || EQUAL(pszCap, OLCFastSpatialFilter) ||
+        EQUAL(pszCap, OLCStringsAsUTF8) || EQUAL(pszCap, OLCFastGetExtent))
+        return TRUE;
+    if (EQUAL(pszCap, OLCSequentialWrite) || EQUAL(pszCap, OLCCreateField))
+        return m_bUpdate;
+    return FALSE;
+}
+
+OGRErr PGMosaicItemsLayer::CreateField(OGRFieldDefn* poField, int)
+{
+    if (!m_bUpdate)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+        return OGRERR_FAILURE;
+    }
+    // Fields of the source become catalog columns when the names match, else attributes.
+    if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
+        m_poDefn->AddFieldDefn(poField);
+    return OGRERR_NONE;
+}
+
+OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
+{
+    if (!m_bUpdate)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+        return OGRERR_FAILURE;
+    }
+    if (m_bFailed)
+        return OGRERR_FAILURE;
+    Pending p;
+    CPLJSONObject props;
+    for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
+    {
+        if (!poFeature->IsFieldSetAndNotNull(i))
+            continue;
+        const OGRFieldDefn* fd = m_poDefn->GetFieldDefn(i);
+        const std::string name = Lower(fd->GetNameRef());
+        if (name == "location" || (name == "path" && p.path.empty()))
+        {
+            p.path = poFeature->GetFieldAsString(i);
+            continue;
+        }
+        switch (fd->GetType())
+        {
+        case OFTInteger:
+            if (fd->GetSubType() == OFSTBoolean)
+                props.Add(fd->GetNameRef(), poFeature->GetFieldAsInteger(i) != 0);
+            else
+                props.Add(fd->GetNameRef(), poFeature->GetFieldAsInteger(i));
+            break;
+        case OFTInteger64:
+            props.Add(fd->GetNameRef(), static_cast<GInt64>(poFeature->GetFieldAsInteger64(i)));
+            break;
+        case OFTReal:
+            props.Add(fd->GetNameRef(), poFeature->GetFieldAsDouble(i));
+            break;
+        case OFTDate:
+        case OFTDateTime:
+        {
+            char* iso = OGRGetXMLDateTime(poFeature->GetRawFieldRef(i));
+            props.Add(fd->GetNameRef(), iso);
+            CPLFree(iso);
+            break;
+        }
+        default:
+            if (fd->GetSubType() == OFSTJSON)
+            {
+                CPLJSONDocument doc;
+                if (doc.LoadMemory(poFeature->GetFieldAsString(i)))
+                {
+                    props.Add(fd->GetNameRef(), doc.GetRoot());
+                    break;
+                }
+            }
+            props.Add(fd->GetNameRef(), poFeature->GetFieldAsString(i));
+        }
+    }
+    if (p.path.empty())
+    {
+        CPLError(CE_Failure, CPLE_AppDefined,
+                 "PGMOSAIC: feature " CPL_FRMT_GIB " has no \"location\" or \"path\" field "
+                 "naming its raster",
+                 poFeature->GetFID());
+        return OGRERR_FAILURE;
+    }
+    if (p.path[0] != '/' && p.path[0] != '@' && p.path.find("://") == std::string::npos)
+        p.path = CPLFormFilename(CPLGetCurrentDir(), p.path.c_str(), nullptr);
+    p.properties = props.Format(CPLJSONObject::PrettyFormat::Plain);
+    m_aoPending.push_back(std::move(p));
+    if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())
+        return OGRERR_FAILURE;
+    return OGRERR_NONE;
+}
+
+OGRErr PGMosaicItemsLayer::SyncToDisk()
+{
+    return Flush() ? OGRERR_NONE : OGRERR_FAILURE;
+}
+
+bool PGMosaicItemsLayer::Flush()
+{
+    if (m_aoPending.empty())
+        return !m_bFailed;
+    std::vector<Pending> batch;
+    batch.swap(m_aoPending);
+    try
+    {
+        // Client-side inspection, in parallel: the server needs no access to the files.
+        for (auto& p : batch)
+        {
+            p.openPath = OpenablePath(p.path);
+            if (p.path[0] == '@')
+            {
+                auto res = m_oConn.Exec("SELECT pgmosaic.resolve_path($1)", {p.path});
+                p.openPath = PQgetvalue(res.get(), 0, 0);
+            }
+        }
+        pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads,
+                              [&](size_t i, int)
+                              {
+                                  try
+                                  {
+                                      batch[i].info = pgmosaic::InspectRaster(batch[i].openPath,
+                                                                              m_oLoad.inspect);
+                                  }
+                                  catch (const std::exception& e)
+                                  {
+                                      batch[i].error = e.what();
+                                  }
+                              });
+        CPLJSONArray rows;
+        for (auto& p : batch)
+        {
+            if (!p.error.empty())
+            {
+                if (!m_oLoad.skipBad)
+                    throw Error(ErrorKind::Io, "cannot register " + p.path + ": " + p.error +
+                                                   " (nothing of this batch was registered; "
+                                                   "SKIP_BAD=YES skips bad files)");
+                CPLError(CE_Warning, CPLE_AppDefined, "PGMOSAIC: skipped %s: %s", p.path.c_str(),
+                         p.error.c_str());
+                continue;
+            }
+            CPLJSONObject row;
+            row.Add("path", p.path);
+            CPLJSONDocument info, props;
+            info.LoadMemory(pgmosaic::RasterInfoToJson(p.info));
+            props.LoadMemory(p.properties);
+            row.Add("info", info.GetRoot());
+            row.Add("properties", props.GetRoot());
+            rows.Add(row);
+        }
+        if (rows.Size() == 0)
+            return true;
+        const char* dup = m_oLoad.onDuplicate == OnDuplicate::Skip     ? "skip"
+                          : m_oLoad.onDuplicate == OnDuplicate::Update ? "update"
+                                                                       : "fail";
+        // One statement, one transaction: the batch registers wholly or not at all.
+        auto res = m_oConn.Exec(
+            "SELECT count(r) FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n), "
+            "LATERAL pgmosaic.register_raster($1, e->>'path', e->'info', e->'properties', $3) "
+            "AS r",
+            {m_osMosaic, rows.Format(CPLJSONObject::PrettyFormat::Plain), dup});
+        m_nRegistered += std::atoi(PQgetvalue(res.get(), 0, 0));
+        return true;
+    }
+    catch (const std::exception& e)
+    {
+        m_bFailed = true;
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return false;
+    }
+}
+
+/************************************************************************/
+/*                         PGMosaicBoundaryLayer                        */
+/************************************************************************/
+
+PGMosaicBoundaryLayer::PGMosaicBoundaryLayer(PgConnection& conn, const std::string& postgis,
+                                             const std::string& mosaic,
+                                             const std::string& layerName, int srid)
+    : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic)
+{
+    m_poDefn = new OGRFeatureDefn(layerName.c_str());
+    m_poDefn->Reference();
+    SetDescription(layerName.c_str());
+    m_poDefn->SetGeomType(wkbMultiPolygon);
+    if (srid > 0)
+    {
+        auto* srs = new OGRSpatialReference();
+        srs->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+        if (srs->importFromEPSG(srid) == OGRERR_NONE)
+            m_poDefn->GetGeomFieldDefn(0)->SetSpatialRef(srs);
+        srs->Release();
+    }
+    OGRFieldDefn name("mosaic", OFTString);
+    m_poDefn->AddFieldDefn(&name);
+    OGRFieldDefn count("item_count", OFTInteger64);
+    m_poDefn->AddFieldDefn(&count);
+}
+
+PGMosaicBoundaryLayer::~PGMosaicBoundaryLayer()
+{
+    m_poDefn->Release();
+}
+
+OGRFeature* PGMosaicBoundaryLayer::GetNextFeature()
+{
+    if (m_bDone)
+        return nullptr;
+    m_bDone = true;
+    try
+    {
+        const std::string& pg = m_osPostgis;
+        auto res = m_oConn.Exec(("SELECT encode(" + pg + ".ST_AsBinary(" + pg + ".ST_Multi(" + pg +
+                                 ".ST_Union(i.footprint))), 'hex'), count(*) "
+                                 "FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
+                                 "i.mosaic_id WHERE m.name = $1")
+                                    .c_str(),
+                                {m_osMosaic});
+        auto* f = new OGRFeature(m_poDefn);
+        f->SetFID(1);
+        f->SetField(0, m_osMosaic.c_str());
+        f->SetField(1, static_cast<GIntBig>(std::atoll(PQgetvalue(res.get(), 0, 1))));
+        if (!PQgetisnull(res.get(), 0, 0))
+            f->SetGeometryDirectly(GeometryFromHex(PQgetvalue(res.get(), 0, 0),
+                                                   m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
+        return f;
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return nullptr;
+    }
+}
