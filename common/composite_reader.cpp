@@ -130,13 +130,10 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
         step.item = &item;
         step.place = *place;
         step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
-        step.opaque =
-            std::all_of(bands.begin(), bands.end(),
-                        [&](int b)
-                        {
-                            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
-                                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
-                        });
+        step.opaque = std::all_of(bands.begin(), bands.end(), [&](int b) {
+            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
+                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
+        });
         plan.push_back(std::move(step));
         if (cull && plan.back().opaque)
         {
@@ -167,8 +164,7 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     }
     std::vector<int> bandMap(bands);
     GdalErrorCollector errors;
-    auto readFailed = [&]()
-    {
+    auto readFailed = [&]() {
         return Error(ErrorKind::Io, "cannot read item " + std::to_string(step.item->id) + " (" +
                                         step.item->path + "): " + errors.Message("read failed"));
     };
@@ -234,24 +230,21 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
     while (m_apoPools.size() < static_cast<size_t>(std::max(1, threads)))
         m_apoPools.push_back(
             std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
-    ParallelFor(steps.size(), threads,
-                [&](size_t i, int thread)
-                {
-                    Step& step = steps[i];
-                    try
-                    {
-                        Fetch(step, PoolFor(thread), bands, asDouble,
-                              step.direct ? direct : nullptr);
-                    }
-                    catch (const Error& e)
-                    {
-                        if (!Skip(*step.item, e))
-                            throw;
-                        step.skipped = true;
-                        step.data.clear();
-                        step.valid.clear();
-                    }
-                });
+    ParallelFor(steps.size(), threads, [&](size_t i, int thread) {
+        Step& step = steps[i];
+        try
+        {
+            Fetch(step, PoolFor(thread), bands, asDouble, step.direct ? direct : nullptr);
+        }
+        catch (const Error& e)
+        {
+            if (!Skip(*step.item, e))
+                throw;
+            step.skipped = true;
+            step.data.clear();
+            step.valid.clear();
+        }
+    });
 }
 
 void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf)
@@ -282,14 +275,11 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
     // painted bottom-up so that higher items overwrite lower ones where they are valid.
     for (Step& s : steps)
     {
-        s.direct = s.opaque && std::none_of(steps.begin(), steps.end(),
-                                            [&](const Step& o)
-                                            {
-                                                const Window &a = s.place.dst, &b = o.place.dst;
-                                                return &o != &s && a.x < b.x + b.w &&
-                                                       b.x < a.x + a.w && a.y < b.y + b.h &&
-                                                       b.y < a.y + a.h;
-                                            });
+        s.direct = s.opaque && std::none_of(steps.begin(), steps.end(), [&](const Step& o) {
+                       const Window &a = s.place.dst, &b = o.place.dst;
+                       return &o != &s && a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h &&
+                              b.y < a.y + a.h;
+                   });
     }
     FetchAll(steps, bands, false, &buf);
     for (auto it = steps.rbegin(); it != steps.rend(); ++it)

@@ -54,8 +54,7 @@ ConnectionString ParseConnectionString(const std::string& text)
     ConnectionString out;
     size_t i = 0;
     const size_t n = text.size();
-    auto skipSpace = [&]
-    {
+    auto skipSpace = [&] {
         while (i < n && std::isspace(static_cast<unsigned char>(text[i])))
             ++i;
     };

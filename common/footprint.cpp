@@ -94,8 +94,7 @@ std::vector<GByte> CellMask(GDALDataset* ds, int k, int cw, int ch)
 // Drops the interior rings of `g` whose area is below `minArea`.
 GeometryPtr FillSmallHoles(const OGRGeometry* g, double minArea)
 {
-    auto fill = [minArea](const OGRPolygon* p)
-    {
+    auto fill = [minArea](const OGRPolygon* p) {
         auto out = std::make_unique<OGRPolygon>();
         out->addRingDirectly(p->getExteriorRing()->clone());
         for (int i = 0; i < p->getNumInteriorRings(); ++i)

@@ -38,7 +38,9 @@ std::optional<Axis> PlaceAxis(double reqOrigin, double bufPixel, int bufSize, do
     a.dst1 = std::min(bufSize, static_cast<int>(std::ceil(b1 - 0.5)));
     if (a.dst1 <= a.dst0)
         return std::nullopt;
-    auto toSrc = [&](double d) { return Snap((reqOrigin + d * bufPixel - srcOrigin) / srcPixel); };
+    auto toSrc = [&](double d) {
+        return Snap((reqOrigin + d * bufPixel - srcOrigin) / srcPixel);
+    };
     a.src0 = std::max(0.0, toSrc(a.dst0));
     a.src1 = std::min(static_cast<double>(srcSize), toSrc(a.dst1));
     if (a.src1 <= a.src0)

@@ -79,8 +79,7 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
     const auto& g = info.gt;
-    auto corner = [&](double col, double row)
-    {
+    auto corner = [&](double col, double row) {
         return CPLSPrintf("%.17g %.17g", g[0] + col * g[1] + row * g[2],
                           g[3] + col * g[4] + row * g[5]);
     };

@@ -25,8 +25,7 @@ template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
     std::atomic<size_t> next{0};
     std::exception_ptr failure;
     std::mutex failureMutex;
-    auto worker = [&](int thread)
-    {
+    auto worker = [&](int thread) {
         for (size_t i = next++; i < tasks; i = next++)
         {
             try

@@ -14,8 +14,12 @@ bool IsOnMosaicGrid(const MosaicInfo& m, const ItemRef& item)
     const auto& g = item.gt;
     if (item.srid != m.srid || !IsNorthUp(g))
         return false;
-    auto same = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::fabs(b); };
-    auto onGrid = [](double v) { return std::fabs(v - std::round(v)) < 1e-6; };
+    auto same = [](double a, double b) {
+        return std::fabs(a - b) <= 1e-9 * std::fabs(b);
+    };
+    auto onGrid = [](double v) {
+        return std::fabs(v - std::round(v)) < 1e-6;
+    };
     return same(g[1], m.gt[1]) && same(g[5], m.gt[5]) && onGrid((g[0] - m.gt[0]) / m.gt[1]) &&
            onGrid((g[3] - m.gt[3]) / m.gt[5]);
 }
@@ -77,8 +81,7 @@ void SourcePool::Warp(const ItemRef& item, Entry& entry) const
 {
     GdalErrorCollector errors;
     GDALDataset* src = entry.source.get();
-    auto fail = [&](const char* what)
-    {
+    auto fail = [&](const char* what) {
         return Error(ErrorKind::Io, std::string(what) + " item " + std::to_string(item.id) + " (" +
                                         item.path + "): " + errors.Message());
     };

@@ -88,20 +88,18 @@ std::vector<BandStatistics> ComputeStatistics(GDALDataset* ds, bool exact,
         double sum = 0, sumSq = 0;
         s.min = std::numeric_limits<double>::infinity();
         s.max = -std::numeric_limits<double>::infinity();
-        ForEachValid(ds, band,
-                     [&](const std::vector<double>& v)
-                     {
-                         for (double x : v)
-                         {
-                             sum += x;
-                             sumSq += x * x;
-                             s.min = std::min(s.min, x);
-                             s.max = std::max(s.max, x);
-                             if (perValue)
-                                 ++bins[static_cast<size_t>(x - binOrigin)];
-                         }
-                         s.count += static_cast<std::int64_t>(v.size());
-                     });
+        ForEachValid(ds, band, [&](const std::vector<double>& v) {
+            for (double x : v)
+            {
+                sum += x;
+                sumSq += x * x;
+                s.min = std::min(s.min, x);
+                s.max = std::max(s.max, x);
+                if (perValue)
+                    ++bins[static_cast<size_t>(x - binOrigin)];
+            }
+            s.count += static_cast<std::int64_t>(v.size());
+        });
         if (s.count == 0)
         {
             s.min = s.max = 0;
@@ -116,19 +114,16 @@ std::vector<BandStatistics> ComputeStatistics(GDALDataset* ds, bool exact,
             origin = s.min;
             binWidth = (s.max - s.min) / bins.size();
             if (binWidth > 0)
-                ForEachValid(ds, band,
-                             [&](const std::vector<double>& v)
-                             {
-                                 for (double x : v)
-                                     ++bins[std::min(bins.size() - 1,
-                                                     static_cast<size_t>((x - origin) / binWidth))];
-                             });
+                ForEachValid(ds, band, [&](const std::vector<double>& v) {
+                    for (double x : v)
+                        ++bins[std::min(bins.size() - 1,
+                                        static_cast<size_t>((x - origin) / binWidth))];
+                });
             else
                 bins[0] = s.count;
         }
         // Nearest-rank percentile: the first value whose cumulative count reaches p * count.
-        auto percentile = [&](double p)
-        {
+        auto percentile = [&](double p) {
             const double target = std::max(1.0, std::ceil(p * s.count));
             std::int64_t cumulative = 0;
             for (size_t i = 0; i < bins.size(); ++i)

@@ -258,6 +258,9 @@ public:
 
     static GDALDataset* CreateVector(const char* pszName, int nXSize, int nYSize, int nBands,
                                      GDALDataType eType, char** papszOptions);
+    static GDALDataset* CreateCopy(const char* pszName, GDALDataset* poSrc, int bStrict,
+                                   char** papszOptions, GDALProgressFunc pfnProgress,
+                                   void* pProgressData);
 
 protected:
     OGRLayer* ICreateLayer(const char* pszName, OGRSpatialReference* poSpatialRef,

@@ -2,6 +2,7 @@
 // overview levels and its coverage mask.
 #include <algorithm>
 #include <cctype>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "pgmosaic_driver.h"
@@ -91,39 +92,36 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     auto poDS = std::make_unique<PGMosaicDataset>();
     poDS->m_bUpdate = update;
     poDS->m_aosOpenOptions = CPLStringList(CSLDuplicate(poOpenInfo->papszOpenOptions));
-    const CPLErr err = Guarded(
-        [&]
+    const CPLErr err = Guarded([&] {
+        auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
+                                                    strlen(pgmosaic::kConnectionPrefix));
+        const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
+        ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
+        poDS->Connect(conn);
+        poDS->m_osMosaicName = mosaic;
+        if (wantRaster && !update)
         {
-            auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
-                                                        strlen(pgmosaic::kConnectionPrefix));
-            const std::string mosaic =
-                Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
-            ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
-            poDS->Connect(conn);
-            poDS->m_osMosaicName = mosaic;
-            if (wantRaster && !update)
+            if (mosaic.empty())
+                poDS->ListMosaics();
+            else if (!wantVector)
+                poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+            else
             {
-                if (mosaic.empty())
-                    poDS->ListMosaics();
-                else if (!wantVector)
-                    poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
-                else
+                // Opened for anything: the raster side if the mosaic has one, else vector.
+                try
                 {
-                    // Opened for anything: the raster side if the mosaic has one, else vector.
-                    try
-                    {
-                        poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
-                    }
-                    catch (const Error& e)
-                    {
-                        if (e.kind() != ErrorKind::NotFound)
-                            throw;
-                    }
+                    poDS->OpenMosaic(mosaic, conn, poOpenInfo->papszOpenOptions);
+                }
+                catch (const Error& e)
+                {
+                    if (e.kind() != ErrorKind::NotFound)
+                        throw;
                 }
             }
-            if (wantVector)
-                poDS->OpenLayers(mosaic);
-        });
+        }
+        if (wantVector)
+            poDS->OpenLayers(mosaic);
+    });
     if (err != CE_None)
         return nullptr;
     poDS->SetDescription(poOpenInfo->pszFilename);
@@ -249,44 +247,23 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                                    const std::vector<int>& bands, GSpacing nPixelSpace,
                                    GSpacing nLineSpace, GSpacing nBandSpace)
 {
-    return Guarded(
-        [&]
-        {
-            pgmosaic::Request req;
-            req.win = {nXOff, nYOff, nXSize, nYSize};
-            req.bufW = nBufXSize;
-            req.bufH = nBufYSize;
-            pgmosaic::BufferSpec buf;
-            buf.data = pData;
-            buf.type = eBufType;
-            buf.pixelSpace = nPixelSpace;
-            buf.lineSpace = nLineSpace;
-            buf.bandSpace = nBandSpace;
-            std::vector<int> itemBands;
-            for (int b : bands)
-                itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
-            m_poReader->Read(req, itemBands, buf);
-        });
+    return Guarded([&] {
+        std::vector<int> itemBands;
+        for (int b : bands)
+            itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
+        m_poReader->Read({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
+                         {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace});
+    });
 }
 
 CPLErr PGMosaicDataset::ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
                                      int nBufXSize, int nBufYSize, GSpacing nPixelSpace,
                                      GSpacing nLineSpace)
 {
-    return Guarded(
-        [&]
-        {
-            pgmosaic::Request req;
-            req.win = {nXOff, nYOff, nXSize, nYSize};
-            req.bufW = nBufXSize;
-            req.bufH = nBufYSize;
-            pgmosaic::BufferSpec buf;
-            buf.data = pData;
-            buf.type = GDT_Byte;
-            buf.pixelSpace = nPixelSpace;
-            buf.lineSpace = nLineSpace;
-            m_poReader->ReadCoverage(req, buf);
-        });
+    return Guarded([&] {
+        m_poReader->ReadCoverage({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize},
+                                 {pData, GDT_Byte, nPixelSpace, nLineSpace, 0});
+    });
 }
 
 CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
@@ -485,8 +462,7 @@ CPLErr PGMosaicMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int
 
 LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOptions)
 {
-    auto get = [&](const char* key, const char* def)
-    {
+    auto get = [&](const char* key, const char* def) {
         const char* v = CSLFetchNameValue(layerOptions, key);
         if (v == nullptr)
             v = CSLFetchNameValue(datasetOptions, key);
@@ -582,35 +558,33 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
         return nullptr;
     }
     PGMosaicItemsLayer* layer = nullptr;
-    const CPLErr err = Guarded(
-        [&]
+    const CPLErr err = Guarded([&] {
+        // "items" writes to the mosaic of the connection string; "<mosaic>.items" names it.
+        std::string name = pszName, mosaic = m_osMosaicName, kind = pszName;
+        const size_t dot = name.rfind('.');
+        if (dot != std::string::npos)
         {
-            // "items" writes to the mosaic of the connection string; "<mosaic>.items" names it.
-            std::string name = pszName, mosaic = m_osMosaicName, kind = pszName;
-            const size_t dot = name.rfind('.');
-            if (dot != std::string::npos)
-            {
-                mosaic = name.substr(0, dot);
-                kind = name.substr(dot + 1);
-            }
-            if (!EQUAL(kind.c_str(), kLayerItems))
-                throw Error(ErrorKind::InvalidParameter,
-                            "cannot write layer \"" + name +
-                                "\": rasters are registered through the \"items\" layer");
-            if (mosaic.empty())
-                throw Error(ErrorKind::InvalidParameter,
-                            "no mosaic to register into: give mosaic= in the connection string or "
-                            "name the layer <mosaic>.items");
-            int srid = 0;
-            if (poSpatialRef != nullptr)
-            {
-                OGRSpatialReference srs(*poSpatialRef);
-                const char* auth = srs.GetAuthorityName(nullptr);
-                if ((auth && EQUAL(auth, "EPSG")) || srs.AutoIdentifyEPSG() == OGRERR_NONE)
-                    srid = std::atoi(srs.GetAuthorityCode(nullptr));
-            }
-            layer = AddItemsLayer(mosaic, name, srid, papszOptions);
-        });
+            mosaic = name.substr(0, dot);
+            kind = name.substr(dot + 1);
+        }
+        if (!EQUAL(kind.c_str(), kLayerItems))
+            throw Error(ErrorKind::InvalidParameter,
+                        "cannot write layer \"" + name +
+                            "\": rasters are registered through the \"items\" layer");
+        if (mosaic.empty())
+            throw Error(ErrorKind::InvalidParameter,
+                        "no mosaic to register into: give mosaic= in the connection string or "
+                        "name the layer <mosaic>.items");
+        int srid = 0;
+        if (poSpatialRef != nullptr)
+        {
+            OGRSpatialReference srs(*poSpatialRef);
+            const char* auth = srs.GetAuthorityName(nullptr);
+            if ((auth && EQUAL(auth, "EPSG")) || srs.AutoIdentifyEPSG() == OGRERR_NONE)
+                srid = std::atoi(srs.GetAuthorityCode(nullptr));
+        }
+        layer = AddItemsLayer(mosaic, name, srid, papszOptions);
+    });
     return err == CE_None ? layer : nullptr;
 }
 
@@ -636,4 +610,118 @@ OGRErr PGMosaicDataset::RollbackTransaction()
         if (auto* items = dynamic_cast<PGMosaicItemsLayer*>(layer.get()))
             items->DropPending();
     return OGRERR_NONE;
+}
+
+/************************************************************************/
+/*                             CreateCopy()                             */
+/************************************************************************/
+
+// gdal_translate -of PGMOSAIC in.tif "PGMOSAIC:... mosaic=m": the input is written as a Cloud
+// Optimized GeoTIFF under the mosaic's managed root (the path root named after the mosaic,
+// or -co DIRECTORY=), registered, and the mosaic is returned.
+GDALDataset* PGMosaicDataset::CreateCopy(const char* pszName, GDALDataset* poSrc, int,
+                                         char** papszOptions, GDALProgressFunc pfnProgress,
+                                         void* pProgressData)
+{
+    std::string written;
+    GDALDatasetUniquePtr result;
+    const CPLErr err = Guarded([&] {
+        auto conn = pgmosaic::ParseConnectionString(pszName + strlen(pgmosaic::kConnectionPrefix));
+        const std::string mosaic = conn.Get(pgmosaic::kKeyMosaic);
+        if (mosaic.empty())
+            throw Error(ErrorKind::InvalidParameter,
+                        "gdal_translate -of PGMOSAIC needs mosaic= in the connection string");
+        GDALOpenInfo info(pszName, GA_Update | GDAL_OF_VECTOR);
+        std::unique_ptr<PGMosaicDataset> ds(static_cast<PGMosaicDataset*>(Open(&info)));
+        if (!ds)
+            throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+
+        // Where the file goes: a directory, or a path root ("@root/sub") resolved for writing.
+        std::string dir = CSLFetchNameValueDef(papszOptions, "DIRECTORY", "");
+        std::string storedDir = dir;
+        if (dir.empty())
+        {
+            auto res = ds->m_poConn->Exec("SELECT prefix FROM pgmosaic.path_root WHERE name = $1",
+                                          {mosaic});
+            if (PQntuples(res.get()) == 0)
+                throw Error(ErrorKind::InvalidParameter,
+                            "mosaic \"" + mosaic +
+                                "\" has no managed root: add a path root "
+                                "named after it (INSERT INTO pgmosaic.path_root VALUES ('" +
+                                mosaic + "', '/data/dir')) or give -co DIRECTORY=");
+            dir = PQgetvalue(res.get(), 0, 0);
+            storedDir = "@" + mosaic;
+        }
+        else if (dir[0] == '@')
+        {
+            auto res = ds->m_poConn->Exec("SELECT pgmosaic.resolve_path($1)", {dir});
+            dir = PQgetvalue(res.get(), 0, 0);
+        }
+        std::string name = CSLFetchNameValueDef(papszOptions, "NAME", "");
+        if (name.empty())
+            name = CPLGetBasename(poSrc->GetDescription());
+        if (name.empty())
+            name = CPLSPrintf("raster_%lld", static_cast<long long>(CPLGetPID()));
+        if (!EQUAL(CPLGetExtension(name.c_str()), "tif"))
+            name += ".tif";
+        const std::string target = CPLFormFilename(dir.c_str(), name.c_str(), nullptr);
+        VSIStatBufL st;
+        if (VSIStatL(target.c_str(), &st) == 0)
+            throw Error(ErrorKind::InvalidParameter,
+                        target + " exists already: give another -co NAME= or remove it");
+
+        // The COG driver's own creation options pass through (COMPRESS, BLOCKSIZE, ...).
+        CPLStringList cogOptions;
+        for (char** p = papszOptions; p && *p; ++p)
+        {
+            char* key = nullptr;
+            const char* value = CPLParseNameValue(*p, &key);
+            if (key && !EQUAL(key, "DIRECTORY") && !EQUAL(key, "NAME"))
+                cogOptions.SetNameValue(key, value);
+            CPLFree(key);
+        }
+        if (cogOptions.FetchNameValue("COMPRESS") == nullptr)
+            cogOptions.SetNameValue("COMPRESS", "DEFLATE");
+        auto* cog = GetGDALDriverManager()->GetDriverByName("COG");
+        if (cog == nullptr)
+            throw Error(ErrorKind::Internal, "GDAL's COG driver is not available");
+        {
+            pgmosaic::GdalErrorCollector errors;
+            GDALDatasetUniquePtr out(cog->CreateCopy(
+                target.c_str(), poSrc, FALSE, cogOptions.List(), pfnProgress, pProgressData));
+            if (!out)
+                throw Error(ErrorKind::Io,
+                            "cannot write " + target + ": " + errors.Message("COG failed"));
+        }
+        written = target;
+        chmod(target.c_str(), 0644); // the database server may read it too (local files)
+
+        // Register it as the items layer would: inspected here, one transaction.
+        OGRSpatialReference srs;
+        if (poSrc->GetSpatialRef())
+            srs = *poSrc->GetSpatialRef();
+        OGRLayer* layer =
+            ds->ICreateLayer(kLayerItems, srs.IsEmpty() ? nullptr : &srs, wkbMultiPolygon, nullptr);
+        if (layer == nullptr)
+            throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+        OGRFieldDefn pathField("path", OFTString);
+        layer->CreateField(&pathField);
+        OGRFeature feature(layer->GetLayerDefn());
+        feature.SetField("path", (storedDir == dir ? target : storedDir + "/" + name).c_str());
+        if (layer->CreateFeature(&feature) != OGRERR_NONE ||
+            !static_cast<PGMosaicItemsLayer*>(layer)->Flush())
+            throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+        ds.reset();
+        GDALOpenInfo rasterInfo(pszName, GA_ReadOnly | GDAL_OF_RASTER);
+        result.reset(Open(&rasterInfo));
+        if (!result)
+            throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+    });
+    if (err != CE_None)
+    {
+        if (!written.empty())
+            VSIUnlink(written.c_str()); // nothing half-loaded: no file without its item
+        return nullptr;
+    }
+    return result.release();
 }

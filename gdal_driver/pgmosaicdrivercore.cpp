@@ -13,6 +13,16 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
     poDriver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");
     poDriver->SetMetadataItem(GDAL_DCAP_VECTOR, "YES");
     poDriver->SetMetadataItem(GDAL_DCAP_CREATE, "YES");
+    poDriver->SetMetadataItem(GDAL_DCAP_CREATECOPY, "YES");
+    poDriver->SetMetadataItem(
+        GDAL_DMD_CREATIONOPTIONLIST,
+        "<CreationOptionList>"
+        "  <Option name='DIRECTORY' type='string' description='Where the COG is written (a "
+        "directory or @root/sub); default: the path root named after the mosaic'/>"
+        "  <Option name='NAME' type='string' description='File name of the COG'/>"
+        "  <Option name='COMPRESS' type='string' default='DEFLATE' description='COG "
+        "compression (and any other COG driver creation option)'/>"
+        "</CreationOptionList>");
     poDriver->SetMetadataItem(
         GDAL_DS_LAYER_CREATIONOPTIONLIST,
         "<LayerCreationOptionList>"
@@ -87,5 +97,6 @@ extern "C" void GDALRegister_PGMOSAIC()
     poDriver->pfnIdentify = PGMosaicDriverIdentify;
     poDriver->pfnOpen = PGMosaicDataset::Open;
     poDriver->pfnCreate = PGMosaicDataset::CreateVector;
+    poDriver->pfnCreateCopy = PGMosaicDataset::CreateCopy;
     GetGDALDriverManager()->RegisterDriver(poDriver);
 }

@@ -57,6 +57,23 @@ std::string OpenablePath(const std::string& path)
     return path;
 }
 
+// A referenced multipolygon layer definition in EPSG:srid (none when srid is 0).
+OGRFeatureDefn* NewLayerDefn(const std::string& name, int srid)
+{
+    auto* defn = new OGRFeatureDefn(name.c_str());
+    defn->Reference();
+    defn->SetGeomType(wkbMultiPolygon);
+    if (srid > 0)
+    {
+        auto* srs = new OGRSpatialReference();
+        srs->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+        if (srs->importFromEPSG(srid) == OGRERR_NONE)
+            defn->GetGeomFieldDefn(0)->SetSpatialRef(srs);
+        srs->Release();
+    }
+    return defn;
+}
+
 } // namespace
 
 std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn)
@@ -115,18 +132,8 @@ PGMosaicItemsLayer::PGMosaicItemsLayer(PgConnection& conn, const std::string& po
     : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic), m_nSrid(srid), m_aoColumns(columns),
       m_bUpdate(update), m_oLoad(load)
 {
-    m_poDefn = new OGRFeatureDefn(layerName.c_str());
-    m_poDefn->Reference();
+    m_poDefn = NewLayerDefn(layerName, srid);
     SetDescription(layerName.c_str());
-    m_poDefn->SetGeomType(wkbMultiPolygon);
-    if (srid > 0)
-    {
-        auto* srs = new OGRSpatialReference();
-        srs->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-        if (srs->importFromEPSG(srid) == OGRERR_NONE)
-            m_poDefn->GetGeomFieldDefn(0)->SetSpatialRef(srs);
-        srs->Release();
-    }
     for (const auto& c : m_aoColumns)
     {
         OGRFieldDefn f(c.name.c_str(), c.type);
@@ -468,19 +475,16 @@ bool PGMosaicItemsLayer::Flush()
                 p.openPath = PQgetvalue(res.get(), 0, 0);
             }
         }
-        pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads,
-                              [&](size_t i, int)
-                              {
-                                  try
-                                  {
-                                      batch[i].info = pgmosaic::InspectRaster(batch[i].openPath,
-                                                                              m_oLoad.inspect);
-                                  }
-                                  catch (const std::exception& e)
-                                  {
-                                      batch[i].error = e.what();
-                                  }
-                              });
+        pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
+            try
+            {
+                batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, m_oLoad.inspect);
+            }
+            catch (const std::exception& e)
+            {
+                batch[i].error = e.what();
+            }
+        });
         CPLJSONArray rows;
         for (auto& p : batch)
         {
@@ -534,18 +538,8 @@ PGMosaicBoundaryLayer::PGMosaicBoundaryLayer(PgConnection& conn, const std::stri
                                              const std::string& layerName, int srid)
     : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic)
 {
-    m_poDefn = new OGRFeatureDefn(layerName.c_str());
-    m_poDefn->Reference();
+    m_poDefn = NewLayerDefn(layerName, srid);
     SetDescription(layerName.c_str());
-    m_poDefn->SetGeomType(wkbMultiPolygon);
-    if (srid > 0)
-    {
-        auto* srs = new OGRSpatialReference();
-        srs->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-        if (srs->importFromEPSG(srid) == OGRERR_NONE)
-            m_poDefn->GetGeomFieldDefn(0)->SetSpatialRef(srs);
-        srs->Release();
-    }
     OGRFieldDefn name("mosaic", OFTString);
     m_poDefn->AddFieldDefn(&name);
     OGRFieldDefn count("item_count", OFTInteger64);

@@ -88,7 +88,9 @@ TEST(Footprint, NodataCollarIsExcluded)
 {
     // 200 x 200 with a 20-pixel nodata collar: valid area 160 x 160 = 25600 of 40000.
     const double gt[6] = {0, 1, 0, 200, 0, -1};
-    auto value = [](int x, int y) { return (x >= 20 && x < 180 && y >= 20 && y < 180) ? 9 : 0; };
+    auto value = [](int x, int y) {
+        return (x >= 20 && x < 180 && y >= 20 && y < 180) ? 9 : 0;
+    };
     auto ds = MakeRaster(200, 200, gt, value);
     Footprint fp = ComputeFootprint(ds.get());
     auto g = Geometry(fp.wkt);
@@ -102,7 +104,9 @@ TEST(Footprint, RotatedDiamondIsHugged)
     // A rotated geotransform (30 degrees) and a diamond of valid pixels in the frame.
     const double c = std::cos(M_PI / 6), s = std::sin(M_PI / 6);
     const double gt[6] = {1000, c, s, 2000, s, -c};
-    auto value = [](int x, int y) { return std::abs(x - 150) + std::abs(y - 150) <= 140 ? 5 : 0; };
+    auto value = [](int x, int y) {
+        return std::abs(x - 150) + std::abs(y - 150) <= 140 ? 5 : 0;
+    };
     auto ds = MakeRaster(300, 300, gt, value);
     FootprintOptions options;
     options.maxVertices = 64;
@@ -119,8 +123,9 @@ TEST(Footprint, RotatedDiamondIsHugged)
 TEST(Footprint, VertexBudgetIsKeptOnADisc)
 {
     const double gt[6] = {0, 2, 0, 0, 0, -2};
-    auto value = [](int x, int y)
-    { return (x - 200) * (x - 200) + (y - 200) * (y - 200) < 180 * 180; };
+    auto value = [](int x, int y) {
+        return (x - 200) * (x - 200) + (y - 200) * (y - 200) < 180 * 180;
+    };
     auto ds = MakeRaster(400, 400, gt, [&](int x, int y) { return value(x, y) ? 1 : 0; });
     FootprintOptions options;
     options.maxVertices = 24;
@@ -136,8 +141,7 @@ TEST(Footprint, VertexBudgetIsKeptOnADisc)
 TEST(Footprint, SmallHolesAreFilledLargeOnesKept)
 {
     const double gt[6] = {0, 1, 0, 100, 0, -1};
-    auto value = [](int x, int y)
-    {
+    auto value = [](int x, int y) {
         const bool small = x >= 10 && x < 12 && y >= 10 && y < 12; // 4 pixels
         const bool large = x >= 50 && x < 80 && y >= 50 && y < 80; // 900 pixels
         return (small || large) ? 0 : 3;
