@@ -1,0 +1,344 @@
+#include "expression.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+#include "error.h"
+
+namespace pgmosaic
+{
+
+struct Expression::Node
+{
+    enum class Op
+    {
+        Number,
+        Band,
+        Neg,
+        Not,
+        Add,
+        Sub,
+        Mul,
+        Div,
+        Lt,
+        Le,
+        Gt,
+        Ge,
+        Eq,
+        Ne,
+        And,
+        Or
+    };
+    Op op = Op::Number;
+    double value = 0; // Number
+    int band = 0;     // Band
+    std::shared_ptr<const Node> a, b;
+};
+
+namespace
+{
+
+using Node = Expression::Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+constexpr size_t kMaxLength = 4096;
+constexpr int kMaxDepth = 64;
+
+class Parser
+{
+public:
+    explicit Parser(const std::string& s) : m_s(s) {}
+
+    NodePtr ParseAll()
+    {
+        NodePtr n = Or();
+        Skip();
+        if (m_i != m_s.size())
+            Fail("unexpected \"" + m_s.substr(m_i, 10) + "\"");
+        return n;
+    }
+    int maxBand = 0;
+
+private:
+    [[noreturn]] void Fail(const std::string& what) const
+    {
+        throw Error(ErrorKind::InvalidParameter, "invalid expression \"" + m_s + "\" at " +
+                                                     "character " + std::to_string(m_i + 1) + ": " +
+                                                     what);
+    }
+    void Skip()
+    {
+        while (m_i < m_s.size() && std::isspace(static_cast<unsigned char>(m_s[m_i])))
+            ++m_i;
+    }
+    bool Word(const char* w)
+    {
+        Skip();
+        const size_t n = std::char_traits<char>::length(w);
+        if (m_s.compare(m_i, n, w) != 0)
+            return false;
+        const size_t end = m_i + n;
+        if (end < m_s.size() &&
+            (std::isalnum(static_cast<unsigned char>(m_s[end])) || m_s[end] == '_'))
+            return false;
+        m_i = end;
+        return true;
+    }
+    bool Sym(const char* sym)
+    {
+        Skip();
+        const size_t n = std::char_traits<char>::length(sym);
+        if (m_s.compare(m_i, n, sym) != 0)
+            return false;
+        m_i += n;
+        return true;
+    }
+    static NodePtr Make(Node::Op op, NodePtr a, NodePtr b = nullptr)
+    {
+        auto n = std::make_shared<Node>();
+        n->op = op;
+        n->a = std::move(a);
+        n->b = std::move(b);
+        return n;
+    }
+    struct Depth
+    {
+        explicit Depth(Parser& p) : m_p(p)
+        {
+            if (++m_p.m_depth > kMaxDepth)
+                m_p.Fail("nested too deeply");
+        }
+        ~Depth() { --m_p.m_depth; }
+        Parser& m_p;
+    };
+
+    NodePtr Or()
+    {
+        Depth d(*this);
+        NodePtr n = And();
+        while (Word("or"))
+            n = Make(Node::Op::Or, n, And());
+        return n;
+    }
+    NodePtr And()
+    {
+        NodePtr n = Not();
+        while (Word("and"))
+            n = Make(Node::Op::And, n, Not());
+        return n;
+    }
+    NodePtr Not()
+    {
+        Depth d(*this);
+        if (Word("not"))
+            return Make(Node::Op::Not, Not());
+        return Compare();
+    }
+    NodePtr Compare()
+    {
+        NodePtr n = Sum();
+        static const struct
+        {
+            const char* sym;
+            Node::Op op;
+        } ops[] = {{"<=", Node::Op::Le}, {">=", Node::Op::Ge}, {"<>", Node::Op::Ne},
+                   {"!=", Node::Op::Ne}, {"==", Node::Op::Eq}, {"<", Node::Op::Lt},
+                   {">", Node::Op::Gt},  {"=", Node::Op::Eq}};
+        for (const auto& o : ops)
+            if (Sym(o.sym))
+                return Make(o.op, n, Sum());
+        return n;
+    }
+    NodePtr Sum()
+    {
+        NodePtr n = Product();
+        while (true)
+        {
+            if (Sym("+"))
+                n = Make(Node::Op::Add, n, Product());
+            else if (Sym("-"))
+                n = Make(Node::Op::Sub, n, Product());
+            else
+                return n;
+        }
+    }
+    NodePtr Product()
+    {
+        NodePtr n = Unary();
+        while (true)
+        {
+            if (Sym("*") || Sym("\xC3\x97")) // ×
+                n = Make(Node::Op::Mul, n, Unary());
+            else if (Sym("/") || Sym("\xC3\xB7")) // ÷
+                n = Make(Node::Op::Div, n, Unary());
+            else
+                return n;
+        }
+    }
+    NodePtr Unary()
+    {
+        Depth d(*this);
+        if (Sym("-"))
+            return Make(Node::Op::Neg, Unary());
+        if (Sym("+"))
+            return Unary();
+        return Primary();
+    }
+    NodePtr Primary()
+    {
+        Skip();
+        if (Sym("("))
+        {
+            NodePtr n = Or();
+            if (!Sym(")"))
+                Fail("missing \")\"");
+            return n;
+        }
+        if (m_i < m_s.size() && (m_s[m_i] == 'b' || m_s[m_i] == 'B') && m_i + 1 < m_s.size() &&
+            std::isdigit(static_cast<unsigned char>(m_s[m_i + 1])))
+        {
+            size_t j = m_i + 1;
+            while (j < m_s.size() && std::isdigit(static_cast<unsigned char>(m_s[j])))
+                ++j;
+            if (j < m_s.size() &&
+                (std::isalpha(static_cast<unsigned char>(m_s[j])) || m_s[j] == '_'))
+                Fail("unknown name");
+            const long band = std::strtol(m_s.c_str() + m_i + 1, nullptr, 10);
+            if (band < 1 || band > 65535)
+                Fail("band numbers start at b1");
+            auto n = std::make_shared<Node>();
+            n->op = Node::Op::Band;
+            n->band = static_cast<int>(band);
+            maxBand = std::max(maxBand, n->band);
+            m_i = j;
+            return n;
+        }
+        if (m_i < m_s.size() &&
+            (std::isdigit(static_cast<unsigned char>(m_s[m_i])) || m_s[m_i] == '.'))
+        {
+            char* end = nullptr;
+            const double v = std::strtod(m_s.c_str() + m_i, &end);
+            if (end == m_s.c_str() + m_i || !std::isfinite(v))
+                Fail("bad number");
+            auto n = std::make_shared<Node>();
+            n->value = v;
+            m_i = static_cast<size_t>(end - m_s.c_str());
+            return n;
+        }
+        Fail(m_i < m_s.size() ? "expected a number, a band (b1, b2, ...) or \"(\""
+                              : "unexpected end");
+    }
+
+    const std::string& m_s;
+    size_t m_i = 0;
+    int m_depth = 0;
+};
+
+void Eval(const Node& n, const std::vector<const double*>& bands, size_t count,
+          std::vector<double>& out)
+{
+    using Op = Node::Op;
+    switch (n.op)
+    {
+    case Op::Number:
+        out.assign(count, n.value);
+        return;
+    case Op::Band:
+        out.assign(bands[static_cast<size_t>(n.band - 1)],
+                   bands[static_cast<size_t>(n.band - 1)] + count);
+        return;
+    default:
+        break;
+    }
+    Eval(*n.a, bands, count, out);
+    if (n.op == Op::Neg)
+    {
+        for (auto& v : out)
+            v = -v;
+        return;
+    }
+    if (n.op == Op::Not)
+    {
+        for (auto& v : out)
+            v = (v == 0) ? 1.0 : 0.0;
+        return;
+    }
+    std::vector<double> rhs;
+    Eval(*n.b, bands, count, rhs);
+    for (size_t i = 0; i < count; ++i)
+    {
+        const double x = out[i], y = rhs[i];
+        double r = 0;
+        switch (n.op)
+        {
+        case Op::Add:
+            r = x + y;
+            break;
+        case Op::Sub:
+            r = x - y;
+            break;
+        case Op::Mul:
+            r = x * y;
+            break;
+        case Op::Div:
+            r = y == 0 ? std::nan("") : x / y;
+            break;
+        case Op::Lt:
+            r = x < y;
+            break;
+        case Op::Le:
+            r = x <= y;
+            break;
+        case Op::Gt:
+            r = x > y;
+            break;
+        case Op::Ge:
+            r = x >= y;
+            break;
+        case Op::Eq:
+            r = x == y;
+            break;
+        case Op::Ne:
+            r = !(std::isnan(x) || std::isnan(y)) && x != y;
+            break;
+        case Op::And:
+            r = (x != 0 && !std::isnan(x)) && (y != 0 && !std::isnan(y));
+            break;
+        case Op::Or:
+            r = (x != 0 && !std::isnan(x)) || (y != 0 && !std::isnan(y));
+            break;
+        default:
+            break;
+        }
+        out[i] = r;
+    }
+}
+
+} // namespace
+
+Expression Expression::Parse(const std::string& text)
+{
+    if (text.size() > kMaxLength)
+        throw Error(ErrorKind::InvalidParameter,
+                    "expression longer than " + std::to_string(kMaxLength) + " characters");
+    Parser p(text);
+    Expression e;
+    e.m_poRoot = p.ParseAll();
+    e.m_nMaxBand = p.maxBand;
+    e.m_osText = text;
+    return e;
+}
+
+std::vector<double> Expression::Evaluate(const std::vector<const double*>& bands, size_t n) const
+{
+    if (static_cast<int>(bands.size()) < m_nMaxBand)
+        throw Error(ErrorKind::InvalidParameter,
+                    "expression \"" + m_osText + "\" uses b" + std::to_string(m_nMaxBand) +
+                        " but the raster has " + std::to_string(bands.size()) + " bands");
+    std::vector<double> out;
+    Eval(*m_poRoot, bands, n, out);
+    return out;
+}
+
+} // namespace pgmosaic
