@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "error.h"
@@ -20,53 +21,91 @@ struct CompositeReader::Step
 {
     const ItemRef* item = nullptr;
     Placement place;
-    bool opaque = false;  // every pixel of the requested bands is valid
-    bool direct = false;  // read straight into the caller's buffer
-    bool skipped = false; // missing=skip and the item could not be read
+    bool opaque = false;        // every pixel of the requested bands is valid
+    bool fillsLikeFill = false; // invalid pixels are the fill value (nodata = mosaic nodata)
+    bool maskValidity = false;  // validity comes from mask bands (mask, alpha)
+    bool direct = false;        // read straight into the caller's buffer
+    bool skipped = false;       // missing=skip and the item could not be read
+    int thread = 0;             // the pool (and reading thread) that holds the item open
     GDALDataType type = GDT_Byte;
-    std::vector<GByte> data;  // bands x rows x cols, in `type`
-    std::vector<GByte> valid; // bands x rows x cols, 0/1; empty when every pixel is valid
+    std::vector<std::optional<double>> nodata; // per requested band
+    std::vector<GByte> data;                   // bands x rows x cols, in `type`
+    std::vector<GByte> valid; // bands x rows x cols, 0/1; only when validity needs arrays
 };
 
 namespace
 {
 
-template <typename T> void NodataValidityT(const T* v, size_t n, double nodata, GByte* valid)
+// Reads on several threads only when a window is big enough to repay starting them.
+constexpr std::int64_t kParallelPixels = 512 * 512;
+
+// Calls fn(start, count) for each run of valid pixels in one row of `n` values of type T:
+// valid when `valid` says so, else when the value is not *nodata (NaN-aware), else always.
+template <typename T, typename Fn>
+void ForValidRunsT(const T* v, int n, const double* nodata, const GByte* valid, Fn&& fn)
 {
-    if (std::isnan(nodata))
+    auto runs = [&](auto&& ok) {
+        int i = 0;
+        while (i < n)
+        {
+            while (i < n && !ok(i))
+                ++i;
+            const int start = i;
+            while (i < n && ok(i))
+                ++i;
+            if (i > start)
+                fn(start, i - start);
+        }
+    };
+    if (valid != nullptr)
+        runs([&](int k) { return valid[k] != 0; });
+    else if (!nodata)
+        fn(0, n);
+    else if (std::isnan(*nodata))
+        runs([&](int k) { return !std::isnan(static_cast<double>(v[k])); });
+    else if (std::is_integral<T>::value &&
+             (*nodata != std::floor(*nodata) ||
+              *nodata < static_cast<double>(std::numeric_limits<T>::lowest()) ||
+              *nodata > static_cast<double>(std::numeric_limits<T>::max())))
+        fn(0, n); // no value of T equals this nodata
+    else
     {
-        for (size_t i = 0; i < n; ++i)
-            valid[i] = !std::isnan(static_cast<double>(v[i]));
-        return;
+        const T nd = static_cast<T>(*nodata);
+        runs([&](int k) { return v[k] != nd; });
     }
-    const double nd = nodata;
-    for (size_t i = 0; i < n; ++i)
-        valid[i] = static_cast<double>(v[i]) != nd;
 }
 
-// valid[i] = pixel i differs from the nodata value (NaN-aware), in the pixels' own type.
-void NodataValidity(GDALDataType type, const GByte* data, size_t n, double nodata, GByte* valid)
+template <typename Fn>
+void ForValidRuns(GDALDataType type, const GByte* row, int n, const double* nodata,
+                  const GByte* valid, Fn&& fn)
 {
     switch (type)
     {
     case GDT_Byte:
-        return NodataValidityT(data, n, nodata, valid);
+        return ForValidRunsT(row, n, nodata, valid, fn);
     case GDT_UInt16:
-        return NodataValidityT(reinterpret_cast<const GUInt16*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const GUInt16*>(row), n, nodata, valid, fn);
     case GDT_Int16:
-        return NodataValidityT(reinterpret_cast<const GInt16*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const GInt16*>(row), n, nodata, valid, fn);
     case GDT_UInt32:
-        return NodataValidityT(reinterpret_cast<const GUInt32*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const GUInt32*>(row), n, nodata, valid, fn);
     case GDT_Int32:
-        return NodataValidityT(reinterpret_cast<const GInt32*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const GInt32*>(row), n, nodata, valid, fn);
     case GDT_Float32:
-        return NodataValidityT(reinterpret_cast<const float*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const float*>(row), n, nodata, valid, fn);
     case GDT_Float64:
-        return NodataValidityT(reinterpret_cast<const double*>(data), n, nodata, valid);
+        return ForValidRunsT(reinterpret_cast<const double*>(row), n, nodata, valid, fn);
     default:
+        if (!nodata && valid == nullptr)
+            return fn(0, n);
         throw Error(ErrorKind::Mismatch, std::string("data type ") + GDALGetDataTypeName(type) +
                                              " is not supported for items with nodata");
     }
+}
+
+bool Overlap(const Window& a, const Window& b)
+{
+    return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 }
 
 } // namespace
@@ -75,6 +114,7 @@ CompositeReader::CompositeReader(const MosaicInfo& mosaic, ItemCatalog& catalog,
                                  const ReadOptions& options, size_t poolCapacity)
     : m_oMosaic(mosaic), m_oCatalog(catalog), m_oOptions(options), m_nPoolCapacity(poolCapacity)
 {
+    EnsurePools(std::max(1, m_oOptions.numThreads));
 }
 
 CompositeReader::~CompositeReader() = default;
@@ -82,6 +122,29 @@ CompositeReader::~CompositeReader() = default;
 SourcePool& CompositeReader::PoolFor(int thread)
 {
     return *m_apoPools[static_cast<size_t>(thread)];
+}
+
+int CompositeReader::Home(const ItemRef& item) const
+{
+    const auto n = static_cast<std::int64_t>(m_apoPools.size());
+    return static_cast<int>(((item.id % n) + n) % n);
+}
+
+bool CompositeReader::Parallel(const Request& req, size_t tasks) const
+{
+    return m_apoPools.size() > 1 && tasks > 1 &&
+           static_cast<std::int64_t>(req.bufW) * req.bufH >= kParallelPixels;
+}
+
+void CompositeReader::ForEachPool(bool parallel, const std::function<void(int)>& fn)
+{
+    const int n = static_cast<int>(m_apoPools.size());
+    if (parallel)
+        ParallelFor(static_cast<size_t>(n), n,
+                    [&](size_t pool, int) { fn(static_cast<int>(pool)); });
+    else
+        for (int pool = 0; pool < n; ++pool)
+            fn(pool);
 }
 
 bool CompositeReader::Skip(const ItemRef& item, const Error& error)
@@ -96,49 +159,109 @@ bool CompositeReader::Skip(const ItemRef& item, const Error& error)
     return true;
 }
 
+void CompositeReader::EnsurePools(int threads)
+{
+    while (m_apoPools.size() < static_cast<size_t>(std::max(1, threads)))
+        m_apoPools.push_back(
+            std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
+}
+
+// Opens the step's item in its home pool and works out where it lands and how its validity is
+// known. False when it lands nowhere or is skipped (missing=skip).
+bool CompositeReader::Probe(Step& step, const Request& req, const std::vector<int>& bands)
+{
+    GDALDataset* ds = nullptr;
+    try
+    {
+        ds = PoolFor(step.thread).Acquire(*step.item);
+    }
+    catch (const Error& e)
+    {
+        if (Skip(*step.item, e))
+            return false;
+        throw;
+    }
+    GeoTransform gt{};
+    ds->GetGeoTransform(gt.data());
+    auto place = PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
+    if (!place)
+        return false;
+    step.place = *place;
+    step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
+    // Validity the GDAL way: the nodata value when a band has one, else its mask band
+    // (per-dataset mask, alpha, the warped view's alpha). An alpha band itself follows the
+    // dataset's mask, so transparent pixels never overwrite a lower item's alpha.
+    const double fill = m_oMosaic.nodata.value_or(0.0);
+    const bool datasetAlpha = (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA) != 0;
+    step.nodata.assign(bands.size(), std::nullopt);
+    step.opaque = true;
+    step.maskValidity = false;
+    bool nodataIsFill = true;
+    for (size_t k = 0; k < bands.size(); ++k)
+    {
+        GDALRasterBand* band = ds->GetRasterBand(bands[k]);
+        const bool alpha = band->GetColorInterpretation() == GCI_AlphaBand && datasetAlpha;
+        const int flags = alpha ? GMF_ALPHA | GMF_PER_DATASET : band->GetMaskFlags();
+        if (flags == GMF_ALL_VALID)
+            continue;
+        step.opaque = false;
+        if (flags & GMF_NODATA)
+        {
+            const double nd = band->GetNoDataValue();
+            step.nodata[k] = nd;
+            nodataIsFill = nodataIsFill && (nd == fill || (std::isnan(nd) && std::isnan(fill)));
+        }
+        else
+            step.maskValidity = true;
+    }
+    step.fillsLikeFill = !step.maskValidity && nodataIsFill;
+    return true;
+}
+
 std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
                                                          const std::vector<ItemRef>& items,
                                                          const std::vector<int>& bands, bool cull)
 {
+    // Probe every item in its home pool (in parallel for big windows), except that a topmost
+    // opaque item covering the whole buffer makes the others unnecessary.
+    std::vector<Step> probed(items.size());
+    std::vector<char> landed(items.size(), 0);
+    for (size_t i = 0; i < items.size(); ++i)
+    {
+        probed[i].item = &items[i];
+        probed[i].thread = Home(items[i]);
+    }
+    const Window whole{0, 0, req.bufW, req.bufH};
+    size_t start = 0;
+    if (cull && !items.empty())
+    {
+        landed[0] = Probe(probed[0], req, bands);
+        if (landed[0] && probed[0].opaque && probed[0].place.dst.Contains(whole))
+            return {std::move(probed[0])};
+        start = 1;
+    }
+    ForEachPool(Parallel(req, items.size() - start), [&](int pool) {
+        for (size_t i = start; i < items.size(); ++i)
+            if (probed[i].thread == pool)
+                landed[i] = Probe(probed[i], req, bands);
+    });
     // Top-down: with culling (first/last), an item wholly under an opaque item above it is
     // dropped, and planning stops at an opaque item that covers the whole buffer.
     std::vector<Step> plan;
     std::vector<Window> opaqueRects;
-    const Window whole{0, 0, req.bufW, req.bufH};
-    for (const ItemRef& item : items)
+    for (size_t i = 0; i < items.size(); ++i)
     {
-        GDALDataset* ds = nullptr;
-        try
-        {
-            ds = PoolFor(0).Acquire(item);
-        }
-        catch (const Error& e)
-        {
-            if (Skip(item, e))
-                continue;
-            throw;
-        }
-        GeoTransform gt{};
-        ds->GetGeoTransform(gt.data());
-        auto place = PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
-        if (!place)
+        if (!landed[i])
             continue;
+        const Window dst = probed[i].place.dst;
         if (cull && std::any_of(opaqueRects.begin(), opaqueRects.end(),
-                                [&](const Window& r) { return r.Contains(place->dst); }))
+                                [&](const Window& r) { return r.Contains(dst); }))
             continue;
-        Step step;
-        step.item = &item;
-        step.place = *place;
-        step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
-        step.opaque = std::all_of(bands.begin(), bands.end(), [&](int b) {
-            return ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID &&
-                   ds->GetRasterBand(b)->GetColorInterpretation() != GCI_AlphaBand;
-        });
-        plan.push_back(std::move(step));
+        plan.push_back(std::move(probed[i]));
         if (cull && plan.back().opaque)
         {
-            opaqueRects.push_back(place->dst);
-            if (place->dst.Contains(whole))
+            opaqueRects.push_back(dst);
+            if (dst.Contains(whole))
                 break;
         }
     }
@@ -178,80 +301,86 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
             throw readFailed();
         return;
     }
-    const GDALDataType type = asDouble ? GDT_Float64 : step.type;
-    const int typeSize = GDALGetDataTypeSizeBytes(type);
+    if (asDouble)
+        step.type = GDT_Float64;
+    const int typeSize = GDALGetDataTypeSizeBytes(step.type);
     const size_t pixels = static_cast<size_t>(p.dst.w) * p.dst.h;
     const size_t bandBytes = pixels * typeSize;
-    step.type = type;
     step.data.resize(bandBytes * bands.size());
-    if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, step.data.data(), p.dst.w, p.dst.h, type,
-                     static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
+    if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, step.data.data(), p.dst.w, p.dst.h,
+                     step.type, static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
                      static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, &extra) != CE_None)
         throw readFailed();
-    if (step.opaque)
+    // Painting compares nodata values itself; validity arrays are made for masks, and for
+    // every band when aggregating.
+    if (step.opaque || (!asDouble && !step.maskValidity))
         return;
-    // Validity the GDAL way: the nodata value when the band has one, else its mask band
-    // (per-dataset mask, alpha band, or the warped view's alpha).
-    step.valid.resize(pixels * bands.size());
+    step.valid.assign(pixels * bands.size(), 0);
     GDALRasterIOExtraArg maskExtra = extra;
     maskExtra.eResampleAlg = GRIORA_NearestNeighbour;
+    const bool datasetAlpha = (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA) != 0;
+    const GByte* datasetMask = nullptr; // a per-dataset mask already read for another band
     for (size_t b = 0; b < bands.size(); ++b)
     {
-        GDALRasterBand* band = ds->GetRasterBand(bands[b]);
-        // The alpha band itself reports every pixel valid; it follows the dataset's mask (its
-        // own values), so transparent pixels never overwrite a lower item's alpha.
-        if (band->GetColorInterpretation() == GCI_AlphaBand &&
-            (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA))
-            band = ds->GetRasterBand(1);
         GByte* valid = step.valid.data() + b * pixels;
+        GDALRasterBand* band = ds->GetRasterBand(bands[b]);
+        if (band->GetColorInterpretation() == GCI_AlphaBand && datasetAlpha)
+            band = ds->GetRasterBand(1);
         const int flags = band->GetMaskFlags();
-        if (flags & GMF_NODATA)
-            NodataValidity(type, step.data.data() + b * bandBytes, pixels, band->GetNoDataValue(),
-                           valid);
-        else if (flags == GMF_ALL_VALID)
-            memset(valid, 1, pixels);
-        else if ((flags & GMF_PER_DATASET) && b > 0)
-            memcpy(valid, step.valid.data(), pixels);
-        else
+        if (!(flags & GMF_NODATA) && flags != GMF_ALL_VALID)
         {
+            if ((flags & GMF_PER_DATASET) && datasetMask != nullptr)
+            {
+                memcpy(valid, datasetMask, pixels);
+                continue;
+            }
             if (band->GetMaskBand()->RasterIO(GF_Read, src.x, src.y, src.w, src.h, valid, p.dst.w,
                                               p.dst.h, GDT_Byte, 1, p.dst.w, &maskExtra) != CE_None)
                 throw readFailed();
             for (size_t i = 0; i < pixels; ++i)
                 valid[i] = valid[i] != 0;
+            if (flags & GMF_PER_DATASET)
+                datasetMask = valid;
+            continue;
+        }
+        const GByte* values = step.data.data() + b * bandBytes;
+        for (int y = 0; y < p.dst.h; ++y)
+        {
+            const size_t row = static_cast<size_t>(y) * p.dst.w;
+            ForValidRuns(step.type, values + row * typeSize, p.dst.w,
+                         step.nodata[b] ? &*step.nodata[b] : nullptr, nullptr,
+                         [&](int start, int count) { memset(valid + row + start, 1, count); });
         }
     }
 }
 
 void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>& bands,
-                               bool asDouble, const BufferSpec* direct)
+                               bool asDouble, const BufferSpec* direct, bool parallel)
 {
-    const int threads = steps.size() > 1 ? m_oOptions.numThreads : 1;
-    while (m_apoPools.size() < static_cast<size_t>(std::max(1, threads)))
-        m_apoPools.push_back(
-            std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
-    ParallelFor(steps.size(), threads, [&](size_t i, int thread) {
-        Step& step = steps[i];
-        try
+    // Each step is read from its home pool, where Probe opened it.
+    ForEachPool(parallel, [&](int pool) {
+        for (Step& step : steps)
         {
-            Fetch(step, PoolFor(thread), bands, asDouble, step.direct ? direct : nullptr);
-        }
-        catch (const Error& e)
-        {
-            if (!Skip(*step.item, e))
-                throw;
-            step.skipped = true;
-            step.data.clear();
-            step.valid.clear();
+            if (step.thread != pool)
+                continue;
+            try
+            {
+                Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
+            }
+            catch (const Error& e)
+            {
+                if (!Skip(*step.item, e))
+                    throw;
+                step.skipped = true;
+                step.data.clear();
+                step.valid.clear();
+            }
         }
     });
 }
 
 void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf)
 {
-    if (m_apoPools.empty())
-        m_apoPools.push_back(
-            std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
     std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
     const Method method = m_oOptions.method;
     if (method == Method::Last)
@@ -260,28 +389,29 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
     if (method != Method::First && method != Method::Last)
     {
         std::vector<Step> steps = Plan(req, items, bands, false);
-        FetchAll(steps, bands, true, nullptr);
+        FetchAll(steps, bands, true, nullptr, Parallel(req, steps.size()));
         Aggregate(steps, req, bands.size(), buf);
         return;
     }
 
-    std::vector<Step> steps = Plan(req, items, bands, true);
+    std::vector<Step> steps = Plan(req, items, bands, true); // top first
     const bool covered = !steps.empty() && steps.back().opaque &&
                          steps.back().place.dst.Contains({0, 0, req.bufW, req.bufH});
     if (!covered)
         Fill(req, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
-    // An opaque item is read straight into the caller's buffer when no other planned item
-    // overlaps it (so order does not matter); every other item through its own buffer, then
-    // painted bottom-up so that higher items overwrite lower ones where they are valid.
-    for (Step& s : steps)
+    // A step with no lower step under it is read straight into the caller's buffer when its
+    // invalid pixels would leave the fill value anyway (opaque, or nodata = the fill value):
+    // such steps never overlap one another, so they may be read in parallel. Every other step
+    // goes through its own buffer and is painted bottom-up after them.
+    for (size_t i = 0; i < steps.size(); ++i)
     {
-        s.direct = s.opaque && std::none_of(steps.begin(), steps.end(), [&](const Step& o) {
-                       const Window &a = s.place.dst, &b = o.place.dst;
-                       return &o != &s && a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h &&
-                              b.y < a.y + a.h;
-                   });
+        Step& s = steps[i];
+        s.direct =
+            (s.opaque || s.fillsLikeFill) &&
+            std::none_of(steps.begin() + static_cast<std::ptrdiff_t>(i) + 1, steps.end(),
+                         [&](const Step& lower) { return Overlap(s.place.dst, lower.place.dst); });
     }
-    FetchAll(steps, bands, false, &buf);
+    FetchAll(steps, bands, false, &buf, Parallel(req, steps.size()));
     for (auto it = steps.rbegin(); it != steps.rend(); ++it)
         if (!it->direct && !it->skipped)
             Paint(*it, bands.size(), buf);
@@ -289,14 +419,11 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
 
 void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf)
 {
-    if (m_apoPools.empty())
-        m_apoPools.push_back(
-            std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
     const std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
     const std::vector<int> firstBand{1};
     std::vector<Step> steps = Plan(req, items, firstBand, true);
     Fill(req, 1, buf, 0);
-    FetchAll(steps, firstBand, true, nullptr);
+    FetchAll(steps, firstBand, true, nullptr, Parallel(req, steps.size()));
     const double full = 255;
     for (const Step& s : steps)
     {
@@ -307,8 +434,10 @@ void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf)
         {
             GByte* row = static_cast<GByte*>(buf.data) + (p.dst.y + y) * buf.lineSpace +
                          p.dst.x * buf.pixelSpace;
+            const GByte* valid =
+                s.valid.empty() ? nullptr : s.valid.data() + static_cast<size_t>(y) * p.dst.w;
             for (int x = 0; x < p.dst.w; ++x)
-                if (s.valid.empty() || s.valid[static_cast<size_t>(y) * p.dst.w + x])
+                if (!valid || valid[x])
                     GDALCopyWords(&full, GDT_Float64, 0, row + x * buf.pixelSpace, buf.type, 0, 1);
         }
     }
@@ -333,24 +462,18 @@ void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec
     {
         const GByte* src = step.data.data() + b * pixels * typeSize;
         const GByte* valid = step.valid.empty() ? nullptr : step.valid.data() + b * pixels;
+        const double* nodata = valid || !step.nodata[b] ? nullptr : &*step.nodata[b];
         GByte* dstBand = static_cast<GByte*>(buf.data) + b * buf.bandSpace;
         for (int y = 0; y < p.dst.h; ++y)
         {
             const size_t row = static_cast<size_t>(y) * p.dst.w;
             GByte* dst = dstBand + (p.dst.y + y) * buf.lineSpace + p.dst.x * buf.pixelSpace;
-            int x = 0;
-            while (x < p.dst.w)
-            {
-                while (valid && x < p.dst.w && !valid[row + x])
-                    ++x;
-                const int start = x;
-                while (x < p.dst.w && (!valid || valid[row + x]))
-                    ++x;
-                if (x > start)
-                    GDALCopyWords64(src + (row + start) * typeSize, step.type, typeSize,
-                                    dst + start * buf.pixelSpace, buf.type,
-                                    static_cast<int>(buf.pixelSpace), x - start);
-            }
+            ForValidRuns(step.type, src + row * typeSize, p.dst.w, nodata,
+                         valid ? valid + row : nullptr, [&](int start, int count) {
+                             GDALCopyWords64(src + (row + start) * typeSize, step.type, typeSize,
+                                             dst + start * buf.pixelSpace, buf.type,
+                                             static_cast<int>(buf.pixelSpace), count);
+                         });
         }
     }
 }

@@ -1,6 +1,7 @@
 // The compositing reader: reads a window of a mosaic from its items, in mosaic order.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -44,10 +45,15 @@ private:
     struct Step;
     std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
                            const std::vector<int>& bands, bool cull);
+    bool Probe(Step& step, const Request& req, const std::vector<int>& bands);
+    void EnsurePools(int threads);
+    int Home(const ItemRef& item) const; // the pool an item is always opened in
+    bool Parallel(const Request& req, size_t tasks) const;
+    void ForEachPool(bool parallel, const std::function<void(int)>& fn);
     void Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands, bool asDouble,
                const BufferSpec* direct) const;
     void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
-                  const BufferSpec* direct);
+                  const BufferSpec* direct, bool parallel);
     void Paint(const Step& step, size_t bandCount, const BufferSpec& buf) const;
     void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
                    const BufferSpec& buf) const;

@@ -14,8 +14,8 @@ namespace
 // clear "not supported yet" instead of libpq's "invalid connection option".
 const std::set<std::string> kFutureKeys = {"where", "time", "sort", "ids"};
 
-const std::set<std::string> kOwnKeys = {kKeyMosaic,     kKeyMethod,  kKeyBands,
-                                        kKeyResampling, kKeyMissing, kKeyNumThreads};
+const std::set<std::string> kOwnKeys = {kKeyMosaic,  kKeyMethod,     kKeyBands,   kKeyResampling,
+                                        kKeyMissing, kKeyNumThreads, kKeyPrefetch};
 
 std::string Lower(std::string s)
 {

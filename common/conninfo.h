@@ -18,6 +18,7 @@ constexpr const char* kKeyBands = "bands";
 constexpr const char* kKeyResampling = "resampling";
 constexpr const char* kKeyMissing = "missing";
 constexpr const char* kKeyNumThreads = "num_threads";
+constexpr const char* kKeyPrefetch = "prefetch";
 
 struct ConnectionString
 {

@@ -51,4 +51,15 @@ template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
         std::rethrow_exception(failure);
 }
 
+// Runs fn(task, thread) with task i on thread i % threads: a task always lands on the same
+// thread, so per-thread state (e.g. open datasets) opened by one pass serves the next.
+template <typename Fn> void ParallelForStatic(size_t tasks, int threads, Fn&& fn)
+{
+    const int n = std::max(1, threads);
+    ParallelFor(static_cast<size_t>(n), n, [&](size_t thread, int) {
+        for (size_t i = thread; i < tasks; i += static_cast<size_t>(n))
+            fn(i, static_cast<int>(thread));
+    });
+}
+
 } // namespace pgmosaic

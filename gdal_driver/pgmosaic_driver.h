@@ -14,6 +14,7 @@
 #include "conninfo.h"
 #include "inspect.h"
 #include "read_options.h"
+#include "tile_cache.h"
 
 // GDAL 3.10 made the band map of IRasterIO const and names its type BANDMAP_TYPE.
 #ifdef BANDMAP_TYPE
@@ -271,6 +272,7 @@ private:
     void OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
                     CSLConstList openOptions);
     void ListMosaics();
+    void EnablePrefetch(const pgmosaic::ReadOptions& options);
     void OpenLayers(const std::string& mosaic);
     PGMosaicItemsLayer* AddItemsLayer(const std::string& mosaic, const std::string& layerName,
                                       int srid, CSLConstList options);
@@ -289,6 +291,7 @@ private:
     std::unique_ptr<pgmosaic::CompositeReader> m_poReader{};
     std::vector<std::unique_ptr<PGMosaicOverviewDataset>> m_apoOverviews{};
     std::unique_ptr<GDALRasterBand> m_poMaskBand{};
+    std::unique_ptr<pgmosaic::TileCache> m_poTileCache{}; // prefetch=neighbors
 };
 
 // Load options of a registration through ogr2ogr, from -doo / -lco (upper-case keys).

@@ -160,6 +160,7 @@ void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
 
 PGMosaicDataset::~PGMosaicDataset()
 {
+    m_poTileCache.reset(); // its worker composes through the reader
     // Layers flush their last batch; overviews and the reader refer to the mosaic and the
     // catalog: tear down in order.
     m_apoLayers.clear();
@@ -218,10 +219,63 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         m_poMaskBand = std::make_unique<PGMosaicMaskBand>(this, this, 1);
     for (int f = 2; std::min(nRasterXSize, nRasterYSize) / f >= kMinOverviewSize; f *= 2)
         m_apoOverviews.push_back(std::make_unique<PGMosaicOverviewDataset>(this, f));
+    const std::string prefetch = Option(openOptions, conn, pgmosaic::kKeyPrefetch);
+    if (!prefetch.empty() && EQUAL(prefetch.c_str(), "neighbors"))
+        EnablePrefetch(options);
+    else if (!prefetch.empty() && !EQUAL(prefetch.c_str(), "none"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid prefetch \"" + prefetch + "\": expected none or neighbors");
     SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
     SetMetadataItem("MOSAIC_NAME", name.c_str());
     SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodName(options.method));
     SetMetadataItem("RESAMPLING", options.resampling.name.c_str());
+}
+
+// Composed tiles in memory, and a worker that composes the neighbours of each read with its
+// own connection, catalog and reader.
+void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
+{
+    const int bands = m_oMosaic.bandCount;
+    const GDALDataType type = pgmosaic::MethodDataType(options.method, m_oMosaic.dataType);
+    const int t = pgmosaic::TileCache::kTileSize;
+    auto compose = [bands, type, t](pgmosaic::CompositeReader& reader, int factor, int col, int row,
+                                    void* data) {
+        std::vector<int> all;
+        for (int b = 1; b <= bands; ++b)
+            all.push_back(b);
+        const int typeSize = GDALGetDataTypeSizeBytes(type);
+        reader.Read({{col * t * factor, row * t * factor, t * factor, t * factor}, t, t}, all,
+                    {data, type, typeSize, static_cast<GSpacing>(t) * typeSize,
+                     static_cast<GSpacing>(t) * t * typeSize});
+    };
+    struct Worker
+    {
+        std::unique_ptr<PgConnection> conn;
+        pgmosaic::MosaicInfo mosaic;
+        std::unique_ptr<PgItemCatalog> catalog;
+        std::unique_ptr<pgmosaic::CompositeReader> reader;
+    };
+    const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
+    const pgmosaic::MosaicInfo mosaic = m_oMosaic;
+    auto makeWorker = [=]() -> pgmosaic::TileComposer {
+        auto w = std::make_shared<Worker>();
+        w->conn = std::make_unique<PgConnection>(conninfo);
+        w->mosaic = mosaic;
+        w->catalog = std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis);
+        w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->catalog, options,
+                                                                kDefaultSourcePoolSize);
+        return [w, compose](int f, int c, int r, void* d) {
+            compose(*w->reader, f, c, r, d);
+        };
+    };
+    const size_t capacity =
+        static_cast<size_t>(std::atoi(CPLGetConfigOption("PGMOSAIC_TILE_CACHE_MB", "256"))) * 1024 *
+        1024;
+    m_poTileCache = std::make_unique<pgmosaic::TileCache>(
+        bands, type, capacity,
+        [this, compose](int f, int c, int r, void* d) { compose(*m_poReader, f, c, r, d); },
+        makeWorker);
+    SetMetadataItem("PREFETCH", "neighbors");
 }
 
 GDALDataset* PGMosaicDataset::Overview(int i) const
@@ -251,6 +305,21 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
         std::vector<int> itemBands;
         for (int b : bands)
             itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
+        // With prefetch, a read on a zoom level's pixel grid (1:1, 1:2, 1:4, ...) comes from the
+        // composed tiles of that level.
+        const int f = nXSize / std::max(1, nBufXSize);
+        if (m_poTileCache && f >= 1 && (f & (f - 1)) == 0 && nXSize == f * nBufXSize &&
+            nYSize == f * nBufYSize && nXOff % f == 0 && nYOff % f == 0)
+        {
+            std::vector<int> zeroBased;
+            for (int b : itemBands)
+                zeroBased.push_back(b - 1);
+            m_poTileCache->Read(f, {nXOff / f, nYOff / f, nBufXSize, nBufYSize}, zeroBased, pData,
+                                eBufType, nPixelSpace, nLineSpace, nBandSpace);
+            SetMetadataItem("PREFETCH_HITS", std::to_string(m_poTileCache->Hits()).c_str(),
+                            "PGMOSAIC");
+            return;
+        }
         m_poReader->Read({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
                          {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace});
     });

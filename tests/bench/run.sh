@@ -29,7 +29,7 @@ for arg in "$@"; do
   *:--no-catalog) run_catalog=0 ;;
   read:--catalog) target=catalog ;;
   read:-h | read:--help)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo
     "$python" "$repo/tests/bench/bench_read.py" --help
     echo
