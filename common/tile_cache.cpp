@@ -128,6 +128,7 @@ void TileCache::Work()
             std::vector<GByte> data(m_nTileBytes);
             composer(std::get<0>(key), std::get<1>(key), std::get<2>(key), data.data());
             Put(key, std::move(data));
+            ++m_nPrefetched;
         }
         catch (const std::exception& e)
         {

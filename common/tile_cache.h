@@ -2,6 +2,7 @@
 // client (seed 001's zoom/pan: keep the 8 tiles around the current one in memory).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,6 +47,7 @@ public:
 
     std::uint64_t Hits() const { return m_nHits; }
     std::uint64_t Misses() const { return m_nMisses; }
+    std::uint64_t Prefetched() const { return m_nPrefetched; }
 
 private:
     using Key = std::tuple<int, int, int>; // factor, col, row
@@ -72,7 +74,7 @@ private:
     std::vector<Key> m_aoQueue{};
     bool m_bStop = false;
     std::thread m_oWorker;
-    std::uint64_t m_nHits = 0, m_nMisses = 0;
+    std::atomic<std::uint64_t> m_nHits{0}, m_nMisses{0}, m_nPrefetched{0};
 };
 
 } // namespace pgmosaic

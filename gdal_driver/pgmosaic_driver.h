@@ -233,6 +233,7 @@ public:
 
     CPLErr GetGeoTransform(double* padfTransform) override;
     const OGRSpatialReference* GetSpatialRef() const override;
+    const char* GetMetadataItem(const char* pszName, const char* pszDomain = "") override;
     CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize, void* pData,
                      int nBufXSize, int nBufYSize, GDALDataType eBufType, int nBandCount,
                      PGMOSAIC_BANDMAP_TYPE panBandMap, GSpacing nPixelSpace, GSpacing nLineSpace,

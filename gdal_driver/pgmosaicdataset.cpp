@@ -278,6 +278,21 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
     SetMetadataItem("PREFETCH", "neighbors");
 }
 
+const char* PGMosaicDataset::GetMetadataItem(const char* pszName, const char* pszDomain)
+{
+    // Live counters of the tile cache, for clients and tests that watch prefetching.
+    if (m_poTileCache && pszDomain && EQUAL(pszDomain, "PGMOSAIC") && pszName)
+    {
+        const std::uint64_t v = EQUAL(pszName, "PREFETCH_HITS")     ? m_poTileCache->Hits()
+                                : EQUAL(pszName, "PREFETCH_MISSES") ? m_poTileCache->Misses()
+                                : EQUAL(pszName, "PREFETCHED")      ? m_poTileCache->Prefetched()
+                                                                    : UINT64_MAX;
+        if (v != UINT64_MAX)
+            return CPLSPrintf("%llu", static_cast<unsigned long long>(v));
+    }
+    return GDALDataset::GetMetadataItem(pszName, pszDomain);
+}
+
 GDALDataset* PGMosaicDataset::Overview(int i) const
 {
     return i >= 0 && i < OverviewCount() ? m_apoOverviews[static_cast<size_t>(i)].get() : nullptr;

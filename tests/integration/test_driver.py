@@ -365,3 +365,33 @@ END
     want = ds.ReadAsArray(100, 50, 256, 256)
     assert got.shape == (3, 256, 256)
     assert np.array_equal(got, want)
+
+
+# --- prefetch (zoom and pan) --------------------------------------------------------------
+
+def test_prefetch_serves_a_panning_client_from_memory(db, datadir):
+    import time
+    d = os.path.join(datadir, "pan")
+    tiles = sampledata.make_tile_grid(d, 3, 3, 700, overlap=10, nodata_every=2)
+    db.register("pan", tiles, [d])
+    plain = gdal.Open(db.mosaic("pan"))
+    ds = gdal.Open(db.mosaic("pan") + " prefetch=neighbors")
+    assert ds.GetMetadataItem("PREFETCH") == "neighbors"
+    first = ds.ReadRaster(512, 512, 512, 512)
+    assert first == plain.ReadRaster(512, 512, 512, 512)
+    counter = lambda name: int(ds.GetMetadataItem(name, "PGMOSAIC"))
+    assert counter("PREFETCH_MISSES") == 1  # tile (1, 1) composed for the read
+    # The worker composes the 8 tiles around it; then a pan into them is served from memory.
+    deadline = time.time() + 30
+    while counter("PREFETCHED") < 8 and time.time() < deadline:
+        time.sleep(0.1)
+    assert counter("PREFETCHED") >= 8
+    hits, misses = counter("PREFETCH_HITS"), counter("PREFETCH_MISSES")
+    panned = ds.ReadRaster(1100, 1000, 300, 200)  # in tiles (2, 1) and (2, 2)
+    assert counter("PREFETCH_MISSES") == misses
+    assert counter("PREFETCH_HITS") > hits
+    assert panned == plain.ReadRaster(1100, 1000, 300, 200)
+    # A zoomed-out read on the 1:2 grid goes through the tiles of that level, same pixels.
+    assert ds.ReadRaster(0, 0, 1024, 1024, 512, 512) == plain.ReadRaster(0, 0, 1024, 1024, 512, 512)
+    with pytest.raises(RuntimeError, match='invalid prefetch "all"'):
+        gdal.Open(db.mosaic("pan") + " prefetch=all")
