@@ -35,6 +35,9 @@ struct ItemRef
     int srid = 0;
     GeoTransform gt{};
     int width = 0, height = 0;
+    // A mosaic-wide overview tile (DAD): it stands for every item under it, so a read at its
+    // level skips those items.
+    bool authoritative = false;
 };
 
 class ItemCatalog
@@ -44,6 +47,11 @@ public:
     // Items whose footprint intersects `env` (mosaic SRS), in mosaic order: the item drawn on
     // top comes first.
     virtual std::vector<ItemRef> FindItems(const Envelope& env) = 0;
+    // The up-to-date mosaic-wide overview tiles of `level` (factor 2^level) intersecting `env`.
+    virtual std::vector<ItemRef> FindOverviewTiles(const Envelope& /*env*/, int /*level*/)
+    {
+        return {};
+    }
 };
 
 } // namespace pgmosaic

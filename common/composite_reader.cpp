@@ -222,45 +222,67 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
                                                          const std::vector<ItemRef>& items,
                                                          const std::vector<int>& bands, bool cull)
 {
-    // Probe every item in its home pool (in parallel for big windows), except that a topmost
-    // opaque item covering the whole buffer makes the others unnecessary.
     std::vector<Step> probed(items.size());
-    std::vector<char> landed(items.size(), 0);
+    std::vector<char> landed(items.size(), 0), wanted(items.size(), 1);
     for (size_t i = 0; i < items.size(); ++i)
     {
         probed[i].item = &items[i];
         probed[i].thread = Home(items[i]);
     }
+    // Overview tiles lead the list: probe them first; an item wholly under one is not opened
+    // at all (its placement from the catalog's geotransform, when in the mosaic's SRS).
+    size_t tiles = 0;
+    std::vector<Window> tileRects;
+    while (tiles < items.size() && items[tiles].authoritative)
+    {
+        landed[tiles] = Probe(probed[tiles], req, bands);
+        if (landed[tiles])
+            tileRects.push_back(probed[tiles].place.dst);
+        ++tiles;
+    }
+    for (size_t i = tiles; i < items.size() && !tileRects.empty(); ++i)
+    {
+        const ItemRef& it = items[i];
+        if (it.srid != m_oMosaic.srid || !IsNorthUp(it.gt))
+            continue;
+        const auto place = PlaceSource(m_oMosaic.gt, req, it.gt, it.width, it.height);
+        wanted[i] = place && std::none_of(tileRects.begin(), tileRects.end(),
+                                          [&](const Window& r) { return r.Contains(place->dst); });
+    }
+    // A topmost opaque item covering the whole buffer makes the others unnecessary.
     const Window whole{0, 0, req.bufW, req.bufH};
-    size_t start = 0;
-    if (cull && !items.empty())
+    size_t start = tiles;
+    if (cull && tiles == 0 && !items.empty())
     {
         landed[0] = Probe(probed[0], req, bands);
         if (landed[0] && probed[0].opaque && probed[0].place.dst.Contains(whole))
             return {std::move(probed[0])};
         start = 1;
     }
+    // The rest, each in its home pool (in parallel for big windows).
     ForEachPool(Parallel(req, items.size() - start), [&](int pool) {
         for (size_t i = start; i < items.size(); ++i)
-            if (probed[i].thread == pool)
+            if (probed[i].thread == pool && wanted[i])
                 landed[i] = Probe(probed[i], req, bands);
     });
-    // Top-down: with culling (first/last), an item wholly under an opaque item above it is
-    // dropped, and planning stops at an opaque item that covers the whole buffer.
+    // Top-down: an item wholly under an overview tile, or (first/last) under an opaque item
+    // above it, is dropped; planning stops at an opaque item that covers the whole buffer.
     std::vector<Step> plan;
-    std::vector<Window> opaqueRects;
+    std::vector<Window> coverRects;
     for (size_t i = 0; i < items.size(); ++i)
     {
         if (!landed[i])
             continue;
         const Window dst = probed[i].place.dst;
-        if (cull && std::any_of(opaqueRects.begin(), opaqueRects.end(),
-                                [&](const Window& r) { return r.Contains(dst); }))
+        if (std::any_of(coverRects.begin(), coverRects.end(),
+                        [&](const Window& r) { return r.Contains(dst); }))
             continue;
         plan.push_back(std::move(probed[i]));
-        if (cull && plan.back().opaque)
+        if (plan.back().item->authoritative)
+            coverRects.push_back(dst); // culls what it stands for, under any method
+        else if (cull && plan.back().opaque)
         {
-            opaqueRects.push_back(dst);
+            coverRects.push_back(dst);
             if (dst.Contains(whole))
                 break;
         }
@@ -379,12 +401,34 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
     });
 }
 
-void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf)
+std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLevel)
 {
-    std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
+    const Envelope env = RequestEnvelope(m_oMosaic.gt, req.win);
+    std::vector<ItemRef> items;
+    if (overviewLevel > 0)
+    {
+        items = m_oCatalog.FindOverviewTiles(env, overviewLevel);
+        for (auto& tile : items)
+            tile.authoritative = true;
+    }
+    std::vector<ItemRef> sources = m_oCatalog.FindItems(env);
+    items.insert(items.end(), std::make_move_iterator(sources.begin()),
+                 std::make_move_iterator(sources.end()));
+    return items;
+}
+
+void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
+                           int overviewLevel)
+{
+    std::vector<ItemRef> items = Items(req, overviewLevel);
     const Method method = m_oOptions.method;
     if (method == Method::Last)
-        std::reverse(items.begin(), items.end());
+    {
+        // The bottom item first; overview tiles (listed first) stay on top.
+        auto sources = std::find_if(items.begin(), items.end(),
+                                    [](const ItemRef& i) { return !i.authoritative; });
+        std::reverse(sources, items.end());
+    }
 
     if (method != Method::First && method != Method::Last)
     {
@@ -417,9 +461,9 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
             Paint(*it, bands.size(), buf);
 }
 
-void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf)
+void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel)
 {
-    const std::vector<ItemRef> items = m_oCatalog.FindItems(RequestEnvelope(m_oMosaic.gt, req.win));
+    const std::vector<ItemRef> items = Items(req, overviewLevel);
     const std::vector<int> firstBand{1};
     std::vector<Step> steps = Plan(req, items, firstBand, true);
     Fill(req, 1, buf, 0);

@@ -33,11 +33,14 @@ public:
     ~CompositeReader();
 
     // Fills `buf` with item bands `bands` (1-based) of the request, composed with the method
-    // of the options. Pixels no item covers get the mosaic nodata (0 without one). Throws Error.
-    void Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf);
+    // of the options. Pixels no item covers get the mosaic nodata (0 without one). With
+    // `overviewLevel` > 0 the up-to-date overview tiles of that level are drawn on top and
+    // stand for the items under them. Throws Error.
+    void Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
+              int overviewLevel = 0);
 
     // Fills a Byte buffer with 255 where some item has a valid pixel and 0 elsewhere.
-    void ReadCoverage(const Request& req, const BufferSpec& buf);
+    void ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel = 0);
 
     const ReadOptions& options() const { return m_oOptions; }
 
@@ -45,6 +48,7 @@ private:
     struct Step;
     std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
                            const std::vector<int>& bands, bool cull);
+    std::vector<ItemRef> Items(const Request& req, int overviewLevel);
     bool Probe(Step& step, const Request& req, const std::vector<int>& bands);
     void EnsurePools(int threads);
     int Home(const ItemRef& item) const; // the pool an item is always opened in

@@ -9,6 +9,7 @@
 #include "ogr_spatialref.h"
 
 #include "composite_reader.h"
+#include "overview_builder.h"
 #include "read_options.h"
 #include "error.h"
 
@@ -21,11 +22,16 @@ class ListCatalog final : public ItemCatalog
 {
 public:
     std::vector<ItemRef> items; // mosaic order, top first
+    std::vector<ItemRef> tiles; // overview tiles of level 1
     int lookups = 0;
     std::vector<ItemRef> FindItems(const Envelope&) override
     {
         ++lookups;
         return items;
+    }
+    std::vector<ItemRef> FindOverviewTiles(const Envelope&, int level) override
+    {
+        return level == 1 ? tiles : std::vector<ItemRef>{};
     }
 };
 
@@ -94,7 +100,7 @@ protected:
     }
 
     std::vector<double> Read(const MosaicInfo& m, const Request& req,
-                             const ReadOptions& options = {})
+                             const ReadOptions& options = {}, int level = 0)
     {
         CompositeReader reader(m, catalog, options, 8);
         std::vector<double> out(static_cast<size_t>(req.bufW) * req.bufH, -999);
@@ -104,7 +110,7 @@ protected:
         buf.pixelSpace = sizeof(double);
         buf.lineSpace = sizeof(double) * req.bufW;
         buf.bandSpace = buf.lineSpace * req.bufH;
-        reader.Read(req, {1}, buf);
+        reader.Read(req, {1}, buf, level);
         return out;
     }
 
@@ -313,4 +319,72 @@ TEST_F(CompositeReaderTest, OffGridItemIsWarpedOntoTheMosaicGrid)
     // pixel 2 (centre 2.5) lies outside the source (ends at 2.25) and stays empty.
     EXPECT_EQ(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 3, 1}, 3, 1}),
               (std::vector<double>{1, 3, 0}));
+}
+
+TEST_F(CompositeReaderTest, OverviewTilesStandForTheItemsUnderThem)
+{
+    // A level-1 tile (2 m pixels) over a source that does not exist: at level 1 the source is
+    // never opened; at level 0 (no tiles) it is, and fails.
+    ItemRef tile = MakeItem(50, 0, 0, 4, 2, GDT_Byte, 0, 0.0);
+    {
+        GDALDatasetUniquePtr ds(GDALDataset::Open(tile.path.c_str(), GDAL_OF_UPDATE));
+        double gt[6] = {0, 2, 0, 100, 0, -2};
+        ds->SetGeoTransform(gt);
+        std::copy(gt, gt + 6, tile.gt.begin());
+        GByte v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        ASSERT_EQ(
+            ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 2, v, 4, 2, GDT_Byte, 0, 0, nullptr),
+            CE_None);
+    }
+    ItemRef gone = MakeItem(51, 0, 0, 8, 4, GDT_Byte, 1);
+    gone.path = "/vsimem/not_there.tif";
+    catalog.items = {gone};
+    catalog.tiles = {tile};
+    const MosaicInfo m = Mosaic(GDT_Byte, 0.0);
+    // 8 x 4 mosaic pixels into 4 x 2: the tile's pixels, one for one.
+    EXPECT_EQ(Read(m, {{0, 0, 8, 4}, 4, 2}, {}, 1), (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}));
+    // At full resolution through the tile: each tile pixel covers 2 x 2 mosaic pixels.
+    auto full = Read(m, {{0, 0, 8, 4}, 8, 4}, {}, 1);
+    EXPECT_EQ(full[0], 1);
+    EXPECT_EQ(full[1], 1);
+    EXPECT_EQ(full[2], 2);
+    EXPECT_EQ(full[8 * 2], 5);
+    EXPECT_THROW(Read(m, {{0, 0, 8, 4}, 4, 2}, {}, 0), Error);
+}
+
+TEST_F(CompositeReaderTest, OverviewTileAveragesTheLevelBelowAndSkipsEmptyTiles)
+{
+    // A 4 x 2 item with values 10, 20, ...; its level-1 tile holds the 2 x 2 averages.
+    ItemRef item = MakeItem(60, 0, 0, 4, 2, GDT_Byte, 0, 0.0);
+    const double v[8] = {10, 20, 30, 40, 50, 60, 70, 80};
+    for (int i = 0; i < 8; ++i)
+        SetPixel(item, i % 4, i / 4, v[i]);
+    catalog.items = {item};
+    MosaicInfo m = Mosaic(GDT_Byte, 0.0);
+    m.width = 8; // the item covers the left half; the right half is empty
+    m.height = 2;
+    ReadOptions average;
+    average.resampling = ParseResampling("average");
+    CompositeReader reader(m, catalog, average, 8);
+    const OverviewLevelGrid grid = LevelGrid(m, 1, 2); // 4 x 1 pixels in tiles of 2
+    ASSERT_EQ(grid.cols, 2);
+    ASSERT_EQ(grid.rows, 1);
+    const char* path = "/vsimem/ovr_tile.tif";
+    ASSERT_TRUE(BuildOverviewTile(reader, m, grid, 0, 0, path, nullptr));
+    GDALDatasetUniquePtr tile(GDALDataset::Open(path));
+    double gt[6];
+    tile->GetGeoTransform(gt);
+    EXPECT_DOUBLE_EQ(gt[1], 2.0);
+    EXPECT_EQ(tile->GetRasterBand(1)->GetNoDataValue(), 0.0);
+    GByte px[2];
+    ASSERT_EQ(
+        tile->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, 2, 1, px, 2, 1, GDT_Byte, 0, 0, nullptr),
+        CE_None);
+    EXPECT_EQ(px[0], 35); // (10 + 20 + 50 + 60) / 4
+    EXPECT_EQ(px[1], 55); // (30 + 40 + 70 + 80) / 4
+    tile.reset();
+    VSIUnlink(path);
+    EXPECT_FALSE(BuildOverviewTile(reader, m, grid, 1, 0, "/vsimem/ovr_empty.tif", nullptr));
+    VSIStatBufL st;
+    EXPECT_NE(VSIStatL("/vsimem/ovr_empty.tif", &st), 0);
 }

@@ -1,0 +1,37 @@
+// Mosaic-wide overviews (DAD): the tiles of a level, each composed from the level below.
+#pragma once
+
+#include <string>
+
+#include "cpl_string.h"
+
+#include "composite_reader.h"
+
+namespace pgmosaic
+{
+
+// The grid of one overview level: factor 2^level, tiles of tileSize pixels of that level.
+struct OverviewLevelGrid
+{
+    int level = 1;
+    int tileSize = 1024;
+    int width = 0, height = 0; // pixels of the level
+    int cols = 0, rows = 0;    // tiles
+};
+
+OverviewLevelGrid LevelGrid(const MosaicInfo& mosaic, int level, int tileSize);
+
+// The geotransform of tile (col, row) of a level.
+GeoTransform TileGeoTransform(const MosaicInfo& mosaic, const OverviewLevelGrid& grid, int col,
+                              int row);
+
+// Composes tile (col, row) of `grid` with `reader` (whose resampling is the overview
+// resampling) from level grid.level - 1: the overview tiles of that level where they are up to
+// date, the items elsewhere. Writes it as a Cloud Optimized GeoTIFF at `path` with the
+// mosaic's nodata, or an internal mask when the mosaic has none. Returns false, writing
+// nothing, when no item covers the tile. Throws Error.
+bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
+                       const OverviewLevelGrid& grid, int col, int row, const std::string& path,
+                       CSLConstList cogOptions);
+
+} // namespace pgmosaic
