@@ -146,9 +146,19 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
 }
 
 PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                             const std::string& postgis)
-    : m_oConn(conn), m_oMosaic(mosaic)
+                             const std::string& postgis, bool overviews)
+    : m_oConn(conn), m_oMosaic(mosaic), m_bOverviews(overviews)
 {
+    if (overviews)
+        m_oConn.Prepare("pgmosaic_find_overview_tiles",
+                        ("SELECT i.id, pgmosaic.resolve(i.path), i.srid, i.geotransform, "
+                         "i.width, i.height FROM pgmosaic.item i WHERE i.mosaic_id = $1 AND "
+                         "i.category = 'overview' AND i.overview_level = $2 AND i.status = 'ok' "
+                         "AND i.footprint OPERATOR(" +
+                         postgis + ".&&) " + postgis +
+                         ".ST_MakeEnvelope($3, $4, $5, $6, $7) ORDER BY i.id")
+                            .c_str(),
+                        7);
     m_oConn.Prepare("pgmosaic_find_items",
                     ("SELECT id, resolved_path, srid, geotransform, width, height "
                      "FROM pgmosaic.items($1, " +
@@ -165,7 +175,41 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope
     auto res = m_oConn.ExecPrepared("pgmosaic_find_items",
                                     {m_oMosaic.name, Num(env.minx), Num(env.miny), Num(env.maxx),
                                      Num(env.maxy), std::to_string(m_oMosaic.srid)});
-    PGresult* r = res.get();
+    std::vector<pgmosaic::ItemRef> items = Rows(res.get());
+    m_bCached = true;
+    m_oCachedEnv = env;
+    m_aoCachedItems = items;
+    return items;
+}
+
+std::vector<pgmosaic::ItemRef> PgItemCatalog::FindOverviewTiles(const pgmosaic::Envelope& env,
+                                                                int level)
+{
+    if (!m_bOverviews)
+        return {};
+    auto res = m_oConn.ExecPrepared("pgmosaic_find_overview_tiles",
+                                    {std::to_string(m_oMosaic.id), std::to_string(level),
+                                     Num(env.minx), Num(env.miny), Num(env.maxx), Num(env.maxy),
+                                     std::to_string(m_oMosaic.srid)});
+    return Rows(res.get());
+}
+
+std::vector<int> PgItemCatalog::BuiltLevels()
+{
+    if (!m_bOverviews)
+        return {};
+    auto res = m_oConn.Exec("SELECT DISTINCT overview_level FROM pgmosaic.item WHERE "
+                            "mosaic_id = $1 AND category = 'overview' AND status = 'ok' "
+                            "ORDER BY 1",
+                            {std::to_string(m_oMosaic.id)});
+    std::vector<int> levels;
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+        levels.push_back(std::atoi(PQgetvalue(res.get(), i, 0)));
+    return levels;
+}
+
+std::vector<pgmosaic::ItemRef> PgItemCatalog::Rows(PGresult* r)
+{
     std::vector<pgmosaic::ItemRef> items;
     items.reserve(PQntuples(r));
     for (int i = 0; i < PQntuples(r); ++i)
@@ -183,8 +227,5 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope
         it.height = std::atoi(PQgetvalue(r, i, 5));
         items.push_back(std::move(it));
     }
-    m_bCached = true;
-    m_oCachedEnv = env;
-    m_aoCachedItems = items;
     return items;
 }

@@ -13,6 +13,7 @@
 #include "composite_reader.h"
 #include "conninfo.h"
 #include "inspect.h"
+#include "overview_builder.h"
 #include "read_options.h"
 #include "tile_cache.h"
 
@@ -71,12 +72,19 @@ class PgItemCatalog final : public pgmosaic::ItemCatalog
 {
 public:
     PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                  const std::string& postgis);
+                  const std::string& postgis, bool overviews);
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
+    std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
+                                                     int level) override;
+    // Levels with up-to-date overview tiles (empty before extension 0.2).
+    std::vector<int> BuiltLevels();
+    void Invalidate() { m_bCached = false; }
 
 private:
+    std::vector<pgmosaic::ItemRef> Rows(PGresult* r);
     PgConnection& m_oConn;
     const pgmosaic::MosaicInfo& m_oMosaic;
+    bool m_bOverviews = false; // the catalog has overview tiles (extension 0.2 and later)
     bool m_bCached = false;
     pgmosaic::Envelope m_oCachedEnv{};
     std::vector<pgmosaic::ItemRef> m_aoCachedItems{};
@@ -255,6 +263,8 @@ public:
     OGRErr RollbackTransaction() override;
 
     int OverviewCount() const { return static_cast<int>(m_apoOverviews.size()); }
+    // The built overview level to read for a reduction of `factor` (0: none).
+    int LevelFor(int factor) const;
     GDALDataset* Overview(int i) const;
     bool HasCoverageMask() const { return !m_oMosaic.nodata.has_value(); }
 
@@ -265,6 +275,9 @@ public:
                                    void* pProgressData);
 
 protected:
+    CPLErr IBuildOverviews(const char* pszResampling, int nOverviews, const int* panOverviewList,
+                           int nListBands, const int* panBandList, GDALProgressFunc pfnProgress,
+                           void* pProgressData, CSLConstList papszOptions) override;
     OGRLayer* ICreateLayer(const char* pszName, OGRSpatialReference* poSpatialRef,
                            OGRwkbGeometryType eGType, char** papszOptions) override;
 
@@ -275,11 +288,14 @@ private:
     void ListMosaics();
     void EnablePrefetch(const pgmosaic::ReadOptions& options);
     void OpenLayers(const std::string& mosaic);
+    std::string ManagedDirectory(const std::string& explicitDir, std::string* stored);
     PGMosaicItemsLayer* AddItemsLayer(const std::string& mosaic, const std::string& layerName,
                                       int srid, CSLConstList options);
 
     std::string m_osConninfo{};
     std::string m_osPostgis{}; // quoted schema of PostGIS
+    std::string m_osExtVersion{};
+    std::vector<int> m_anBuiltLevels{}; // overview levels with up-to-date tiles
     std::string m_osMosaicName{};
     bool m_bUpdate = false;
     CPLStringList m_aosOpenOptions{};

@@ -2,6 +2,7 @@
 // overview levels and its coverage mask.
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -30,6 +31,19 @@ template <typename Fn> CPLErr Guarded(Fn&& fn)
         CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: unexpected error");
     }
     return CE_Failure;
+}
+
+// A text[] literal element, double-quoted with backslash escapes.
+std::string QuoteArrayElement(const std::string& v)
+{
+    std::string out = "\"";
+    for (char c : v)
+    {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "\"";
 }
 
 CPLErr ReadOnly()
@@ -82,13 +96,7 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     const bool wantRaster = (poOpenInfo->nOpenFlags & GDAL_OF_RASTER) != 0;
     const bool wantVector = (poOpenInfo->nOpenFlags & GDAL_OF_VECTOR) != 0;
     const bool update = poOpenInfo->eAccess == GA_Update;
-    if (update && !wantVector)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported,
-                 "PGMOSAIC: update access is not supported for rasters (open as vector to "
-                 "register rasters)");
-        return nullptr;
-    }
+    // Raster update access serves gdaladdo (mosaic-wide overviews); pixels stay read-only.
     auto poDS = std::make_unique<PGMosaicDataset>();
     poDS->m_bUpdate = update;
     poDS->m_aosOpenOptions = CPLStringList(CSLDuplicate(poOpenInfo->papszOpenOptions));
@@ -99,7 +107,7 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
         ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
         poDS->Connect(conn);
         poDS->m_osMosaicName = mosaic;
-        if (wantRaster && !update)
+        if (wantRaster && (!update || !wantVector))
         {
             if (mosaic.empty())
                 poDS->ListMosaics();
@@ -155,6 +163,7 @@ void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
     if (PQgetisnull(res.get(), 0, 0))
         throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
                                          "(run CREATE EXTENSION pgmosaic CASCADE)");
+    m_osExtVersion = PQgetvalue(res.get(), 0, 0);
     m_osPostgis = PQgetisnull(res.get(), 0, 1) ? "public" : PQgetvalue(res.get(), 0, 1);
 }
 
@@ -208,7 +217,9 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
     nRasterXSize = m_oMosaic.width;
     nRasterYSize = m_oMosaic.height;
-    m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis);
+    m_poCatalog =
+        std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis, m_osExtVersion != "0.1");
+    m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(
         m_oMosaic, *m_poCatalog, options,
@@ -256,12 +267,13 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         std::unique_ptr<pgmosaic::CompositeReader> reader;
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
+    const bool overviews = m_osExtVersion != "0.1";
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
     auto makeWorker = [=]() -> pgmosaic::TileComposer {
         auto w = std::make_shared<Worker>();
         w->conn = std::make_unique<PgConnection>(conninfo);
         w->mosaic = mosaic;
-        w->catalog = std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis);
+        w->catalog = std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews);
         w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->catalog, options,
                                                                 kDefaultSourcePoolSize);
         return [w, compose](int f, int c, int r, void* d) {
@@ -291,6 +303,15 @@ const char* PGMosaicDataset::GetMetadataItem(const char* pszName, const char* ps
             return CPLSPrintf("%llu", static_cast<unsigned long long>(v));
     }
     return GDALDataset::GetMetadataItem(pszName, pszDomain);
+}
+
+int PGMosaicDataset::LevelFor(int factor) const
+{
+    int level = 0;
+    for (int k : m_anBuiltLevels)
+        if ((1 << k) <= factor)
+            level = std::max(level, k);
+    return level;
 }
 
 GDALDataset* PGMosaicDataset::Overview(int i) const
@@ -335,8 +356,10 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                             "PGMOSAIC");
             return;
         }
-        m_poReader->Read({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
-                         {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace});
+        m_poReader->Read(
+            {{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
+            {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace},
+            LevelFor(std::min(nXSize / std::max(1, nBufXSize), nYSize / std::max(1, nBufYSize))));
     });
 }
 
@@ -345,8 +368,10 @@ CPLErr PGMosaicDataset::ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSiz
                                      GSpacing nLineSpace)
 {
     return Guarded([&] {
-        m_poReader->ReadCoverage({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize},
-                                 {pData, GDT_Byte, nPixelSpace, nLineSpace, 0});
+        m_poReader->ReadCoverage(
+            {{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize},
+            {pData, GDT_Byte, nPixelSpace, nLineSpace, 0},
+            LevelFor(std::min(nXSize / std::max(1, nBufXSize), nYSize / std::max(1, nBufYSize))));
     });
 }
 
@@ -720,27 +745,10 @@ GDALDataset* PGMosaicDataset::CreateCopy(const char* pszName, GDALDataset* poSrc
         if (!ds)
             throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
 
-        // Where the file goes: a directory, or a path root ("@root/sub") resolved for writing.
-        std::string dir = CSLFetchNameValueDef(papszOptions, "DIRECTORY", "");
-        std::string storedDir = dir;
-        if (dir.empty())
-        {
-            auto res = ds->m_poConn->Exec("SELECT prefix FROM pgmosaic.path_root WHERE name = $1",
-                                          {mosaic});
-            if (PQntuples(res.get()) == 0)
-                throw Error(ErrorKind::InvalidParameter,
-                            "mosaic \"" + mosaic +
-                                "\" has no managed root: add a path root "
-                                "named after it (INSERT INTO pgmosaic.path_root VALUES ('" +
-                                mosaic + "', '/data/dir')) or give -co DIRECTORY=");
-            dir = PQgetvalue(res.get(), 0, 0);
-            storedDir = "@" + mosaic;
-        }
-        else if (dir[0] == '@')
-        {
-            auto res = ds->m_poConn->Exec("SELECT pgmosaic.resolve_path($1)", {dir});
-            dir = PQgetvalue(res.get(), 0, 0);
-        }
+        // Where the file goes: -co DIRECTORY (a directory or @root/sub), else the mosaic's root.
+        std::string storedDir;
+        const std::string dir =
+            ds->ManagedDirectory(CSLFetchNameValueDef(papszOptions, "DIRECTORY", ""), &storedDir);
         std::string name = CSLFetchNameValueDef(papszOptions, "NAME", "");
         if (name.empty())
             name = CPLGetBasename(poSrc->GetDescription());
@@ -808,4 +816,179 @@ GDALDataset* PGMosaicDataset::CreateCopy(const char* pszName, GDALDataset* poSrc
         return nullptr;
     }
     return result.release();
+}
+
+/************************************************************************/
+/*                        Mosaic-wide overviews                         */
+/************************************************************************/
+
+// Where the driver writes files for a mosaic: `explicitDir` (a directory or @root/sub), else
+// the path root named after the mosaic. *stored gets the same place as the catalog stores it
+// (through the root when there is one).
+std::string PGMosaicDataset::ManagedDirectory(const std::string& explicitDir, std::string* stored)
+{
+    std::string dir = explicitDir;
+    if (dir.empty())
+    {
+        auto res = m_poConn->Exec("SELECT prefix FROM pgmosaic.path_root WHERE name = $1",
+                                  {m_osMosaicName});
+        if (PQntuples(res.get()) == 0)
+            throw Error(ErrorKind::InvalidParameter,
+                        "mosaic \"" + m_osMosaicName +
+                            "\" has no managed root: add a path root named after it (INSERT INTO "
+                            "pgmosaic.path_root VALUES ('" +
+                            m_osMosaicName + "', '/data/dir')) or give a DIRECTORY option");
+        *stored = "@" + m_osMosaicName;
+        dir = PQgetvalue(res.get(), 0, 0);
+    }
+    else if (dir[0] == '@')
+    {
+        *stored = dir;
+        auto res = m_poConn->Exec("SELECT pgmosaic.resolve_path($1)", {dir});
+        dir = PQgetvalue(res.get(), 0, 0);
+    }
+    else
+        *stored = dir;
+    while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+    while (stored->size() > 1 && stored->back() == '/')
+        stored->pop_back();
+    return dir;
+}
+
+// gdaladdo "PGMOSAIC:... mosaic=m" 2 4 8 ...: builds the levels as COG tiles under the managed
+// root, each level from the one below, registered as overview items; up-to-date tiles are
+// kept, stale and missing ones (re)built. gdaladdo -clean removes them.
+CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverviews,
+                                        const int* panOverviewList, int, const int*,
+                                        GDALProgressFunc pfnProgress, void* pProgressData,
+                                        CSLConstList)
+{
+    return Guarded([&] {
+        if (!m_poReader)
+            throw Error(ErrorKind::InvalidParameter,
+                        "name a mosaic (mosaic=) to build its overviews");
+        if (m_osExtVersion == "0.1")
+            throw Error(ErrorKind::InvalidParameter,
+                        "mosaic-wide overviews need pgmosaic 0.2 or later "
+                        "(ALTER EXTENSION pgmosaic UPDATE)");
+        const std::string mosaicId = std::to_string(m_oMosaic.id);
+        if (nOverviews == 0)
+        {
+            auto res = m_poConn->Exec("DELETE FROM pgmosaic.item WHERE mosaic_id = $1 AND "
+                                      "category = 'overview' RETURNING pgmosaic.resolve(path)",
+                                      {mosaicId});
+            for (int i = 0; i < PQntuples(res.get()); ++i)
+                VSIUnlink(PQgetvalue(res.get(), i, 0));
+            m_anBuiltLevels.clear();
+            m_poCatalog->Invalidate();
+            return;
+        }
+        std::vector<int> levels;
+        for (int i = 0; i < nOverviews; ++i)
+        {
+            const int f = panOverviewList[i];
+            if (f < 2 || (f & (f - 1)) != 0)
+                throw Error(ErrorKind::InvalidParameter,
+                            "overview factor " + std::to_string(f) +
+                                " is not a power of two: mosaic-wide levels are 2, 4, 8, ...");
+            int k = 0;
+            while ((1 << k) < f)
+                ++k;
+            levels.push_back(k);
+        }
+        std::sort(levels.begin(), levels.end());
+        levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+
+        pgmosaic::ReadOptions options = m_poReader->options();
+        std::string resampling = pszResampling ? pszResampling : "nearest";
+        for (auto& c : resampling)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        options.resampling = pgmosaic::ParseResampling(resampling);
+        pgmosaic::CompositeReader builder(m_oMosaic, *m_poCatalog, options, kDefaultSourcePoolSize);
+        std::string stored;
+        const std::string root = ManagedDirectory(
+            CSLFetchNameValueDef(m_aosOpenOptions.List(), "DIRECTORY", ""), &stored);
+
+        // Registration as the items layer does it, tiles inspected here.
+        const char* loadOptions[] = {"FOOTPRINT=EXTENT", "STATISTICS=APPROX", "ON_DUPLICATE=UPDATE",
+                                     "BATCH_SIZE=64", nullptr};
+        PGMosaicItemsLayer layer(*m_poConn, m_osPostgis, m_osMosaicName, kLayerItems,
+                                 m_oMosaic.srid, LoadItemColumns(*m_poConn), true,
+                                 ParseLoadOptions(nullptr, loadOptions));
+        for (const char* field : {"category", "overview_level"})
+        {
+            OGRFieldDefn fd(field, EQUAL(field, "category") ? OFTString : OFTInteger);
+            layer.CreateField(&fd);
+        }
+        const int tileSize = 1024;
+        double total = 0, done = 0;
+        for (int k : levels)
+        {
+            const auto g = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
+            total += static_cast<double>(g.cols) * g.rows;
+        }
+        const char* cogOptions[] = {"COMPRESS=DEFLATE", "BLOCKSIZE=512", "OVERVIEWS=NONE", nullptr};
+        std::vector<std::string> obsolete;
+        for (int k : levels)
+        {
+            const auto grid = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
+            const std::string sub = "/" + m_osMosaicName + "_overviews/L" + std::to_string(k);
+            if (VSIMkdirRecursive((root + sub).c_str(), 0755) != 0)
+                throw Error(ErrorKind::Io, "cannot create " + root + sub);
+            // Tiles of this level already in the catalog, with their status.
+            std::map<std::string, std::string> existing;
+            auto res = m_poConn->Exec("SELECT path::text, status FROM pgmosaic.item WHERE "
+                                      "mosaic_id = $1 AND category = 'overview' AND "
+                                      "overview_level = $2",
+                                      {mosaicId, std::to_string(k)});
+            for (int i = 0; i < PQntuples(res.get()); ++i)
+                existing[PQgetvalue(res.get(), i, 0)] = PQgetvalue(res.get(), i, 1);
+            for (int row = 0; row < grid.rows; ++row)
+                for (int col = 0; col < grid.cols; ++col)
+                {
+                    const std::string name = CPLSPrintf("/r%05d_c%05d.tif", row, col);
+                    const std::string ref = stored + sub + name, file = root + sub + name;
+                    auto it = existing.find(ref);
+                    if (it == existing.end() || it->second != "ok")
+                    {
+                        const std::string tmp = file + ".partial.tif";
+                        if (pgmosaic::BuildOverviewTile(builder, m_oMosaic, grid, col, row, tmp,
+                                                        cogOptions))
+                        {
+                            if (VSIRename(tmp.c_str(), file.c_str()) != 0)
+                                throw Error(ErrorKind::Io, "cannot move " + tmp + " to " + file);
+                            chmod(file.c_str(), 0644);
+                            OGRFeature f(layer.GetLayerDefn());
+                            f.SetField("path", ref.c_str());
+                            f.SetField("category", "overview");
+                            f.SetField("overview_level", k);
+                            if (layer.CreateFeature(&f) != OGRERR_NONE)
+                                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+                        }
+                        else if (it != existing.end())
+                        {
+                            obsolete.push_back(ref);
+                            VSIUnlink(file.c_str());
+                        }
+                    }
+                    ++done;
+                    if (pfnProgress && !pfnProgress(done / total, nullptr, pProgressData))
+                        throw Error(ErrorKind::Internal, "interrupted");
+                }
+            // The next level reads this one: register it first.
+            if (!layer.Flush())
+                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+            m_poCatalog->Invalidate();
+        }
+        if (!obsolete.empty())
+        {
+            std::string array = "{";
+            for (size_t i = 0; i < obsolete.size(); ++i)
+                array += (i ? "," : "") + QuoteArrayElement(obsolete[i]);
+            m_poConn->Exec("SELECT pgmosaic.remove_rasters($1, $2::text[])",
+                           {m_osMosaicName, array + "}"});
+        }
+        m_anBuiltLevels = m_poCatalog->BuiltLevels();
+    });
 }
