@@ -99,6 +99,7 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
     // Raster update access serves gdaladdo (mosaic-wide overviews); pixels stay read-only.
     auto poDS = std::make_unique<PGMosaicDataset>();
     poDS->m_bUpdate = update;
+    poDS->eAccess = poOpenInfo->eAccess;
     poDS->m_aosOpenOptions = CPLStringList(CSLDuplicate(poOpenInfo->papszOpenOptions));
     const CPLErr err = Guarded([&] {
         auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +

@@ -55,9 +55,14 @@ def test_unsupported_option_is_named(db):
         open_error(db.mosaic("m") + " method=median")
 
 
-def test_update_access_is_refused(db):
-    with pytest.raises(RuntimeError, match="update access is not supported"):
-        gdal.OpenEx(db.mosaic("m"), gdal.OF_RASTER | gdal.OF_UPDATE)
+def test_pixels_are_read_only(db, datadir):
+    d = os.path.join(datadir, "readonly")
+    db.register("readonly", sampledata.make_tile_grid(d, 1, 1, 64), [d])
+    # Update access exists for gdaladdo; writing pixels is refused.
+    ds = gdal.OpenEx(db.mosaic("readonly"), gdal.OF_RASTER | gdal.OF_UPDATE)
+    with pytest.raises(RuntimeError, match="the dataset is read-only"):
+        ds.WriteRaster(0, 0, 1, 1, b"\0\0\0")
+        ds.FlushCache()
 
 
 def test_empty_mosaic_says_so(db):
