@@ -1,5 +1,6 @@
 #include "inspect.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -9,6 +10,7 @@
 #include "ogr_spatialref.h"
 
 #include "error.h"
+#include "path_policy.h"
 
 namespace pgmosaic
 {
@@ -31,9 +33,97 @@ int EpsgOf(const OGRSpatialReference* srs)
     return (auth && EQUAL(auth, "EPSG") && code) ? std::atoi(code) : 0;
 }
 
+// Largest side of what the statistics read: GDAL picks an overview at least that large, or
+// subsamples the raster itself.
+constexpr int kStatisticsSide = 1024;
+
+// Statistics of one band, or nothing when mode is Cheap and no overview or the raster itself is
+// small enough to read.
+std::optional<BandStatistics> ComputeStatistics(GDALRasterBand* band, StatisticsMode mode,
+                                                const std::string& path)
+{
+    const int w = band->GetXSize(), h = band->GetYSize();
+    const bool small = static_cast<std::int64_t>(w) * h <= 4096LL * 4096LL;
+    bool smallOverview = false;
+    for (int i = 0; i < band->GetOverviewCount(); ++i)
+    {
+        GDALRasterBand* ov = band->GetOverview(i);
+        smallOverview =
+            smallOverview || (ov != nullptr && std::max(ov->GetXSize(), ov->GetYSize()) <= 2048);
+    }
+    if (mode == StatisticsMode::Cheap && !small && !smallOverview)
+        return std::nullopt;
+
+    const double scale = std::min(1.0, static_cast<double>(kStatisticsSide) / std::max(w, h));
+    const int outW = std::max(1, static_cast<int>(std::lround(w * scale)));
+    const int outH = std::max(1, static_cast<int>(std::lround(h * scale)));
+    std::vector<double> values(static_cast<size_t>(outW) * outH);
+    GDALRasterIOExtraArg extra;
+    INIT_RASTERIO_EXTRA_ARG(extra);
+    extra.eResampleAlg = GRIORA_NearestNeighbour;
+    GdalErrorCollector errors;
+    if (band->RasterIO(GF_Read, 0, 0, w, h, values.data(), outW, outH, GDT_Float64, 0, 0, &extra) !=
+        CE_None)
+        throw Error(ErrorKind::Io, "cannot read raster " + path +
+                                       " for statistics: " + errors.Message("read failed"));
+    int hasNodata = FALSE;
+    const double nodata = band->GetNoDataValue(&hasNodata);
+    size_t n = 0;
+    for (double v : values)
+    {
+        if (!std::isnan(v) && !(hasNodata && (v == nodata)))
+            values[n++] = v;
+    }
+    values.resize(n);
+
+    BandStatistics st;
+    st.approximate = outW != w || outH != h;
+    st.validCount = static_cast<std::int64_t>(n);
+    if (n == 0)
+        return st;
+    double sum = 0, sumSq = 0;
+    st.min = st.max = values[0];
+    for (double v : values)
+    {
+        sum += v;
+        sumSq += v * v;
+        st.min = std::min(st.min, v);
+        st.max = std::max(st.max, v);
+    }
+    st.mean = sum / n;
+    st.stddev = std::sqrt(std::max(0.0, sumSq / n - st.mean * st.mean));
+    auto percentile = [&](double p)
+    {
+        const size_t k = static_cast<size_t>(std::llround(p * (n - 1)));
+        std::nth_element(values.begin(), values.begin() + k, values.end());
+        return values[k];
+    };
+    st.p02 = percentile(0.02);
+    st.p50 = percentile(0.50);
+    st.p98 = percentile(0.98);
+    return st;
+}
+
 } // namespace
 
+StatisticsMode ParseStatisticsMode(const std::string& text)
+{
+    if (text == "none")
+        return StatisticsMode::None;
+    if (text == "cheap")
+        return StatisticsMode::Cheap;
+    if (text == "approximate")
+        return StatisticsMode::Approximate;
+    throw Error(ErrorKind::InvalidParameter,
+                "unknown statistics mode \"" + text + "\": use none, cheap or approximate");
+}
+
 RasterInfo InspectRaster(const std::string& path)
+{
+    return InspectRaster(path, InspectOptions{});
+}
+
+RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
 {
     RasterInfo info;
     info.path = path;
@@ -44,7 +134,23 @@ RasterInfo InspectRaster(const std::string& path)
     info.mtime = static_cast<std::int64_t>(st.st_mtime);
 
     GdalErrorCollector errors;
-    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    CPLStringList allowed;
+    if (!options.allowedDrivers.empty())
+    {
+        // Identify first, so that a file of a refused format is named with its driver rather
+        // than reported as unreadable.
+        GDALDriverH drv = GDALIdentifyDriverEx(path.c_str(), GDAL_OF_RASTER, nullptr, nullptr);
+        if (drv == nullptr)
+            throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
+                                           errors.Message("not a raster GDAL can read"));
+        FileAccessPolicy driverPolicy;
+        driverPolicy.allowedDrivers = options.allowedDrivers;
+        CheckDriverAllowed(driverPolicy, GDALGetDriverShortName(drv), path);
+        for (const auto& d : options.allowedDrivers)
+            allowed.AddString(d.c_str());
+    }
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER,
+                                              allowed.empty() ? nullptr : allowed.List()));
     if (!ds)
         throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
                                        errors.Message("not a raster GDAL can read"));
@@ -75,6 +181,21 @@ RasterInfo InspectRaster(const std::string& path)
     }
     ds->GetRasterBand(1)->GetBlockSize(&info.blockW, &info.blockH);
     info.overviewCount = ds->GetRasterBand(1)->GetOverviewCount();
+    const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
+    info.cog = layout != nullptr && EQUAL(layout, "COG");
+    if (options.statistics != StatisticsMode::None)
+    {
+        for (int i = 1; i <= ds->GetRasterCount(); ++i)
+        {
+            auto st = ComputeStatistics(ds->GetRasterBand(i), options.statistics, path);
+            if (!st)
+            {
+                info.statistics.clear(); // not cheap: none rather than some bands only
+                break;
+            }
+            info.statistics.push_back(*st);
+        }
+    }
 
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
@@ -127,6 +248,31 @@ std::string RasterInfoToJson(const RasterInfo& info)
     o.Add("overview_count", info.overviewCount);
     o.Add("file_size", static_cast<GInt64>(info.fileSize));
     o.Add("mtime", static_cast<GInt64>(info.mtime));
+    o.Add("cog", info.cog);
+    if (info.statistics.empty())
+        o.AddNull("statistics");
+    else
+    {
+        CPLJSONArray stats;
+        for (const auto& st : info.statistics)
+        {
+            CPLJSONObject js;
+            js.Add("valid_count", static_cast<GInt64>(st.validCount));
+            if (st.validCount > 0)
+            {
+                js.Add("min", st.min);
+                js.Add("max", st.max);
+                js.Add("mean", st.mean);
+                js.Add("stddev", st.stddev);
+                js.Add("p02", st.p02);
+                js.Add("p50", st.p50);
+                js.Add("p98", st.p98);
+            }
+            js.Add("approximate", st.approximate);
+            stats.Add(js);
+        }
+        o.Add("statistics", stats);
+    }
     return o.Format(CPLJSONObject::PrettyFormat::Plain);
 }
 
