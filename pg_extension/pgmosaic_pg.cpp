@@ -19,12 +19,18 @@ extern "C"
 #include "inspect.h"
 #include "path_policy.h"
 #include "pg_boundary.h"
+#include "pg_module.h"
 
 namespace
 {
 
 bool g_bEnableFileAccess = false;
 char* g_pszAllowedRoots = nullptr;
+
+} // namespace
+
+namespace pgmosaic
+{
 
 void EnsureGdal()
 {
@@ -41,18 +47,14 @@ void EnsureGdal()
                    });
 }
 
-pgmosaic::FileAccessPolicy CurrentPolicy()
+FileAccessPolicy CurrentFileAccessPolicy()
 {
-    pgmosaic::FileAccessPolicy policy;
+    FileAccessPolicy policy;
     policy.enabled = g_bEnableFileAccess;
-    policy.allowedRoots = pgmosaic::ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
+    policy.allowedRoots = ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
+    AddCatalogSettings(policy);
     return policy;
 }
-
-} // namespace
-
-namespace pgmosaic
-{
 
 int SqlStateOf(ErrorKind kind)
 {
@@ -95,6 +97,7 @@ extern "C"
                                    "raster files.",
                                    "Checked after resolving symbolic links and \"..\".",
                                    &g_pszAllowedRoots, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        pgmosaic::CatalogInit();
         MarkGUCPrefixReserved("pgmosaic");
     }
 
@@ -108,10 +111,13 @@ extern "C"
                     pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
                 // Open the canonical path that was checked, so a symlink swapped in between the
                 // check and the open cannot lead outside the allowed roots.
-                const std::string canonical = pgmosaic::CheckPathAllowed(CurrentPolicy(), path);
-                EnsureGdal();
+                const auto policy = pgmosaic::CurrentFileAccessPolicy();
+                const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
+                pgmosaic::EnsureGdal();
+                pgmosaic::InspectOptions options;
+                options.allowedDrivers = policy.allowedDrivers;
                 const std::string json =
-                    pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical));
+                    pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical, options));
                 return pgmosaic::PgCall(
                     [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
             });

@@ -2,7 +2,7 @@
 -- after resolving ".." and symbolic links.
 \set SHOW_CONTEXT never
 CREATE ROLE regress_pgmosaic_user LOGIN;
-GRANT USAGE ON SCHEMA pgmosaic TO regress_pgmosaic_user;
+GRANT pgmosaic_writer TO regress_pgmosaic_user;
 
 -- In a fresh session the module is not loaded yet and the settings are placeholders: values a
 -- non-superuser gives them are refused when the module loads.
