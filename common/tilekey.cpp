@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpl_string.h"
+
 #include "error.h"
 #include "pathref.h" // QuoteForMessage
 
@@ -261,8 +263,8 @@ TileKey KeyAt(const QuadMatrix& m, double x, double y, int zoom)
     const double u = (x - m.originX) / m.spanX * n;
     const double v = (m.originY - y) / m.spanY * n;
     if (!(u >= 0 && u < n && v >= 0 && v < n))
-        throw Error(ErrorKind::InvalidParameter, std::string("point (") + std::to_string(x) + " " +
-                                                     std::to_string(y) +
+        throw Error(ErrorKind::InvalidParameter, std::string("point (") +
+                                                     CPLSPrintf("%.15g %.15g", x, y) +
                                                      ") is outside the tile matrix");
     const auto last = static_cast<std::int64_t>(n) - 1;
     return TileKey::FromZxy(zoom, std::min<std::int64_t>(static_cast<std::int64_t>(u), last),
