@@ -798,6 +798,19 @@ BEGIN
         RAISE EXCEPTION 'raster "%" is already registered in mosaic "%"', ref, m.name
             USING ERRCODE = 'unique_violation';
     END IF;
+    IF category IS NULL OR category NOT IN ('primary', 'overview') THEN
+        RAISE EXCEPTION 'unknown category "%" for raster "%": use primary or overview', category,
+            ref USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (category = 'overview') <> (overview_level IS NOT NULL) OR overview_level < 1 THEN
+        RAISE EXCEPTION 'raster "%": an overview item needs an overview_level of 1 or more, a '
+                        'primary item none (got %)', ref, COALESCE(overview_level::text, 'none')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cloud_cover < 0 OR cloud_cover > 100 THEN
+        RAISE EXCEPTION 'raster "%": cloud cover % is not a percentage', ref, cloud_cover
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     first_item := m.res_x IS NULL OR m.origin_x IS NULL;
     IF first_item AND category = 'overview' THEN
         RAISE EXCEPTION 'mosaic "%" has no grid yet: register a primary item before overview "%"',
