@@ -1508,8 +1508,10 @@ BEGIN
                    OR r.file_mtime IS DISTINCT FROM s.mtime THEN
                     action := 'mark_unreadable';
                     detail := misfit;
+                    -- Size and time of the unreadable file: reported again only if it changes.
                     IF NOT dry_run THEN
-                        UPDATE pgmosaic.item i SET status = 'unreadable'
+                        UPDATE pgmosaic.item i SET status = 'unreadable', file_size = s.size,
+                            file_mtime = s.mtime
                         WHERE i.mosaic_id = m.id AND i.id = r.id;
                     END IF;
                 END IF;
