@@ -791,6 +791,12 @@ BEGIN
     -- Lock the mosaic row: grid initialisation and extent updates are serialised per mosaic.
     SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _register_item.mosaic_id FOR UPDATE;
     IF NOT FOUND THEN
+        -- Visible (read access) but not lockable: no write access.
+        SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _register_item.mosaic_id;
+        IF FOUND THEN
+            RAISE EXCEPTION 'permission denied to register rasters in mosaic "%": no write access',
+                m.name USING ERRCODE = 'insufficient_privilege';
+        END IF;
         RAISE EXCEPTION 'unknown mosaic id %', _register_item.mosaic_id
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -1296,22 +1302,24 @@ BEGIN
     -- columns of pgmosaic.item (named item); the query runs as the caller.
     PERFORM pgmosaic._check_fragment('filter', filter);
     PERFORM pgmosaic._check_fragment('sort', order_by);
+    -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
     query := 'SELECT item.id, item.path, pgmosaic.resolve(item.path), item.priority, item.srid, '
              'item.geotransform, item.width, item.height, item.footprint, item.acquired, '
              'item.cloud_cover, item.status, item.attributes, item.band_stats '
-             'FROM pgmosaic.item AS item '
-             'WHERE item.mosaic_id = $1 AND item.category = ''primary''';
+             'FROM (SELECT * FROM pgmosaic.item AS i '
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
     IF area IS NOT NULL THEN
-        query := query || ' AND ST_Intersects(item.footprint, $2)';
+        query := query || ' AND ST_Intersects(i.footprint, $2)';
     END IF;
     IF time_range IS NOT NULL THEN
-        query := query || ' AND item.acquired && $3';
+        query := query || ' AND i.acquired && $3';
     END IF;
     IF ids IS NOT NULL THEN
-        query := query || ' AND item.id = ANY ($4)';
+        query := query || ' AND i.id = ANY ($4)';
     END IF;
+    query := query || ') AS item';
     IF filter IS NOT NULL THEN
-        query := query || format(' AND (%s)', filter);
+        query := query || format(' WHERE (%s)', filter);
     END IF;
     query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
              || 'item.priority DESC, item.id DESC';
