@@ -1606,7 +1606,8 @@ BEGIN
                           WHERE lower(k) = ANY (SELECT lower(q)
                                                 FROM unnest(search.place_keywords) q)))
           AND (period IS NULL
-               OR daterange(m.begin_date, m.end_date, '[]') && period)
+               OR (COALESCE(m.begin_date, m.end_date) IS NOT NULL
+                   AND daterange(m.begin_date, m.end_date, '[]') && period))
           AND (text_query IS NULL
                OR to_tsvector('simple', concat_ws(' ', m.name, m.title, m.abstract, m.purpose,
                                                    array_to_string(m.keywords, ' '),
@@ -1630,7 +1631,8 @@ END
 $$;
 COMMENT ON FUNCTION pgmosaic.search(text[], text[], daterange, geometry, text) IS
     'The mosaics the role may read whose metadata match (any of the keywords, any of the place '
-    'keywords, case-insensitive; a date range overlapping begin_date..end_date; a web-search '
+    'keywords, case-insensitive; a date range overlapping begin_date..end_date, open-ended when '
+    'one of them is NULL; a web-search '
     'style text query over name, title, abstract, purpose and keywords) and then whose boundary '
     'intersects an area, with their item counts.';
 
