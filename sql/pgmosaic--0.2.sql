@@ -374,6 +374,36 @@ COMMENT ON FUNCTION pgmosaic.tilekey_cover(geometry, integer, boolean) IS
     'tilekey_cover_wkb); SRID 0 is taken as EPSG:3857.';
 
 --------------------------------------------------------------------------------------------
+-- A leakproof bounding-box overlap for footprints. Under row-level security PostgreSQL only
+-- uses leakproof operators as index conditions, and PostGIS's && is not marked leakproof: a
+-- reader's window lookup would scan every item of the mosaic. This is the same C function as
+-- PostGIS's && (gserialized_overlaps_2d: a box comparison that raises no error on any input,
+-- mixed SRIDs and empty geometries included), declared leakproof, with a GiST operator class
+-- made of PostGIS's 2D support functions. items() looks windows up with it.
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgmosaic.footprint_overlaps(geometry, geometry) RETURNS boolean
+    AS '$libdir/postgis-3', 'gserialized_overlaps_2d'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF COST 1;
+COMMENT ON FUNCTION pgmosaic.footprint_overlaps(geometry, geometry) IS
+    'Whether the 2D bounding boxes of two geometries overlap (PostGIS''s &&, leakproof).';
+CREATE OPERATOR pgmosaic.&& (
+    LEFTARG = geometry, RIGHTARG = geometry, FUNCTION = pgmosaic.footprint_overlaps,
+    COMMUTATOR = OPERATOR(pgmosaic.&&),
+    RESTRICT = gserialized_gist_sel_2d, JOIN = gserialized_gist_joinsel_2d);
+CREATE OPERATOR CLASS pgmosaic.footprint_ops FOR TYPE geometry USING gist AS
+    STORAGE box2df,
+    OPERATOR 3 pgmosaic.&&,
+    FUNCTION 1 geometry_gist_consistent_2d (internal, geometry, integer),
+    FUNCTION 2 geometry_gist_union_2d (bytea, internal),
+    FUNCTION 3 geometry_gist_compress_2d (internal),
+    FUNCTION 4 geometry_gist_decompress_2d (internal),
+    FUNCTION 5 geometry_gist_penalty_2d (internal, internal, internal),
+    FUNCTION 6 geometry_gist_picksplit_2d (internal, internal),
+    FUNCTION 7 geometry_gist_same_2d (geometry, geometry, internal),
+    FUNCTION 11 geometry_gist_sortsupport_2d (internal);
+
+--------------------------------------------------------------------------------------------
 -- Tables. Every mosaic table is keyed by an integer mosaic_id (distributable or partitionable
 -- by it), and nothing relies on row triggers.
 --------------------------------------------------------------------------------------------
@@ -493,6 +523,8 @@ COMMENT ON COLUMN pgmosaic.item.status IS
     'What the last sync() found: ok, missing, stale (changed since registration) or unreadable.';
 CREATE INDEX item_footprint_idx ON pgmosaic.item USING gist (footprint);
 CREATE INDEX item_order_idx ON pgmosaic.item (mosaic_id, priority DESC, id DESC);
+-- The window lookups of items(), usable under row-level security (see footprint_ops).
+CREATE INDEX item_window_idx ON pgmosaic.item USING gist (footprint pgmosaic.footprint_ops);
 
 CREATE TABLE pgmosaic.path_root (
     name    text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]+$'),
@@ -1315,6 +1347,7 @@ BEGIN
                        i.cloud_cover, i.status, i.attributes, i.band_stats
                 FROM pgmosaic.item i
                 WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                  AND i.footprint OPERATOR(pgmosaic.&&) area
                   AND ST_Intersects(i.footprint, area)
                 ORDER BY i.priority DESC, i.id DESC;
         END IF;
@@ -1331,7 +1364,8 @@ BEGIN
              'FROM (SELECT * FROM pgmosaic.item AS i '
              'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
     IF area IS NOT NULL THEN
-        query := query || ' AND ST_Intersects(i.footprint, $2)';
+        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
+                       || ' AND ST_Intersects(i.footprint, $2)';
     END IF;
     IF time_range IS NOT NULL THEN
         query := query || ' AND i.acquired && $3';
@@ -1623,6 +1657,7 @@ BEGIN
            CASE WHEN area IS NOT NULL THEN
                (SELECT count(*) FROM pgmosaic.item i
                 WHERE i.mosaic_id = b.id AND i.category = 'primary'
+                  AND i.footprint OPERATOR(pgmosaic.&&) b.a
                   AND ST_Intersects(i.footprint, b.a)) END
     FROM by_area b
     WHERE area IS NULL OR (b.boundary IS NOT NULL AND ST_Intersects(b.boundary, b.a))
@@ -1692,7 +1727,8 @@ BEGIN
                      / NULLIF(ST_Area(i.footprint), 0)))::bigint
     INTO item_count, source_bytes
     FROM pgmosaic.item i
-    WHERE i.mosaic_id = m.id AND i.category = 'primary' AND ST_Intersects(i.footprint, a);
+    WHERE i.mosaic_id = m.id AND i.category = 'primary'
+      AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a);
     source_bytes := COALESCE(source_bytes, 0);
     RETURN NEXT;
 END

@@ -120,6 +120,43 @@ SELECT pg_temp.try($$SET pgmosaic.allowed_drivers = 'GTiff,VRT'$$);
 SELECT pg_temp.try($$SET pgmosaic.allowed_network_prefixes = '/vsis3/bucket'$$);
 RESET ROLE;
 
+-- Under row-level security only leakproof operators become index conditions: items() looks
+-- windows up with pgmosaic.&& (leakproof) on item_window_idx, where PostGIS's && could not use
+-- an index at all
+CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    out text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        IF line ~ '(Scan|Index Cond)' THEN
+            out := out || regexp_replace(line, '''[0-9A-F]+''::geometry', 'W', 'g') || E'\n';
+        END IF;
+    END LOOP;
+    RETURN out;
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.plan(text) TO PUBLIC;
+SELECT create_mosaic('alice_big', 32631, 10) > 0 AS created;
+INSERT INTO item (mosaic_id, path, footprint, srid, geotransform, width, height, band_count,
+                  data_type)
+SELECT m.id, format('/data/big/%s.tif', g),
+       ST_MakeEnvelope(g * 100, 0, g * 100 + 100, 100, 32631), 32631,
+       ARRAY[g * 100, 10, 0, 100, 0, -10], 10, 10, 3, 'Byte'
+FROM mosaic m, generate_series(1, 5000) g WHERE m.name = 'alice_big';
+ANALYZE item;
+SELECT grant_access('alice_big', 'regress_bob');
+SET ROLE regress_bob;
+SELECT pg_temp.plan($$SELECT id FROM pgmosaic.item i
+    WHERE i.mosaic_id = (SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big')
+      AND i.footprint OPERATOR(pgmosaic.&&) ST_MakeEnvelope(1000, 0, 1200, 100, 32631)$$)
+    AS leakproof_window;
+SELECT pg_temp.plan($$SELECT id FROM pgmosaic.item i
+    WHERE i.mosaic_id = (SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big')
+      AND i.footprint OPERATOR(public.&&) ST_MakeEnvelope(1000, 0, 1200, 100, 32631)$$)
+    AS postgis_window;
+SELECT count(*) AS window_items FROM items('alice_big', ST_MakeEnvelope(1000, 0, 1200, 100, 32631));
+RESET ROLE;
+
 -- Clean up: mosaics (their grants go with them), then the roles
 SELECT drop_mosaic(name) FROM mosaic WHERE name LIKE 'alice\_%';
 DROP ROLE regress_alice, regress_erin, regress_bob, regress_carol, regress_dave, regress_admin;
