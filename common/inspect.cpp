@@ -135,25 +135,27 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
 
     GdalErrorCollector errors;
     CPLStringList allowed;
-    if (!options.allowedDrivers.empty())
-    {
-        // Identify first, so that a file of a refused format is named with its driver rather
-        // than reported as unreadable.
-        GDALDriverH drv = GDALIdentifyDriverEx(path.c_str(), GDAL_OF_RASTER, nullptr, nullptr);
-        if (drv == nullptr)
-            throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
-                                           errors.Message("not a raster GDAL can read"));
-        FileAccessPolicy driverPolicy;
-        driverPolicy.allowedDrivers = options.allowedDrivers;
-        CheckDriverAllowed(driverPolicy, GDALGetDriverShortName(drv), path);
-        for (const auto& d : options.allowedDrivers)
-            allowed.AddString(d.c_str());
-    }
+    for (const auto& d : options.allowedDrivers)
+        allowed.AddString(d.c_str());
     GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER,
                                               allowed.empty() ? nullptr : allowed.List()));
     if (!ds)
+    {
+        if (!allowed.empty())
+        {
+            // A file of a refused format is named with its driver rather than reported as
+            // unreadable (identifying with every driver costs time: only on failure).
+            GDALDriverH drv = GDALIdentifyDriverEx(path.c_str(), GDAL_OF_RASTER, nullptr, nullptr);
+            if (drv != nullptr)
+            {
+                FileAccessPolicy driverPolicy;
+                driverPolicy.allowedDrivers = options.allowedDrivers;
+                CheckDriverAllowed(driverPolicy, GDALGetDriverShortName(drv), path);
+            }
+        }
         throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
                                        errors.Message("not a raster GDAL can read"));
+    }
     info.driver = ds->GetDriver() ? ds->GetDriver()->GetDescription() : "";
     info.width = ds->GetRasterXSize();
     info.height = ds->GetRasterYSize();

@@ -1299,6 +1299,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NUL
                    status text, attributes jsonb, band_stats jsonb)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1313,18 +1314,28 @@ BEGIN
     IF filter IS NULL AND order_by IS NULL AND time_range IS NULL AND ids IS NULL THEN
         IF area IS NULL THEN
             RETURN QUERY
-                SELECT i.id, i.path, pgmosaic.resolve(i.path), i.priority, i.srid,
-                       i.geotransform, i.width, i.height, i.footprint, i.acquired,
-                       i.cloud_cover, i.status, i.attributes, i.band_stats
+                SELECT i.id, i.path,
+                       CASE WHEN r.prefix IS NOT NULL
+                                THEN pgmosaic.pathref_under_root(i.path, r.prefix)::text
+                            WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
+                            ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
+                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.band_stats
                 FROM pgmosaic.item i
+                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
                 WHERE i.mosaic_id = m.id AND i.category = 'primary'
                 ORDER BY i.priority DESC, i.id DESC;
         ELSE
             RETURN QUERY
-                SELECT i.id, i.path, pgmosaic.resolve(i.path), i.priority, i.srid,
-                       i.geotransform, i.width, i.height, i.footprint, i.acquired,
-                       i.cloud_cover, i.status, i.attributes, i.band_stats
+                SELECT i.id, i.path,
+                       CASE WHEN r.prefix IS NOT NULL
+                                THEN pgmosaic.pathref_under_root(i.path, r.prefix)::text
+                            WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
+                            ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
+                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.band_stats
                 FROM pgmosaic.item i
+                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
                 WHERE i.mosaic_id = m.id AND i.category = 'primary'
                   AND i.footprint OPERATOR(pgmosaic.&&) area
                   AND ST_Intersects(i.footprint, area)
@@ -1337,9 +1348,14 @@ BEGIN
     PERFORM pgmosaic._check_fragment('filter', filter);
     PERFORM pgmosaic._check_fragment('sort', order_by);
     -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
-    query := 'SELECT item.id, item.path, pgmosaic.resolve(item.path), item.priority, item.srid, '
-             'item.geotransform, item.width, item.height, item.footprint, item.acquired, '
-             'item.cloud_cover, item.status, item.attributes, item.band_stats '
+    query := 'SELECT item.id, item.path, '
+             'CASE WHEN item_root.prefix IS NOT NULL '
+             'THEN pgmosaic.pathref_under_root(item.path, item_root.prefix)::text '
+             'WHEN pgmosaic.pathref_root(item.path) IS NULL THEN item.path::text '
+             'ELSE pgmosaic.resolve(item.path) END, '
+             'item.priority, item.srid, item.geotransform, item.width, item.height, '
+             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
+             'item.band_stats '
              'FROM (SELECT * FROM pgmosaic.item AS i '
              'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
     IF area IS NOT NULL THEN
@@ -1352,7 +1368,8 @@ BEGIN
     IF ids IS NOT NULL THEN
         query := query || ' AND i.id = ANY ($4)';
     END IF;
-    query := query || ') AS item';
+    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
+                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
     IF filter IS NOT NULL THEN
         query := query || format(' WHERE (%s)', filter);
     END IF;
@@ -1371,6 +1388,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.check(mosaic text, deep boolean DEFAULT fals
     RETURNS TABLE (item_id bigint, path pgmosaic.pathref, problem text, detail text)
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1469,6 +1487,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.sync(mosaic text, dry_run boolean DEFAULT fa
     RETURNS TABLE (item_id bigint, path pgmosaic.pathref, action text, detail text)
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1602,6 +1621,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.search(keywords text[] DEFAULT NULL,
                    item_count bigint, items_in_area bigint)
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -1657,6 +1677,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.estimate_size(mosaic text, area geometry,
                    source_bytes bigint, item_count bigint)
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1724,6 +1745,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.footprints(mosaic text, broken_only boolean 
                    cloud_cover double precision, footprint geometry)
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1961,23 +1983,38 @@ CREATE POLICY mosaic_delete ON pgmosaic.mosaic FOR DELETE
 -- Items follow their mosaic: readable when the mosaic is, writable when it is.
 CREATE POLICY item_read ON pgmosaic.item FOR SELECT
     USING (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m));
-CREATE POLICY item_write ON pgmosaic.item FOR ALL
-    USING (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m
-                         WHERE pgmosaic.is_admin()
-                            OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
-                            OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
-                                        WHERE g.privilege = 'write'
-                                          AND (g.grantee::oid = 0
-                                               OR pg_catalog.pg_has_role(g.grantee::oid,
-                                                                         'USAGE')))))
+-- (Separate write policies rather than one FOR ALL: a SELECT then evaluates item_read only.)
+CREATE POLICY item_insert ON pgmosaic.item FOR INSERT
     WITH CHECK (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m
-                              WHERE pgmosaic.is_admin()
-                                 OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
-                                 OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
-                                             WHERE g.privilege = 'write'
-                                               AND (g.grantee::oid = 0
-                                                    OR pg_catalog.pg_has_role(g.grantee::oid,
-                                                                              'USAGE')))));
+                      WHERE pgmosaic.is_admin()
+                         OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
+                         OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
+                                     WHERE g.privilege = 'write'
+                                       AND (g.grantee::oid = 0
+                                            OR pg_catalog.pg_has_role(g.grantee::oid, 'USAGE')))));
+CREATE POLICY item_update ON pgmosaic.item FOR UPDATE
+    USING (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m
+                      WHERE pgmosaic.is_admin()
+                         OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
+                         OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
+                                     WHERE g.privilege = 'write'
+                                       AND (g.grantee::oid = 0
+                                            OR pg_catalog.pg_has_role(g.grantee::oid, 'USAGE')))))
+    WITH CHECK (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m
+                      WHERE pgmosaic.is_admin()
+                         OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
+                         OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
+                                     WHERE g.privilege = 'write'
+                                       AND (g.grantee::oid = 0
+                                            OR pg_catalog.pg_has_role(g.grantee::oid, 'USAGE')))));
+CREATE POLICY item_delete ON pgmosaic.item FOR DELETE
+    USING (mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m
+                      WHERE pgmosaic.is_admin()
+                         OR pg_catalog.pg_has_role(m.owner::oid, 'USAGE')
+                         OR m.id IN (SELECT g.mosaic_id FROM pgmosaic.mosaic_grant g
+                                     WHERE g.privilege = 'write'
+                                       AND (g.grantee::oid = 0
+                                            OR pg_catalog.pg_has_role(g.grantee::oid, 'USAGE')))));
 
 -- Grants are visible to every reader (as table privileges are in pg_class); only a mosaic's
 -- owner or an admin changes them.
