@@ -42,6 +42,7 @@ cp "$data/b.tif" "$data/dir/x2.TIF"
 cp "$data/sub/c.tif" "$data/dir/deeper/x3.tif"
 cp "$data/corrupt.tif" "$data/dir/bad.tif"
 printf 'not a raster\n' >"$data/dir/notes.txt"
+gdalbuildvrt -q "$data/a.vrt" "$data/a.tif"
 chmod -R a+rX "$data" "$outside"
 
 mkdir -p "$out"
