@@ -8,6 +8,13 @@ extern "C"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
+#include "access/stratnum.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "utils/lsyscache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/sortsupport.h"
@@ -94,6 +101,57 @@ pgmosaic::QuadMatrix MatrixArgs(FunctionCallInfo fcinfo, int first)
     m.spanX = PG_GETARG_FLOAT8(first + 2);
     m.spanY = PG_GETARG_FLOAT8(first + 3);
     return m;
+}
+
+// Planner support of tilekey_contained(k, a) (k <@ a) and tilekey_contains(a, k) (a @> k)
+// when k is a btree-indexed column: the descendants of a are the keys in
+// [a, tilekey_range_end(a)], an exact index range. Plain PostgreSQL calls only (run under
+// PgCall).
+List* TileKeyIndexCondition(Node* raw)
+{
+    if (!IsA(raw, SupportRequestIndexCondition))
+        return NIL;
+    auto* req = reinterpret_cast<SupportRequestIndexCondition*>(raw);
+    List* args = NIL;
+    if (IsA(req->node, OpExpr))
+        args = reinterpret_cast<OpExpr*>(req->node)->args;
+    else if (IsA(req->node, FuncExpr))
+        args = reinterpret_cast<FuncExpr*>(req->node)->args;
+    if (list_length(args) != 2)
+        return NIL;
+    const char* name = get_func_name(req->funcid);
+    const int descendant = name == nullptr                          ? -1
+                           : strcmp(name, "tilekey_contained") == 0 ? 0
+                           : strcmp(name, "tilekey_contains") == 0  ? 1
+                                                                    : -1;
+    if (descendant < 0 || req->indexarg != descendant)
+        return NIL;
+    Node* key = static_cast<Node*>(list_nth(args, descendant));
+    Node* ancestor = static_cast<Node*>(list_nth(args, 1 - descendant));
+    if (!is_pseudo_constant_for_index(req->root, ancestor, req->index))
+        return NIL;
+    const Oid keyType = exprType(key);
+    const Oid ge =
+        get_opfamily_member(req->opfamily, keyType, keyType, BTGreaterEqualStrategyNumber);
+    const Oid le = get_opfamily_member(req->opfamily, keyType, keyType, BTLessEqualStrategyNumber);
+    if (!OidIsValid(ge) || !OidIsValid(le))
+        return NIL;
+    Oid argTypes[1] = {keyType};
+    const Oid rangeEnd = LookupFuncName(
+        list_make2(makeString(pstrdup("pgmosaic")), makeString(pstrdup("tilekey_range_end"))), 1,
+        argTypes, true);
+    if (!OidIsValid(rangeEnd))
+        return NIL;
+    Expr* end = reinterpret_cast<Expr*>(makeFuncExpr(rangeEnd, keyType,
+                                                     list_make1(copyObjectImpl(ancestor)),
+                                                     InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+    Expr* lower =
+        make_opclause(ge, BOOLOID, false, static_cast<Expr*>(copyObjectImpl(key)),
+                      static_cast<Expr*>(copyObjectImpl(ancestor)), InvalidOid, InvalidOid);
+    Expr* upper = make_opclause(le, BOOLOID, false, static_cast<Expr*>(copyObjectImpl(key)), end,
+                                InvalidOid, InvalidOid);
+    req->lossy = false;
+    return list_make2(lower, upper);
 }
 
 // Returns the keys as the rows of a set-returning function.
@@ -512,6 +570,17 @@ extern "C"
     {
         return CppBoundary([&]() -> Datum
                            { return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_support);
+    Datum pgmosaic_tilekey_support(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
+                return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
+            });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_range_end);

@@ -188,14 +188,20 @@ CREATE OR REPLACE FUNCTION pgmosaic.tilekey_hash(pgmosaic.tilekey) RETURNS integ
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_hash_extended(pgmosaic.tilekey, bigint) RETURNS bigint
     AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_hash_extended'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- Planner support: k <@ a and a @> k on a btree-indexed k become k >= a AND k <=
+-- tilekey_range_end(a), the exact index range of a's descendants.
+CREATE OR REPLACE FUNCTION pgmosaic.tilekey_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_contains(pgmosaic.tilekey, pgmosaic.tilekey)
     RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contains' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contains' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT pgmosaic.tilekey_support;
 COMMENT ON FUNCTION pgmosaic.tilekey_contains(pgmosaic.tilekey, pgmosaic.tilekey) IS
     'Whether the second tile is the first or one of its descendants.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_contained(pgmosaic.tilekey, pgmosaic.tilekey)
     RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contained' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contained' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT pgmosaic.tilekey_support;
 COMMENT ON FUNCTION pgmosaic.tilekey_contained(pgmosaic.tilekey, pgmosaic.tilekey) IS
     'Whether the first tile is the second or one of its descendants.';
 

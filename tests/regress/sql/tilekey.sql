@@ -45,8 +45,13 @@ SET enable_seqscan = off;
 EXPLAIN (COSTS OFF)
 SELECT count(*) FROM tiles WHERE k >= '21'::tilekey AND k <= tilekey_range_end('21');
 SELECT count(*) AS by_range FROM tiles WHERE k >= '21'::tilekey AND k <= tilekey_range_end('21');
+-- <@ and @> on an indexed key become that range (planner support), exactly
+EXPLAIN (COSTS OFF) SELECT count(*) FROM tiles WHERE k <@ '21'::tilekey;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM tiles WHERE '21'::tilekey @> k;
 RESET enable_seqscan;
 SELECT count(*) AS by_containment FROM tiles WHERE k <@ '21'::tilekey;
+SELECT count(*) AS by_containment FROM tiles WHERE '21'::tilekey @> k;
+SELECT count(*) AS ancestors_of_2130 FROM tiles WHERE '2130'::tilekey <@ k;
 SELECT count(DISTINCT k) AS hashed FROM (SELECT k FROM tiles UNION ALL SELECT k FROM tiles) t;
 
 -- WebMercatorQuad (XYZ): Paris is tile 12/2074/1409
