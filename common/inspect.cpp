@@ -78,7 +78,7 @@ std::optional<BandStatistics> ComputeStatistics(GDALRasterBand* band, Statistics
 
     BandStatistics st;
     st.approximate = outW != w || outH != h;
-    st.validCount = static_cast<std::int64_t>(n);
+    st.count = static_cast<std::int64_t>(n);
     if (n == 0)
         return st;
     double sum = 0, sumSq = 0;
@@ -98,9 +98,10 @@ std::optional<BandStatistics> ComputeStatistics(GDALRasterBand* band, Statistics
         std::nth_element(values.begin(), values.begin() + k, values.end());
         return values[k];
     };
-    st.p02 = percentile(0.02);
-    st.p50 = percentile(0.50);
+    st.p0_5 = percentile(0.005);
+    st.p2 = percentile(0.02);
     st.p98 = percentile(0.98);
+    st.p99_5 = percentile(0.995);
     return st;
 }
 
@@ -184,7 +185,7 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     ds->GetRasterBand(1)->GetBlockSize(&info.blockW, &info.blockH);
     info.overviewCount = ds->GetRasterBand(1)->GetOverviewCount();
     const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
-    info.cog = layout != nullptr && EQUAL(layout, "COG");
+    info.isCog = layout != nullptr && EQUAL(layout, "COG");
     if (options.statistics != StatisticsMode::None)
     {
         for (int i = 1; i <= ds->GetRasterCount(); ++i)
@@ -250,7 +251,7 @@ std::string RasterInfoToJson(const RasterInfo& info)
     o.Add("overview_count", info.overviewCount);
     o.Add("file_size", static_cast<GInt64>(info.fileSize));
     o.Add("mtime", static_cast<GInt64>(info.mtime));
-    o.Add("cog", info.cog);
+    o.Add("is_cog", info.isCog);
     if (info.statistics.empty())
         o.AddNull("statistics");
     else
@@ -259,16 +260,17 @@ std::string RasterInfoToJson(const RasterInfo& info)
         for (const auto& st : info.statistics)
         {
             CPLJSONObject js;
-            js.Add("valid_count", static_cast<GInt64>(st.validCount));
-            if (st.validCount > 0)
+            js.Add("count", static_cast<GInt64>(st.count));
+            if (st.count > 0)
             {
                 js.Add("min", st.min);
                 js.Add("max", st.max);
                 js.Add("mean", st.mean);
                 js.Add("stddev", st.stddev);
-                js.Add("p02", st.p02);
-                js.Add("p50", st.p50);
+                js.Add("p0_5", st.p0_5);
+                js.Add("p2", st.p2);
                 js.Add("p98", st.p98);
+                js.Add("p99_5", st.p99_5);
             }
             js.Add("approximate", st.approximate);
             stats.Add(js);

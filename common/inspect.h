@@ -24,9 +24,10 @@ struct BandInfo
 // or a subsample. Pixels equal to the band's nodata value and NaN are not counted.
 struct BandStatistics
 {
-    std::int64_t validCount = 0; // valid pixels in what was read
+    std::int64_t count = 0; // valid pixels in what was read
     double min = 0, max = 0, mean = 0, stddev = 0;
-    double p02 = 0, p50 = 0, p98 = 0; // percentiles of what was read
+    // Percentiles of what was read: 0.5/99.5 and 2/98, the usual linear-stretch clips.
+    double p0_5 = 0, p2 = 0, p98 = 0, p99_5 = 0;
     bool approximate = false;
 };
 
@@ -59,7 +60,7 @@ struct RasterInfo
     int overviewCount = 0;
     std::int64_t fileSize = 0;
     std::int64_t mtime = 0;                 // seconds since the epoch
-    bool cog = false;                       // a Cloud Optimized GeoTIFF (GDAL reports LAYOUT=COG)
+    bool isCog = false;                     // a Cloud Optimized GeoTIFF (GDAL reports LAYOUT=COG)
     std::vector<BandStatistics> statistics; // one per band when computed, else empty
 };
 

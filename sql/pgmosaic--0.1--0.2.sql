@@ -472,8 +472,8 @@ ALTER TABLE pgmosaic.item
     ADD COLUMN min_pixel_size double precision CHECK (min_pixel_size > 0),
     ADD COLUMN max_pixel_size double precision CHECK (max_pixel_size > 0),
     ADD COLUMN bands jsonb,
-    ADD COLUMN band_stats jsonb,
-    ADD COLUMN cog boolean,
+    ADD COLUMN statistics jsonb,
+    ADD COLUMN is_cog boolean,
     ADD COLUMN block_width integer,
     ADD COLUMN block_height integer,
     ADD COLUMN overview_count integer,
@@ -491,10 +491,11 @@ COMMENT ON COLUMN pgmosaic.item.max_pixel_size IS
     'The coarsest pixel size at which the item is still drawn; NULL: any.';
 COMMENT ON COLUMN pgmosaic.item.bands IS
     'Per band, from the file: data_type, nodata, description, color_interp.';
-COMMENT ON COLUMN pgmosaic.item.band_stats IS
-    'Per band statistics, a JSON array: {valid_count, min, max, mean, stddev, p02, p50, p98, '
-    'approximate}; NULL when they were not cheap to compute at registration.';
-COMMENT ON COLUMN pgmosaic.item.cog IS 'Whether the file is a Cloud Optimized GeoTIFF.';
+COMMENT ON COLUMN pgmosaic.item.statistics IS
+    'Per band statistics, a JSON array of {count, min, max, mean, stddev, p0_5, p2, p98, '
+    'p99_5, approximate} (count: valid pixels read; approximate: read from an overview or a '
+    'subsample); NULL when they were not cheap to compute at registration.';
+COMMENT ON COLUMN pgmosaic.item.is_cog IS 'Whether the file is a Cloud Optimized GeoTIFF.';
 COMMENT ON COLUMN pgmosaic.item.status IS
     'What the last sync() found: ok, missing, stale (changed since registration) or unreadable.';
 
@@ -698,7 +699,9 @@ BEGIN
     it.geotransform := ARRAY(SELECT jsonb_array_elements_text(info -> 'geotransform')
                              ::double precision);
     it.srid := (info ->> 'srid')::integer;
-    fp := ST_GeomFromText(info ->> 'footprint', it.srid);
+    -- The outline of the valid pixels when the inspection traced it, else the extent.
+    fp := ST_GeomFromText(COALESCE(NULLIF(info ->> 'valid_footprint', ''), info ->> 'footprint'),
+                          it.srid);
     IF it.srid <> srid THEN
         fp := ST_Transform(ST_Segmentize(fp, GREATEST(ST_XMax(fp) - ST_XMin(fp),
                                                       ST_YMax(fp) - ST_YMin(fp)) / 16), srid);
@@ -716,11 +719,12 @@ BEGIN
     it.min_pixel_size := CASE
         WHEN it.srid = srid THEN sqrt(abs(it.geotransform[2] * it.geotransform[6]
                                           - it.geotransform[3] * it.geotransform[5]))
-        ELSE sqrt(ST_Area(fp) / (it.width::double precision * it.height)) END;
+        ELSE sqrt(ST_Area(ST_Transform(ST_GeomFromText(info ->> 'footprint', it.srid), srid))
+                  / (it.width::double precision * it.height)) END;
     it.bands := info -> 'bands';
-    it.band_stats := CASE WHEN jsonb_typeof(info -> 'statistics') = 'array'
+    it.statistics := CASE WHEN jsonb_typeof(info -> 'statistics') = 'array'
                           THEN info -> 'statistics' END;
-    it.cog := (info ->> 'cog')::boolean;
+    it.is_cog := (info ->> 'is_cog')::boolean;
     it.block_width := (info ->> 'block_width')::integer;
     it.block_height := (info ->> 'block_height')::integer;
     it.overview_count := (info ->> 'overview_count')::integer;
@@ -806,63 +810,82 @@ BEGIN
 END
 $$;
 
--- Registers one raster: inspects it, checks it fits the mosaic (the first primary item sets the
--- grid, bands, type and nodata), inserts the item; with grow_extent, widens the mosaic's extent
--- and boundary at once (bulk registration does it once at the end).
-CREATE OR REPLACE FUNCTION pgmosaic._register_item(mosaic_id integer, ref pgmosaic.pathref,
-                                                   attributes jsonb, priority integer,
-                                                   acquired tstzrange,
-                                                   cloud_cover double precision,
-                                                   category text, overview_level integer,
-                                                   grow_extent boolean)
+-- Refuses item properties a caller gives that make no sense, naming the raster.
+CREATE OR REPLACE FUNCTION pgmosaic._check_item_props(ref text, props pgmosaic.item)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF props.category IS NULL OR props.category NOT IN ('primary', 'overview') THEN
+        RAISE EXCEPTION 'unknown category "%" for raster "%": use primary or overview',
+            props.category, ref USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (props.category = 'overview') <> (props.overview_level IS NOT NULL)
+       OR props.overview_level < 1 THEN
+        RAISE EXCEPTION 'raster "%": an overview item needs an overview_level of 1 or more, a '
+                        'primary item none (got %)', ref,
+                        COALESCE(props.overview_level::text, 'none')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF props.cloud_cover < 0 OR props.cloud_cover > 100 THEN
+        RAISE EXCEPTION 'raster "%": cloud cover % is not a percentage', ref, props.cloud_cover
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF props.max_pixel_size <= 0 THEN
+        RAISE EXCEPTION 'raster "%": max_pixel_size % is not positive', ref, props.max_pixel_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- Stores one inspected raster (its inspect_raster JSON) as an item of a mosaic, with the
+-- properties the caller gives (priority, attributes, acquired, cloud_cover, category,
+-- overview_level, max_pixel_size): checks it fits the mosaic (the first primary item sets
+-- the grid, bands, type and nodata); a raster already registered fails, is skipped (NULL) or
+-- is updated, as on_duplicate says; with grow_extent, widens the mosaic's extent and
+-- boundary at once (bulk registration does it once at the end).
+CREATE OR REPLACE FUNCTION pgmosaic._store_item(mosaic_id integer, ref pgmosaic.pathref,
+                                                info jsonb, props pgmosaic.item,
+                                                on_duplicate text, grow_extent boolean)
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
 AS $$
 DECLARE
     m pgmosaic.mosaic;
-    info jsonb;
     it pgmosaic.item;
     misfit text;
     first_item boolean;
+    existing bigint;
     new_id bigint;
 BEGIN
     -- Lock the mosaic row: grid initialisation and extent updates are serialised per mosaic.
-    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _register_item.mosaic_id FOR UPDATE;
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _store_item.mosaic_id FOR UPDATE;
     IF NOT FOUND THEN
         -- Visible (read access) but not lockable: no write access.
-        SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _register_item.mosaic_id;
+        SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _store_item.mosaic_id;
         IF FOUND THEN
             RAISE EXCEPTION 'permission denied to register rasters in mosaic "%": no write access',
                 m.name USING ERRCODE = 'insufficient_privilege';
         END IF;
-        RAISE EXCEPTION 'unknown mosaic id %', _register_item.mosaic_id
+        RAISE EXCEPTION 'unknown mosaic id %', _store_item.mosaic_id
             USING ERRCODE = 'undefined_object';
     END IF;
-    IF EXISTS (SELECT 1 FROM pgmosaic.item i WHERE i.mosaic_id = m.id AND i.path = ref) THEN
-        RAISE EXCEPTION 'raster "%" is already registered in mosaic "%"', ref, m.name
-            USING ERRCODE = 'unique_violation';
-    END IF;
-    IF category IS NULL OR category NOT IN ('primary', 'overview') THEN
-        RAISE EXCEPTION 'unknown category "%" for raster "%": use primary or overview', category,
-            ref USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF (category = 'overview') <> (overview_level IS NOT NULL) OR overview_level < 1 THEN
-        RAISE EXCEPTION 'raster "%": an overview item needs an overview_level of 1 or more, a '
-                        'primary item none (got %)', ref, COALESCE(overview_level::text, 'none')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF cloud_cover < 0 OR cloud_cover > 100 THEN
-        RAISE EXCEPTION 'raster "%": cloud cover % is not a percentage', ref, cloud_cover
-            USING ERRCODE = 'invalid_parameter_value';
+    PERFORM pgmosaic._check_item_props(ref::text, props);
+    SELECT i.id INTO existing FROM pgmosaic.item i WHERE i.mosaic_id = m.id AND i.path = ref;
+    IF existing IS NOT NULL THEN
+        IF on_duplicate = 'skip' THEN
+            RETURN NULL;
+        ELSIF on_duplicate IS DISTINCT FROM 'update' THEN
+            RAISE EXCEPTION 'raster "%" is already registered in mosaic "%"', ref, m.name
+                USING ERRCODE = 'unique_violation';
+        END IF;
     END IF;
     first_item := m.res_x IS NULL OR m.origin_x IS NULL;
-    IF first_item AND category = 'overview' THEN
+    IF first_item AND props.category = 'overview' THEN
         RAISE EXCEPTION 'mosaic "%" has no grid yet: register a primary item before overview "%"',
             m.name, ref USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    info := pgmosaic.inspect_raster(pgmosaic.resolve(ref), 'cheap');
     misfit := pgmosaic._misfit(m, ref::text, info);
     IF misfit IS NOT NULL THEN
         RAISE EXCEPTION '%', misfit USING ERRCODE = 'data_exception';
@@ -899,25 +922,72 @@ BEGIN
         WHERE mo.id = m.id;
     END IF;
 
-    INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
-                                    height, band_count, data_type, nodata, driver, file_size,
-                                    file_mtime, priority, attributes, acquired, cloud_cover,
-                                    category, overview_level, min_pixel_size, bands,
-                                    band_stats, cog, block_width, block_height, overview_count,
-                                    status)
-    VALUES (m.id, ref, it.footprint, it.srid, it.geotransform, it.width, it.height,
-            it.band_count, it.data_type, it.nodata, it.driver, it.file_size, it.file_mtime,
-            COALESCE(_register_item.priority, 0), COALESCE(_register_item.attributes, '{}'),
-            _register_item.acquired, _register_item.cloud_cover,
-            COALESCE(_register_item.category, 'primary'), _register_item.overview_level,
-            it.min_pixel_size, it.bands, it.band_stats, it.cog, it.block_width,
-            it.block_height, it.overview_count, 'ok')
-    RETURNING i.id INTO new_id;
+    IF existing IS NULL THEN
+        INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
+                                        height, band_count, data_type, nodata, driver,
+                                        file_size, file_mtime, priority, attributes, acquired,
+                                        cloud_cover, category, overview_level, min_pixel_size,
+                                        max_pixel_size, bands, statistics, is_cog, block_width,
+                                        block_height, overview_count, status)
+        VALUES (m.id, ref, it.footprint, it.srid, it.geotransform, it.width, it.height,
+                it.band_count, it.data_type, it.nodata, it.driver, it.file_size,
+                it.file_mtime, COALESCE(props.priority, 0), COALESCE(props.attributes, '{}'),
+                props.acquired, props.cloud_cover, props.category, props.overview_level,
+                it.min_pixel_size, props.max_pixel_size, it.bands, it.statistics, it.is_cog,
+                it.block_width, it.block_height, it.overview_count, 'ok')
+        RETURNING i.id INTO new_id;
+    ELSE
+        UPDATE pgmosaic.item i
+        SET footprint = it.footprint, srid = it.srid, geotransform = it.geotransform,
+            width = it.width, height = it.height, band_count = it.band_count,
+            data_type = it.data_type, nodata = it.nodata, driver = it.driver,
+            file_size = it.file_size, file_mtime = it.file_mtime,
+            priority = COALESCE(props.priority, i.priority),
+            attributes = i.attributes || COALESCE(props.attributes, '{}'),
+            acquired = COALESCE(props.acquired, i.acquired),
+            cloud_cover = COALESCE(props.cloud_cover, i.cloud_cover),
+            category = props.category, overview_level = props.overview_level,
+            min_pixel_size = it.min_pixel_size,
+            max_pixel_size = COALESCE(props.max_pixel_size, i.max_pixel_size),
+            bands = it.bands, statistics = COALESCE(it.statistics, i.statistics),
+            is_cog = it.is_cog, block_width = it.block_width, block_height = it.block_height,
+            overview_count = it.overview_count, status = 'ok'
+        WHERE i.mosaic_id = m.id AND i.id = existing;
+        new_id := existing;
+    END IF;
 
     IF grow_extent OR first_item THEN
         PERFORM pgmosaic._grow_extent(m.id, ARRAY[new_id]);
     END IF;
     RETURN new_id;
+END
+$$;
+
+-- Registers one raster the backend inspects (statistics when cheap).
+CREATE OR REPLACE FUNCTION pgmosaic._register_item(mosaic_id integer, ref pgmosaic.pathref,
+                                                   attributes jsonb, priority integer,
+                                                   acquired tstzrange,
+                                                   cloud_cover double precision,
+                                                   category text, overview_level integer,
+                                                   grow_extent boolean)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    props pgmosaic.item;
+BEGIN
+    props.attributes := attributes;
+    props.priority := priority;
+    props.acquired := acquired;
+    props.cloud_cover := cloud_cover;
+    props.category := COALESCE(category, 'primary');
+    props.overview_level := overview_level;
+    -- Refuse bad properties before opening the file.
+    PERFORM pgmosaic._check_item_props(ref::text, props);
+    RETURN pgmosaic._store_item(mosaic_id, ref,
+                                pgmosaic.inspect_raster(pgmosaic.resolve(ref), 'cheap'), props,
+                                'fail', grow_extent);
 END
 $$;
 
@@ -1061,6 +1131,86 @@ COMMENT ON FUNCTION pgmosaic.add_raster(text, text, jsonb, integer, tstzrange,
     'Registers a raster file in a mosaic: the backend opens it and records its header, footprint '
     'and (when cheap) statistics. Later registrations are drawn above earlier ones of the same '
     'priority.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
+                                                    properties jsonb DEFAULT '{}',
+                                                    on_duplicate text DEFAULT 'fail')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    ref pgmosaic.pathref := pgmosaic.pathref(path);
+    mid integer;
+    props pgmosaic.item;
+    p jsonb := COALESCE(properties, '{}');
+    k text;
+    v jsonb;
+    -- Item columns that come from the file: properties never set them.
+    from_file constant text[] := ARRAY['mosaic_id', 'id', 'path', 'location', 'footprint',
+        'srid', 'geotransform', 'width', 'height', 'band_count', 'data_type', 'nodata',
+        'driver', 'file_size', 'file_mtime', 'registered', 'min_pixel_size', 'bands',
+        'statistics', 'is_cog', 'block_width', 'block_height', 'overview_count', 'status'];
+BEGIN
+    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
+        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
+            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
+        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
+            path USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'raster "%": properties must be a JSON object', path
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    props.category := 'primary';
+    props.attributes := '{}';
+    FOR k, v IN SELECT e.key, e.value FROM jsonb_each(p) e LOOP
+        CONTINUE WHEN v = 'null'::jsonb OR k = ANY (from_file);
+        BEGIN
+            CASE k
+                WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
+                WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
+                WHEN 'category' THEN props.category := v #>> '{}';
+                WHEN 'overview_level' THEN props.overview_level := (v #>> '{}')::integer;
+                WHEN 'max_pixel_size' THEN
+                    props.max_pixel_size := (v #>> '{}')::double precision;
+                WHEN 'acquired' THEN
+                    -- A range ('[t1,t2)') or an instant (taken as [t, t]).
+                    props.acquired := CASE WHEN (v #>> '{}') ~ '^\s*[\[\(]'
+                                           THEN (v #>> '{}')::tstzrange
+                                           ELSE tstzrange((v #>> '{}')::timestamptz,
+                                                          (v #>> '{}')::timestamptz, '[]') END;
+                WHEN 'attributes' THEN
+                    props.attributes := props.attributes
+                                        || CASE WHEN jsonb_typeof(v) = 'object' THEN v
+                                                ELSE jsonb_build_object(k, v) END;
+                ELSE
+                    props.attributes := props.attributes || jsonb_build_object(k, v);
+            END CASE;
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'raster "%": property % = %: %', path, k, v, SQLERRM
+                USING ERRCODE = SQLSTATE;
+        END;
+    END LOOP;
+    SELECT mo.id INTO mid FROM pgmosaic.mosaic mo WHERE mo.name = register_raster.mosaic;
+    IF mid IS NULL THEN
+        -- Loading into a new mosaic creates it, in the SRID of its first raster.
+        mid := pgmosaic.create_mosaic(mosaic, (info ->> 'srid')::integer);
+    END IF;
+    RETURN pgmosaic._store_item(mid, ref, info, props, on_duplicate, true);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.register_raster(text, text, jsonb, jsonb, text) IS
+    'Registers a raster inspected elsewhere (the JSON of inspect_raster, e.g. made by the GDAL '
+    'driver on the client: no backend file access is needed). properties set priority, '
+    'cloud_cover, acquired (a range or an instant), category, overview_level, max_pixel_size '
+    'and attributes; other keys go into attributes, keys of columns read from the file are '
+    'ignored. A raster already registered fails, is skipped (NULL) or is updated, as '
+    'on_duplicate (fail, skip, update) says. A mosaic that does not exist is created in the '
+    'raster''s SRID. Returns the item id.';
 
 CREATE OR REPLACE FUNCTION pgmosaic.add_rasters(mosaic text, paths text[],
                                                 attributes jsonb DEFAULT '{}',
@@ -1302,7 +1452,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NUL
     RETURNS TABLE (id bigint, path pgmosaic.pathref, resolved_path text, priority integer,
                    srid integer, geotransform double precision[], width integer, height integer,
                    footprint geometry, acquired tstzrange, cloud_cover double precision,
-                   status text, attributes jsonb, band_stats jsonb)
+                   status text, attributes jsonb, statistics jsonb)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path FROM CURRENT
     SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
@@ -1326,7 +1476,7 @@ BEGIN
                             WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
                             ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
                        i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
-                       i.acquired, i.cloud_cover, i.status, i.attributes, i.band_stats
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
                 WHERE i.mosaic_id = m.id AND i.category = 'primary'
@@ -1339,7 +1489,7 @@ BEGIN
                             WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
                             ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
                        i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
-                       i.acquired, i.cloud_cover, i.status, i.attributes, i.band_stats
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
                 WHERE i.mosaic_id = m.id AND i.category = 'primary'
@@ -1361,7 +1511,7 @@ BEGIN
              'ELSE pgmosaic.resolve(item.path) END, '
              'item.priority, item.srid, item.geotransform, item.width, item.height, '
              'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
-             'item.band_stats '
+             'item.statistics '
              'FROM (SELECT * FROM pgmosaic.item AS i '
              'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
     IF area IS NOT NULL THEN
@@ -1402,7 +1552,7 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH it AS MATERIALIZED (
-        SELECT i.id, i.path, i.category, i.status, i.file_size, i.file_mtime, i.cog, i.driver,
+        SELECT i.id, i.path, i.category, i.status, i.file_size, i.file_mtime, i.is_cog, i.driver,
                i.block_width, i.width, i.overview_count, i.band_count, i.data_type, i.footprint,
                pgmosaic._resolve_or_null(i.path) AS resolved
         FROM pgmosaic.item i
@@ -1445,7 +1595,7 @@ BEGIN
                            THEN 'tiled' ELSE 'not tiled' END,
                       COALESCE((st.info ->> 'overview_count')::integer, st.overview_count))
         FROM st
-        WHERE COALESCE((st.info ->> 'cog')::boolean, st.cog) IS FALSE
+        WHERE COALESCE((st.info ->> 'is_cog')::boolean, st.is_cog) IS FALSE
         UNION ALL
         SELECT st.id, st.path, 'band_mismatch',
                format('%s bands, mosaic "%s" has %s',
@@ -1593,7 +1743,7 @@ BEGIN
                         data_type = it.data_type, nodata = it.nodata, driver = it.driver,
                         file_size = it.file_size, file_mtime = it.file_mtime,
                         min_pixel_size = it.min_pixel_size, bands = it.bands,
-                        band_stats = COALESCE(it.band_stats, i.band_stats), cog = it.cog,
+                        statistics = COALESCE(it.statistics, i.statistics), is_cog = it.is_cog,
                         block_width = it.block_width, block_height = it.block_height,
                         overview_count = it.overview_count, status = 'ok'
                     WHERE i.mosaic_id = m.id AND i.id = r.id;
@@ -2068,6 +2218,9 @@ REVOKE EXECUTE ON FUNCTION
     pgmosaic._refresh_extent(integer),
     pgmosaic._register_item(integer, pgmosaic.pathref, jsonb, integer, tstzrange,
                             double precision, text, integer, boolean),
+    pgmosaic._check_item_props(text, pgmosaic.item),
+    pgmosaic._store_item(integer, pgmosaic.pathref, jsonb, pgmosaic.item, text, boolean),
+    pgmosaic.register_raster(text, text, jsonb, jsonb, text),
     pgmosaic._directory_refs(text, text, boolean),
     pgmosaic.resolve(pgmosaic.pathref),
     pgmosaic.resolve_path(text),
@@ -2136,6 +2289,9 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._refresh_extent(integer),
     pgmosaic._register_item(integer, pgmosaic.pathref, jsonb, integer, tstzrange,
                             double precision, text, integer, boolean),
+    pgmosaic._check_item_props(text, pgmosaic.item),
+    pgmosaic._store_item(integer, pgmosaic.pathref, jsonb, pgmosaic.item, text, boolean),
+    pgmosaic.register_raster(text, text, jsonb, jsonb, text),
     pgmosaic._directory_refs(text, text, boolean),
     pgmosaic.create_mosaic(text, integer, double precision),
     pgmosaic.drop_mosaic(text),

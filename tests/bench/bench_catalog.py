@@ -253,10 +253,10 @@ def bench_check(args, report, dbname, workdir):
     cur.execute("""
         INSERT INTO pgmosaic.item (mosaic_id, path, footprint, srid, geotransform, width, height,
                                    band_count, data_type, nodata, driver, file_size, file_mtime,
-                                   min_pixel_size, cog, status)
+                                   min_pixel_size, is_cog, status)
         SELECT i.mosaic_id, pgmosaic.pathref(p), i.footprint, i.srid, i.geotransform, i.width,
                i.height, i.band_count, i.data_type, i.nodata, i.driver, i.file_size,
-               i.file_mtime, i.min_pixel_size, i.cog, 'ok'
+               i.file_mtime, i.min_pixel_size, i.is_cog, 'ok'
         FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id,
              unnest(%s::text[]) p
         WHERE m.name = 'check10k'

@@ -172,18 +172,19 @@ TEST_F(CatalogFilesTest, StatisticsAndCogFlag)
     ASSERT_EQ(info.statistics.size(), 1u);
     const BandStatistics& st = info.statistics[0];
     // Values 1..199 (0 is nodata).
-    EXPECT_EQ(st.validCount, 199);
+    EXPECT_EQ(st.count, 199);
     EXPECT_DOUBLE_EQ(st.min, 1);
     EXPECT_DOUBLE_EQ(st.max, 199);
     EXPECT_DOUBLE_EQ(st.mean, 100);
     EXPECT_NEAR(st.stddev, 57.445626, 1e-5);
-    EXPECT_DOUBLE_EQ(st.p50, 100);
+    EXPECT_DOUBLE_EQ(st.p2, 5);
+    EXPECT_DOUBLE_EQ(st.p98, 195);
     EXPECT_FALSE(st.approximate);
-    EXPECT_FALSE(info.cog);
+    EXPECT_FALSE(info.isCog);
     // No side-car file was written.
     EXPECT_FALSE(fs::exists(path + ".aux.xml"));
     const std::string json = RasterInfoToJson(info);
-    EXPECT_NE(json.find("\"statistics\":[{\"valid_count\":199"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"statistics\":[{\"count\":199"), std::string::npos) << json;
 
     // A COG of a raster too large for "cheap" without overviews, with them.
     const std::string big = (m_root / "data" / "big.tif").string();
@@ -200,7 +201,7 @@ TEST_F(CatalogFilesTest, StatisticsAndCogFlag)
         cog.c_str(), src.get(), FALSE, nullptr, nullptr, nullptr));
     options.statistics = StatisticsMode::Cheap;
     const auto cogInfo = InspectRaster(cog, options);
-    EXPECT_TRUE(cogInfo.cog);
+    EXPECT_TRUE(cogInfo.isCog);
     ASSERT_EQ(cogInfo.statistics.size(), 1u);
     EXPECT_TRUE(cogInfo.statistics[0].approximate);
     EXPECT_FALSE(fs::exists(cog + ".aux.xml"));

@@ -18,8 +18,8 @@ SELECT create_mosaic_from_file('single', '/tmp/pgmosaic_regress/b.tif') > 0 AS c
 SELECT srid, res_x, res_y, origin_x, origin_y, min_x, min_y, max_x, max_y, band_count,
        data_type, nodata, band_descriptions, color_interp, ST_AsText(boundary) AS boundary
 FROM mosaic WHERE name = 'single';
-SELECT i.path, i.status, i.cog, i.min_pixel_size, i.block_width, i.overview_count,
-       jsonb_array_length(i.bands) AS bands, i.band_stats -> 0 AS band1_stats
+SELECT i.path, i.status, i.is_cog, i.min_pixel_size, i.block_width, i.overview_count,
+       jsonb_array_length(i.bands) AS bands, i.statistics -> 0 AS band1_stats
 FROM item i JOIN mosaic m ON m.id = i.mosaic_id WHERE m.name = 'single';
 
 -- A list: a bad file fails the whole call, naming it, and leaves nothing behind
@@ -68,7 +68,7 @@ SELECT add_raster('flat', '/tmp/pgmosaic_regress/wide.tif', '{"sensor": "s2"}', 
 SELECT acquired, cloud_cover, category, overview_level, attributes FROM item WHERE id = :wide_id;
 SELECT add_raster('flat', '/tmp/pgmosaic_regress/cog.tif', category => 'overview',
                   overview_level => 1) AS overview_id \gset
-SELECT path, cog, category, overview_level FROM item WHERE id = :overview_id;
+SELECT path, is_cog, category, overview_level FROM item WHERE id = :overview_id;
 SELECT count(*) AS primary_items_listed FROM items('flat');
 SELECT pg_temp.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', category => 'overview')$$);
 SELECT pg_temp.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', cloud_cover => 120)$$);
@@ -86,5 +86,41 @@ DELETE FROM item WHERE mosaic_id = (SELECT id FROM mosaic WHERE name = 'flat')
 SELECT refresh_mosaic('flat');
 SELECT min_x, max_x, ST_AsText(boundary) AS boundary FROM mosaic WHERE name = 'flat';
 
-SELECT drop_mosaic(name) FROM mosaic WHERE name IN ('single', 'list', 'fromdir', 'flat', 'nogrid');
+-- Registering rasters inspected elsewhere (the GDAL driver inspects on the client): no backend
+-- file access; a missing mosaic is created in the raster's SRID; properties fill columns, and
+-- attributes with what is not a column
+CREATE TEMP TABLE inspected AS
+SELECT p AS path, inspect_raster(p, 'cheap') AS info
+FROM unnest(ARRAY['/tmp/pgmosaic_regress/a.tif', '/tmp/pgmosaic_regress/b.tif']) AS p;
+RESET pgmosaic.enable_file_access;
+SELECT register_raster('remote', path, info,
+                       '{"acquired": "2024-05-01T10:00:00Z", "cloud_cover": 20, "sensor": "S2",
+                         "width": 99, "location": "/ignored.tif"}') > 0 AS registered
+FROM inspected ORDER BY path;
+SELECT m.srid, m.res_x, m.min_x, m.max_x, count(*) AS items
+FROM mosaic m JOIN item i ON i.mosaic_id = m.id WHERE m.name = 'remote' GROUP BY 1, 2, 3, 4;
+SELECT path, acquired, cloud_cover, attributes, width, statistics IS NOT NULL AS statistics
+FROM items('remote') ORDER BY path;
+-- Duplicates fail, are skipped or updated
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', path, info) FROM inspected$$);
+SELECT register_raster('remote', path, info, '{}', 'skip') IS NULL AS skipped
+FROM inspected WHERE path LIKE '%a.tif';
+SELECT register_raster('remote', path, info, '{"priority": 7, "tile": "t1"}', 'update') > 0
+    AS updated
+FROM inspected WHERE path LIKE '%a.tif';
+SELECT path, priority, attributes, acquired FROM items('remote') ORDER BY path;
+-- Refusals name the raster
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/x.tif', '{"srid": 32631}')$$);
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
+    info, '{"acquired": "sometime"}') FROM inspected WHERE path LIKE '%a.tif'$$);
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
+    info, '{"category": "overview"}') FROM inspected WHERE path LIKE '%a.tif'$$);
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', path, info, '{}', 'replace')
+    FROM inspected WHERE path LIKE '%a.tif'$$);
+SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', 'relative.tif', info)
+    FROM inspected WHERE path LIKE '%a.tif'$$);
+SET pgmosaic.enable_file_access = on;
+
+SELECT drop_mosaic(name) FROM mosaic
+WHERE name IN ('single', 'list', 'fromdir', 'flat', 'nogrid', 'remote');
 DELETE FROM path_root WHERE name = 'dirs';
