@@ -1,5 +1,6 @@
 #include "inspect.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -9,6 +10,7 @@
 #include "ogr_spatialref.h"
 
 #include "error.h"
+#include "path_policy.h"
 
 namespace pgmosaic
 {
@@ -44,10 +46,28 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     info.mtime = static_cast<std::int64_t>(st.st_mtime);
 
     GdalErrorCollector errors;
-    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    CPLStringList allowed;
+    for (const auto& d : options.allowedDrivers)
+        allowed.AddString(d.c_str());
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER,
+                                              allowed.empty() ? nullptr : allowed.List()));
     if (!ds)
+    {
+        if (!allowed.empty())
+        {
+            // A file of a refused format is named with its driver rather than reported as
+            // unreadable (identifying with every driver costs time: only on failure).
+            GDALDriverH drv = GDALIdentifyDriverEx(path.c_str(), GDAL_OF_RASTER, nullptr, nullptr);
+            if (drv != nullptr)
+            {
+                FileAccessPolicy driverPolicy;
+                driverPolicy.allowedDrivers = options.allowedDrivers;
+                CheckDriverAllowed(driverPolicy, GDALGetDriverShortName(drv), path);
+            }
+        }
         throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
                                        errors.Message("not a raster GDAL can read"));
+    }
     info.driver = ds->GetDriver() ? ds->GetDriver()->GetDescription() : "";
     info.width = ds->GetRasterXSize();
     info.height = ds->GetRasterYSize();
@@ -75,6 +95,9 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     }
     ds->GetRasterBand(1)->GetBlockSize(&info.blockW, &info.blockH);
     info.overviewCount = ds->GetRasterBand(1)->GetOverviewCount();
+    const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
+    info.isCog = layout != nullptr && EQUAL(layout, "COG");
+    info.statistics = ComputeStatistics(ds.get(), options.statistics);
 
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
@@ -94,10 +117,6 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }
-    const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
-    info.isCog = layout != nullptr && EQUAL(layout, "COG");
-    if (options.statistics)
-        info.statistics = ComputeStatistics(ds.get(), options.exactStatistics);
     if (errors.HasErrors())
         throw Error(ErrorKind::Io, "cannot read raster " + path + ": " + errors.Message());
     return info;
@@ -138,31 +157,36 @@ std::string RasterInfoToJson(const RasterInfo& info)
     o.Add("block_width", info.blockW);
     o.Add("block_height", info.blockH);
     o.Add("overview_count", info.overviewCount);
+    o.Add("file_size", static_cast<GInt64>(info.fileSize));
+    o.Add("mtime", static_cast<GInt64>(info.mtime));
+    o.Add("is_cog", info.isCog);
     o.Add("valid_footprint", info.validFootprintWkt);
     o.Add("footprint_vertices", info.footprintVertices);
-    o.Add("is_cog", info.isCog);
-    if (!info.statistics.empty())
+    if (info.statistics.empty())
+        o.AddNull("statistics");
+    else
     {
         CPLJSONArray stats;
         for (const auto& st : info.statistics)
         {
             CPLJSONObject js;
-            js.Add("min", st.min);
-            js.Add("max", st.max);
-            js.Add("mean", st.mean);
-            js.Add("stddev", st.stddev);
             js.Add("count", static_cast<GInt64>(st.count));
-            js.Add("p0_5", st.p0_5);
-            js.Add("p2", st.p2);
-            js.Add("p98", st.p98);
-            js.Add("p99_5", st.p99_5);
+            if (st.count > 0)
+            {
+                js.Add("min", st.min);
+                js.Add("max", st.max);
+                js.Add("mean", st.mean);
+                js.Add("stddev", st.stddev);
+                js.Add("p0_5", st.p0_5);
+                js.Add("p2", st.p2);
+                js.Add("p98", st.p98);
+                js.Add("p99_5", st.p99_5);
+            }
             js.Add("approximate", st.approximate);
             stats.Add(js);
         }
         o.Add("statistics", stats);
     }
-    o.Add("file_size", static_cast<GInt64>(info.fileSize));
-    o.Add("mtime", static_cast<GInt64>(info.mtime));
     return o.Format(CPLJSONObject::PrettyFormat::Plain);
 }
 

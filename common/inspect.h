@@ -26,8 +26,8 @@ struct InspectOptions
 {
     bool validFootprint = true; // trace the valid pixels (reads the mask); else the outline
     FootprintOptions footprint{};
-    bool statistics = true;
-    bool exactStatistics = false; // full resolution instead of an overview
+    StatisticsMode statistics = StatisticsMode::None;
+    std::vector<std::string> allowedDrivers; // GDAL short names; any when empty
 };
 
 struct RasterInfo
@@ -43,14 +43,16 @@ struct RasterInfo
     std::vector<BandInfo> bands;
     int blockW = 0, blockH = 0;
     int overviewCount = 0;
-    bool isCog = false; // the GeoTIFF layout of a Cloud Optimized GeoTIFF
-    std::vector<BandStatistics> statistics;
     std::int64_t fileSize = 0;
-    std::int64_t mtime = 0; // seconds since the epoch
+    std::int64_t mtime = 0;                 // seconds since the epoch
+    bool isCog = false;                     // a Cloud Optimized GeoTIFF (GDAL reports LAYOUT=COG)
+    std::vector<BandStatistics> statistics; // one per band when computed, else empty
 };
 
-// Opens `path` with GDAL and reads its header. Throws Error naming the path when the file is
-// missing, unreadable, not georeferenced, or in an SRS without an EPSG code.
+// Opens `path` with GDAL and reads its header, its valid footprint and the statistics the
+// options ask for. Refuses drivers outside options.allowedDrivers (Error(Permission) naming
+// the driver). Throws Error naming the path when the file is missing, unreadable, not
+// georeferenced, or in an SRS without an EPSG code. GDAL never stores anything (no .aux.xml).
 RasterInfo InspectRaster(const std::string& path, const InspectOptions& options = {});
 
 // The JSON object the SQL layer stores (keys as the item table's columns).

@@ -1,11 +1,14 @@
 #include "path_policy.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 
 #include "error.h"
+#include "pathref.h"
 
 namespace pgmosaic
 {
@@ -72,8 +75,30 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     if (path.find('\0') != std::string::npos)
         throw Error(ErrorKind::InvalidParameter, "raster path contains a NUL byte");
     if (path.rfind("/vsi", 0) == 0)
+    {
+        if (policy.networkPrefixes.empty())
+            throw Error(ErrorKind::Permission, "virtual file system path " + path +
+                                                   " is not allowed for backend file access");
+        // Validated and normalised as a raster reference: a supported network scheme, no "..".
+        const std::string ref = NormalizePathRef(path);
+        for (const auto& prefix : policy.networkPrefixes)
+        {
+            std::string p;
+            try
+            {
+                p = NormalizePathRef(prefix);
+            }
+            catch (const Error&)
+            {
+                continue; // an invalid entry allows nothing
+            }
+            if (SchemeOf(p) != PathScheme::Local && SchemeOf(p) != PathScheme::Root &&
+                IsPathUnder(ref, p))
+                return ref;
+        }
         throw Error(ErrorKind::Permission,
-                    "virtual file system path " + path + " is not allowed for backend file access");
+                    "network path " + path + " is outside pgmosaic.allowed_network_prefixes");
+    }
     if (path.empty() || path[0] != '/')
         throw Error(ErrorKind::InvalidParameter, "raster path must be absolute: \"" + path + "\"");
     if (policy.allowedRoots.empty())
@@ -92,6 +117,23 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     throw Error(ErrorKind::Permission, "path " + path +
                                            " is outside pgmosaic.allowed_roots (resolves to " +
                                            canonical + ")");
+}
+
+void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& driver,
+                        const std::string& path)
+{
+    if (policy.allowedDrivers.empty())
+        return;
+    for (const auto& d : policy.allowedDrivers)
+    {
+        if (d.size() == driver.size() &&
+            std::equal(d.begin(), d.end(), driver.begin(), [](char a, char b) {
+                return std::tolower((unsigned char)a) == std::tolower((unsigned char)b);
+            }))
+            return;
+    }
+    throw Error(ErrorKind::Permission, "raster " + path + " is a " + driver + " file, and " +
+                                           driver + " is not in pgmosaic.allowed_drivers");
 }
 
 } // namespace pgmosaic

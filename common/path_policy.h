@@ -12,6 +12,11 @@ struct FileAccessPolicy
 {
     bool enabled = false;
     std::vector<std::string> allowedRoots; // absolute directory prefixes
+    // Network references (/vsicurl/, /vsis3/, /vsigs/, /vsiaz/) allowed when below one of these
+    // prefixes (raster references, see pathref.h); none when empty.
+    std::vector<std::string> networkPrefixes;
+    // GDAL drivers (short names) the backend may open files with; any when empty.
+    std::vector<std::string> allowedDrivers;
 };
 
 // Splits a comma-separated list of roots, trimming blanks and dropping empty entries.
@@ -20,5 +25,9 @@ std::vector<std::string> ParseRootList(const std::string& csv);
 // Returns the canonical path of `path` when the policy allows it; throws Error (Permission,
 // NotFound or InvalidParameter) naming the path otherwise.
 std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& path);
+
+// Throws Error(Permission) naming the path and the driver unless the policy allows the driver.
+void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& driver,
+                        const std::string& path);
 
 } // namespace pgmosaic

@@ -600,14 +600,10 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
         throw Error(ErrorKind::InvalidParameter,
                     "invalid FOOTPRINT \"" + fp + "\": expected VALID or EXTENT");
     o.inspect.validFootprint = EQUAL(fp.c_str(), "VALID");
-    const std::string stats = get("STATISTICS", "APPROX");
-    if (EQUAL(stats.c_str(), "NONE"))
-        o.inspect.statistics = false;
-    else if (EQUAL(stats.c_str(), "EXACT"))
-        o.inspect.exactStatistics = true;
-    else if (!EQUAL(stats.c_str(), "APPROX"))
-        throw Error(ErrorKind::InvalidParameter,
-                    "invalid STATISTICS \"" + stats + "\": expected APPROX, EXACT or NONE");
+    std::string stats = get("STATISTICS", "APPROX");
+    for (auto& c : stats)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    o.inspect.statistics = pgmosaic::ParseStatisticsMode(stats);
     return o;
 }
 

@@ -19,6 +19,7 @@ extern "C"
 #include "inspect.h"
 #include "path_policy.h"
 #include "pg_boundary.h"
+#include "pg_module.h"
 
 namespace
 {
@@ -26,31 +27,34 @@ namespace
 bool g_bEnableFileAccess = false;
 char* g_pszAllowedRoots = nullptr;
 
-void EnsureGdal()
-{
-    static std::once_flag once;
-    std::call_once(once, [] {
-        // The backend never writes side-car .aux.xml files next to the rasters it
-        // inspects, and GDAL never prints: errors are collected per call and
-        // reported through ereport.
-        CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
-        CPLSetErrorHandler(CPLQuietErrorHandler);
-        GDALAllRegister();
-    });
-}
-
-pgmosaic::FileAccessPolicy CurrentPolicy()
-{
-    pgmosaic::FileAccessPolicy policy;
-    policy.enabled = g_bEnableFileAccess;
-    policy.allowedRoots = pgmosaic::ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
-    return policy;
-}
-
 } // namespace
 
 namespace pgmosaic
 {
+
+void EnsureGdal()
+{
+    static std::once_flag once;
+    std::call_once(once,
+                   []
+                   {
+                       // The backend never writes side-car .aux.xml files next to the rasters it
+                       // inspects, and GDAL never prints: errors are collected per call and
+                       // reported through ereport.
+                       CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+                       CPLSetErrorHandler(CPLQuietErrorHandler);
+                       GDALAllRegister();
+                   });
+}
+
+FileAccessPolicy CurrentFileAccessPolicy()
+{
+    FileAccessPolicy policy;
+    policy.enabled = g_bEnableFileAccess;
+    policy.allowedRoots = ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
+    AddCatalogSettings(policy);
+    return policy;
+}
 
 int SqlStateOf(ErrorKind kind)
 {
@@ -93,33 +97,42 @@ extern "C"
                                    "raster files.",
                                    "Checked after resolving symbolic links and \"..\".",
                                    &g_pszAllowedRoots, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        pgmosaic::CatalogInit();
         MarkGUCPrefixReserved("pgmosaic");
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster);
     Datum pgmosaic_inspect_raster(PG_FUNCTION_ARGS)
     {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            std::string path =
-                pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-            // Open the canonical path that was checked, so a symlink swapped in between the
-            // check and the open cannot lead outside the allowed roots.
-            const std::string canonical = pgmosaic::CheckPathAllowed(CurrentPolicy(), path);
-            EnsureGdal();
-            const std::string json = pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical));
-            return pgmosaic::PgCall(
-                [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-        });
+        return pgmosaic::CppBoundary(
+            [&]() -> Datum
+            {
+                std::string path =
+                    pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+                // Open the canonical path that was checked, so a symlink swapped in between the
+                // check and the open cannot lead outside the allowed roots.
+                const auto policy = pgmosaic::CurrentFileAccessPolicy();
+                const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
+                pgmosaic::EnsureGdal();
+                pgmosaic::InspectOptions options;
+                options.allowedDrivers = policy.allowedDrivers;
+                const std::string json =
+                    pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical, options));
+                return pgmosaic::PgCall(
+                    [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+            });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_gdal_version);
     Datum pgmosaic_gdal_version(PG_FUNCTION_ARGS)
     {
         (void)fcinfo;
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            const char* v = GDALVersionInfo("RELEASE_NAME");
-            return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
-        });
+        return pgmosaic::CppBoundary(
+            [&]() -> Datum
+            {
+                const char* v = GDALVersionInfo("RELEASE_NAME");
+                return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
+            });
     }
 
 } // extern "C"

@@ -8,5 +8,6 @@ trap 'rm -rf "$scratch"' EXIT
 cp -r "$repo/common" "$repo/pg_extension" "$repo/sql" "$repo/Makefile.pgxs" "$scratch/"
 make -s -C "$scratch" -f Makefile.pgxs -j2 >/dev/null
 test -f "$scratch/pgmosaic.so"
-nm -D --defined-only "$scratch/pgmosaic.so" | grep -q pgmosaic_inspect_raster
+# Not grep -q: with pipefail, nm would be killed by SIGPIPE once grep stops reading.
+nm -D --defined-only "$scratch/pgmosaic.so" | grep pgmosaic_inspect_raster >/dev/null
 echo "pgxs-check: pgmosaic.so built through PGXS"

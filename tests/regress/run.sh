@@ -31,6 +31,18 @@ printf 'this is not a raster\n' >"$data/corrupt.tif"
 mk -of GTiff -outsize 20 10 -bands 3 -ot Byte -burn 5 -a_srs EPSG:32631 \
    -a_ullr 500000 5000000 500200 4999900 "$outside/secret.tif"
 ln -s "$outside/secret.tif" "$data/escape.tif"
+# The catalog's tests: a COG, a wider version of b, a directory tree to register, and work/,
+# where the maintenance tests move and rewrite files.
+gdal_translate -q -of COG "$data/a.tif" "$data/cog.tif"
+mk -of GTiff -outsize 40 10 -bands 3 -ot Byte -burn 6 -a_srs EPSG:32631 \
+   -a_ullr 500200 5000000 500600 4999900 -a_nodata 0 "$data/wide.tif"
+mkdir -p "$data/dir/deeper" "$data/work"
+cp "$data/a.tif" "$data/dir/x1.tif"
+cp "$data/b.tif" "$data/dir/x2.TIF"
+cp "$data/sub/c.tif" "$data/dir/deeper/x3.tif"
+cp "$data/corrupt.tif" "$data/dir/bad.tif"
+printf 'not a raster\n' >"$data/dir/notes.txt"
+gdalbuildvrt -q "$data/a.vrt" "$data/a.tif"
 chmod -R a+rX "$data" "$outside"
 
 mkdir -p "$out"

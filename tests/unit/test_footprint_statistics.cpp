@@ -157,7 +157,7 @@ TEST(Statistics, ExactValuesPercentilesAndNodata)
     // Values 1..100 repeated along rows; the first column is nodata (0).
     const double gt[6] = {0, 1, 0, 0, 0, -1};
     auto ds = MakeRaster(101, 50, gt, [](int x, int) { return x; });
-    auto stats = ComputeStatistics(ds.get(), true);
+    auto stats = ComputeStatistics(ds.get(), StatisticsMode::Exact);
     ASSERT_EQ(stats.size(), 1u);
     const BandStatistics& s = stats[0];
     EXPECT_EQ(s.count, 100 * 50);
@@ -183,7 +183,7 @@ TEST(Statistics, FloatBandsUseAHistogram)
     ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 1000, 1, v.data(), 1000, 1,
                                              GDT_Float32, 0, 0, nullptr),
               CE_None);
-    auto s = ComputeStatistics(ds.get(), true)[0];
+    auto s = ComputeStatistics(ds.get(), StatisticsMode::Exact)[0];
     EXPECT_EQ(s.count, 1000);
     EXPECT_DOUBLE_EQ(s.max, 499.5);
     EXPECT_NEAR(s.p98, 489.5, 0.5);
@@ -200,8 +200,8 @@ TEST(Statistics, ApproximateStatisticsReadAnOverview)
     GDALDatasetUniquePtr ds(gtiff->CreateCopy(path, mem.get(), FALSE, nullptr, nullptr, nullptr));
     int levels[] = {2, 4};
     ASSERT_EQ(ds->BuildOverviews("NEAREST", 2, levels, 0, nullptr, nullptr, nullptr), CE_None);
-    auto approx = ComputeStatistics(ds.get(), false, 256 * 256)[0];
-    auto exact = ComputeStatistics(ds.get(), true)[0];
+    auto approx = ComputeStatistics(ds.get(), StatisticsMode::Approximate, 256 * 256)[0];
+    auto exact = ComputeStatistics(ds.get(), StatisticsMode::Exact)[0];
     EXPECT_TRUE(approx.approximate);
     EXPECT_EQ(approx.count, 256 * 256);
     EXPECT_EQ(exact.count, 512 * 512);

@@ -2,7 +2,7 @@
 -- after resolving ".." and symbolic links.
 \set SHOW_CONTEXT never
 CREATE ROLE regress_pgmosaic_user LOGIN;
-GRANT USAGE ON SCHEMA pgmosaic TO regress_pgmosaic_user;
+GRANT pgmosaic_writer TO regress_pgmosaic_user;
 
 -- In a fresh session the module is not loaded yet and the settings are placeholders: values a
 -- non-superuser gives them are refused when the module loads.
@@ -40,7 +40,7 @@ SET pgmosaic.allowed_roots = ' /tmp/pgmosaic_regress/sub , /tmp/pgmosaic_regress
 SELECT key, value FROM jsonb_each(pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif'))
 WHERE key NOT IN ('mtime', 'path', 'statistics', 'bands') ORDER BY key;
 SELECT value FROM jsonb_array_elements(
-    pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif') -> 'statistics') LIMIT 1;
+    pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif', 'exact') -> 'statistics') LIMIT 1;
 SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/../pgmosaic_regress_outside/secret.tif')$$);
 SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/escape.tif')$$);
 SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/a.tif')$$);
@@ -50,3 +50,20 @@ SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif
 -- A prefix of a directory name is not the directory
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_reg';
 SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
+
+-- Only the allowed GDAL drivers open files: a VRT could reach any file the server can read
+SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
+SHOW pgmosaic.allowed_drivers;
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt')$$);
+SET pgmosaic.allowed_drivers = 'GTiff, VRT';
+SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt') ->> 'driver' AS allowed_now;
+RESET pgmosaic.allowed_drivers;
+-- Network references need their own allowance, by prefix
+SHOW pgmosaic.allowed_network_prefixes;
+SET pgmosaic.allowed_network_prefixes = 'http://127.0.0.1:1/allowed/';
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/other/a.tif')$$);
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/../other/a.tif')$$);
+-- allowed: the request is made (and fails: nothing listens on port 1)
+SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/a.tif')$$);
+SELECT state, detail FROM pgmosaic.stat_raster('/vsicurl/http://127.0.0.1:1/other/a.tif');
+RESET pgmosaic.allowed_network_prefixes;

@@ -1,0 +1,643 @@
+// The SQL types pathref and tilekey: I/O, comparison and functions. Thin wrappers: the parsing
+// and the math are in common/pathref.cpp and common/tilekey.cpp.
+extern "C"
+{
+#include "postgres.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "libpq/pqformat.h"
+#include "access/stratnum.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "utils/lsyscache.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/sortsupport.h"
+#include "utils/tuplestore.h"
+}
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "pathref.h"
+#include "pg_util.h"
+#include "tilekey.h"
+
+using pgmosaic::CppBoundary;
+using pgmosaic::PgCall;
+using pgmosaic::TileKey;
+
+namespace
+{
+
+// ---- pathref: a varlena holding the normalised text --------------------------------------
+
+struct Bytes
+{
+    const char* data;
+    int len;
+};
+
+Bytes PathrefArg(FunctionCallInfo fcinfo, int n)
+{
+    struct varlena* v = PgCall([&] { return PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(n)); });
+    return {VARDATA_ANY(v), static_cast<int>(VARSIZE_ANY_EXHDR(v))};
+}
+
+// Byte order, shorter first on a common prefix: the order of the normalised text in the C
+// collation, the same on every server.
+int ComparePathrefs(FunctionCallInfo fcinfo)
+{
+    const Bytes a = PathrefArg(fcinfo, 0), b = PathrefArg(fcinfo, 1);
+    const int c = std::memcmp(a.data, b.data, static_cast<size_t>(std::min(a.len, b.len)));
+    if (c != 0)
+        return c < 0 ? -1 : 1;
+    return a.len < b.len ? -1 : (a.len > b.len ? 1 : 0);
+}
+
+std::string NormalizeForSql(const std::string& text)
+{
+    return pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_TEXT_REPRESENTATION,
+                                            [&] { return pgmosaic::NormalizePathRef(text); });
+}
+
+std::string PathrefText(FunctionCallInfo fcinfo, int n)
+{
+    const Bytes b = PathrefArg(fcinfo, n);
+    return std::string(b.data, static_cast<size_t>(b.len));
+}
+
+// ---- tilekey: 64 bits passed by value ----------------------------------------------------
+
+TileKey KeyArg(FunctionCallInfo fcinfo, int n)
+{
+    return TileKey::FromBits(static_cast<std::uint64_t>(DatumGetInt64(PG_GETARG_DATUM(n))));
+}
+
+Datum KeyDatum(TileKey k)
+{
+    return Int64GetDatum(static_cast<std::int64_t>(k.bits()));
+}
+
+int CompareKeys(FunctionCallInfo fcinfo)
+{
+    const std::int64_t a = DatumGetInt64(PG_GETARG_DATUM(0));
+    const std::int64_t b = DatumGetInt64(PG_GETARG_DATUM(1));
+    return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+pgmosaic::QuadMatrix MatrixArgs(FunctionCallInfo fcinfo, int first)
+{
+    pgmosaic::QuadMatrix m;
+    m.originX = PG_GETARG_FLOAT8(first);
+    m.originY = PG_GETARG_FLOAT8(first + 1);
+    m.spanX = PG_GETARG_FLOAT8(first + 2);
+    m.spanY = PG_GETARG_FLOAT8(first + 3);
+    return m;
+}
+
+// Planner support of tilekey_contained(k, a) (k <@ a) and tilekey_contains(a, k) (a @> k)
+// when k is a btree-indexed column: the descendants of a are the keys in
+// [a, tilekey_range_end(a)], an exact index range. Plain PostgreSQL calls only (run under
+// PgCall).
+List* TileKeyIndexCondition(Node* raw)
+{
+    if (!IsA(raw, SupportRequestIndexCondition))
+        return NIL;
+    auto* req = reinterpret_cast<SupportRequestIndexCondition*>(raw);
+    List* args = NIL;
+    if (IsA(req->node, OpExpr))
+        args = reinterpret_cast<OpExpr*>(req->node)->args;
+    else if (IsA(req->node, FuncExpr))
+        args = reinterpret_cast<FuncExpr*>(req->node)->args;
+    if (list_length(args) != 2)
+        return NIL;
+    const char* name = get_func_name(req->funcid);
+    const int descendant = name == nullptr                          ? -1
+                           : strcmp(name, "tilekey_contained") == 0 ? 0
+                           : strcmp(name, "tilekey_contains") == 0  ? 1
+                                                                    : -1;
+    if (descendant < 0 || req->indexarg != descendant)
+        return NIL;
+    Node* key = static_cast<Node*>(list_nth(args, descendant));
+    Node* ancestor = static_cast<Node*>(list_nth(args, 1 - descendant));
+    if (!is_pseudo_constant_for_index(req->root, ancestor, req->index))
+        return NIL;
+    const Oid keyType = exprType(key);
+    const Oid ge =
+        get_opfamily_member(req->opfamily, keyType, keyType, BTGreaterEqualStrategyNumber);
+    const Oid le = get_opfamily_member(req->opfamily, keyType, keyType, BTLessEqualStrategyNumber);
+    if (!OidIsValid(ge) || !OidIsValid(le))
+        return NIL;
+    Oid argTypes[1] = {keyType};
+    const Oid rangeEnd = LookupFuncName(
+        list_make2(makeString(pstrdup("pgmosaic")), makeString(pstrdup("tilekey_range_end"))), 1,
+        argTypes, true);
+    if (!OidIsValid(rangeEnd))
+        return NIL;
+    Expr* end = reinterpret_cast<Expr*>(makeFuncExpr(rangeEnd, keyType,
+                                                     list_make1(copyObjectImpl(ancestor)),
+                                                     InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+    Expr* lower =
+        make_opclause(ge, BOOLOID, false, static_cast<Expr*>(copyObjectImpl(key)),
+                      static_cast<Expr*>(copyObjectImpl(ancestor)), InvalidOid, InvalidOid);
+    Expr* upper = make_opclause(le, BOOLOID, false, static_cast<Expr*>(copyObjectImpl(key)), end,
+                                InvalidOid, InvalidOid);
+    req->lossy = false;
+    return list_make2(lower, upper);
+}
+
+// Returns the keys as the rows of a set-returning function.
+Datum ReturnKeys(FunctionCallInfo fcinfo, const std::vector<TileKey>& keys)
+{
+    PgCall(
+        [&]
+        {
+            InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+            ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+            bool isnull = false;
+            for (const TileKey k : keys)
+            {
+                Datum d = KeyDatum(k);
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+            }
+        });
+    return static_cast<Datum>(0);
+}
+
+} // namespace
+
+extern "C"
+{
+
+    // ---- pathref ---------------------------------------------------------------------------
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_in);
+    Datum pgmosaic_pathref_in(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return pgmosaic::TextDatum(NormalizeForSql(PG_GETARG_CSTRING(0))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_out);
+    Datum pgmosaic_pathref_out(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const Bytes b = PathrefArg(fcinfo, 0);
+                return PgCall([&] { return CStringGetDatum(pnstrdup(b.data, b.len)); });
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_recv);
+    Datum pgmosaic_pathref_recv(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+                int nbytes = 0;
+                char* s =
+                    PgCall([&] { return pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes); });
+                return pgmosaic::TextDatum(
+                    NormalizeForSql(std::string(s, static_cast<size_t>(nbytes))));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_send);
+    Datum pgmosaic_pathref_send(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const Bytes b = PathrefArg(fcinfo, 0);
+                return PgCall(
+                    [&]
+                    {
+                        StringInfoData buf;
+                        pq_begintypsend(&buf);
+                        pq_sendtext(&buf, b.data, b.len);
+                        return PointerGetDatum(pq_endtypsend(&buf));
+                    });
+            });
+    }
+
+    // text -> pathref: the same checks as the input function, with the same SQLSTATE.
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_from_text);
+    Datum pgmosaic_pathref_from_text(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            { return pgmosaic::TextDatum(NormalizeForSql(pgmosaic::TextArg(fcinfo, 0))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_cmp);
+    Datum pgmosaic_pathref_cmp(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return Int32GetDatum(ComparePathrefs(fcinfo)); });
+    }
+
+#define PGMOSAIC_PATHREF_OP(name, test)                                                            \
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_##name);                                                  \
+    Datum pgmosaic_pathref_##name(PG_FUNCTION_ARGS)                                                \
+    {                                                                                              \
+        return CppBoundary([&]() -> Datum { return BoolGetDatum(ComparePathrefs(fcinfo) test); }); \
+    }
+    PGMOSAIC_PATHREF_OP(eq, == 0)
+    PGMOSAIC_PATHREF_OP(ne, != 0)
+    PGMOSAIC_PATHREF_OP(lt, < 0)
+    PGMOSAIC_PATHREF_OP(le, <= 0)
+    PGMOSAIC_PATHREF_OP(gt, > 0)
+    PGMOSAIC_PATHREF_OP(ge, >= 0)
+#undef PGMOSAIC_PATHREF_OP
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash);
+    Datum pgmosaic_pathref_hash(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const Bytes b = PathrefArg(fcinfo, 0);
+                return hash_any(reinterpret_cast<const unsigned char*>(b.data), b.len);
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash_extended);
+    Datum pgmosaic_pathref_hash_extended(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const Bytes b = PathrefArg(fcinfo, 0);
+                return hash_any_extended(reinterpret_cast<const unsigned char*>(b.data), b.len,
+                                         static_cast<uint64>(PG_GETARG_INT64(1)));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_scheme);
+    Datum pgmosaic_pathref_scheme(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const auto scheme = pgmosaic::SchemeOf(PathrefText(fcinfo, 0));
+                return pgmosaic::TextDatum(pgmosaic::PathSchemeName(scheme));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_root);
+    Datum pgmosaic_pathref_root(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const std::string root = pgmosaic::RootNameOf(PathrefText(fcinfo, 0));
+                if (root.empty())
+                    PG_RETURN_NULL();
+                return pgmosaic::TextDatum(root);
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_relative);
+    Datum pgmosaic_pathref_relative(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const std::string rel = pgmosaic::RelativePartOf(PathrefText(fcinfo, 0));
+                if (rel.empty())
+                    PG_RETURN_NULL();
+                return pgmosaic::TextDatum(rel);
+            });
+    }
+
+    // pathref_under_root(ref, prefix): the reference @root/rel designates once its root is
+    // `prefix`; ref itself when it is not a root reference.
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_under_root);
+    Datum pgmosaic_pathref_under_root(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const std::string ref = PathrefText(fcinfo, 0);
+                if (pgmosaic::SchemeOf(ref) != pgmosaic::PathScheme::Root)
+                    return pgmosaic::TextDatum(ref);
+                return pgmosaic::TextDatum(pgmosaic::WithInvalidParameterAs(
+                    ERRCODE_INVALID_PARAMETER_VALUE,
+                    [&] { return pgmosaic::ResolveRootRef(ref, PathrefText(fcinfo, 1)); }));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_pathref_is_under);
+    Datum pgmosaic_pathref_is_under(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum {
+                return BoolGetDatum(
+                    pgmosaic::IsPathUnder(PathrefText(fcinfo, 0), PathrefText(fcinfo, 1)));
+            });
+    }
+
+    // ---- tilekey ---------------------------------------------------------------------------
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_in);
+    Datum pgmosaic_tilekey_in(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const std::string text = PG_GETARG_CSTRING(0);
+                return KeyDatum(pgmosaic::WithInvalidParameterAs(
+                    ERRCODE_INVALID_TEXT_REPRESENTATION, [&] { return TileKey::Parse(text); }));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_out);
+    Datum pgmosaic_tilekey_out(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const std::string q = KeyArg(fcinfo, 0).Quadkey();
+                return PgCall([&] { return CStringGetDatum(pstrdup(q.c_str())); });
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_recv);
+    Datum pgmosaic_tilekey_recv(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+                const int64 bits = PgCall([&] { return pq_getmsgint64(buf); });
+                return KeyDatum(pgmosaic::WithInvalidParameterAs(
+                    ERRCODE_INVALID_BINARY_REPRESENTATION,
+                    [&] { return TileKey::FromBits(static_cast<std::uint64_t>(bits)); }));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_send);
+    Datum pgmosaic_tilekey_send(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+                return PgCall(
+                    [&]
+                    {
+                        StringInfoData buf;
+                        pq_begintypsend(&buf);
+                        pq_sendint64(&buf, bits);
+                        return PointerGetDatum(pq_endtypsend(&buf));
+                    });
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cmp);
+    Datum pgmosaic_tilekey_cmp(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return Int32GetDatum(CompareKeys(fcinfo)); });
+    }
+
+#define PGMOSAIC_TILEKEY_OP(name, test)                                                            \
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_##name);                                                  \
+    Datum pgmosaic_tilekey_##name(PG_FUNCTION_ARGS)                                                \
+    {                                                                                              \
+        return CppBoundary([&]() -> Datum { return BoolGetDatum(CompareKeys(fcinfo) test); });     \
+    }
+    PGMOSAIC_TILEKEY_OP(eq, == 0)
+    PGMOSAIC_TILEKEY_OP(ne, != 0)
+    PGMOSAIC_TILEKEY_OP(lt, < 0)
+    PGMOSAIC_TILEKEY_OP(le, <= 0)
+    PGMOSAIC_TILEKEY_OP(gt, > 0)
+    PGMOSAIC_TILEKEY_OP(ge, >= 0)
+#undef PGMOSAIC_TILEKEY_OP
+
+    // Sorting compares the keys as signed 64-bit integers (bit 63 is never set).
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_sortsupport);
+    Datum pgmosaic_tilekey_sortsupport(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                SortSupport ssup = reinterpret_cast<SortSupport>(PG_GETARG_POINTER(0));
+                ssup->comparator = ssup_datum_signed_cmp;
+                return static_cast<Datum>(0);
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash);
+    Datum pgmosaic_tilekey_hash(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+                return hash_any(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash_extended);
+    Datum pgmosaic_tilekey_hash_extended(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+                return hash_any_extended(reinterpret_cast<const unsigned char*>(&bits),
+                                         sizeof(bits), static_cast<uint64>(PG_GETARG_INT64(1)));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_make);
+    Datum pgmosaic_tilekey_make(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum {
+                return KeyDatum(
+                    TileKey::FromZxy(PG_GETARG_INT32(0), PG_GETARG_INT32(1), PG_GETARG_INT32(2)));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_from_bigint);
+    Datum pgmosaic_tilekey_from_bigint(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum {
+                return KeyDatum(TileKey::FromBits(static_cast<std::uint64_t>(PG_GETARG_INT64(0))));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_to_bigint);
+    Datum pgmosaic_tilekey_to_bigint(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return PG_GETARG_DATUM(0); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_zoom);
+    Datum pgmosaic_tilekey_zoom(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return Int32GetDatum(KeyArg(fcinfo, 0).zoom()); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_x);
+    Datum pgmosaic_tilekey_x(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).x())); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_y);
+    Datum pgmosaic_tilekey_y(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).y())); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_zxy);
+    Datum pgmosaic_tilekey_zxy(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Zxy()); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_quadkey);
+    Datum pgmosaic_tilekey_quadkey(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Quadkey()); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_parent);
+    Datum pgmosaic_tilekey_parent(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const TileKey k = KeyArg(fcinfo, 0);
+                if (!k.HasParent())
+                    PG_RETURN_NULL();
+                return KeyDatum(k.Parent());
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_ancestor);
+    Datum pgmosaic_tilekey_ancestor(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return KeyDatum(KeyArg(fcinfo, 0).Ancestor(PG_GETARG_INT32(1))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_children);
+    Datum pgmosaic_tilekey_children(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const TileKey k = KeyArg(fcinfo, 0);
+                std::vector<TileKey> keys;
+                for (int q = 0; q < 4; ++q)
+                    keys.push_back(k.Child(q));
+                return ReturnKeys(fcinfo, keys);
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_neighbours);
+    Datum pgmosaic_tilekey_neighbours(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return ReturnKeys(fcinfo, KeyArg(fcinfo, 0).Neighbours()); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contains);
+    Datum pgmosaic_tilekey_contains(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return BoolGetDatum(KeyArg(fcinfo, 0).Contains(KeyArg(fcinfo, 1))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contained);
+    Datum pgmosaic_tilekey_contained(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum
+                           { return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0))); });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_support);
+    Datum pgmosaic_tilekey_support(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
+                return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
+            });
+    }
+
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_range_end);
+    Datum pgmosaic_tilekey_range_end(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary([&]() -> Datum { return KeyDatum(KeyArg(fcinfo, 0).RangeEnd()); });
+    }
+
+    // tilekey_at(x, y, zoom, origin_x, origin_y, span_x, span_y)
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_at);
+    Datum pgmosaic_tilekey_at(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                return KeyDatum(pgmosaic::KeyAt(MatrixArgs(fcinfo, 3), PG_GETARG_FLOAT8(0),
+                                                PG_GETARG_FLOAT8(1), PG_GETARG_INT32(2)));
+            });
+    }
+
+    // tilekey_bounds(key, origin_x, origin_y, span_x, span_y) -> {xmin, ymin, xmax, ymax}
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_bounds);
+    Datum pgmosaic_tilekey_bounds(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                const pgmosaic::QuadMatrix m = MatrixArgs(fcinfo, 1);
+                m.Validate();
+                const pgmosaic::Envelope e = pgmosaic::TileEnvelope(m, KeyArg(fcinfo, 0));
+                return PgCall(
+                    [&]
+                    {
+                        Datum values[4] = {Float8GetDatum(e.minx), Float8GetDatum(e.miny),
+                                           Float8GetDatum(e.maxx), Float8GetDatum(e.maxy)};
+                        return PointerGetDatum(
+                            construct_array(values, 4, FLOAT8OID, 8, FLOAT8PASSBYVAL, 'd'));
+                    });
+            });
+    }
+
+    // tilekey_cover_wkb(wkb, zoom, origin_x, origin_y, span_x, span_y, compact)
+    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cover_wkb);
+    Datum pgmosaic_tilekey_cover_wkb(PG_FUNCTION_ARGS)
+    {
+        return CppBoundary(
+            [&]() -> Datum
+            {
+                bytea* wkb = PgCall([&] { return PG_GETARG_BYTEA_PP(0); });
+                const auto geometry =
+                    pgmosaic::ParseWkb(reinterpret_cast<const unsigned char*>(VARDATA_ANY(wkb)),
+                                       VARSIZE_ANY_EXHDR(wkb));
+                pgmosaic::CoverOptions options;
+                options.compact = PG_GETARG_BOOL(6);
+                return ReturnKeys(fcinfo, pgmosaic::Cover(MatrixArgs(fcinfo, 2), geometry,
+                                                          PG_GETARG_INT32(1), options));
+            });
+    }
+
+} // extern "C"
