@@ -25,6 +25,9 @@ struct MosaicInfo
     GDALDataType dataType = GDT_Unknown;
     std::optional<double> nodata;
     std::int64_t itemCount = 0;
+    std::vector<std::string> bandDescriptions; // per band, from the first item (may be empty)
+    std::vector<std::string> colorInterp;      // GDAL names, per band
+    std::string defaultMethod;                 // the method when a reader names none
 };
 
 // One registered raster as the reader needs it.

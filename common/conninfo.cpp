@@ -12,10 +12,12 @@ namespace
 
 // Keys of the design's connection string that later versions implement; naming one now gets a
 // clear "not supported yet" instead of libpq's "invalid connection option".
-const std::set<std::string> kFutureKeys = {"where", "time", "sort", "ids"};
+// Keys of later versions: naming one gets "not supported yet" rather than libpq's error.
+const std::set<std::string> kFutureKeys = {};
 
-const std::set<std::string> kOwnKeys = {kKeyMosaic,  kKeyMethod,     kKeyBands,   kKeyResampling,
-                                        kKeyMissing, kKeyNumThreads, kKeyPrefetch};
+const std::set<std::string> kOwnKeys = {kKeyMosaic,  kKeyMethod,     kKeyBands,    kKeyResampling,
+                                        kKeyMissing, kKeyNumThreads, kKeyPrefetch, kKeyWhere,
+                                        kKeyTime,    kKeySort,       kKeyIds};
 
 std::string Lower(std::string s)
 {

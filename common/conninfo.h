@@ -19,6 +19,10 @@ constexpr const char* kKeyResampling = "resampling";
 constexpr const char* kKeyMissing = "missing";
 constexpr const char* kKeyNumThreads = "num_threads";
 constexpr const char* kKeyPrefetch = "prefetch";
+constexpr const char* kKeyWhere = "where";
+constexpr const char* kKeyTime = "time";
+constexpr const char* kKeySort = "sort";
+constexpr const char* kKeyIds = "ids";
 
 struct ConnectionString
 {

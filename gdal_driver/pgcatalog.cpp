@@ -1,5 +1,8 @@
 // The libpq side of the catalog: connection, mosaic row, window lookups.
 #include <cstdlib>
+#include <optional>
+
+#include "cpl_json.h"
 
 #include "error.h"
 #include "pgmosaic_driver.h"
@@ -100,12 +103,27 @@ PgConnection::Result PgConnection::ExecPrepared(const char* name,
                  "item lookup");
 }
 
+PgConnection::Result
+PgConnection::ExecPrepared(const char* name, const std::vector<std::optional<std::string>>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p ? p->c_str() : nullptr);
+    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
+                                nullptr, nullptr, 0),
+                 "item lookup");
+}
+
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis)
+                                const std::string& postgis, bool v02)
 {
     auto res = conn.Exec(
         ("SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
-         "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata "
+         "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata" +
+         std::string(v02 ? ", to_jsonb(m.band_descriptions)::text, "
+                           "to_jsonb(m.color_interp)::text, m.default_method "
+                         : "") +
+         " "
          "FROM pgmosaic.mosaic m LEFT JOIN " +
          postgis +
          ".spatial_ref_sys s ON s.srid = m.srid "
@@ -140,15 +158,43 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
     m.dataType = GDALGetDataTypeByName(PQgetvalue(r, 0, 12));
     if (!PQgetisnull(r, 0, 13))
         m.nodata = CPLAtof(PQgetvalue(r, 0, 13));
+    if (v02)
+    {
+        for (auto [column, target] :
+             {std::pair<int, std::vector<std::string>*>{14, &m.bandDescriptions},
+              {15, &m.colorInterp}})
+        {
+            CPLJSONDocument doc;
+            if (!PQgetisnull(r, 0, column) && doc.LoadMemory(PQgetvalue(r, 0, column)))
+            {
+                const CPLJSONArray a = doc.GetRoot().ToArray();
+                for (int k = 0; k < a.Size(); ++k)
+                    target->push_back(a[k].ToString());
+            }
+        }
+        m.defaultMethod = PQgetisnull(r, 0, 16) ? "" : PQgetvalue(r, 0, 16);
+    }
     if (m.width <= 0 || m.height <= 0 || m.bandCount <= 0 || m.dataType == GDT_Unknown)
         throw Error(ErrorKind::Catalog, "mosaic \"" + name + "\" has an invalid grid");
     return m;
 }
 
 PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                             const std::string& postgis, bool overviews)
-    : m_oConn(conn), m_oMosaic(mosaic), m_bOverviews(overviews)
+                             const std::string& postgis, bool overviews, const ItemQuery& query)
+    : m_oConn(conn), m_oMosaic(mosaic), m_bOverviews(overviews), m_oQuery(query)
 {
+    if (query.Any() && !overviews)
+        throw Error(ErrorKind::InvalidParameter,
+                    "where=, time=, sort= and ids= need pgmosaic 0.2 or later "
+                    "(ALTER EXTENSION pgmosaic UPDATE)");
+    // items() is the one definition of which items show and in what order.
+    m_oConn.Prepare("pgmosaic_find_items",
+                    ("SELECT id, resolved_path, srid, geotransform, width, height "
+                     "FROM pgmosaic.items($1, " +
+                     postgis + ".ST_MakeEnvelope($2, $3, $4, $5, $6)" +
+                     (overviews ? ", $7, $8::tstzrange, $9, $10::bigint[])" : ")"))
+                        .c_str(),
+                    overviews ? 10 : 6);
     if (overviews)
         m_oConn.Prepare("pgmosaic_find_overview_tiles",
                         ("SELECT i.id, pgmosaic.resolve(i.path), i.srid, i.geotransform, "
@@ -159,12 +205,12 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                          ".ST_MakeEnvelope($3, $4, $5, $6, $7) ORDER BY i.id")
                             .c_str(),
                         7);
-    m_oConn.Prepare("pgmosaic_find_items",
-                    ("SELECT id, resolved_path, srid, geotransform, width, height "
-                     "FROM pgmosaic.items($1, " +
-                     postgis + ".ST_MakeEnvelope($2, $3, $4, $5, $6))")
-                        .c_str(),
-                    6);
+    if (query.Any())
+    {
+        // Check the query's SQL now, on an empty area, so a bad where= fails at open.
+        FindItems({0, 0, 0, 0});
+        m_bCached = false;
+    }
 }
 
 std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope& env)
@@ -172,9 +218,19 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope
     if (m_bCached && env.minx == m_oCachedEnv.minx && env.miny == m_oCachedEnv.miny &&
         env.maxx == m_oCachedEnv.maxx && env.maxy == m_oCachedEnv.maxy)
         return m_aoCachedItems;
-    auto res = m_oConn.ExecPrepared("pgmosaic_find_items",
-                                    {m_oMosaic.name, Num(env.minx), Num(env.miny), Num(env.maxx),
-                                     Num(env.maxy), std::to_string(m_oMosaic.srid)});
+    std::vector<std::optional<std::string>> params{m_oMosaic.name, Num(env.minx),
+                                                   Num(env.miny),  Num(env.maxx),
+                                                   Num(env.maxy),  std::to_string(m_oMosaic.srid)};
+    if (m_bOverviews)
+    {
+        std::optional<std::string> sort = m_oQuery.sort;
+        if (m_oQuery.sortByCenter)
+            sort = CPLSPrintf("ST_Distance(ST_Centroid(item.footprint), "
+                              "ST_SetSRID(ST_MakePoint(%.17g, %.17g), %d))",
+                              (env.minx + env.maxx) / 2, (env.miny + env.maxy) / 2, m_oMosaic.srid);
+        params.insert(params.end(), {m_oQuery.filter, m_oQuery.timeRange, sort, m_oQuery.ids});
+    }
+    auto res = m_oConn.ExecPrepared("pgmosaic_find_items", params);
     std::vector<pgmosaic::ItemRef> items = Rows(res.get());
     m_bCached = true;
     m_oCachedEnv = env;
@@ -187,10 +243,11 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindOverviewTiles(const pgmosaic::
 {
     if (!m_bOverviews)
         return {};
-    auto res = m_oConn.ExecPrepared("pgmosaic_find_overview_tiles",
-                                    {std::to_string(m_oMosaic.id), std::to_string(level),
-                                     Num(env.minx), Num(env.miny), Num(env.maxx), Num(env.maxy),
-                                     std::to_string(m_oMosaic.srid)});
+    auto res = m_oConn.ExecPrepared(
+        "pgmosaic_find_overview_tiles",
+        std::vector<std::string>{std::to_string(m_oMosaic.id), std::to_string(level), Num(env.minx),
+                                 Num(env.miny), Num(env.maxx), Num(env.maxy),
+                                 std::to_string(m_oMosaic.srid)});
     return Rows(res.get());
 }
 
@@ -228,4 +285,59 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::Rows(PGresult* r)
         items.push_back(std::move(it));
     }
     return items;
+}
+
+ItemQuery ParseItemQuery(CSLConstList openOptions, const pgmosaic::ConnectionString& conn)
+{
+    auto option = [&](const char* key) {
+        std::string upper = key;
+        for (auto& c : upper)
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        const char* oo = CSLFetchNameValue(openOptions, upper.c_str());
+        return std::string(oo ? oo : conn.Get(key));
+    };
+    // A date or time as an SQL literal: only the characters of ISO 8601.
+    auto instant = [](const std::string& key, const std::string& v) {
+        if (v.find_first_not_of("0123456789-:.TZ+ ") != std::string::npos)
+            throw Error(ErrorKind::InvalidParameter,
+                        "invalid " + key + " \"" + v + "\": expected ISO 8601 dates");
+        return v;
+    };
+    ItemQuery q;
+    const std::string where = option(pgmosaic::kKeyWhere);
+    if (!where.empty())
+        q.filter = where;
+    const std::string time = option(pgmosaic::kKeyTime);
+    if (!time.empty())
+    {
+        const size_t slash = time.find('/');
+        if (slash == std::string::npos)
+            throw Error(ErrorKind::InvalidParameter,
+                        "invalid time \"" + time +
+                            "\": expected <from>/<to> (either may be "
+                            "empty); to order by closeness to a date use sort=closest:<date>");
+        q.timeRange = "[" + instant("time", time.substr(0, slash)) + "," +
+                      instant("time", time.substr(slash + 1)) + "]";
+    }
+    const std::string sort = option(pgmosaic::kKeySort);
+    if (sort == "newest")
+        q.sort = "lower(item.acquired) DESC NULLS LAST";
+    else if (sort == "oldest")
+        q.sort = "lower(item.acquired) ASC NULLS LAST";
+    else if (sort == "center")
+        q.sortByCenter = true;
+    else if (sort.rfind("closest:", 0) == 0)
+        q.sort = "abs(extract(epoch FROM lower(item.acquired) - '" +
+                 instant("sort", sort.substr(8)) + "'::timestamptz)) ASC NULLS LAST";
+    else if (!sort.empty())
+        q.sort = sort;
+    const std::string ids = option(pgmosaic::kKeyIds);
+    if (!ids.empty())
+    {
+        if (ids.find_first_not_of("0123456789,") != std::string::npos)
+            throw Error(ErrorKind::InvalidParameter,
+                        "invalid ids \"" + ids + "\": expected item ids such as 3,17,42");
+        q.ids = "{" + ids + "}";
+    }
+    return q;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,8 @@ public:
     Result Exec(const char* sql, const std::vector<std::string>& params = {});
     void Prepare(const char* name, const char* sql, int nParams);
     Result ExecPrepared(const char* name, const std::vector<std::string>& params);
+    // With NULL parameters (nullopt).
+    Result ExecPrepared(const char* name, const std::vector<std::optional<std::string>>& params);
 
 private:
     Result Check(PGresult* r, const char* what);
@@ -68,23 +71,39 @@ private:
 
 // The catalog over libpq: item lookups through pgmosaic.items(), the one definition of
 // mosaic order, with the last window's answer cached for the bands that ask again.
+// Which items a dataset shows, and in what order: items()' arguments besides the area.
+struct ItemQuery
+{
+    std::optional<std::string> filter;    // where=: SQL over item columns
+    std::optional<std::string> timeRange; // time=<from>/<to>, as a tstzrange
+    std::optional<std::string> sort;      // sort=: SQL ORDER BY over item columns
+    bool sortByCenter = false;            // sort=center: closest to the window centre first
+    std::optional<std::string> ids;       // ids=1,2,3, as a bigint[]
+    bool Any() const { return filter || timeRange || sort || sortByCenter || ids; }
+};
+
+// Parses where=, time=, sort= and ids= (open options or connection string). Throws Error.
+ItemQuery ParseItemQuery(CSLConstList openOptions, const pgmosaic::ConnectionString& conn);
+
 class PgItemCatalog final : public pgmosaic::ItemCatalog
 {
 public:
     PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                  const std::string& postgis, bool overviews);
+                  const std::string& postgis, bool overviews, const ItemQuery& query = {});
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
     std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
                                                      int level) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }
+    const ItemQuery& Query() const { return m_oQuery; }
 
 private:
     std::vector<pgmosaic::ItemRef> Rows(PGresult* r);
     PgConnection& m_oConn;
     const pgmosaic::MosaicInfo& m_oMosaic;
     bool m_bOverviews = false; // the catalog has overview tiles (extension 0.2 and later)
+    ItemQuery m_oQuery{};
     bool m_bCached = false;
     pgmosaic::Envelope m_oCachedEnv{};
     std::vector<pgmosaic::ItemRef> m_aoCachedItems{};
@@ -92,7 +111,7 @@ private:
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis);
+                                const std::string& postgis, bool v02);
 
 /************************************************************************/
 /*                          OGR layers                                  */
@@ -265,6 +284,8 @@ public:
     int OverviewCount() const { return static_cast<int>(m_apoOverviews.size()); }
     // The built overview level to read for a reduction of `factor` (0: none).
     int LevelFor(int factor) const;
+    // Sets STATISTICS_* on the bands from the items' statistics, the first time it is asked.
+    void LoadStatistics();
     GDALDataset* Overview(int i) const;
     bool HasCoverageMask() const { return !m_oMosaic.nodata.has_value(); }
 
@@ -296,6 +317,7 @@ private:
     std::string m_osPostgis{}; // quoted schema of PostGIS
     std::string m_osExtVersion{};
     std::vector<int> m_anBuiltLevels{}; // overview levels with up-to-date tiles
+    bool m_bStatisticsLoaded = false;
     std::string m_osMosaicName{};
     bool m_bUpdate = false;
     CPLStringList m_aosOpenOptions{};
@@ -332,6 +354,8 @@ public:
     GDALRasterBand* GetOverview(int i) override;
     int GetMaskFlags() override;
     GDALRasterBand* GetMaskBand() override;
+    char** GetMetadata(const char* pszDomain = "") override;
+    const char* GetMetadataItem(const char* pszName, const char* pszDomain = "") override;
 
 private:
     PGMosaicDataset* m_poBase = nullptr;

@@ -106,6 +106,7 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
                                                     strlen(pgmosaic::kConnectionPrefix));
         const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
         ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
+        ParseItemQuery(poOpenInfo->papszOpenOptions, conn);
         poDS->Connect(conn);
         poDS->m_osMosaicName = mosaic;
         if (wantRaster && (!update || !wantVector))
@@ -205,8 +206,11 @@ void PGMosaicDataset::ListMosaics()
 void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
                                  CSLConstList openOptions)
 {
-    const pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
-    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis);
+    pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
+    const ItemQuery query = ParseItemQuery(openOptions, conn);
+    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_osExtVersion != "0.1");
+    if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
+        options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
     const std::string bands = Option(openOptions, conn, pgmosaic::kKeyBands);
     if (bands.empty())
         for (int b = 1; b <= m_oMosaic.bandCount; ++b)
@@ -218,8 +222,8 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
     nRasterXSize = m_oMosaic.width;
     nRasterYSize = m_oMosaic.height;
-    m_poCatalog =
-        std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis, m_osExtVersion != "0.1");
+    m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
+                                                  m_osExtVersion != "0.1", query);
     m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(
@@ -269,12 +273,14 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
     const bool overviews = m_osExtVersion != "0.1";
+    const ItemQuery query = m_poCatalog->Query();
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
     auto makeWorker = [=]() -> pgmosaic::TileComposer {
         auto w = std::make_shared<Worker>();
         w->conn = std::make_unique<PgConnection>(conninfo);
         w->mosaic = mosaic;
-        w->catalog = std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews);
+        w->catalog =
+            std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews, query);
         w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->catalog, options,
                                                                 kDefaultSourcePoolSize);
         return [w, compose](int f, int c, int r, void* d) {
@@ -304,6 +310,51 @@ const char* PGMosaicDataset::GetMetadataItem(const char* pszName, const char* ps
             return CPLSPrintf("%llu", static_cast<unsigned long long>(v));
     }
     return GDALDataset::GetMetadataItem(pszName, pszDomain);
+}
+
+// Mosaic statistics from the catalog, so that QGIS stretches and MapServer SCALE=AUTO need no
+// full scan: extremes of the items' extremes, pooled mean and standard deviation, and
+// count-weighted means of their 2/98 percentiles. Asked for lazily: opening never scans the
+// item table.
+void PGMosaicDataset::LoadStatistics()
+{
+    if (m_bStatisticsLoaded || !m_poReader)
+        return;
+    m_bStatisticsLoaded = true;
+    const auto method = m_poReader->options().method;
+    if (m_osExtVersion == "0.1" || method == pgmosaic::Method::Sum ||
+        method == pgmosaic::Method::Count)
+        return;
+    Guarded([&] {
+        auto res = m_poConn->Exec(
+            "SELECT b.n, min(x.min), max(x.max), sum(x.mean * x.count) / sum(x.count), "
+            "sqrt(greatest(0, sum((x.stddev ^ 2 + x.mean ^ 2) * x.count) / sum(x.count) - "
+            "(sum(x.mean * x.count) / sum(x.count)) ^ 2)), "
+            "sum(x.p2 * x.count) / sum(x.count), sum(x.p98 * x.count) / sum(x.count) "
+            "FROM pgmosaic.item i, jsonb_array_elements(i.statistics) WITH ORDINALITY b(e, n), "
+            "jsonb_to_record(b.e) AS x(count double precision, min double precision, "
+            "max double precision, mean double precision, stddev double precision, "
+            "p2 double precision, p98 double precision) "
+            "WHERE i.mosaic_id = $1 AND i.category = 'primary' AND x.count > 0 "
+            "GROUP BY b.n ORDER BY b.n",
+            {std::to_string(m_oMosaic.id)});
+        for (int r = 0; r < PQntuples(res.get()); ++r)
+        {
+            const int itemBand = std::atoi(PQgetvalue(res.get(), r, 0));
+            for (int b = 1; b <= GetRasterCount(); ++b)
+            {
+                if (m_anItemBands[static_cast<size_t>(b - 1)] != itemBand)
+                    continue;
+                GDALRasterBand* band = GetRasterBand(b);
+                const char* keys[] = {"STATISTICS_MINIMUM",      "STATISTICS_MAXIMUM",
+                                      "STATISTICS_MEAN",         "STATISTICS_STDDEV",
+                                      "STATISTICS_PERCENTILE_2", "STATISTICS_PERCENTILE_98"};
+                for (int k = 0; k < 6; ++k)
+                    band->GDALRasterBand::SetMetadataItem(keys[k], PQgetvalue(res.get(), r, k + 1));
+                band->GDALRasterBand::SetMetadataItem("STATISTICS_APPROXIMATE", "YES");
+            }
+        }
+    });
 }
 
 int PGMosaicDataset::LevelFor(int factor) const
@@ -448,8 +499,19 @@ PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* po
     nRasterYSize = poOwner->GetRasterYSize();
     nBlockXSize = std::min(kBlockSize, nRasterXSize);
     nBlockYSize = std::min(kBlockSize, nRasterYSize);
+    // Colour interpretation and description from the catalog, unless bands= picked and
+    // reordered bands, or the catalog says nothing useful: then by position (RGB(A), gray).
+    const auto& cat = poBase->m_oMosaic;
     const size_t count = poBase->m_anItemBands.size();
-    if (count == 3 || count == 4)
+    const int itemBand = poBase->m_anItemBands[static_cast<size_t>(nBandIn - 1)];
+    const bool reordered = itemBand != nBandIn || count != static_cast<size_t>(cat.bandCount);
+    bool informative = false;
+    for (const auto& ci : cat.colorInterp)
+        informative =
+            informative || (!EQUAL(ci.c_str(), "Undefined") && !EQUAL(ci.c_str(), "Gray"));
+    if (!reordered && informative && static_cast<size_t>(itemBand) <= cat.colorInterp.size())
+        m_eColorInterp = GDALGetColorInterpretationByName(cat.colorInterp[itemBand - 1].c_str());
+    else if (count == 3 || count == 4)
     {
         static const GDALColorInterp rgba[] = {GCI_RedBand, GCI_GreenBand, GCI_BlueBand,
                                                GCI_AlphaBand};
@@ -457,6 +519,8 @@ PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* po
     }
     else if (count == 1)
         m_eColorInterp = GCI_GrayIndex;
+    if (static_cast<size_t>(itemBand) <= cat.bandDescriptions.size())
+        GDALRasterBand::SetDescription(cat.bandDescriptions[itemBand - 1].c_str());
 }
 
 CPLErr PGMosaicRasterBand::IReadBlock(int nBlockXOff, int nBlockYOff, void* pImage)
@@ -508,6 +572,21 @@ GDALRasterBand* PGMosaicRasterBand::GetOverview(int i)
 {
     GDALDataset* ov = m_nFactor == 1 ? m_poBase->Overview(i) : nullptr;
     return ov ? ov->GetRasterBand(nBand) : nullptr;
+}
+
+char** PGMosaicRasterBand::GetMetadata(const char* pszDomain)
+{
+    if ((pszDomain == nullptr || *pszDomain == '\0') && m_nFactor == 1)
+        m_poBase->LoadStatistics();
+    return GDALRasterBand::GetMetadata(pszDomain);
+}
+
+const char* PGMosaicRasterBand::GetMetadataItem(const char* pszName, const char* pszDomain)
+{
+    if ((pszDomain == nullptr || *pszDomain == '\0') && m_nFactor == 1 && pszName &&
+        STARTS_WITH(pszName, "STATISTICS_"))
+        m_poBase->LoadStatistics();
+    return GDALRasterBand::GetMetadataItem(pszName, pszDomain);
 }
 
 int PGMosaicRasterBand::GetMaskFlags()

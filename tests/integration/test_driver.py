@@ -395,3 +395,113 @@ def test_prefetch_serves_a_panning_client_from_memory(db, datadir):
     assert ds.ReadRaster(0, 0, 1024, 1024, 512, 512) == plain.ReadRaster(0, 0, 1024, 1024, 512, 512)
     with pytest.raises(RuntimeError, match='invalid prefetch "all"'):
         gdal.Open(db.mosaic("pan") + " prefetch=all")
+
+
+# --- which items and in what order: where=, time=, sort=, ids= -----------------------------
+
+@pytest.fixture(scope="module")
+def scenes(db, datadir):
+    """Three one-band scenes over the same 40x20 area with their own value, acquisition date
+    and cloud cover; plus a fourth, on the right half only, registered last."""
+    d = os.path.join(datadir, "scenes")
+    specs = [("a", 10, "2020-01-15", 80), ("b", 20, "2020-05-01", 5), ("c", 30, "2020-09-10", 40)]
+    paths = []
+    for name, value, _, _ in specs:
+        a = np.full((1, 20, 40), value, dtype="uint8")
+        mem = gdal.GetDriverByName("MEM").Create("", 40, 20, 1, gdal.GDT_Byte)
+        paths.append(cog(d, f"{name}.tif", a, 0, 0, nodata=0))
+    paths.append(cog(d, "right.tif", np.full((1, 20, 20), 40, dtype="uint8"), 20, 0, nodata=0))
+    ids = db.register("scenes", paths, [d])
+    for (name, _, date, cloud), item in zip(specs, ids):
+        db.query("UPDATE pgmosaic.item SET acquired = tstzrange(%s, %s, '[]'), cloud_cover = %s "
+                 "WHERE id = %s", (date, date, cloud, item))
+    return db, ids
+
+
+def pixel(ds, x=5, y=5):
+    return int(ds.ReadAsArray(x, y, 1, 1)[0, 0])
+
+
+def test_where_time_sort_and_ids_choose_the_items(scenes):
+    db, ids = scenes
+    m = db.mosaic("scenes")
+    assert pixel(gdal.Open(m)) == 30                           # mosaic order: last registered
+    assert pixel(gdal.Open(m + " where='cloud_cover < 50'")) == 30
+    assert pixel(gdal.Open(m + " where='cloud_cover < 20'")) == 20
+    assert pixel(gdal.Open(m + " time=2020-01-01/2020-06-30")) == 20
+    assert pixel(gdal.Open(m + " time=/2020-02-01")) == 10
+    assert pixel(gdal.Open(m + " sort=oldest")) == 10
+    assert pixel(gdal.Open(m + " sort=newest")) == 30
+    assert pixel(gdal.Open(m + " sort=closest:2020-04-20")) == 20
+    assert pixel(gdal.Open(m + " sort='cloud_cover desc'")) == 10
+    assert pixel(gdal.Open(m + f" ids={ids[0]},{ids[1]}")) == 20
+    ds = gdal.OpenEx(m, gdal.OF_RASTER, open_options=[f"IDS={ids[0]}"])
+    assert pixel(ds) == 10
+    # The right-only scene has no date: newest puts it last, so the left scenes win there too.
+    assert pixel(gdal.Open(m + " sort=newest"), 30) == 30
+
+
+def test_sort_center_puts_the_item_nearest_the_window_centre_on_top(scenes):
+    db, _ = scenes
+    ds = gdal.Open(db.mosaic("scenes") + " sort=center")
+    # A window on the right half: the right-only scene's centre is nearest.
+    assert int(ds.ReadAsArray(25, 5, 10, 10).max()) == 40
+    # A window on the left half: the full scenes' centres (20, 10) are nearer than (30, 10).
+    assert int(ds.ReadAsArray(2, 2, 10, 10).max()) in (10, 20, 30)
+    assert int(ds.ReadAsArray(2, 2, 10, 10).min()) != 40
+
+
+def test_bad_query_options_fail_at_open_with_their_problem(scenes):
+    db, _ = scenes
+    m = db.mosaic("scenes")
+    with pytest.raises(RuntimeError, match="filter"):
+        gdal.Open(m + " where='true; drop table x'")
+    with pytest.raises(RuntimeError, match="no_such_column"):
+        gdal.Open(m + " where='no_such_column > 1'")
+    with pytest.raises(RuntimeError, match='invalid time "2020"'):
+        gdal.Open(m + " time=2020")
+    with pytest.raises(RuntimeError, match='invalid ids "1;2"'):
+        gdal.Open(m + " ids='1;2'")
+
+
+def test_statistics_metadata_come_from_the_catalog(stack):
+    db, layers = stack
+    ds = gdal.Open(db.mosaic("stack"))
+    band = ds.GetRasterBand(1)
+    values = layers[~np.isnan(layers)]
+    assert float(band.GetMetadataItem("STATISTICS_MINIMUM")) == values.min()
+    assert float(band.GetMetadataItem("STATISTICS_MAXIMUM")) == values.max()
+    # Pooled over items (overlaps counted once per item).
+    assert abs(float(band.GetMetadataItem("STATISTICS_MEAN")) - values.mean()) < 1e-6
+    assert abs(float(band.GetMetadataItem("STATISTICS_STDDEV")) - values.std()) < 1e-6
+    assert band.GetMetadataItem("STATISTICS_APPROXIMATE") == "YES"
+    # GetStatistics answers from them without reading pixels.
+    assert band.GetStatistics(True, False)[0] == values.min()
+
+
+def test_band_descriptions_and_colour_interpretation_come_from_the_catalog(db, datadir):
+    d = os.path.join(datadir, "described")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    mem = gdal.GetDriverByName("MEM").Create("", 10, 10, 4, gdal.GDT_UInt16)
+    mem.SetGeoTransform((ORIGIN[0], RES, 0, ORIGIN[1], 0, -RES))
+    mem.SetProjection(gdal.Open(os.path.join(datadir, "masked", "bottom.tif")).GetProjection()
+                      if os.path.exists(os.path.join(datadir, "masked", "bottom.tif")) else
+                      'EPSG:32631')
+    for b, (desc, ci) in enumerate([("blue", gdal.GCI_BlueBand), ("green", gdal.GCI_GreenBand),
+                                     ("red", gdal.GCI_RedBand), ("nir", gdal.GCI_Undefined)]):
+        mem.GetRasterBand(b + 1).SetDescription(desc)
+        mem.GetRasterBand(b + 1).SetColorInterpretation(ci)
+        mem.GetRasterBand(b + 1).Fill(100 * (b + 1))
+    path = os.path.join(d, "bgrn.tif")
+    gdal.GetDriverByName("GTiff").CreateCopy(path, mem)
+    os.chmod(path, 0o644)
+    db.register("described", [path], [d])
+    ds = gdal.Open(db.mosaic("described"))
+    assert [ds.GetRasterBand(b).GetDescription() for b in range(1, 5)] == \
+        ["blue", "green", "red", "nir"]
+    assert ds.GetRasterBand(3).GetColorInterpretation() == gdal.GCI_RedBand
+    fc = gdal.Open(db.mosaic("described") + " bands=4,3,2")  # a false-colour composite
+    assert [fc.GetRasterBand(b).GetDescription() for b in range(1, 4)] == ["nir", "red", "green"]
+    assert fc.GetRasterBand(1).GetColorInterpretation() == gdal.GCI_RedBand
+    assert int(fc.ReadAsArray(0, 0, 1, 1)[0, 0, 0]) == 400

@@ -49,8 +49,6 @@ def test_database_without_the_extension(db, cluster):
 
 
 def test_unsupported_option_is_named(db):
-    assert 'PGMOSAIC option "where" is not supported in this version' in open_error(
-        db.mosaic("m") + " where=true")
     assert 'invalid method "median": expected first, last, min, max, mean, sum or count' in \
         open_error(db.mosaic("m") + " method=median")
 

@@ -61,17 +61,16 @@ TEST(ConnInfo, MalformedStringsAreRejectedWithTheirProblem)
     EXPECT_THROW(ParseConnectionString("mosaic="), Error);
 }
 
-TEST(ConnInfo, FutureKeysSayTheyAreNotSupportedYet)
+TEST(ConnInfo, CatalogQueryKeysAreTakenOut)
 {
-    try
-    {
-        ParseConnectionString("dbname=gis mosaic=m where=x");
-        FAIL() << "expected an error";
-    }
-    catch (const Error& e)
-    {
-        EXPECT_STREQ(e.what(), "PGMOSAIC option \"where\" is not supported in this version");
-    }
+    auto c = ParseConnectionString(
+        "dbname=gis mosaic=m where='cloud_cover < 10' time=2020-01-01/2020-12-31 "
+        "sort=newest ids=1,2");
+    EXPECT_EQ(c.conninfo, "dbname=gis");
+    EXPECT_EQ(c.Get("where"), "cloud_cover < 10");
+    EXPECT_EQ(c.Get("time"), "2020-01-01/2020-12-31");
+    EXPECT_EQ(c.Get("sort"), "newest");
+    EXPECT_EQ(c.Get("ids"), "1,2");
 }
 
 TEST(ConnInfo, PrefixIsCaseInsensitiveAndStrict)
