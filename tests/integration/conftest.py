@@ -80,12 +80,18 @@ class Database:
 
     def register(self, mosaic, paths, roots, srid=32631, priorities=None):
         """create_mosaic + add_raster of every path, in one transaction; returns the ids."""
+        return self.register_into(mosaic, paths, roots, srid, priorities, create=True)
+
+    def register_into(self, mosaic, paths, roots, srid=32631, priorities=None, create=False):
+        """add_raster of every path (creating the mosaic first when asked), in one
+        transaction; returns the ids."""
         conn = psycopg2.connect(self.conninfo)
         try:
             with conn, conn.cursor() as cur:
                 cur.execute("SET pgmosaic.enable_file_access = on")
                 cur.execute("SET pgmosaic.allowed_roots = %s", (",".join(roots),))
-                cur.execute("SELECT pgmosaic.create_mosaic(%s, %s)", (mosaic, srid))
+                if create:
+                    cur.execute("SELECT pgmosaic.create_mosaic(%s, %s)", (mosaic, srid))
                 ids = []
                 for i, p in enumerate(paths):
                     prio = priorities[i] if priorities else 0
