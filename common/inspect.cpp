@@ -117,6 +117,10 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }
+    if (options.tiles)
+        info.tiles = ScanTiles(ds.get());
+    for (const auto& [name, expression] : options.themes)
+        info.themes.emplace_back(name, ComputeThemePolygons(ds.get(), expression));
     if (errors.HasErrors())
         throw Error(ErrorKind::Io, "cannot read raster " + path + ": " + errors.Message());
     return info;
@@ -187,7 +191,58 @@ std::string RasterInfoToJson(const RasterInfo& info)
         }
         o.Add("statistics", stats);
     }
+    if (!info.tiles.tiles.empty())
+    {
+        // Compact rows: level, col, row, zoom, minx, miny, maxx, maxy, offset, length, empty,
+        // and for full-resolution tiles [min, max, sum, count] per band.
+        CPLJSONArray tiles;
+        for (const auto& t : info.tiles.tiles)
+        {
+            CPLJSONArray row;
+            for (int v : {t.level, t.col, t.row, t.zoom})
+                row.Add(v);
+            for (double v : {t.minx, t.miny, t.maxx, t.maxy})
+                row.Add(v);
+            row.Add(static_cast<GInt64>(t.offset));
+            row.Add(static_cast<GInt64>(t.length));
+            row.Add(t.empty);
+            CPLJSONArray stats;
+            for (const auto& b : t.stats)
+            {
+                CPLJSONArray s4;
+                s4.Add(b.min);
+                s4.Add(b.max);
+                s4.Add(b.sum);
+                s4.Add(static_cast<GInt64>(b.count));
+                stats.Add(s4);
+            }
+            row.Add(stats);
+            tiles.Add(row);
+        }
+        o.Add("tiles", tiles);
+    }
+    if (!info.themes.empty())
+    {
+        CPLJSONObject themes;
+        for (const auto& [name, result] : info.themes)
+            themes.Add(name, ThemeResultToJson(result));
+        o.Add("themes", themes);
+    }
     return o.Format(CPLJSONObject::PrettyFormat::Plain);
+}
+
+CPLJSONArray ThemeResultToJson(const ThemeResult& result)
+{
+    CPLJSONArray polygons;
+    for (const auto& p : result.polygons)
+    {
+        CPLJSONObject jp;
+        jp.Add("wkt", p.wkt);
+        jp.Add("area", p.area);
+        jp.Add("pixels", static_cast<GInt64>(p.pixels));
+        polygons.Add(jp);
+    }
+    return polygons;
 }
 
 } // namespace pgmosaic

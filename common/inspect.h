@@ -6,10 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "cpl_json.h"
 #include "footprint.h"
 #include "gdal.h"
 #include "grid.h"
 #include "statistics.h"
+#include "themes.h"
+#include "tile_index.h"
 
 namespace pgmosaic
 {
@@ -28,6 +31,8 @@ struct InspectOptions
     FootprintOptions footprint{};
     StatisticsMode statistics = StatisticsMode::None;
     std::vector<std::string> allowedDrivers; // GDAL short names; any when empty
+    bool tiles = true; // DRAD: internal tiles per level, byte ranges, per-tile statistics
+    std::vector<std::pair<std::string, Expression>> themes; // DAD rules: name, expression
 };
 
 struct RasterInfo
@@ -47,6 +52,8 @@ struct RasterInfo
     std::int64_t mtime = 0;                 // seconds since the epoch
     bool isCog = false;                     // a Cloud Optimized GeoTIFF (GDAL reports LAYOUT=COG)
     std::vector<BandStatistics> statistics; // one per band when computed, else empty
+    TileIndex tiles;                        // empty when not asked for
+    std::vector<std::pair<std::string, ThemeResult>> themes;
 };
 
 // Opens `path` with GDAL and reads its header, its valid footprint and the statistics the
@@ -57,5 +64,8 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options 
 
 // The JSON object the SQL layer stores (keys as the item table's columns).
 std::string RasterInfoToJson(const RasterInfo& info);
+
+// The polygons of a theme as a JSON array of {wkt, area, pixels}.
+CPLJSONArray ThemeResultToJson(const ThemeResult& result);
 
 } // namespace pgmosaic

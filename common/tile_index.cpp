@@ -39,6 +39,11 @@ TileIndex ScanTiles(GDALDataset* ds)
     const int fullCols = (ds->GetRasterXSize() + fullBw - 1) / fullBw;
     const int fullRows = (ds->GetRasterYSize() + fullBh - 1) / fullBh;
     std::vector<bool> fullEmpty(static_cast<size_t>(fullCols) * fullRows, false);
+    // Quadtree zoom of full-resolution tiles: enough for its columns and rows, so that with
+    // factor-2 overviews a tile's key holds the keys of the tiles under it.
+    int fullZoom = 0;
+    while ((1 << fullZoom) < std::max(fullCols, fullRows))
+        ++fullZoom;
 
     for (int level = 0; level < index.levels; ++level)
     {
@@ -58,7 +63,7 @@ TileIndex ScanTiles(GDALDataset* ds)
                 t.level = level;
                 t.col = col;
                 t.row = row;
-                t.zoom = index.levels - 1 - level;
+                t.zoom = std::max(0, fullZoom - level);
                 const int x0 = col * bw, y0 = row * bh;
                 const int tw = std::min(bw, w - x0), th = std::min(bh, h - y0);
                 // Corners in full-resolution pixels, through the full geotransform.

@@ -475,10 +475,22 @@ bool PGMosaicItemsLayer::Flush()
                 p.openPath = PQgetvalue(res.get(), 0, 0);
             }
         }
+        // The mosaic's theme rules are computed here too, with the rest of the inspection.
+        pgmosaic::InspectOptions inspect = m_oLoad.inspect;
+        {
+            auto rules = m_oConn.Exec(
+                "SELECT r.theme, r.expression FROM pgmosaic.theme_rule r JOIN pgmosaic.mosaic m "
+                "ON m.id = r.mosaic_id WHERE m.name = $1 ORDER BY r.theme",
+                {m_osMosaic});
+            for (int i = 0; i < PQntuples(rules.get()); ++i)
+                inspect.themes.emplace_back(
+                    PQgetvalue(rules.get(), i, 0),
+                    pgmosaic::Expression::Parse(PQgetvalue(rules.get(), i, 1)));
+        }
         pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
             try
             {
-                batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, m_oLoad.inspect);
+                batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, inspect);
             }
             catch (const std::exception& e)
             {

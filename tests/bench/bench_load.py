@@ -426,7 +426,7 @@ def run(args, workdir, rundir):
     rate_b = n / statistics.median(b.load_times)
     rate_total = n / statistics.median([x + y for x, y in zip(b.index_times, b.load_times)])
     ok = rate_b >= ref_rate
-    print(f"\ntarget of the issue (medians; not part of the exit code)")
+    print("\ntarget of the issue (medians; not part of the exit code)")
     print(f"  {'PASS' if ok else 'FAIL'}  ogr2ogr (default: valid footprints + statistics) "
           f"{rate_b:.1f} files/s vs raster2pgsql -R -t 512x512 -I -C {ref_rate:.1f} files/s: "
           f"ratio {rate_b / ref_rate:.2f} (>= 1)")

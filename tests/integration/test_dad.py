@@ -126,3 +126,101 @@ def test_gdaladdo_errors_are_clear(built):
     r = subprocess.run(["gdaladdo", db.mosaic("dad"), "3"], capture_output=True, text=True)
     assert r.returncode != 0
     assert "overview factor 3 is not a power of two" in r.stderr
+
+
+# --- DRAD tiles, summary, themes ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scene(db, datadir):
+    """One 1024x1024 RGB COG in 256-pixel tiles: a bright 'cloud' disc, a nodata block (tile
+    row 3, column 0 entirely), random ground elsewhere."""
+    d = os.path.join(datadir, "drad")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(4)
+    a = rng.integers(20, 180, (3, 1024, 1024)).astype("uint8")
+    yy, xx = np.mgrid[0:1024, 0:1024]
+    cloud = (xx - 600) ** 2 + (yy - 300) ** 2 < 150 ** 2
+    a[:, cloud] = 230
+    a[:, 768:, 0:256] = 0
+    path = sampledata.make_cog(os.path.join(d, "scene.tif"), a, (600000.0, 5100000.0), 2.0,
+                               nodata=0)
+    db.register("drad", [path], [d])
+    return db, path, a, cloud
+
+
+def envelope(x0, y0, w, h):
+    """A polygon over pixels [x0, x0 + w) x [y0, y0 + h) of the scene (2 m pixels)."""
+    return (f"SRID=32631;POLYGON(({600000 + 2 * x0} {5100000 - 2 * y0},"
+            f"{600000 + 2 * (x0 + w)} {5100000 - 2 * y0},{600000 + 2 * (x0 + w)} "
+            f"{5100000 - 2 * (y0 + h)},{600000 + 2 * x0} {5100000 - 2 * (y0 + h)},"
+            f"{600000 + 2 * x0} {5100000 - 2 * y0}))")
+
+
+def test_tiles_answer_a_range_query_with_byte_ranges(scene):
+    db, path, _, _ = scene
+    rows = db.query("SELECT path, level, pgmosaic.tilekey_zxy(key), byte_offset, byte_length, "
+                    "empty "
+                    "FROM pgmosaic.tiles('drad', %s::geometry, 0)", (envelope(300, 200, 256, 256),))
+    # 256x256 at (300, 200): tiles (1, 0), (2, 0), (1, 1), (2, 1) of the 4x4 grid.
+    assert sorted(r[2] for r in rows) == sorted(["2/1/0", "2/2/0", "2/1/1", "2/2/1"])
+    assert all(r[0] == path and r[1] == 0 and r[3] > 0 and r[4] > 0 and not r[5] for r in rows)
+    # Across the nodata block: tile (0, 3) is empty, its neighbours are not.
+    rows = db.query("SELECT pgmosaic.tilekey_zxy(key), empty "
+                    "FROM pgmosaic.tiles('drad', %s::geometry, 0)", (envelope(10, 700, 300, 100),))
+    assert sorted(rows) == [("2/0/2", False), ("2/0/3", True), ("2/1/2", False),
+                            ("2/1/3", False)]
+    # The file's overview levels are there too; a tile's key holds the keys under it.
+    assert db.query("SELECT count(*) FROM pgmosaic.tile WHERE level > 0")[0][0] > 0
+    assert db.query("SELECT count(*), bool_and(p.key OPERATOR(pgmosaic.@>) c.key) "
+                    "FROM pgmosaic.tile c JOIN pgmosaic.tile p ON p.item_id = c.item_id "
+                    "AND p.level = c.level + 1 "
+                    "AND p.key OPERATOR(pgmosaic.=) pgmosaic.tilekey_parent(c.key) "
+                    "WHERE c.level = 0") == [(16, True)]
+
+
+def test_summary_reads_pixels_only_along_the_edge(scene, datadir):
+    db, _, a, _ = scene
+    area = envelope(100, 100, 600, 500)  # whole tiles inside, partial ones around
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET pgmosaic.enable_file_access = on")
+        cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(datadir, "drad"),))
+        cur.execute("SELECT * FROM pgmosaic.summary('drad', %s::geometry, 2)", (area,))
+        fast = cur.fetchone()
+        cur.execute("SELECT * FROM pgmosaic.summary('drad', %s::geometry, 2, true)", (area,))
+        exact = cur.fetchone()
+    conn.close()
+    band = a[1, 100:600, 100:700].astype("float64")
+    valid = band[band != 0]
+    assert fast[:3] == exact[:3] == (valid.size, valid.min(), valid.max())
+    assert abs(fast[3] - valid.mean()) < 1e-9 and abs(exact[3] - valid.mean()) < 1e-9
+    assert fast[4] > 0 and exact[4] == 0  # tiles used
+
+
+def test_theme_rule_polygons_and_area(scene, datadir, tmp_path):
+    db, path, a, cloud = scene
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET pgmosaic.enable_file_access = on")
+        cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(datadir, "drad"),))
+        cur.execute("SELECT pgmosaic.add_theme_rule('drad', 'cloud', 'b1 > 200 and b2 > 200')")
+        assert cur.fetchone()[0] == 1
+    conn.close()
+    area = db.query("SELECT pgmosaic.theme_area('drad', 'cloud')")[0][0]
+    assert area == cloud.sum() * 4.0  # 2 m pixels
+    polys = db.query("SELECT count(*), sum(pixels) FROM pgmosaic.theme_polygons('drad', 'cloud')")
+    assert (polys[0][0], int(polys[0][1])) == (1, int(cloud.sum()))
+    # A raster loaded later through ogr2ogr gets the rule's polygons, computed client-side.
+    d = os.path.join(datadir, "drad")
+    other = sampledata.make_cog(os.path.join(d, "later.tif"), np.where(cloud, 230, 50).astype(
+        "uint8")[None].repeat(3, 0), (602048.0, 5100000.0), 2.0, nodata=0)
+    csv = tmp_path / "later.csv"
+    csv.write_text(f"path,kind\n{other},later\n")
+    subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo} mosaic=drad", str(csv),
+                    "-nln", "items"], check=True, capture_output=True)
+    assert db.query("SELECT pgmosaic.theme_area('drad', 'cloud')")[0][0] == 2 * area
+    with pytest.raises(Exception, match="invalid expression"):
+        db.query("SELECT pgmosaic.add_theme_rule('drad', 'bad', 'b1 >', false)")
+    with pytest.raises(Exception, match="uses b7 but mosaic"):
+        db.query("SELECT pgmosaic.add_theme_rule('drad', 'bad', 'b7 > 1', false)")

@@ -51,7 +51,7 @@ TEST(TileIndex, BlocksRectanglesByteRangesEmptinessAndStatistics)
     ASSERT_EQ(ovr.size(), 1u);  // 20 x 16 overview in one (128-pixel) block
 
     const TileRecord& a = *full[0];
-    EXPECT_EQ(a.zoom, 1);
+    EXPECT_EQ(a.zoom, 2); // 3 x 2 blocks need a 4 x 4 quadtree
     EXPECT_DOUBLE_EQ(a.minx, 1000);
     EXPECT_DOUBLE_EQ(a.maxx, 1032);
     EXPECT_DOUBLE_EQ(a.maxy, 5000);
@@ -73,7 +73,7 @@ TEST(TileIndex, BlocksRectanglesByteRangesEmptinessAndStatistics)
         EXPECT_EQ(full[i]->offset, 0u) << i; // never written
         EXPECT_TRUE(full[i]->empty) << i;
     }
-    EXPECT_EQ(ovr[0]->zoom, 0);
+    EXPECT_EQ(ovr[0]->zoom, 1);
     EXPECT_FALSE(ovr[0]->empty);
     EXPECT_DOUBLE_EQ(ovr[0]->maxx, 1080); // 20 overview pixels = 40 full pixels
     EXPECT_GT(ovr[0]->offset, 0u);

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs seed 001's five queries (tests/bench/bench_seed001.py: overview, zoom/pan, thematic
+# selection, range query, analysis), each with and without pgmosaic's abstraction, and seed
+# 000's overview-build throughput against gdaladdo on a gdalbuildvrt VRT, against a throw-away
+# PostgreSQL cluster. Prints the ratios next to the paper's.
+#
+#   tests/bench/run_seed001.sh [bench_seed001.py options]
+#     e.g.  tests/bench/run_seed001.sh --repeat 3 --only 1,5       (a quick one)
+#
+# PGMOSAIC_BUILD_DIR: the CMake build directory holding gdal_driver/gdal_PGMOSAIC.so
+# (default <repo>/build). The plugin is copied at startup into the run's temporary directory
+# and GDAL_DRIVER_PATH points there, so a rebuild during the run does not change what is
+# measured (the server loads the installed extension: its sha256 is printed). The exit code is
+# that of bench_seed001.py: non-zero when a correctness check fails.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${PGMOSAIC_BUILD_DIR:-$repo/build}
+python=/usr/bin/python3
+
+for arg in "$@"; do
+  case "$arg" in
+  -h | --help)
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo
+    "$python" "$repo/tests/bench/bench_seed001.py" --help
+    exit 0
+    ;;
+  esac
+done
+
+plugin_src=$build/gdal_driver/gdal_PGMOSAIC.so
+if [ ! -f "$plugin_src" ]; then
+  echo "run_seed001.sh: no $plugin_src (build first, or set PGMOSAIC_BUILD_DIR)" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d /tmp/pgmosaic-seed001-run.XXXXXX)
+chmod 755 "$tmp" # the cluster inside runs as another user when started by root
+cluster=$tmp/pg
+cleanup() {
+  "$repo/scripts/pgcluster.sh" stop "$cluster" || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A private copy of the plugin: the build directory may be rebuilt while this runs.
+mkdir "$tmp/gdal_driver"
+cp "$plugin_src" "$tmp/gdal_driver/"
+export GDAL_DRIVER_PATH=$tmp/gdal_driver
+echo "plugin: $plugin_src (modified $(date -r "$plugin_src" '+%F %T'), sha256" \
+  "$(sha256sum "$tmp/gdal_driver/gdal_PGMOSAIC.so" | cut -c1-16)) copied to $GDAL_DRIVER_PATH"
+ext_so=$(pg_config --pkglibdir)/pgmosaic.so
+if [ -f "$ext_so" ]; then
+  echo "extension: $ext_so (modified $(date -r "$ext_so" '+%F %T'), sha256" \
+    "$(sha256sum "$ext_so" | cut -c1-16))"
+fi
+
+"$repo/scripts/pgcluster.sh" start "$cluster"
+# shellcheck disable=SC1091
+. "$cluster/env"
+
+start=$(date +%s)
+rc=0
+"$python" "$repo/tests/bench/bench_seed001.py" "$@" || rc=$?
+echo "run_seed001.sh: wall time $(($(date +%s) - start)) s (cluster start/stop not included)"
+exit "$rc"
