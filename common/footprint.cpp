@@ -58,7 +58,7 @@ int CountVertices(const OGRGeometry* g)
 }
 
 // The mask of valid cells: a cell (k x k pixels) is valid when any pixel of any band is.
-std::vector<GByte> CellMask(GDALDataset* ds, int k, int cw, int ch)
+std::vector<GByte> ReadCellMask(GDALDataset* ds, int k, int cw, int ch)
 {
     const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
     std::vector<GByte> cells(static_cast<size_t>(cw) * ch, 0);
@@ -116,6 +116,21 @@ GeometryPtr FillSmallHoles(const OGRGeometry* g, double minArea)
 Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
 {
     const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
+    CellMask cells;
+    cells.k = std::max(1, (std::max(w, h) + options.maxCells - 1) / options.maxCells);
+    cells.cw = (w + cells.k - 1) / cells.k;
+    cells.ch = (h + cells.k - 1) / cells.k;
+    bool allValid = true;
+    for (int b = 1; b <= ds->GetRasterCount(); ++b)
+        allValid = allValid && ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID;
+    if (!allValid)
+        cells.cells = ReadCellMask(ds, cells.k, cells.cw, cells.ch);
+    return TraceFootprint(ds, cells, options);
+}
+
+Footprint TraceFootprint(GDALDataset* ds, const CellMask& cellMask, const FootprintOptions& options)
+{
+    const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
     double gt[6];
     if (ds->GetGeoTransform(gt) != CE_None)
         throw Failed(ds, "no geotransform");
@@ -124,7 +139,11 @@ Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
     fp.allValid = true;
     for (int b = 1; b <= ds->GetRasterCount(); ++b)
         fp.allValid = fp.allValid && ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID;
-    if (fp.allValid)
+    // Every cell valid: the outline is already the smallest footprint the cells allow.
+    const bool everyCell =
+        !cellMask.cells.empty() &&
+        std::all_of(cellMask.cells.begin(), cellMask.cells.end(), [](GByte c) { return c != 0; });
+    if (fp.allValid || everyCell)
     {
         char* wkt = nullptr;
         outline->exportToWkt(&wkt);
@@ -133,18 +152,17 @@ Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
         fp.vertices = CountVertices(outline.get());
         return fp;
     }
+    const int k = cellMask.k, cw = cellMask.cw, ch = cellMask.ch;
+    const std::vector<GByte>& cells = cellMask.cells;
 
     // Trace the valid cells on an in-memory raster whose geotransform is the cell grid's.
-    const int k = std::max(1, (std::max(w, h) + options.maxCells - 1) / options.maxCells);
-    const int cw = (w + k - 1) / k, ch = (h + k - 1) / k;
-    std::vector<GByte> cells = CellMask(ds, k, cw, ch);
     auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
     GDALDatasetUniquePtr mem(memDriver->Create("", cw, ch, 1, GDT_Byte, nullptr));
     double cellGt[6] = {gt[0], gt[1] * k, gt[2] * k, gt[3], gt[4] * k, gt[5] * k};
     mem->SetGeoTransform(cellGt);
     GDALRasterBand* cellBand = mem->GetRasterBand(1);
-    if (cellBand->RasterIO(GF_Write, 0, 0, cw, ch, cells.data(), cw, ch, GDT_Byte, 0, 0, nullptr) !=
-        CE_None)
+    if (cellBand->RasterIO(GF_Write, 0, 0, cw, ch, const_cast<GByte*>(cells.data()), cw, ch,
+                           GDT_Byte, 0, 0, nullptr) != CE_None)
         throw Failed(ds, "cannot write the cell mask");
     auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
     GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));

@@ -5,6 +5,8 @@
 
 #include "gdal_priv.h"
 
+#include "tile_index.h"
+
 namespace pgmosaic
 {
 
@@ -28,5 +30,8 @@ struct Footprint
 // tolerance, so that the result still contains every valid pixel. Clipped to the raster's
 // outline. Throws Error naming the dataset on failure.
 Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options = {});
+
+// The same from a valid-cell mask already read (ScanItem's).
+Footprint TraceFootprint(GDALDataset* ds, const CellMask& cells, const FootprintOptions& options);
 
 } // namespace pgmosaic

@@ -97,7 +97,18 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     info.overviewCount = ds->GetRasterBand(1)->GetOverviewCount();
     const char* layout = ds->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE");
     info.isCog = layout != nullptr && EQUAL(layout, "COG");
-    info.statistics = ComputeStatistics(ds.get(), options.statistics);
+    // One full-resolution scan serves the tile index, the footprint's cells and (for 8 and
+    // 16 bit integers) exact statistics.
+    const bool scanned = options.tiles || options.validFootprint;
+    ItemScan scan;
+    if (scanned)
+        scan = ScanItem(ds.get(), options.footprint.maxCells);
+    if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
+        info.statistics = scan.statistics;
+    else
+        info.statistics = ComputeStatistics(ds.get(), options.statistics);
+    if (options.tiles)
+        info.tiles = std::move(scan.tiles);
 
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
@@ -113,12 +124,10 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     info.footprintVertices = 5;
     if (options.validFootprint)
     {
-        const Footprint fp = ComputeFootprint(ds.get(), options.footprint);
+        const Footprint fp = TraceFootprint(ds.get(), scan.cells, options.footprint);
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }
-    if (options.tiles)
-        info.tiles = ScanTiles(ds.get());
     for (const auto& [name, expression] : options.themes)
         info.themes.emplace_back(name, ComputeThemePolygons(ds.get(), expression));
     if (errors.HasErrors())

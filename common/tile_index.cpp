@@ -18,9 +18,126 @@ std::uint64_t TiffItem(GDALRasterBand* band, const char* key, int col, int row)
     return v ? std::strtoull(v, nullptr, 10) : 0;
 }
 
+// How a band's validity is known, and its running totals over the whole raster.
+struct BandState
+{
+    GDALRasterBand* band = nullptr;
+    GDALDataType type = GDT_Byte;
+    bool hasNodata = false;
+    double nodata = 0;
+    bool useMask = false;     // validity from the mask band (mask, alpha)
+    bool datasetMask = false; // ... shared by the bands
+    bool isAlpha = false;     // the alpha band: its validity is the dataset mask
+    bool histogram = false;   // 8/16-bit integers: per-value bins
+    double origin = 0;
+    std::vector<std::int64_t> bins;
+    double sum = 0, sumSq = 0, min = std::numeric_limits<double>::infinity(),
+           max = -std::numeric_limits<double>::infinity();
+    std::int64_t count = 0;
+};
+
+// Accumulates one band of one block (n values of T) into the tile's and the band's totals,
+// and marks valid pixels in `anyValid`.
+template <typename T>
+void AccumulateT(const T* v, size_t n, const GByte* mask, BandState& s, TileBandStatistics& t,
+                 GByte* anyValid)
+{
+    const bool nodataIsNan = s.hasNodata && std::isnan(s.nodata);
+    for (size_t i = 0; i < n; ++i)
+    {
+        const double x = static_cast<double>(v[i]);
+        if (mask ? mask[i] == 0 : (s.hasNodata && (nodataIsNan ? std::isnan(x) : x == s.nodata)))
+            continue;
+        if (std::isnan(x))
+            continue;
+        if (anyValid)
+            anyValid[i] = 1;
+        if (t.count == 0 || x < t.min)
+            t.min = x;
+        if (t.count == 0 || x > t.max)
+            t.max = x;
+        t.sum += x;
+        ++t.count;
+        s.sumSq += x * x;
+        if (s.histogram)
+            ++s.bins[static_cast<size_t>(x - s.origin)];
+    }
+}
+
+// The common case, 8-bit bands: the inner loop only counts values (a 256-bin histogram of the
+// block); extremes, sums and the band's histogram come from the counts.
+void AccumulateByte(const GByte* v, size_t n, const GByte* mask, BandState& s,
+                    TileBandStatistics& t, GByte* anyValid)
+{
+    std::int64_t h[256] = {0};
+    const int nd =
+        s.hasNodata && s.nodata == std::floor(s.nodata) && s.nodata >= 0 && s.nodata <= 255
+            ? static_cast<int>(s.nodata)
+            : -1;
+    if (mask)
+    {
+        for (size_t i = 0; i < n; ++i)
+            if (mask[i])
+                ++h[v[i]];
+        if (anyValid)
+            for (size_t i = 0; i < n; ++i)
+                anyValid[i] |= mask[i] != 0;
+    }
+    else if (nd >= 0)
+    {
+        for (size_t i = 0; i < n; ++i)
+            ++h[v[i]];
+        h[nd] = 0;
+        if (anyValid)
+            for (size_t i = 0; i < n; ++i)
+                anyValid[i] |= v[i] != nd;
+    }
+    else
+    {
+        for (size_t i = 0; i < n; ++i)
+            ++h[v[i]];
+        if (anyValid)
+            std::fill(anyValid, anyValid + n, 1);
+    }
+    for (int b = 0; b < 256; ++b)
+    {
+        if (h[b] == 0)
+            continue;
+        if (t.count == 0)
+            t.min = b;
+        t.max = b;
+        t.count += h[b];
+        t.sum += static_cast<double>(b) * h[b];
+        s.sumSq += static_cast<double>(b) * b * h[b];
+        s.bins[static_cast<size_t>(b)] += h[b];
+    }
+}
+
+void Accumulate(GDALDataType type, const GByte* data, size_t n, const GByte* mask, BandState& s,
+                TileBandStatistics& t, GByte* anyValid)
+{
+    switch (type)
+    {
+    case GDT_Byte:
+        return AccumulateByte(data, n, mask, s, t, anyValid);
+    case GDT_UInt16:
+        return AccumulateT(reinterpret_cast<const GUInt16*>(data), n, mask, s, t, anyValid);
+    case GDT_Int16:
+        return AccumulateT(reinterpret_cast<const GInt16*>(data), n, mask, s, t, anyValid);
+    case GDT_UInt32:
+        return AccumulateT(reinterpret_cast<const GUInt32*>(data), n, mask, s, t, anyValid);
+    case GDT_Int32:
+        return AccumulateT(reinterpret_cast<const GInt32*>(data), n, mask, s, t, anyValid);
+    case GDT_Float32:
+        return AccumulateT(reinterpret_cast<const float*>(data), n, mask, s, t, anyValid);
+    default:
+        return AccumulateT(reinterpret_cast<const double*>(data), n, mask, s, t, anyValid);
+    }
+}
+
 } // namespace
 
-TileIndex ScanTiles(GDALDataset* ds)
+ItemScan ScanItem(GDALDataset* ds, int maxCells)
 {
     GDALRasterBand* first = ds->GetRasterBand(1);
     double gt[6];
@@ -28,16 +145,41 @@ TileIndex ScanTiles(GDALDataset* ds)
         throw Error(ErrorKind::Mismatch,
                     std::string("raster ") + ds->GetDescription() + " has no geotransform");
     const bool tiff = ds->GetDriver() && EQUAL(ds->GetDriver()->GetDescription(), "GTiff");
-    TileIndex index;
-    index.levels = 1 + first->GetOverviewCount();
+    const int W = ds->GetRasterXSize(), H = ds->GetRasterYSize();
     const int bands = ds->GetRasterCount();
-    std::vector<double> data;
-    std::vector<GByte> mask;
-    // Emptiness of full-resolution blocks, to derive that of overview blocks.
+    ItemScan scan;
+    TileIndex& index = scan.tiles;
+    index.levels = 1 + first->GetOverviewCount();
+
+    CellMask& cm = scan.cells;
+    cm.k = std::max(1, (std::max(W, H) + maxCells - 1) / maxCells);
+    cm.cw = (W + cm.k - 1) / cm.k;
+    cm.ch = (H + cm.k - 1) / cm.k;
+    cm.cells.assign(static_cast<size_t>(cm.cw) * cm.ch, 0);
+
+    const bool datasetAlpha = (first->GetMaskFlags() & GMF_ALPHA) != 0;
+    std::vector<BandState> state(static_cast<size_t>(bands));
+    for (int b = 1; b <= bands; ++b)
+    {
+        BandState& s = state[static_cast<size_t>(b - 1)];
+        s.band = ds->GetRasterBand(b);
+        s.type = s.band->GetRasterDataType();
+        s.isAlpha = datasetAlpha && s.band->GetColorInterpretation() == GCI_AlphaBand;
+        const int flags = s.isAlpha ? (GMF_ALPHA | GMF_PER_DATASET) : s.band->GetMaskFlags();
+        int has = FALSE;
+        s.nodata = s.band->GetNoDataValue(&has);
+        s.hasNodata = (flags & GMF_NODATA) && has;
+        s.useMask = !(flags & GMF_NODATA) && flags != GMF_ALL_VALID;
+        s.datasetMask = (flags & GMF_PER_DATASET) != 0;
+        s.histogram = s.type == GDT_Byte || s.type == GDT_UInt16 || s.type == GDT_Int16;
+        s.origin = s.type == GDT_Int16 ? -32768.0 : 0.0;
+        if (s.histogram)
+            s.bins.assign(65536, 0);
+    }
+
     int fullBw = 0, fullBh = 0;
     first->GetBlockSize(&fullBw, &fullBh);
-    const int fullCols = (ds->GetRasterXSize() + fullBw - 1) / fullBw;
-    const int fullRows = (ds->GetRasterYSize() + fullBh - 1) / fullBh;
+    const int fullCols = (W + fullBw - 1) / fullBw, fullRows = (H + fullBh - 1) / fullBh;
     std::vector<bool> fullEmpty(static_cast<size_t>(fullCols) * fullRows, false);
     // Quadtree zoom of full-resolution tiles: enough for its columns and rows, so that with
     // factor-2 overviews a tile's key holds the keys of the tiles under it.
@@ -45,6 +187,7 @@ TileIndex ScanTiles(GDALDataset* ds)
     while ((1 << fullZoom) < std::max(fullCols, fullRows))
         ++fullZoom;
 
+    std::vector<GByte> data, mask, datasetMask, anyValid;
     for (int level = 0; level < index.levels; ++level)
     {
         GDALRasterBand* band = level == 0 ? first : first->GetOverview(level - 1);
@@ -53,8 +196,7 @@ TileIndex ScanTiles(GDALDataset* ds)
         int bw = 0, bh = 0;
         band->GetBlockSize(&bw, &bh);
         const int w = band->GetXSize(), h = band->GetYSize();
-        const double fx = static_cast<double>(ds->GetRasterXSize()) / w;
-        const double fy = static_cast<double>(ds->GetRasterYSize()) / h;
+        const double fx = static_cast<double>(W) / w, fy = static_cast<double>(H) / h;
         const int cols = (w + bw - 1) / bw, rows = (h + bh - 1) / bh;
         for (int row = 0; row < rows; ++row)
             for (int col = 0; col < cols; ++col)
@@ -67,9 +209,9 @@ TileIndex ScanTiles(GDALDataset* ds)
                 const int x0 = col * bw, y0 = row * bh;
                 const int tw = std::min(bw, w - x0), th = std::min(bh, h - y0);
                 // Corners in full-resolution pixels, through the full geotransform.
-                double xs[4], ys[4];
                 const double px[4] = {x0 * fx, (x0 + tw) * fx, x0 * fx, (x0 + tw) * fx};
                 const double py[4] = {y0 * fy, y0 * fy, (y0 + th) * fy, (y0 + th) * fy};
+                double xs[4], ys[4];
                 for (int k = 0; k < 4; ++k)
                 {
                     xs[k] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
@@ -85,43 +227,7 @@ TileIndex ScanTiles(GDALDataset* ds)
                     t.length = TiffItem(band, "BLOCK_SIZE", col, row);
                 }
                 const bool absent = tiff && t.offset == 0;
-                if (level == 0)
-                {
-                    t.stats.resize(static_cast<size_t>(bands));
-                    const size_t n = static_cast<size_t>(tw) * th;
-                    data.resize(n);
-                    mask.resize(n);
-                    bool anyValid = false;
-                    for (int b = 1; b <= bands && !absent; ++b)
-                    {
-                        GDALRasterBand* bb = ds->GetRasterBand(b);
-                        if (bb->RasterIO(GF_Read, x0, y0, tw, th, data.data(), tw, th, GDT_Float64,
-                                         0, 0, nullptr) != CE_None ||
-                            bb->GetMaskBand()->RasterIO(GF_Read, x0, y0, tw, th, mask.data(), tw,
-                                                        th, GDT_Byte, 0, 0, nullptr) != CE_None)
-                            throw Error(ErrorKind::Io, std::string("cannot read ") +
-                                                           ds->GetDescription() + ": " +
-                                                           CPLGetLastErrorMsg());
-                        TileBandStatistics& s = t.stats[static_cast<size_t>(b - 1)];
-                        s.min = std::numeric_limits<double>::infinity();
-                        s.max = -std::numeric_limits<double>::infinity();
-                        for (size_t i = 0; i < n; ++i)
-                        {
-                            if (mask[i] == 0 || std::isnan(data[i]))
-                                continue;
-                            ++s.count;
-                            s.sum += data[i];
-                            s.min = std::min(s.min, data[i]);
-                            s.max = std::max(s.max, data[i]);
-                        }
-                        if (s.count == 0)
-                            s.min = s.max = 0;
-                        anyValid = anyValid || s.count > 0;
-                    }
-                    t.empty = !anyValid;
-                    fullEmpty[static_cast<size_t>(row) * fullCols + col] = t.empty;
-                }
-                else
+                if (level > 0)
                 {
                     // Empty when every full-resolution block under it is.
                     const int c0 = static_cast<int>(x0 * fx) / fullBw;
@@ -135,11 +241,106 @@ TileIndex ScanTiles(GDALDataset* ds)
                         for (int c = c0; c <= c1 && allEmpty; ++c)
                             allEmpty = fullEmpty[static_cast<size_t>(r) * fullCols + c];
                     t.empty = absent || allEmpty;
+                    index.tiles.push_back(std::move(t));
+                    continue;
+                }
+                // Full resolution: every band of the block once, in its own type.
+                t.stats.resize(static_cast<size_t>(bands));
+                const size_t n = static_cast<size_t>(tw) * th;
+                anyValid.assign(n, 0);
+                bool haveDatasetMask = false;
+                for (int b = 0; b < bands && !absent; ++b)
+                {
+                    BandState& s = state[static_cast<size_t>(b)];
+                    const int size = GDALGetDataTypeSizeBytes(s.type);
+                    data.resize(n * size);
+                    if (s.band->RasterIO(GF_Read, x0, y0, tw, th, data.data(), tw, th, s.type, 0, 0,
+                                         nullptr) != CE_None)
+                        throw Error(ErrorKind::Io, std::string("cannot read ") +
+                                                       ds->GetDescription() + ": " +
+                                                       CPLGetLastErrorMsg());
+                    const GByte* m = nullptr;
+                    if (s.useMask)
+                    {
+                        std::vector<GByte>& target = s.datasetMask ? datasetMask : mask;
+                        if (!(s.datasetMask && haveDatasetMask))
+                        {
+                            target.resize(n);
+                            GDALRasterBand* maskOf = s.isAlpha ? first : s.band;
+                            if (maskOf->GetMaskBand()->RasterIO(GF_Read, x0, y0, tw, th,
+                                                                target.data(), tw, th, GDT_Byte, 0,
+                                                                0, nullptr) != CE_None)
+                                throw Error(ErrorKind::Io, std::string("cannot read the mask of ") +
+                                                               ds->GetDescription());
+                            haveDatasetMask = haveDatasetMask || s.datasetMask;
+                        }
+                        m = target.data();
+                    }
+                    Accumulate(s.type, data.data(), n, m, s, t.stats[static_cast<size_t>(b)],
+                               s.isAlpha ? nullptr : anyValid.data());
+                }
+                bool any = false;
+                for (const auto& st : t.stats)
+                    any = any || st.count > 0;
+                t.empty = !any;
+                fullEmpty[static_cast<size_t>(row) * fullCols + col] = t.empty;
+                // The valid cells of the footprint.
+                if (any)
+                    for (int y = 0; y < th; ++y)
+                    {
+                        GByte* cellRow =
+                            cm.cells.data() + static_cast<size_t>((y0 + y) / cm.k) * cm.cw;
+                        const GByte* v = anyValid.data() + static_cast<size_t>(y) * tw;
+                        for (int x = 0; x < tw; ++x)
+                            if (v[x])
+                                cellRow[(x0 + x) / cm.k] = 1;
+                    }
+                for (int b = 0; b < bands; ++b)
+                {
+                    const TileBandStatistics& ts = t.stats[static_cast<size_t>(b)];
+                    BandState& s = state[static_cast<size_t>(b)];
+                    if (ts.count == 0)
+                        continue;
+                    s.sum += ts.sum;
+                    s.count += ts.count;
+                    s.min = std::min(s.min, ts.min);
+                    s.max = std::max(s.max, ts.max);
                 }
                 index.tiles.push_back(std::move(t));
             }
     }
-    return index;
+
+    // Exact band statistics where per-value histograms give exact percentiles.
+    if (std::all_of(state.begin(), state.end(), [](const BandState& s) { return s.histogram; }))
+        for (auto& s : state)
+        {
+            BandStatistics st;
+            st.count = s.count;
+            if (s.count > 0)
+            {
+                st.min = s.min;
+                st.max = s.max;
+                st.mean = s.sum / s.count;
+                st.stddev = std::sqrt(std::max(0.0, s.sumSq / s.count - st.mean * st.mean));
+                auto percentile = [&](double p) {
+                    const double target = std::max(1.0, std::ceil(p * s.count));
+                    std::int64_t cumulative = 0;
+                    for (size_t i = 0; i < s.bins.size(); ++i)
+                    {
+                        cumulative += s.bins[i];
+                        if (cumulative >= target)
+                            return s.origin + static_cast<double>(i);
+                    }
+                    return s.max;
+                };
+                st.p0_5 = percentile(0.005);
+                st.p2 = percentile(0.02);
+                st.p98 = percentile(0.98);
+                st.p99_5 = percentile(0.995);
+            }
+            scan.statistics.push_back(st);
+        }
+    return scan;
 }
 
 } // namespace pgmosaic

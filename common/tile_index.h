@@ -1,11 +1,14 @@
-// DRAD: an item's internal tiles at every level of the file, with their minimum enclosing
-// rectangles, byte ranges, emptiness and (at full resolution) statistics.
+// One scan of an item at full resolution (DRAD and what registration needs): its internal
+// tiles at every level with their rectangles, byte ranges, emptiness and statistics, the mask
+// of its valid cells (for its footprint), and exact band statistics.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "gdal_priv.h"
+
+#include "statistics.h"
 
 namespace pgmosaic
 {
@@ -20,7 +23,7 @@ struct TileRecord
 {
     int level = 0;        // 0: full resolution, then the file's overviews
     int col = 0, row = 0; // block position within the level
-    int zoom = 0;         // levels - 1 - level: finer tiles have higher zooms (tilekey z)
+    int zoom = 0;         // quadtree zoom (tilekey z): full resolution's, minus the level
     double minx = 0, miny = 0, maxx = 0, maxy = 0; // enclosing rectangle, raster CRS
     std::uint64_t offset = 0, length = 0;          // bytes in the file (0 when unknown)
     bool empty = false;                            // absent from the file, or no valid pixel
@@ -33,10 +36,31 @@ struct TileIndex
     std::vector<TileRecord> tiles; // level by level, rows then columns
 };
 
-// Scans `ds` once at full resolution (every block: statistics and emptiness) and lists the
-// blocks of every overview level (byte ranges; empty when absent or when every full-resolution
-// tile below it is empty). Byte ranges come from GeoTIFF's TIFF metadata domain; other formats
-// get 0. Throws Error naming the dataset on a read failure.
-TileIndex ScanTiles(GDALDataset* ds);
+// Cells of k x k pixels; a cell is valid when any pixel of any band is.
+struct CellMask
+{
+    int k = 1, cw = 0, ch = 0;
+    std::vector<GByte> cells;
+};
+
+struct ItemScan
+{
+    TileIndex tiles;
+    CellMask cells;
+    // Exact statistics for 8 and 16 bit integer bands (from every pixel); empty otherwise.
+    std::vector<BandStatistics> statistics;
+};
+
+// Reads every full-resolution block of `ds` once, in its own data type: per-tile statistics
+// and emptiness, the valid-cell mask (cells of at most maxCells on the long side), and band
+// statistics; lists the blocks of every overview level (byte ranges; empty when absent or
+// when every full-resolution block under it is). Byte ranges come from GeoTIFF's TIFF
+// metadata domain; other formats get 0. Throws Error naming the dataset on a read failure.
+ItemScan ScanItem(GDALDataset* ds, int maxCells = 512);
+
+inline TileIndex ScanTiles(GDALDataset* ds)
+{
+    return ScanItem(ds).tiles;
+}
 
 } // namespace pgmosaic
