@@ -236,6 +236,39 @@ private:
     bool m_bDone = false;
 };
 
+// A mosaic's theme polygons (DAD); features written to it are loaded polygons (e.g. cloud
+// masks delivered with a product): a "theme" field names the theme, "class" the class, other
+// fields become attributes.
+class PGMosaicThemesLayer final : public OGRLayer
+{
+public:
+    PGMosaicThemesLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
+                        const std::string& layerName, int srid, bool update);
+    ~PGMosaicThemesLayer() override;
+    void ResetReading() override;
+    OGRFeature* GetNextFeature() override;
+    OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
+    int TestCapability(const char* pszCap) override;
+    OGRErr CreateField(OGRFieldDefn* poField, int bApproxOK = TRUE) override;
+
+protected:
+    OGRErr ICreateFeature(OGRFeature* poFeature) override;
+
+private:
+    PgConnection& m_oConn;
+    std::string m_osPostgis;
+    std::string m_osMosaic;
+    int m_nSrid = 0;
+    bool m_bUpdate = false;
+    OGRFeatureDefn* m_poDefn = nullptr;
+    GIntBig m_nLastId = 0;
+    std::vector<std::unique_ptr<OGRFeature>> m_apoPage{};
+    size_t m_nPagePos = 0;
+    bool m_bEnd = false;
+};
+
+constexpr const char* kLayerThemes = "themes";
+
 // The catalog columns of pgmosaic.item that become fields (all but keys and the footprint).
 std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn);
 

@@ -719,6 +719,9 @@ void PGMosaicDataset::OpenLayers(const std::string& mosaic)
         AddItemsLayer(name, prefix + kLayerItems, srid, nullptr);
         m_apoLayers.push_back(std::make_unique<PGMosaicBoundaryLayer>(
             *m_poConn, m_osPostgis, name, prefix + kLayerBoundary, srid));
+        if (m_osExtVersion != "0.1")
+            m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
+                *m_poConn, m_osPostgis, name, prefix + kLayerThemes, srid, false));
     }
 }
 
@@ -742,7 +745,7 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
         CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
         return nullptr;
     }
-    PGMosaicItemsLayer* layer = nullptr;
+    OGRLayer* created = nullptr;
     const CPLErr err = Guarded([&] {
         // "items" writes to the mosaic of the connection string; "<mosaic>.items" names it.
         std::string name = pszName, mosaic = m_osMosaicName, kind = pszName;
@@ -752,10 +755,22 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
             mosaic = name.substr(0, dot);
             kind = name.substr(dot + 1);
         }
+        if (EQUAL(kind.c_str(), kLayerThemes))
+        {
+            auto res = m_poConn->Exec("SELECT srid FROM pgmosaic.mosaic WHERE name = $1", {mosaic});
+            if (PQntuples(res.get()) == 0)
+                throw Error(ErrorKind::NotFound, "unknown mosaic \"" + mosaic + "\"");
+            m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
+                *m_poConn, m_osPostgis, mosaic, name, std::atoi(PQgetvalue(res.get(), 0, 0)),
+                true));
+            created = m_apoLayers.back().get();
+            return;
+        }
         if (!EQUAL(kind.c_str(), kLayerItems))
             throw Error(ErrorKind::InvalidParameter,
                         "cannot write layer \"" + name +
-                            "\": rasters are registered through the \"items\" layer");
+                            "\": rasters are registered through \"items\", polygons "
+                            "through \"themes\"");
         if (mosaic.empty())
             throw Error(ErrorKind::InvalidParameter,
                         "no mosaic to register into: give mosaic= in the connection string or "
@@ -768,9 +783,9 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
             if ((auth && EQUAL(auth, "EPSG")) || srs.AutoIdentifyEPSG() == OGRERR_NONE)
                 srid = std::atoi(srs.GetAuthorityCode(nullptr));
         }
-        layer = AddItemsLayer(mosaic, name, srid, papszOptions);
+        created = AddItemsLayer(mosaic, name, srid, papszOptions);
     });
-    return err == CE_None ? layer : nullptr;
+    return err == CE_None ? created : nullptr;
 }
 
 OGRErr PGMosaicDataset::StartTransaction(int)

@@ -592,3 +592,176 @@ OGRFeature* PGMosaicBoundaryLayer::GetNextFeature()
         return nullptr;
     }
 }
+
+/************************************************************************/
+/*                          PGMosaicThemesLayer                         */
+/************************************************************************/
+
+PGMosaicThemesLayer::PGMosaicThemesLayer(PgConnection& conn, const std::string& postgis,
+                                         const std::string& mosaic, const std::string& layerName,
+                                         int srid, bool update)
+    : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic), m_nSrid(srid), m_bUpdate(update)
+{
+    m_poDefn = NewLayerDefn(layerName, srid);
+    SetDescription(layerName.c_str());
+    for (const auto& [name, type] : {std::pair<const char*, OGRFieldType>{"theme", OFTString},
+                                     {"class", OFTString},
+                                     {"item_id", OFTInteger64},
+                                     {"area", OFTReal},
+                                     {"pixels", OFTInteger64},
+                                     {"attributes", OFTString}})
+    {
+        OGRFieldDefn f(name, type);
+        if (EQUAL(name, "attributes"))
+            f.SetSubType(OFSTJSON);
+        m_poDefn->AddFieldDefn(&f);
+    }
+}
+
+PGMosaicThemesLayer::~PGMosaicThemesLayer()
+{
+    m_poDefn->Release();
+}
+
+void PGMosaicThemesLayer::ResetReading()
+{
+    m_apoPage.clear();
+    m_nPagePos = 0;
+    m_nLastId = 0;
+    m_bEnd = false;
+}
+
+OGRFeature* PGMosaicThemesLayer::GetNextFeature()
+{
+    try
+    {
+        while (true)
+        {
+            if (m_nPagePos >= m_apoPage.size())
+            {
+                if (m_bEnd)
+                    return nullptr;
+                m_apoPage.clear();
+                m_nPagePos = 0;
+                const std::string& pg = m_osPostgis;
+                auto res = m_oConn.Exec(
+                    ("SELECT t.id, encode(" + pg + ".ST_AsBinary(" + pg +
+                     ".ST_Multi(t.polygon)), 'hex'), t.theme, t.class, t.item_id, t.area, "
+                     "t.pixels, t.attributes::text FROM pgmosaic.theme t JOIN pgmosaic.mosaic m "
+                     "ON m.id = t.mosaic_id WHERE m.name = $1 AND t.id > $2 ORDER BY t.id "
+                     "LIMIT " +
+                     std::to_string(kPageSize))
+                        .c_str(),
+                    {m_osMosaic, std::to_string(m_nLastId)});
+                const int n = PQntuples(res.get());
+                for (int r = 0; r < n; ++r)
+                {
+                    auto f = std::make_unique<OGRFeature>(m_poDefn);
+                    f->SetFID(std::atoll(PQgetvalue(res.get(), r, 0)));
+                    f->SetGeometryDirectly(
+                        GeometryFromHex(PQgetvalue(res.get(), r, 1),
+                                        m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
+                    for (int c = 2; c < 8; ++c)
+                        if (!PQgetisnull(res.get(), r, c))
+                            f->SetField(c - 2, PQgetvalue(res.get(), r, c));
+                    m_apoPage.push_back(std::move(f));
+                }
+                if (n > 0)
+                    m_nLastId = m_apoPage.back()->GetFID();
+                if (n < kPageSize)
+                    m_bEnd = true;
+                if (m_apoPage.empty())
+                    return nullptr;
+            }
+            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
+            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
+                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
+                return f.release();
+        }
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return nullptr;
+    }
+}
+
+int PGMosaicThemesLayer::TestCapability(const char* pszCap)
+{
+    if (EQUAL(pszCap, OLCSequentialWrite) || EQUAL(pszCap, OLCCreateField))
+        return m_bUpdate;
+    return EQUAL(pszCap, OLCStringsAsUTF8);
+}
+
+OGRErr PGMosaicThemesLayer::CreateField(OGRFieldDefn* poField, int)
+{
+    if (!m_bUpdate)
+        return OGRERR_FAILURE;
+    if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
+        m_poDefn->AddFieldDefn(poField);
+    return OGRERR_NONE;
+}
+
+OGRErr PGMosaicThemesLayer::ICreateFeature(OGRFeature* poFeature)
+{
+    if (!m_bUpdate)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+        return OGRERR_FAILURE;
+    }
+    try
+    {
+        const OGRGeometry* g = poFeature->GetGeometryRef();
+        if (g == nullptr)
+            throw Error(ErrorKind::InvalidParameter, "theme feature " +
+                                                         std::to_string(poFeature->GetFID()) +
+                                                         " has no geometry");
+        int srid = m_nSrid;
+        if (const OGRSpatialReference* srs = g->getSpatialReference())
+        {
+            OGRSpatialReference copy(*srs);
+            const char* auth = copy.GetAuthorityName(nullptr);
+            if ((auth && EQUAL(auth, "EPSG")) || copy.AutoIdentifyEPSG() == OGRERR_NONE)
+                srid = std::atoi(copy.GetAuthorityCode(nullptr));
+        }
+        std::string theme, klass;
+        CPLJSONObject attributes;
+        for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
+        {
+            if (!poFeature->IsFieldSetAndNotNull(i))
+                continue;
+            const char* name = m_poDefn->GetFieldDefn(i)->GetNameRef();
+            if (EQUAL(name, "theme"))
+                theme = poFeature->GetFieldAsString(i);
+            else if (EQUAL(name, "class"))
+                klass = poFeature->GetFieldAsString(i);
+            else if (!EQUAL(name, "item_id") && !EQUAL(name, "area") && !EQUAL(name, "pixels") &&
+                     !EQUAL(name, "attributes"))
+                attributes.Add(name, poFeature->GetFieldAsString(i));
+        }
+        if (theme.empty())
+            throw Error(ErrorKind::InvalidParameter,
+                        "theme feature " + std::to_string(poFeature->GetFID()) +
+                            " has no \"theme\" field naming its theme");
+        char* wkt = nullptr;
+        g->exportToWkt(&wkt, wkbVariantIso);
+        const std::string geomWkt = wkt ? wkt : "";
+        CPLFree(wkt);
+        const std::string& pg = m_osPostgis;
+        m_oConn.Exec(("INSERT INTO pgmosaic.theme (mosaic_id, theme, class, polygon, area, "
+                      "attributes) SELECT m.id, $2, NULLIF($3, ''), g, " +
+                      pg + ".ST_Area(g), $6::jsonb FROM pgmosaic.mosaic m, " + pg +
+                      ".ST_Transform(" + pg + ".ST_SetSRID(" + pg +
+                      ".ST_GeomFromText($4), $5::integer), m.srid) AS g "
+                      "WHERE m.name = $1")
+                         .c_str(),
+                     {m_osMosaic, theme, klass, geomWkt, std::to_string(srid > 0 ? srid : m_nSrid),
+                      attributes.Format(CPLJSONObject::PrettyFormat::Plain)});
+        return OGRERR_NONE;
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return OGRERR_FAILURE;
+    }
+}

@@ -891,7 +891,8 @@ def main():
           f" MB; pgmosaic {version}; GDAL_DRIVER_PATH={os.environ.get('GDAL_DRIVER_PATH', '')}")
     print(f"abstraction functions missing from the installed extension: "
           f"{', '.join(missing) if missing else 'none'}")
-    print(f"warm-up + {args.repeat} timed runs per case, medians; work in {ctx.workdir}")
+    print(f"warm-up + {args.repeat} timed runs per case, medians; work in {ctx.workdir}; load "
+          f"average at start {os.getloadavg()[0]:.2f}")
     print(f"server: shared_preload_libraries = "
           f"'{sql(ctx.db, 'SHOW shared_preload_libraries')[0][0]}'; {backend_load_cost(args.dbname)}")
 
@@ -936,7 +937,8 @@ def main():
         print("\noverview build (seed 000's figure: 47-140 MB/s of source, its hardware):")
         for name, secs in results.items():
             print(f"  {name:48s} {raw_mb / secs:7.1f} MB/s of source")
-    print(f"\ntotal wall time: {time.perf_counter() - t_start:.1f} s")
+    print(f"\ntotal wall time: {time.perf_counter() - t_start:.1f} s; load average at the end "
+          f"{os.getloadavg()[0]:.2f} (other work on the machine disturbs the timings)")
     if ctx.failures:
         sys.exit("FAILED: " + "; ".join(ctx.failures))
 

@@ -224,3 +224,31 @@ def test_theme_rule_polygons_and_area(scene, datadir, tmp_path):
         db.query("SELECT pgmosaic.add_theme_rule('drad', 'bad', 'b1 >', false)")
     with pytest.raises(Exception, match="uses b7 but mosaic"):
         db.query("SELECT pgmosaic.add_theme_rule('drad', 'bad', 'b7 > 1', false)")
+
+
+def test_themes_layer_loads_and_lists_polygons_with_ogr2ogr(scene, tmp_path):
+    db, _, _, _ = scene
+    # A cloud mask delivered with a product, in WGS 84: ogr2ogr loads it into the themes layer.
+    geojson = tmp_path / "clouds.geojson"
+    geojson.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                       '"properties": {"theme": "delivered_cloud", "class": "thick", '
+                       '"source": "L2A"}, "geometry": {"type": "Polygon", "coordinates": '
+                       '[[[4.29, 46.02], [4.30, 46.02], [4.30, 46.03], [4.29, 46.03], '
+                       '[4.29, 46.02]]]}}]}')
+    r = subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo} mosaic=drad",
+                        str(geojson), "-nln", "themes"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = db.query("SELECT class, attributes, ST_SRID(polygon), round(area) "
+                    "FROM pgmosaic.theme WHERE theme = 'delivered_cloud'")
+    assert rows[0][:3] == ("thick", {"source": "L2A"}, 32631)
+    assert 700000 < rows[0][3] < 1000000  # about 780 m x 1110 m
+    assert db.query("SELECT round(pgmosaic.theme_area('drad', 'delivered_cloud'))") == \
+        [(rows[0][3],)]
+    # Listed back, with the rule-derived themes.
+    ds = gdal.OpenEx(f"PGMOSAIC:{db.conninfo} mosaic=drad", gdal.OF_VECTOR)
+    layer = ds.GetLayerByName("themes")
+    themes = sorted({f["theme"] for f in layer})
+    assert themes == ["cloud", "delivered_cloud"]
+    r = subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo} mosaic=drad",
+                        str(geojson), "-nln", "boundary"], capture_output=True, text=True)
+    assert r.returncode != 0 and 'polygons through "themes"' in r.stderr
