@@ -79,6 +79,8 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
 // alpha band so that pixels the source does not cover never hide lower items.
 void SourcePool::Warp(const ItemRef& item, Entry& entry) const
 {
+    CPLDebug("PGMOSAIC", "item %lld (%s) is off the mosaic grid: warped",
+             static_cast<long long>(item.id), item.path.c_str());
     GdalErrorCollector errors;
     GDALDataset* src = entry.source.get();
     auto fail = [&](const char* what) {

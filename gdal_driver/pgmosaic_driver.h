@@ -315,8 +315,8 @@ public:
     OGRErr RollbackTransaction() override;
 
     int OverviewCount() const { return static_cast<int>(m_apoOverviews.size()); }
-    // The built overview level to read for a reduction of `factor` (0: none).
-    int LevelFor(int factor) const;
+    // The built overview level to read for a reduction by `reduction` (0: none).
+    int LevelFor(double reduction) const;
     // Sets STATISTICS_* on the bands from the items' statistics, the first time it is asked.
     void LoadStatistics();
     GDALDataset* Overview(int i) const;

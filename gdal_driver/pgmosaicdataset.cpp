@@ -357,11 +357,12 @@ void PGMosaicDataset::LoadStatistics()
     });
 }
 
-int PGMosaicDataset::LevelFor(int factor) const
+int PGMosaicDataset::LevelFor(double reduction) const
 {
+    // As GDAL picks overviews: a level up to 1.2 times coarser than asked still serves.
     int level = 0;
     for (int k : m_anBuiltLevels)
-        if ((1 << k) <= factor)
+        if ((1 << k) <= reduction * 1.2)
             level = std::max(level, k);
     return level;
 }
@@ -408,10 +409,10 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                             "PGMOSAIC");
             return;
         }
-        m_poReader->Read(
-            {{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
-            {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace},
-            LevelFor(std::min(nXSize / std::max(1, nBufXSize), nYSize / std::max(1, nBufYSize))));
+        m_poReader->Read({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
+                         {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace},
+                         LevelFor(std::min(static_cast<double>(nXSize) / std::max(1, nBufXSize),
+                                           static_cast<double>(nYSize) / std::max(1, nBufYSize))));
     });
 }
 
@@ -423,7 +424,8 @@ CPLErr PGMosaicDataset::ReadCoverage(int nXOff, int nYOff, int nXSize, int nYSiz
         m_poReader->ReadCoverage(
             {{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize},
             {pData, GDT_Byte, nPixelSpace, nLineSpace, 0},
-            LevelFor(std::min(nXSize / std::max(1, nBufXSize), nYSize / std::max(1, nBufYSize))));
+            LevelFor(std::min(static_cast<double>(nXSize) / std::max(1, nBufXSize),
+                              static_cast<double>(nYSize) / std::max(1, nBufYSize))));
     });
 }
 
