@@ -1,16 +1,25 @@
 #include "tilekey.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-
-#include "cpl_string.h"
 
 #include "error.h"
 #include "pathref.h" // QuoteForMessage
 
 namespace pgmosaic
 {
+
+// "x y" with 15 significant digits (no GDAL here: this file is part of the types module).
+static std::string FormatPoint(double x, double y)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.15g %.15g", x, y);
+    return buf;
+}
+
 namespace
 {
 
@@ -263,9 +272,8 @@ TileKey KeyAt(const QuadMatrix& m, double x, double y, int zoom)
     const double u = (x - m.originX) / m.spanX * n;
     const double v = (m.originY - y) / m.spanY * n;
     if (!(u >= 0 && u < n && v >= 0 && v < n))
-        throw Error(ErrorKind::InvalidParameter, std::string("point (") +
-                                                     CPLSPrintf("%.15g %.15g", x, y) +
-                                                     ") is outside the tile matrix");
+        throw Error(ErrorKind::InvalidParameter,
+                    std::string("point (") + FormatPoint(x, y) + ") is outside the tile matrix");
     const auto last = static_cast<std::int64_t>(n) - 1;
     return TileKey::FromZxy(zoom, std::min<std::int64_t>(static_cast<std::int64_t>(u), last),
                             std::min<std::int64_t>(static_cast<std::int64_t>(v), last));

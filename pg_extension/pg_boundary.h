@@ -35,7 +35,28 @@ private:
     ErrorData* m_poData;
 };
 
-int SqlStateOf(ErrorKind kind);
+// The SQLSTATE an engine error is reported with.
+inline int SqlStateOf(ErrorKind kind)
+{
+    switch (kind)
+    {
+    case ErrorKind::InvalidParameter:
+        return ERRCODE_INVALID_PARAMETER_VALUE;
+    case ErrorKind::NotFound:
+        return ERRCODE_UNDEFINED_FILE;
+    case ErrorKind::Permission:
+        return ERRCODE_INSUFFICIENT_PRIVILEGE;
+    case ErrorKind::Mismatch:
+        return ERRCODE_DATA_EXCEPTION;
+    case ErrorKind::Io:
+        return ERRCODE_IO_ERROR;
+    case ErrorKind::Catalog:
+        return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+    case ErrorKind::Internal:
+        break;
+    }
+    return ERRCODE_INTERNAL_ERROR;
+}
 
 template <typename Fn> auto PgCall(Fn&& fn) -> decltype(fn())
 {

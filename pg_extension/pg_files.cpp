@@ -89,13 +89,11 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster_v2);
     Datum pgmosaic_inspect_raster_v2(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string path = pgmosaic::TextArg(fcinfo, 0);
-                const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
-                return JsonbDatum(InspectToJson(path, statistics));
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string path = pgmosaic::TextArg(fcinfo, 0);
+            const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
+            return JsonbDatum(InspectToJson(path, statistics));
+        });
     }
 
     // try_inspect_raster(path text, statistics text) -> jsonb: the header, or
@@ -104,28 +102,26 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_try_inspect_raster);
     Datum pgmosaic_try_inspect_raster(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
+        return CppBoundary([&]() -> Datum {
+            const std::string path = pgmosaic::TextArg(fcinfo, 0);
+            const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
+            pgmosaic::ParseStatisticsMode(statistics);
+            if (!pgmosaic::CurrentFileAccessPolicy().enabled)
+                pgmosaic::CheckPathAllowed(pgmosaic::CurrentFileAccessPolicy(), path);
+            std::string json;
+            try
             {
-                const std::string path = pgmosaic::TextArg(fcinfo, 0);
-                const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
-                pgmosaic::ParseStatisticsMode(statistics);
-                if (!pgmosaic::CurrentFileAccessPolicy().enabled)
-                    pgmosaic::CheckPathAllowed(pgmosaic::CurrentFileAccessPolicy(), path);
-                std::string json;
-                try
-                {
-                    json = InspectToJson(path, statistics);
-                }
-                catch (const pgmosaic::Error& e)
-                {
-                    CPLJSONObject o;
-                    o.Add("error", e.what());
-                    o.Add("sqlstate", unpack_sql_state(pgmosaic::SqlStateOf(e.kind())));
-                    json = o.Format(CPLJSONObject::PrettyFormat::Plain);
-                }
-                return JsonbDatum(json);
-            });
+                json = InspectToJson(path, statistics);
+            }
+            catch (const pgmosaic::Error& e)
+            {
+                CPLJSONObject o;
+                o.Add("error", e.what());
+                o.Add("sqlstate", unpack_sql_state(pgmosaic::SqlStateOf(e.kind())));
+                json = o.Format(CPLJSONObject::PrettyFormat::Plain);
+            }
+            return JsonbDatum(json);
+        });
     }
 
     // stat_raster(path text, OUT state text, OUT size bigint, OUT mtime timestamptz,
@@ -133,62 +129,52 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_stat_raster);
     Datum pgmosaic_stat_raster(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string path = pgmosaic::TextArg(fcinfo, 0);
-                const pgmosaic::FileState st =
-                    pgmosaic::StatRasterFile(pgmosaic::CurrentFileAccessPolicy(), path);
-                const char* kind = st.kind == pgmosaic::FileState::Kind::Present   ? "present"
-                                   : st.kind == pgmosaic::FileState::Kind::Missing ? "missing"
-                                                                                   : "denied";
-                const bool present = st.kind == pgmosaic::FileState::Kind::Present;
-                return PgCall(
-                    [&]
-                    {
-                        TupleDesc desc;
-                        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-                            elog(ERROR, "stat_raster must return a record");
-                        desc = BlessTupleDesc(desc);
-                        Datum values[4];
-                        bool nulls[4] = {false, !present, !present, present};
-                        values[0] = PointerGetDatum(cstring_to_text(kind));
-                        values[1] = Int64GetDatum(st.size);
-                        values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st.mtime));
-                        values[3] = PointerGetDatum(cstring_to_text(st.detail.c_str()));
-                        return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-                    });
+        return CppBoundary([&]() -> Datum {
+            const std::string path = pgmosaic::TextArg(fcinfo, 0);
+            const pgmosaic::FileState st =
+                pgmosaic::StatRasterFile(pgmosaic::CurrentFileAccessPolicy(), path);
+            const char* kind = st.kind == pgmosaic::FileState::Kind::Present   ? "present"
+                               : st.kind == pgmosaic::FileState::Kind::Missing ? "missing"
+                                                                               : "denied";
+            const bool present = st.kind == pgmosaic::FileState::Kind::Present;
+            return PgCall([&] {
+                TupleDesc desc;
+                if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+                    elog(ERROR, "stat_raster must return a record");
+                desc = BlessTupleDesc(desc);
+                Datum values[4];
+                bool nulls[4] = {false, !present, !present, present};
+                values[0] = PointerGetDatum(cstring_to_text(kind));
+                values[1] = Int64GetDatum(st.size);
+                values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st.mtime));
+                values[3] = PointerGetDatum(cstring_to_text(st.detail.c_str()));
+                return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
             });
+        });
     }
 
     // list_rasters(directory text, pattern text, recursive boolean) -> SETOF text
     PG_FUNCTION_INFO_V1(pgmosaic_list_rasters);
     Datum pgmosaic_list_rasters(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string directory = pgmosaic::TextArg(fcinfo, 0);
-                const std::string pattern = pgmosaic::TextArg(fcinfo, 1);
-                const bool recursive = PG_GETARG_BOOL(2);
-                const auto files = pgmosaic::ListRasterFiles(pgmosaic::CurrentFileAccessPolicy(),
-                                                             directory, pattern, recursive);
-                PgCall(
-                    [&]
-                    {
-                        InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-                        ReturnSetInfo* rsinfo =
-                            reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-                        bool isnull = false;
-                        for (const auto& f : files)
-                        {
-                            Datum d =
-                                PointerGetDatum(cstring_to_text_with_len(f.data(), (int)f.size()));
-                            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
-                        }
-                    });
-                return static_cast<Datum>(0);
+        return CppBoundary([&]() -> Datum {
+            const std::string directory = pgmosaic::TextArg(fcinfo, 0);
+            const std::string pattern = pgmosaic::TextArg(fcinfo, 1);
+            const bool recursive = PG_GETARG_BOOL(2);
+            const auto files = pgmosaic::ListRasterFiles(pgmosaic::CurrentFileAccessPolicy(),
+                                                         directory, pattern, recursive);
+            PgCall([&] {
+                InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+                ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+                bool isnull = false;
+                for (const auto& f : files)
+                {
+                    Datum d = PointerGetDatum(cstring_to_text_with_len(f.data(), (int)f.size()));
+                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+                }
             });
+            return static_cast<Datum>(0);
+        });
     }
 
 } // extern "C"

@@ -19,6 +19,8 @@ extern "C"
 #include "utils/builtins.h"
 #include "utils/sortsupport.h"
 #include "utils/tuplestore.h"
+    // pathref and tilekey live in a module of their own (pgmosaic_types), without GDAL.
+    PG_MODULE_MAGIC;
 }
 
 #include <algorithm>
@@ -157,18 +159,16 @@ List* TileKeyIndexCondition(Node* raw)
 // Returns the keys as the rows of a set-returning function.
 Datum ReturnKeys(FunctionCallInfo fcinfo, const std::vector<TileKey>& keys)
 {
-    PgCall(
-        [&]
+    PgCall([&] {
+        InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+        ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+        bool isnull = false;
+        for (const TileKey k : keys)
         {
-            InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-            ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-            bool isnull = false;
-            for (const TileKey k : keys)
-            {
-                Datum d = KeyDatum(k);
-                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
-            }
-        });
+            Datum d = KeyDatum(k);
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+        }
+    });
     return static_cast<Datum>(0);
 }
 
@@ -182,61 +182,52 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_in);
     Datum pgmosaic_pathref_in(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return pgmosaic::TextDatum(NormalizeForSql(PG_GETARG_CSTRING(0))); });
+        return CppBoundary(
+            [&]() -> Datum { return pgmosaic::TextDatum(NormalizeForSql(PG_GETARG_CSTRING(0))); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_out);
     Datum pgmosaic_pathref_out(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const Bytes b = PathrefArg(fcinfo, 0);
-                return PgCall([&] { return CStringGetDatum(pnstrdup(b.data, b.len)); });
-            });
+        return CppBoundary([&]() -> Datum {
+            const Bytes b = PathrefArg(fcinfo, 0);
+            return PgCall([&] { return CStringGetDatum(pnstrdup(b.data, b.len)); });
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_recv);
     Datum pgmosaic_pathref_recv(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
-                int nbytes = 0;
-                char* s =
-                    PgCall([&] { return pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes); });
-                return pgmosaic::TextDatum(
-                    NormalizeForSql(std::string(s, static_cast<size_t>(nbytes))));
-            });
+        return CppBoundary([&]() -> Datum {
+            StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+            int nbytes = 0;
+            char* s = PgCall([&] { return pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes); });
+            return pgmosaic::TextDatum(
+                NormalizeForSql(std::string(s, static_cast<size_t>(nbytes))));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_send);
     Datum pgmosaic_pathref_send(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const Bytes b = PathrefArg(fcinfo, 0);
-                return PgCall(
-                    [&]
-                    {
-                        StringInfoData buf;
-                        pq_begintypsend(&buf);
-                        pq_sendtext(&buf, b.data, b.len);
-                        return PointerGetDatum(pq_endtypsend(&buf));
-                    });
+        return CppBoundary([&]() -> Datum {
+            const Bytes b = PathrefArg(fcinfo, 0);
+            return PgCall([&] {
+                StringInfoData buf;
+                pq_begintypsend(&buf);
+                pq_sendtext(&buf, b.data, b.len);
+                return PointerGetDatum(pq_endtypsend(&buf));
             });
+        });
     }
 
     // text -> pathref: the same checks as the input function, with the same SQLSTATE.
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_from_text);
     Datum pgmosaic_pathref_from_text(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            { return pgmosaic::TextDatum(NormalizeForSql(pgmosaic::TextArg(fcinfo, 0))); });
+        return CppBoundary([&]() -> Datum {
+            return pgmosaic::TextDatum(NormalizeForSql(pgmosaic::TextArg(fcinfo, 0)));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_cmp);
@@ -262,61 +253,51 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash);
     Datum pgmosaic_pathref_hash(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const Bytes b = PathrefArg(fcinfo, 0);
-                return hash_any(reinterpret_cast<const unsigned char*>(b.data), b.len);
-            });
+        return CppBoundary([&]() -> Datum {
+            const Bytes b = PathrefArg(fcinfo, 0);
+            return hash_any(reinterpret_cast<const unsigned char*>(b.data), b.len);
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash_extended);
     Datum pgmosaic_pathref_hash_extended(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const Bytes b = PathrefArg(fcinfo, 0);
-                return hash_any_extended(reinterpret_cast<const unsigned char*>(b.data), b.len,
-                                         static_cast<uint64>(PG_GETARG_INT64(1)));
-            });
+        return CppBoundary([&]() -> Datum {
+            const Bytes b = PathrefArg(fcinfo, 0);
+            return hash_any_extended(reinterpret_cast<const unsigned char*>(b.data), b.len,
+                                     static_cast<uint64>(PG_GETARG_INT64(1)));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_scheme);
     Datum pgmosaic_pathref_scheme(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const auto scheme = pgmosaic::SchemeOf(PathrefText(fcinfo, 0));
-                return pgmosaic::TextDatum(pgmosaic::PathSchemeName(scheme));
-            });
+        return CppBoundary([&]() -> Datum {
+            const auto scheme = pgmosaic::SchemeOf(PathrefText(fcinfo, 0));
+            return pgmosaic::TextDatum(pgmosaic::PathSchemeName(scheme));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_root);
     Datum pgmosaic_pathref_root(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string root = pgmosaic::RootNameOf(PathrefText(fcinfo, 0));
-                if (root.empty())
-                    PG_RETURN_NULL();
-                return pgmosaic::TextDatum(root);
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string root = pgmosaic::RootNameOf(PathrefText(fcinfo, 0));
+            if (root.empty())
+                PG_RETURN_NULL();
+            return pgmosaic::TextDatum(root);
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_relative);
     Datum pgmosaic_pathref_relative(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string rel = pgmosaic::RelativePartOf(PathrefText(fcinfo, 0));
-                if (rel.empty())
-                    PG_RETURN_NULL();
-                return pgmosaic::TextDatum(rel);
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string rel = pgmosaic::RelativePartOf(PathrefText(fcinfo, 0));
+            if (rel.empty())
+                PG_RETURN_NULL();
+            return pgmosaic::TextDatum(rel);
+        });
     }
 
     // pathref_under_root(ref, prefix): the reference @root/rel designates once its root is
@@ -324,26 +305,24 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_under_root);
     Datum pgmosaic_pathref_under_root(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string ref = PathrefText(fcinfo, 0);
-                if (pgmosaic::SchemeOf(ref) != pgmosaic::PathScheme::Root)
-                    return pgmosaic::TextDatum(ref);
-                return pgmosaic::TextDatum(pgmosaic::WithInvalidParameterAs(
-                    ERRCODE_INVALID_PARAMETER_VALUE,
-                    [&] { return pgmosaic::ResolveRootRef(ref, PathrefText(fcinfo, 1)); }));
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string ref = PathrefText(fcinfo, 0);
+            if (pgmosaic::SchemeOf(ref) != pgmosaic::PathScheme::Root)
+                return pgmosaic::TextDatum(ref);
+            return pgmosaic::TextDatum(
+                pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_PARAMETER_VALUE, [&] {
+                    return pgmosaic::ResolveRootRef(ref, PathrefText(fcinfo, 1));
+                }));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_pathref_is_under);
     Datum pgmosaic_pathref_is_under(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum {
-                return BoolGetDatum(
-                    pgmosaic::IsPathUnder(PathrefText(fcinfo, 0), PathrefText(fcinfo, 1)));
-            });
+        return CppBoundary([&]() -> Datum {
+            return BoolGetDatum(
+                pgmosaic::IsPathUnder(PathrefText(fcinfo, 0), PathrefText(fcinfo, 1)));
+        });
     }
 
     // ---- tilekey ---------------------------------------------------------------------------
@@ -351,56 +330,47 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_in);
     Datum pgmosaic_tilekey_in(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string text = PG_GETARG_CSTRING(0);
-                return KeyDatum(pgmosaic::WithInvalidParameterAs(
-                    ERRCODE_INVALID_TEXT_REPRESENTATION, [&] { return TileKey::Parse(text); }));
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string text = PG_GETARG_CSTRING(0);
+            return KeyDatum(pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_TEXT_REPRESENTATION,
+                                                             [&] { return TileKey::Parse(text); }));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_out);
     Datum pgmosaic_tilekey_out(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const std::string q = KeyArg(fcinfo, 0).Quadkey();
-                return PgCall([&] { return CStringGetDatum(pstrdup(q.c_str())); });
-            });
+        return CppBoundary([&]() -> Datum {
+            const std::string q = KeyArg(fcinfo, 0).Quadkey();
+            return PgCall([&] { return CStringGetDatum(pstrdup(q.c_str())); });
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_recv);
     Datum pgmosaic_tilekey_recv(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
-                const int64 bits = PgCall([&] { return pq_getmsgint64(buf); });
-                return KeyDatum(pgmosaic::WithInvalidParameterAs(
-                    ERRCODE_INVALID_BINARY_REPRESENTATION,
-                    [&] { return TileKey::FromBits(static_cast<std::uint64_t>(bits)); }));
-            });
+        return CppBoundary([&]() -> Datum {
+            StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+            const int64 bits = PgCall([&] { return pq_getmsgint64(buf); });
+            return KeyDatum(
+                pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_BINARY_REPRESENTATION, [&] {
+                    return TileKey::FromBits(static_cast<std::uint64_t>(bits));
+                }));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_send);
     Datum pgmosaic_tilekey_send(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-                return PgCall(
-                    [&]
-                    {
-                        StringInfoData buf;
-                        pq_begintypsend(&buf);
-                        pq_sendint64(&buf, bits);
-                        return PointerGetDatum(pq_endtypsend(&buf));
-                    });
+        return CppBoundary([&]() -> Datum {
+            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+            return PgCall([&] {
+                StringInfoData buf;
+                pq_begintypsend(&buf);
+                pq_sendint64(&buf, bits);
+                return PointerGetDatum(pq_endtypsend(&buf));
             });
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cmp);
@@ -427,55 +397,47 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_sortsupport);
     Datum pgmosaic_tilekey_sortsupport(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                SortSupport ssup = reinterpret_cast<SortSupport>(PG_GETARG_POINTER(0));
-                ssup->comparator = ssup_datum_signed_cmp;
-                return static_cast<Datum>(0);
-            });
+        return CppBoundary([&]() -> Datum {
+            SortSupport ssup = reinterpret_cast<SortSupport>(PG_GETARG_POINTER(0));
+            ssup->comparator = ssup_datum_signed_cmp;
+            return static_cast<Datum>(0);
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash);
     Datum pgmosaic_tilekey_hash(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-                return hash_any(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits));
-            });
+        return CppBoundary([&]() -> Datum {
+            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+            return hash_any(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash_extended);
     Datum pgmosaic_tilekey_hash_extended(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-                return hash_any_extended(reinterpret_cast<const unsigned char*>(&bits),
-                                         sizeof(bits), static_cast<uint64>(PG_GETARG_INT64(1)));
-            });
+        return CppBoundary([&]() -> Datum {
+            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+            return hash_any_extended(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits),
+                                     static_cast<uint64>(PG_GETARG_INT64(1)));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_make);
     Datum pgmosaic_tilekey_make(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum {
-                return KeyDatum(
-                    TileKey::FromZxy(PG_GETARG_INT32(0), PG_GETARG_INT32(1), PG_GETARG_INT32(2)));
-            });
+        return CppBoundary([&]() -> Datum {
+            return KeyDatum(
+                TileKey::FromZxy(PG_GETARG_INT32(0), PG_GETARG_INT32(1), PG_GETARG_INT32(2)));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_from_bigint);
     Datum pgmosaic_tilekey_from_bigint(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum {
-                return KeyDatum(TileKey::FromBits(static_cast<std::uint64_t>(PG_GETARG_INT64(0))));
-            });
+        return CppBoundary([&]() -> Datum {
+            return KeyDatum(TileKey::FromBits(static_cast<std::uint64_t>(PG_GETARG_INT64(0))));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_to_bigint);
@@ -493,15 +455,15 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_x);
     Datum pgmosaic_tilekey_x(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).x())); });
+        return CppBoundary(
+            [&]() -> Datum { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).x())); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_y);
     Datum pgmosaic_tilekey_y(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).y())); });
+        return CppBoundary(
+            [&]() -> Datum { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).y())); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_zxy);
@@ -513,74 +475,68 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_quadkey);
     Datum pgmosaic_tilekey_quadkey(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Quadkey()); });
+        return CppBoundary(
+            [&]() -> Datum { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Quadkey()); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_parent);
     Datum pgmosaic_tilekey_parent(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const TileKey k = KeyArg(fcinfo, 0);
-                if (!k.HasParent())
-                    PG_RETURN_NULL();
-                return KeyDatum(k.Parent());
-            });
+        return CppBoundary([&]() -> Datum {
+            const TileKey k = KeyArg(fcinfo, 0);
+            if (!k.HasParent())
+                PG_RETURN_NULL();
+            return KeyDatum(k.Parent());
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_ancestor);
     Datum pgmosaic_tilekey_ancestor(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return KeyDatum(KeyArg(fcinfo, 0).Ancestor(PG_GETARG_INT32(1))); });
+        return CppBoundary(
+            [&]() -> Datum { return KeyDatum(KeyArg(fcinfo, 0).Ancestor(PG_GETARG_INT32(1))); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_children);
     Datum pgmosaic_tilekey_children(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const TileKey k = KeyArg(fcinfo, 0);
-                std::vector<TileKey> keys;
-                for (int q = 0; q < 4; ++q)
-                    keys.push_back(k.Child(q));
-                return ReturnKeys(fcinfo, keys);
-            });
+        return CppBoundary([&]() -> Datum {
+            const TileKey k = KeyArg(fcinfo, 0);
+            std::vector<TileKey> keys;
+            for (int q = 0; q < 4; ++q)
+                keys.push_back(k.Child(q));
+            return ReturnKeys(fcinfo, keys);
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_neighbours);
     Datum pgmosaic_tilekey_neighbours(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return ReturnKeys(fcinfo, KeyArg(fcinfo, 0).Neighbours()); });
+        return CppBoundary(
+            [&]() -> Datum { return ReturnKeys(fcinfo, KeyArg(fcinfo, 0).Neighbours()); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contains);
     Datum pgmosaic_tilekey_contains(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return BoolGetDatum(KeyArg(fcinfo, 0).Contains(KeyArg(fcinfo, 1))); });
+        return CppBoundary(
+            [&]() -> Datum { return BoolGetDatum(KeyArg(fcinfo, 0).Contains(KeyArg(fcinfo, 1))); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contained);
     Datum pgmosaic_tilekey_contained(PG_FUNCTION_ARGS)
     {
-        return CppBoundary([&]() -> Datum
-                           { return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0))); });
+        return CppBoundary(
+            [&]() -> Datum { return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0))); });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_support);
     Datum pgmosaic_tilekey_support(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
-                return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
-            });
+        return CppBoundary([&]() -> Datum {
+            Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
+            return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_range_end);
@@ -593,51 +549,42 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_at);
     Datum pgmosaic_tilekey_at(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                return KeyDatum(pgmosaic::KeyAt(MatrixArgs(fcinfo, 3), PG_GETARG_FLOAT8(0),
-                                                PG_GETARG_FLOAT8(1), PG_GETARG_INT32(2)));
-            });
+        return CppBoundary([&]() -> Datum {
+            return KeyDatum(pgmosaic::KeyAt(MatrixArgs(fcinfo, 3), PG_GETARG_FLOAT8(0),
+                                            PG_GETARG_FLOAT8(1), PG_GETARG_INT32(2)));
+        });
     }
 
     // tilekey_bounds(key, origin_x, origin_y, span_x, span_y) -> {xmin, ymin, xmax, ymax}
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_bounds);
     Datum pgmosaic_tilekey_bounds(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                const pgmosaic::QuadMatrix m = MatrixArgs(fcinfo, 1);
-                m.Validate();
-                const pgmosaic::Envelope e = pgmosaic::TileEnvelope(m, KeyArg(fcinfo, 0));
-                return PgCall(
-                    [&]
-                    {
-                        Datum values[4] = {Float8GetDatum(e.minx), Float8GetDatum(e.miny),
-                                           Float8GetDatum(e.maxx), Float8GetDatum(e.maxy)};
-                        return PointerGetDatum(
-                            construct_array(values, 4, FLOAT8OID, 8, FLOAT8PASSBYVAL, 'd'));
-                    });
+        return CppBoundary([&]() -> Datum {
+            const pgmosaic::QuadMatrix m = MatrixArgs(fcinfo, 1);
+            m.Validate();
+            const pgmosaic::Envelope e = pgmosaic::TileEnvelope(m, KeyArg(fcinfo, 0));
+            return PgCall([&] {
+                Datum values[4] = {Float8GetDatum(e.minx), Float8GetDatum(e.miny),
+                                   Float8GetDatum(e.maxx), Float8GetDatum(e.maxy)};
+                return PointerGetDatum(
+                    construct_array(values, 4, FLOAT8OID, 8, FLOAT8PASSBYVAL, 'd'));
             });
+        });
     }
 
     // tilekey_cover_wkb(wkb, zoom, origin_x, origin_y, span_x, span_y, compact)
     PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cover_wkb);
     Datum pgmosaic_tilekey_cover_wkb(PG_FUNCTION_ARGS)
     {
-        return CppBoundary(
-            [&]() -> Datum
-            {
-                bytea* wkb = PgCall([&] { return PG_GETARG_BYTEA_PP(0); });
-                const auto geometry =
-                    pgmosaic::ParseWkb(reinterpret_cast<const unsigned char*>(VARDATA_ANY(wkb)),
-                                       VARSIZE_ANY_EXHDR(wkb));
-                pgmosaic::CoverOptions options;
-                options.compact = PG_GETARG_BOOL(6);
-                return ReturnKeys(fcinfo, pgmosaic::Cover(MatrixArgs(fcinfo, 2), geometry,
-                                                          PG_GETARG_INT32(1), options));
-            });
+        return CppBoundary([&]() -> Datum {
+            bytea* wkb = PgCall([&] { return PG_GETARG_BYTEA_PP(0); });
+            const auto geometry = pgmosaic::ParseWkb(
+                reinterpret_cast<const unsigned char*>(VARDATA_ANY(wkb)), VARSIZE_ANY_EXHDR(wkb));
+            pgmosaic::CoverOptions options;
+            options.compact = PG_GETARG_BOOL(6);
+            return ReturnKeys(fcinfo, pgmosaic::Cover(MatrixArgs(fcinfo, 2), geometry,
+                                                      PG_GETARG_INT32(1), options));
+        });
     }
 
 } // extern "C"

@@ -48,8 +48,8 @@ inline std::string TextArg(FunctionCallInfo fcinfo, int n)
 // A text (or text-like varlena) Datum holding `s`.
 inline Datum TextDatum(const std::string& s)
 {
-    return PgCall([&]
-                  { return PointerGetDatum(cstring_to_text_with_len(s.data(), (int)s.size())); });
+    return PgCall(
+        [&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), (int)s.size())); });
 }
 
 } // namespace pgmosaic

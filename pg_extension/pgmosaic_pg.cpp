@@ -35,16 +35,14 @@ namespace pgmosaic
 void EnsureGdal()
 {
     static std::once_flag once;
-    std::call_once(once,
-                   []
-                   {
-                       // The backend never writes side-car .aux.xml files next to the rasters it
-                       // inspects, and GDAL never prints: errors are collected per call and
-                       // reported through ereport.
-                       CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
-                       CPLSetErrorHandler(CPLQuietErrorHandler);
-                       GDALAllRegister();
-                   });
+    std::call_once(once, [] {
+        // The backend never writes side-car .aux.xml files next to the rasters it
+        // inspects, and GDAL never prints: errors are collected per call and
+        // reported through ereport.
+        CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+        CPLSetErrorHandler(CPLQuietErrorHandler);
+        GDALAllRegister();
+    });
 }
 
 FileAccessPolicy CurrentFileAccessPolicy()
@@ -54,28 +52,6 @@ FileAccessPolicy CurrentFileAccessPolicy()
     policy.allowedRoots = ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
     AddCatalogSettings(policy);
     return policy;
-}
-
-int SqlStateOf(ErrorKind kind)
-{
-    switch (kind)
-    {
-    case ErrorKind::InvalidParameter:
-        return ERRCODE_INVALID_PARAMETER_VALUE;
-    case ErrorKind::NotFound:
-        return ERRCODE_UNDEFINED_FILE;
-    case ErrorKind::Permission:
-        return ERRCODE_INSUFFICIENT_PRIVILEGE;
-    case ErrorKind::Mismatch:
-        return ERRCODE_DATA_EXCEPTION;
-    case ErrorKind::Io:
-        return ERRCODE_IO_ERROR;
-    case ErrorKind::Catalog:
-        return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
-    case ErrorKind::Internal:
-        break;
-    }
-    return ERRCODE_INTERNAL_ERROR;
 }
 
 } // namespace pgmosaic
@@ -104,35 +80,31 @@ extern "C"
     PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster);
     Datum pgmosaic_inspect_raster(PG_FUNCTION_ARGS)
     {
-        return pgmosaic::CppBoundary(
-            [&]() -> Datum
-            {
-                std::string path =
-                    pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-                // Open the canonical path that was checked, so a symlink swapped in between the
-                // check and the open cannot lead outside the allowed roots.
-                const auto policy = pgmosaic::CurrentFileAccessPolicy();
-                const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
-                pgmosaic::EnsureGdal();
-                pgmosaic::InspectOptions options;
-                options.allowedDrivers = policy.allowedDrivers;
-                const std::string json =
-                    pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical, options));
-                return pgmosaic::PgCall(
-                    [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-            });
+        return pgmosaic::CppBoundary([&]() -> Datum {
+            std::string path =
+                pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+            // Open the canonical path that was checked, so a symlink swapped in between the
+            // check and the open cannot lead outside the allowed roots.
+            const auto policy = pgmosaic::CurrentFileAccessPolicy();
+            const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
+            pgmosaic::EnsureGdal();
+            pgmosaic::InspectOptions options;
+            options.allowedDrivers = policy.allowedDrivers;
+            const std::string json =
+                pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical, options));
+            return pgmosaic::PgCall(
+                [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+        });
     }
 
     PG_FUNCTION_INFO_V1(pgmosaic_gdal_version);
     Datum pgmosaic_gdal_version(PG_FUNCTION_ARGS)
     {
         (void)fcinfo;
-        return pgmosaic::CppBoundary(
-            [&]() -> Datum
-            {
-                const char* v = GDALVersionInfo("RELEASE_NAME");
-                return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
-            });
+        return pgmosaic::CppBoundary([&]() -> Datum {
+            const char* v = GDALVersionInfo("RELEASE_NAME");
+            return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
+        });
     }
 
 } // extern "C"

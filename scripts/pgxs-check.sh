@@ -10,4 +10,9 @@ make -s -C "$scratch" -f Makefile.pgxs -j2 >/dev/null
 test -f "$scratch/pgmosaic.so"
 # Not grep -q: with pipefail, nm would be killed by SIGPIPE once grep stops reading.
 nm -D --defined-only "$scratch/pgmosaic.so" | grep pgmosaic_inspect_raster >/dev/null
-echo "pgxs-check: pgmosaic.so built through PGXS"
+test -f "$scratch/pgmosaic_types.so"
+if ldd "$scratch/pgmosaic_types.so" | grep gdal >/dev/null; then
+  echo "pgxs-check: pgmosaic_types.so must not link GDAL" >&2
+  exit 1
+fi
+echo "pgxs-check: pgmosaic.so and pgmosaic_types.so built through PGXS"

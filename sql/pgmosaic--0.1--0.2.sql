@@ -29,13 +29,13 @@ $roles$;
 CREATE TYPE pgmosaic.pathref;
 
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_in(cstring) RETURNS pgmosaic.pathref
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_out(pgmosaic.pathref) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_recv(internal) RETURNS pgmosaic.pathref
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_send(pgmosaic.pathref) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE pgmosaic.pathref (
     INPUT = pgmosaic.pathref_in,
@@ -52,7 +52,7 @@ COMMENT ON TYPE pgmosaic.pathref IS
     'relative paths and other schemes are refused.';
 
 CREATE OR REPLACE FUNCTION pgmosaic.pathref(text) RETURNS pgmosaic.pathref
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_from_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_from_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref(text) IS 'Validates and normalises a raster reference.';
 CREATE CAST (text AS pgmosaic.pathref) WITH FUNCTION pgmosaic.pathref(text) AS ASSIGNMENT;
 CREATE CAST (pgmosaic.pathref AS text) WITHOUT FUNCTION AS IMPLICIT;
@@ -70,11 +70,11 @@ CREATE OR REPLACE FUNCTION pgmosaic.pathref_gt(pgmosaic.pathref, pgmosaic.pathre
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_ge(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
     AS 'MODULE_PATHNAME', 'pgmosaic_pathref_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_cmp(pgmosaic.pathref, pgmosaic.pathref) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_hash(pgmosaic.pathref) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_hash_extended(pgmosaic.pathref, bigint) RETURNS bigint
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_hash_extended'
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_hash_extended'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR pgmosaic.= (
@@ -115,26 +115,26 @@ CREATE OPERATOR CLASS pgmosaic.pathref_hash_ops DEFAULT FOR TYPE pgmosaic.pathre
     FUNCTION 2 pgmosaic.pathref_hash_extended(pgmosaic.pathref, bigint);
 
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_scheme(pgmosaic.pathref) RETURNS text
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_scheme' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_scheme' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref_scheme(pgmosaic.pathref) IS
     'The kind of a raster reference: local, root, vsicurl, vsis3, vsigs or vsiaz.';
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_root(pgmosaic.pathref) RETURNS text
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_root' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_root' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref_root(pgmosaic.pathref) IS
     'The root name of a @root/relative reference; NULL for other references.';
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_relative(pgmosaic.pathref) RETURNS text
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_relative' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_relative' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref_relative(pgmosaic.pathref) IS
     'The part after the root of a @root/relative reference; NULL for other references.';
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_under_root(ref pgmosaic.pathref, prefix pgmosaic.pathref)
     RETURNS pgmosaic.pathref
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_under_root' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_under_root' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref_under_root(pgmosaic.pathref, pgmosaic.pathref) IS
     'The reference @root/rel designates when its root is prefix (prefix/rel); other references '
     'unchanged.';
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_is_under(ref pgmosaic.pathref, prefix pgmosaic.pathref)
     RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_is_under' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_is_under' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.pathref_is_under(pgmosaic.pathref, pgmosaic.pathref) IS
     'Whether ref is prefix itself or below it, at a "/" boundary.';
 
@@ -145,13 +145,13 @@ COMMENT ON FUNCTION pgmosaic.pathref_is_under(pgmosaic.pathref, pgmosaic.pathref
 CREATE TYPE pgmosaic.tilekey;
 
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_in(cstring) RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_out(pgmosaic.tilekey) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_recv(internal) RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_send(pgmosaic.tilekey) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE pgmosaic.tilekey (
     INPUT = pgmosaic.tilekey_in,
@@ -180,27 +180,27 @@ CREATE OR REPLACE FUNCTION pgmosaic.tilekey_gt(pgmosaic.tilekey, pgmosaic.tileke
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_ge(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
     AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_cmp(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_sortsupport(internal) RETURNS void
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_sortsupport' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_sortsupport' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_hash(pgmosaic.tilekey) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_hash_extended(pgmosaic.tilekey, bigint) RETURNS bigint
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_hash_extended'
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_hash_extended'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- Planner support: k <@ a and a @> k on a btree-indexed k become k >= a AND k <=
 -- tilekey_range_end(a), the exact index range of a's descendants.
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_support(internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_contains(pgmosaic.tilekey, pgmosaic.tilekey)
     RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contains' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_contains' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     SUPPORT pgmosaic.tilekey_support;
 COMMENT ON FUNCTION pgmosaic.tilekey_contains(pgmosaic.tilekey, pgmosaic.tilekey) IS
     'Whether the second tile is the first or one of its descendants.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_contained(pgmosaic.tilekey, pgmosaic.tilekey)
     RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_contained' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_contained' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     SUPPORT pgmosaic.tilekey_support;
 COMMENT ON FUNCTION pgmosaic.tilekey_contained(pgmosaic.tilekey, pgmosaic.tilekey) IS
     'Whether the first tile is the second or one of its descendants.';
@@ -251,51 +251,51 @@ CREATE OPERATOR CLASS pgmosaic.tilekey_hash_ops DEFAULT FOR TYPE pgmosaic.tileke
 
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey(zoom integer, x integer, y integer)
     RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_make' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_make' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey(integer, integer, integer) IS
     'The key of tile x, y (from the top left) at a zoom.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_from_bigint(bigint) RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_from_bigint' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_from_bigint' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_to_bigint(pgmosaic.tilekey) RETURNS bigint
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_to_bigint' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_to_bigint' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE CAST (bigint AS pgmosaic.tilekey) WITH FUNCTION pgmosaic.tilekey_from_bigint(bigint);
 CREATE CAST (pgmosaic.tilekey AS bigint) WITH FUNCTION pgmosaic.tilekey_to_bigint(pgmosaic.tilekey);
 
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_zoom(pgmosaic.tilekey) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_zoom' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_zoom' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_x(pgmosaic.tilekey) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_x' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_x' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_y(pgmosaic.tilekey) RETURNS integer
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_y' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_y' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_zxy(pgmosaic.tilekey) RETURNS text
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_zxy' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_zxy' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_zxy(pgmosaic.tilekey) IS 'The key as z/x/y text.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_quadkey(pgmosaic.tilekey) RETURNS text
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_quadkey' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_quadkey' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_quadkey(pgmosaic.tilekey) IS 'The key as a quadkey.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_parent(pgmosaic.tilekey) RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_parent' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_parent' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_parent(pgmosaic.tilekey) IS
     'The tile one zoom up; NULL at zoom 0.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_parent(pgmosaic.tilekey, zoom integer)
     RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_ancestor' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_ancestor' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_parent(pgmosaic.tilekey, integer) IS
     'The tile at a zoom (at most the key''s) that contains the key.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_children(pgmosaic.tilekey)
     RETURNS SETOF pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_children' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_children' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     ROWS 4;
 COMMENT ON FUNCTION pgmosaic.tilekey_children(pgmosaic.tilekey) IS
     'The four tiles one zoom down, in key order.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_neighbours(pgmosaic.tilekey)
     RETURNS SETOF pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_neighbours' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_neighbours' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     ROWS 8;
 COMMENT ON FUNCTION pgmosaic.tilekey_neighbours(pgmosaic.tilekey) IS
     'The up to 8 tiles around a tile at its zoom (none outside the matrix), in key order.';
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_range_end(pgmosaic.tilekey) RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_range_end' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_range_end' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_range_end(pgmosaic.tilekey) IS
     'The greatest key among a tile''s descendants: they are the keys k with '
     'key <= k AND k <= tilekey_range_end(key), one btree range.';
@@ -307,7 +307,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.tilekey_at(x double precision, y double prec
                                                origin_y double precision,
                                                span_x double precision, span_y double precision)
     RETURNS pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_at' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_at' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_at(double precision, double precision, integer,
                                         double precision, double precision, double precision,
                                         double precision) IS
@@ -319,7 +319,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.tilekey_bounds(key pgmosaic.tilekey,
                                                    span_x double precision,
                                                    span_y double precision)
     RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_bounds' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_bounds' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_bounds(pgmosaic.tilekey, double precision,
                                             double precision, double precision,
                                             double precision) IS
@@ -331,7 +331,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.tilekey_cover_wkb(wkb bytea, zoom integer,
                                                       span_y double precision,
                                                       compact boolean)
     RETURNS SETOF pgmosaic.tilekey
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_cover_wkb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_cover_wkb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgmosaic.tilekey_cover_wkb(bytea, integer, double precision,
                                                double precision, double precision,
                                                double precision, boolean) IS
