@@ -10,6 +10,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 data=/tmp/pgmosaic_regress
 outside=/tmp/pgmosaic_regress_outside
+# The fixtures live in a fixed place (the expected output names it): one run at a time.
+exec 9>/tmp/pgmosaic_regress.lock
+flock 9
 rm -rf "$data" "$outside"
 mkdir -p "$data/sub" "$outside"
 mk() { gdal_create -q "$@"; }
