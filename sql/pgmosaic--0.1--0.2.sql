@@ -58,17 +58,17 @@ CREATE CAST (text AS pgmosaic.pathref) WITH FUNCTION pgmosaic.pathref(text) AS A
 CREATE CAST (pgmosaic.pathref AS text) WITHOUT FUNCTION AS IMPLICIT;
 
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_eq(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_ne(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_lt(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_le(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_gt(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_ge(pgmosaic.pathref, pgmosaic.pathref) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_pathref_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_cmp(pgmosaic.pathref, pgmosaic.pathref) RETURNS integer
     AS '$libdir/pgmosaic_types', 'pgmosaic_pathref_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.pathref_hash(pgmosaic.pathref) RETURNS integer
@@ -168,17 +168,17 @@ COMMENT ON TYPE pgmosaic.tilekey IS
     'descendants, which are exactly the keys between it and tilekey_range_end(it).';
 
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_eq(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_ne(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_lt(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_le(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_gt(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_ge(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'pgmosaic_tilekey_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_cmp(pgmosaic.tilekey, pgmosaic.tilekey) RETURNS integer
     AS '$libdir/pgmosaic_types', 'pgmosaic_tilekey_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION pgmosaic.tilekey_sortsupport(internal) RETURNS void
