@@ -20,8 +20,14 @@ bool IsOnMosaicGrid(const MosaicInfo& m, const ItemRef& item)
     auto onGrid = [](double v) {
         return std::fabs(v - std::round(v)) < 1e-6;
     };
-    return same(g[1], m.gt[1]) && same(g[5], m.gt[5]) && onGrid((g[0] - m.gt[0]) / m.gt[1]) &&
-           onGrid((g[3] - m.gt[3]) / m.gt[5]);
+    // Overview tiles are on the grid at 2, 4, 8... times the mosaic's pixel size: nearest
+    // sampling of them through a floating-point window is exact, no warp needed.
+    const double fx = g[1] / m.gt[1], fy = g[5] / m.gt[5];
+    const bool scale =
+        item.authoritative
+            ? (fx >= 1 && same(fx, std::exp2(std::round(std::log2(fx)))) && same(fx, fy))
+            : (same(g[1], m.gt[1]) && same(g[5], m.gt[5]));
+    return scale && onGrid((g[0] - m.gt[0]) / m.gt[1]) && onGrid((g[3] - m.gt[3]) / m.gt[5]);
 }
 
 SourcePool::SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, size_t capacity)

@@ -388,3 +388,19 @@ TEST_F(CompositeReaderTest, OverviewTileAveragesTheLevelBelowAndSkipsEmptyTiles)
     VSIStatBufL st;
     EXPECT_NE(VSIStatL("/vsimem/ovr_empty.tif", &st), 0);
 }
+
+TEST(SourcePool, OverviewTilesOnTheGridAreNotWarped)
+{
+    MosaicInfo m;
+    m.srid = 32631;
+    m.gt = {500000, 1, 0, 5000000, 0, -1};
+    ItemRef tile;
+    tile.srid = 32631;
+    tile.gt = {500000, 4, 0, 5000000, 0, -4};
+    EXPECT_FALSE(IsOnMosaicGrid(m, tile)); // a primary item at another resolution is warped
+    tile.authoritative = true;
+    EXPECT_TRUE(IsOnMosaicGrid(m, tile)); // an overview tile at 4x is read directly
+    tile.gt[1] = 3;
+    tile.gt[5] = -3;
+    EXPECT_FALSE(IsOnMosaicGrid(m, tile)); // 3x is no overview level
+}
