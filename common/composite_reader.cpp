@@ -455,10 +455,17 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
             std::none_of(steps.begin() + static_cast<std::ptrdiff_t>(i) + 1, steps.end(),
                          [&](const Step& lower) { return Overlap(s.place.dst, lower.place.dst); });
     }
-    FetchAll(steps, bands, false, &buf, Parallel(req, steps.size()));
-    for (auto it = steps.rbegin(); it != steps.rend(); ++it)
-        if (!it->direct && !it->skipped)
-            Paint(*it, bands.size(), buf);
+    const bool parallel = Parallel(req, steps.size());
+    FetchAll(steps, bands, false, &buf, parallel);
+    // Painting bottom-up, each thread on its own band of rows: the order within a row is kept.
+    const int parts = parallel ? static_cast<int>(m_apoPools.size()) : 1;
+    ParallelFor(static_cast<size_t>(parts), parts, [&](size_t part, int) {
+        const int rowBegin = static_cast<int>(static_cast<std::int64_t>(req.bufH) * part / parts);
+        const int rowEnd = static_cast<int>(static_cast<std::int64_t>(req.bufH) * (part + 1) / parts);
+        for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+            if (!it->direct && !it->skipped)
+                Paint(*it, bands.size(), buf, rowBegin, rowEnd);
+    });
 }
 
 void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel)
@@ -497,9 +504,12 @@ void CompositeReader::Fill(const Request& req, size_t bandCount, const BufferSpe
                             buf.type, static_cast<int>(buf.pixelSpace), req.bufW);
 }
 
-void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf) const
+void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf,
+                            int rowBegin, int rowEnd) const
 {
     const Placement& p = step.place;
+    const int yBegin = std::max(0, rowBegin - p.dst.y);
+    const int yEnd = std::min(p.dst.h, rowEnd - p.dst.y);
     const int typeSize = GDALGetDataTypeSizeBytes(step.type);
     const size_t pixels = static_cast<size_t>(p.dst.w) * p.dst.h;
     for (size_t b = 0; b < bandCount; ++b)
@@ -508,7 +518,7 @@ void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec
         const GByte* valid = step.valid.empty() ? nullptr : step.valid.data() + b * pixels;
         const double* nodata = valid || !step.nodata[b] ? nullptr : &*step.nodata[b];
         GByte* dstBand = static_cast<GByte*>(buf.data) + b * buf.bandSpace;
-        for (int y = 0; y < p.dst.h; ++y)
+        for (int y = yBegin; y < yEnd; ++y)
         {
             const size_t row = static_cast<size_t>(y) * p.dst.w;
             GByte* dst = dstBand + (p.dst.y + y) * buf.lineSpace + p.dst.x * buf.pixelSpace;

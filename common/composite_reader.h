@@ -58,7 +58,9 @@ private:
                const BufferSpec* direct) const;
     void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
                   const BufferSpec* direct, bool parallel);
-    void Paint(const Step& step, size_t bandCount, const BufferSpec& buf) const;
+    // Paints the step's valid pixels on buffer rows [rowBegin, rowEnd).
+    void Paint(const Step& step, size_t bandCount, const BufferSpec& buf, int rowBegin,
+               int rowEnd) const;
     void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
                    const BufferSpec& buf) const;
     void Fill(const Request& req, size_t bandCount, const BufferSpec& buf, double value) const;

@@ -290,6 +290,35 @@ TEST_F(CompositeReaderTest, ThreadedReadsGiveTheSameBytes)
     EXPECT_EQ(Read(m, {{0, 0, 8, 2}, 8, 2}), Read(m, {{0, 0, 8, 2}, 8, 2}, threaded));
 }
 
+TEST_F(CompositeReaderTest, ThreadedPaintingKeepsTheOrderOnEveryRow)
+{
+    // A window big enough to read and paint in parallel: 6 items of 400x700 overlapping by
+    // half, top first; holes in the top item on the rows where painting threads split.
+    std::vector<ItemRef> items;
+    for (int i = 0; i < 6; ++i)
+        items.push_back(MakeItem(60 + i, i * 200, 0, 400, 700, GDT_Byte, 10 + i, 0.0));
+    for (int row : {174, 175, 349, 350, 525})
+        SetPixel(items[0], 250, row, 0);
+    catalog.items = items;
+    MosaicInfo m = Mosaic(GDT_Byte, 0.0);
+    m.width = 1400;
+    m.height = 700;
+    ReadOptions one;
+    one.numThreads = 1;
+    ReadOptions threaded;
+    threaded.numThreads = 4;
+    const Request req{{0, 0, 1400, 700}, 1400, 700};
+    const std::vector<double> px = Read(m, req, threaded);
+    EXPECT_EQ(px, Read(m, req, one));
+    auto at = [&](int x, int y) { return px[static_cast<size_t>(y) * 1400 + x]; };
+    for (int row : {174, 175, 349, 350, 525})
+        EXPECT_EQ(at(250, row), 11) << "row " << row; // the hole shows the item below
+    EXPECT_EQ(at(251, 350), 10);
+    EXPECT_EQ(at(399, 699), 10);
+    EXPECT_EQ(at(400, 0), 11);
+    EXPECT_EQ(at(1399, 699), 15);
+}
+
 TEST_F(CompositeReaderTest, OffGridItemIsWarpedOntoTheMosaicGrid)
 {
     // A source at half the resolution, shifted by a quarter of a mosaic pixel: nearest
