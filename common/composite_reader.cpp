@@ -461,7 +461,8 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
     const int parts = parallel ? static_cast<int>(m_apoPools.size()) : 1;
     ParallelFor(static_cast<size_t>(parts), parts, [&](size_t part, int) {
         const int rowBegin = static_cast<int>(static_cast<std::int64_t>(req.bufH) * part / parts);
-        const int rowEnd = static_cast<int>(static_cast<std::int64_t>(req.bufH) * (part + 1) / parts);
+        const int rowEnd =
+            static_cast<int>(static_cast<std::int64_t>(req.bufH) * (part + 1) / parts);
         for (auto it = steps.rbegin(); it != steps.rend(); ++it)
             if (!it->direct && !it->skipped)
                 Paint(*it, bands.size(), buf, rowBegin, rowEnd);
@@ -504,8 +505,8 @@ void CompositeReader::Fill(const Request& req, size_t bandCount, const BufferSpe
                             buf.type, static_cast<int>(buf.pixelSpace), req.bufW);
 }
 
-void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf,
-                            int rowBegin, int rowEnd) const
+void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf, int rowBegin,
+                            int rowEnd) const
 {
     const Placement& p = step.place;
     const int yBegin = std::max(0, rowBegin - p.dst.y);

@@ -310,7 +310,9 @@ TEST_F(CompositeReaderTest, ThreadedPaintingKeepsTheOrderOnEveryRow)
     const Request req{{0, 0, 1400, 700}, 1400, 700};
     const std::vector<double> px = Read(m, req, threaded);
     EXPECT_EQ(px, Read(m, req, one));
-    auto at = [&](int x, int y) { return px[static_cast<size_t>(y) * 1400 + x]; };
+    auto at = [&](int x, int y) {
+        return px[static_cast<size_t>(y) * 1400 + x];
+    };
     for (int row : {174, 175, 349, 350, 525})
         EXPECT_EQ(at(250, row), 11) << "row " << row; // the hole shows the item below
     EXPECT_EQ(at(251, 350), 10);
