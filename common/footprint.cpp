@@ -113,6 +113,37 @@ GeometryPtr FillSmallHoles(const OGRGeometry* g, double minArea)
 
 } // namespace
 
+std::vector<std::unique_ptr<OGRGeometry>> TraceMask(const GByte* mask, int w, int h,
+                                                    const double gt[6], const std::string& what)
+{
+    auto failed = [&]() {
+        return Error(ErrorKind::Internal,
+                     "cannot trace " + what + ": " + std::string(CPLGetLastErrorMsg()));
+    };
+    auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
+    GDALDatasetUniquePtr mem(memDriver->Create("", w, h, 1, GDT_Byte, nullptr));
+    if (!mem)
+        throw failed();
+    mem->SetGeoTransform(const_cast<double*>(gt));
+    GDALRasterBand* band = mem->GetRasterBand(1);
+    if (band->RasterIO(GF_Write, 0, 0, w, h, const_cast<GByte*>(mask), w, h, GDT_Byte, 0, 0,
+                       nullptr) != CE_None)
+        throw failed();
+    auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
+    GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));
+    OGRLayer* layer = vec->CreateLayer("regions", nullptr, wkbPolygon, nullptr);
+    OGRFieldDefn field("v", OFTInteger);
+    layer->CreateField(&field);
+    char* options[] = {const_cast<char*>("8CONNECTED=8"), nullptr};
+    if (GDALPolygonize(band, band, layer, 0, options, nullptr, nullptr) != CE_None)
+        throw failed();
+    std::vector<std::unique_ptr<OGRGeometry>> regions;
+    for (auto& feature : *layer)
+        if (OGRGeometry* g = feature->StealGeometry())
+            regions.emplace_back(g);
+    return regions;
+}
+
 Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
 {
     const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
@@ -155,27 +186,12 @@ Footprint TraceFootprint(GDALDataset* ds, const CellMask& cellMask, const Footpr
     const int k = cellMask.k, cw = cellMask.cw, ch = cellMask.ch;
     const std::vector<GByte>& cells = cellMask.cells;
 
-    // Trace the valid cells on an in-memory raster whose geotransform is the cell grid's.
-    auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
-    GDALDatasetUniquePtr mem(memDriver->Create("", cw, ch, 1, GDT_Byte, nullptr));
+    // Trace the valid cells on the cell grid.
     double cellGt[6] = {gt[0], gt[1] * k, gt[2] * k, gt[3], gt[4] * k, gt[5] * k};
-    mem->SetGeoTransform(cellGt);
-    GDALRasterBand* cellBand = mem->GetRasterBand(1);
-    if (cellBand->RasterIO(GF_Write, 0, 0, cw, ch, const_cast<GByte*>(cells.data()), cw, ch,
-                           GDT_Byte, 0, 0, nullptr) != CE_None)
-        throw Failed(ds, "cannot write the cell mask");
-    auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
-    GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));
-    OGRLayer* layer = vec->CreateLayer("cells", nullptr, wkbPolygon, nullptr);
-    OGRFieldDefn field("v", OFTInteger);
-    layer->CreateField(&field);
-    char* options8[] = {const_cast<char*>("8CONNECTED=8"), nullptr};
-    if (GDALPolygonize(cellBand, cellBand, layer, 0, options8, nullptr, nullptr) != CE_None)
-        throw Failed(ds, "polygonize failed");
     OGRMultiPolygon parts;
-    for (auto& feature : *layer)
-        if (const OGRGeometry* g = feature->GetGeometryRef())
-            parts.addGeometry(g);
+    for (auto& region : TraceMask(cells.data(), cw, ch, cellGt,
+                                  std::string("the valid cells of ") + ds->GetDescription()))
+        parts.addGeometryDirectly(region.release());
     if (parts.IsEmpty())
     {
         fp.wkt = "POLYGON EMPTY";

@@ -1,9 +1,12 @@
 // True footprints: the outline of a raster's valid pixels, not its bounding box.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "gdal_priv.h"
+#include "ogr_geometry.h"
 
 #include "tile_index.h"
 
@@ -33,5 +36,10 @@ Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options = {}
 
 // The same from a valid-cell mask already read (ScanItem's).
 Footprint TraceFootprint(GDALDataset* ds, const CellMask& cells, const FootprintOptions& options);
+
+// The 8-connected regions of the non-zero pixels of a w x h byte mask, as polygons in the
+// coordinates of the geotransform `gt`. Throws Error (Internal) naming `what` on failure.
+std::vector<std::unique_ptr<OGRGeometry>> TraceMask(const GByte* mask, int w, int h,
+                                                    const double gt[6], const std::string& what);
 
 } // namespace pgmosaic

@@ -3,10 +3,8 @@
 #include <cmath>
 #include <memory>
 
-#include "gdal_alg.h"
-#include "ogrsf_frmts.h"
-
 #include "error.h"
+#include "footprint.h"
 
 namespace pgmosaic
 {
@@ -84,27 +82,10 @@ ThemeResult ComputeThemePolygons(GDALDataset* ds, const Expression& expression,
     if (result.pixels == 0)
         return result;
 
-    auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
-    GDALDatasetUniquePtr mem(memDriver->Create("", w, h, 1, GDT_Byte, nullptr));
-    mem->SetGeoTransform(gt);
-    GDALRasterBand* mb = mem->GetRasterBand(1);
-    if (mb->RasterIO(GF_Write, 0, 0, w, h, match.data(), w, h, GDT_Byte, 0, 0, nullptr) != CE_None)
-        throw Error(ErrorKind::Internal, "cannot write the theme mask");
-    auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
-    GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));
-    OGRLayer* layer = vec->CreateLayer("theme", nullptr, wkbPolygon, nullptr);
-    OGRFieldDefn field("v", OFTInteger);
-    layer->CreateField(&field);
-    char* opts[] = {const_cast<char*>("8CONNECTED=8"), nullptr};
-    if (GDALPolygonize(mb, mb, layer, 0, opts, nullptr, nullptr) != CE_None)
-        throw Error(ErrorKind::Internal,
-                    std::string("cannot polygonize the theme of ") + ds->GetDescription());
     const double tolerance = options.simplifyPixels * std::sqrt(pixelArea);
-    for (auto& feature : *layer)
+    for (auto& g :
+         TraceMask(match.data(), w, h, gt, std::string("the theme of ") + ds->GetDescription()))
     {
-        const OGRGeometry* g = feature->GetGeometryRef();
-        if (g == nullptr)
-            continue;
         ThemePolygon p;
         p.area = g->toPolygon()->get_Area();
         p.pixels = std::llround(p.area / pixelArea);
