@@ -22,7 +22,7 @@ run_read=1
 run_catalog=1
 read_args=()
 catalog_args=()
-target=read
+target="read"
 for arg in "$@"; do
   case "$target:$arg" in
   *:--no-read) run_read=0 ;;
@@ -41,31 +41,9 @@ for arg in "$@"; do
   esac
 done
 
-plugin_src=$build/gdal_driver/gdal_PGMOSAIC.so
-if [ ! -f "$plugin_src" ]; then
-  echo "run.sh: no $plugin_src (build first, or set PGMOSAIC_BUILD_DIR)" >&2
-  exit 1
-fi
-
-tmp=$(mktemp -d /tmp/pgmosaic-bench.XXXXXX)
-chmod 755 "$tmp" # the cluster inside runs as another user when started by root
-cluster=$tmp/pg
-cleanup() {
-  "$repo/scripts/pgcluster.sh" stop "$cluster" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A private copy of the plugin: the build directory may be rebuilt while this runs.
-mkdir "$tmp/gdal_driver"
-cp "$plugin_src" "$tmp/gdal_driver/"
-export GDAL_DRIVER_PATH=$tmp/gdal_driver
-echo "plugin: $plugin_src (modified $(date -r "$plugin_src" '+%F %T'), sha256" \
-  "$(sha256sum "$tmp/gdal_driver/gdal_PGMOSAIC.so" | cut -c1-16)) copied to $GDAL_DRIVER_PATH"
-
-"$repo/scripts/pgcluster.sh" start "$cluster"
-# shellcheck disable=SC1091
-. "$cluster/env"
+# shellcheck source=tests/bench/bench_env.sh
+. "$repo/tests/bench/bench_env.sh"
+bench_start run.sh
 
 rc=0
 if [ "$run_read" = 1 ]; then

@@ -36,36 +36,9 @@ for arg in "$@"; do
   esac
 done
 
-plugin_src=$build/gdal_driver/gdal_PGMOSAIC.so
-if [ ! -f "$plugin_src" ]; then
-  echo "run_seed001.sh: no $plugin_src (build first, or set PGMOSAIC_BUILD_DIR)" >&2
-  exit 1
-fi
-
-tmp=$(mktemp -d /tmp/pgmosaic-seed001-run.XXXXXX)
-chmod 755 "$tmp" # the cluster inside runs as another user when started by root
-cluster=$tmp/pg
-cleanup() {
-  "$repo/scripts/pgcluster.sh" stop "$cluster" || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A private copy of the plugin: the build directory may be rebuilt while this runs.
-mkdir "$tmp/gdal_driver"
-cp "$plugin_src" "$tmp/gdal_driver/"
-export GDAL_DRIVER_PATH=$tmp/gdal_driver
-echo "plugin: $plugin_src (modified $(date -r "$plugin_src" '+%F %T'), sha256" \
-  "$(sha256sum "$tmp/gdal_driver/gdal_PGMOSAIC.so" | cut -c1-16)) copied to $GDAL_DRIVER_PATH"
-ext_so=$(pg_config --pkglibdir)/pgmosaic.so
-if [ -f "$ext_so" ]; then
-  echo "extension: $ext_so (modified $(date -r "$ext_so" '+%F %T'), sha256" \
-    "$(sha256sum "$ext_so" | cut -c1-16))"
-fi
-
-"$repo/scripts/pgcluster.sh" start "$cluster"
-# shellcheck disable=SC1091
-. "$cluster/env"
+# shellcheck source=tests/bench/bench_env.sh
+. "$repo/tests/bench/bench_env.sh"
+bench_start run_seed001.sh
 if [ "$preload" = 1 ]; then
   echo "shared_preload_libraries = 'pgmosaic', 'postgis-3' (--preload): restarting the cluster"
   psql -X -q -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = 'pgmosaic', 'postgis-3'"
