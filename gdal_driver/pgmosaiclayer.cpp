@@ -74,6 +74,14 @@ OGRFeatureDefn* NewLayerDefn(const std::string& name, int srid)
     return defn;
 }
 
+// False, with an error, when the dataset was opened read-only: the layers' writing methods.
+bool Updatable(bool update)
+{
+    if (!update)
+        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+    return update;
+}
+
 } // namespace
 
 std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn)
@@ -367,11 +375,8 @@ int PGMosaicItemsLayer::TestCapability(const char* pszCap)
 
 OGRErr PGMosaicItemsLayer::CreateField(OGRFieldDefn* poField, int)
 {
-    if (!m_bUpdate)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+    if (!Updatable(m_bUpdate))
         return OGRERR_FAILURE;
-    }
     // Fields of the source become catalog columns when the names match, else attributes.
     if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
         m_poDefn->AddFieldDefn(poField);
@@ -380,11 +385,8 @@ OGRErr PGMosaicItemsLayer::CreateField(OGRFieldDefn* poField, int)
 
 OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
 {
-    if (!m_bUpdate)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+    if (!Updatable(m_bUpdate))
         return OGRERR_FAILURE;
-    }
     if (m_bFailed)
         return OGRERR_FAILURE;
     Pending p;
@@ -695,7 +697,7 @@ int PGMosaicThemesLayer::TestCapability(const char* pszCap)
 
 OGRErr PGMosaicThemesLayer::CreateField(OGRFieldDefn* poField, int)
 {
-    if (!m_bUpdate)
+    if (!Updatable(m_bUpdate))
         return OGRERR_FAILURE;
     if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
         m_poDefn->AddFieldDefn(poField);
@@ -704,11 +706,8 @@ OGRErr PGMosaicThemesLayer::CreateField(OGRFieldDefn* poField, int)
 
 OGRErr PGMosaicThemesLayer::ICreateFeature(OGRFeature* poFeature)
 {
-    if (!m_bUpdate)
-    {
-        CPLError(CE_Failure, CPLE_NotSupported, "PGMOSAIC: the dataset is not open for update");
+    if (!Updatable(m_bUpdate))
         return OGRERR_FAILURE;
-    }
     try
     {
         const OGRGeometry* g = poFeature->GetGeometryRef();
