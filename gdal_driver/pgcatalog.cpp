@@ -13,14 +13,6 @@ using pgmosaic::ErrorKind;
 namespace
 {
 
-std::string Trimmed(const char* msg)
-{
-    std::string s = msg ? msg : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-        s.pop_back();
-    return s;
-}
-
 // Parses a float8[] in text form: {1,2.5,-3}.
 std::vector<double> ParseDoubleArray(const char* text)
 {
@@ -47,72 +39,6 @@ std::string Num(double v)
 }
 
 } // namespace
-
-PgConnection::PgConnection(const std::string& conninfo)
-{
-    m_hConn = PQconnectdb(conninfo.c_str());
-    if (PQstatus(m_hConn) != CONNECTION_OK)
-    {
-        std::string msg = Trimmed(PQerrorMessage(m_hConn));
-        PQfinish(m_hConn);
-        m_hConn = nullptr;
-        throw Error(ErrorKind::Catalog, "cannot connect to the database (" +
-                                            pgmosaic::RedactConninfo(conninfo) + "): " + msg);
-    }
-}
-
-PgConnection::~PgConnection()
-{
-    if (m_hConn)
-        PQfinish(m_hConn);
-}
-
-PgConnection::Result PgConnection::Check(PGresult* r, const char* what)
-{
-    Result res(r);
-    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        throw Error(ErrorKind::Catalog,
-                    std::string(what) + " failed: " + Trimmed(PQerrorMessage(m_hConn)));
-    return res;
-}
-
-PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::string>& params)
-{
-    std::vector<const char*> values;
-    for (const auto& p : params)
-        values.push_back(p.c_str());
-    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                              nullptr, nullptr, 0),
-                 "catalog query");
-}
-
-void PgConnection::Prepare(const char* name, const char* sql, int nParams)
-{
-    Check(PQprepare(m_hConn, name, sql, nParams, nullptr), "preparing a catalog query");
-}
-
-PgConnection::Result PgConnection::ExecPrepared(const char* name,
-                                                const std::vector<std::string>& params)
-{
-    std::vector<const char*> values;
-    for (const auto& p : params)
-        values.push_back(p.c_str());
-    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
-                                nullptr, nullptr, 0),
-                 "item lookup");
-}
-
-PgConnection::Result
-PgConnection::ExecPrepared(const char* name, const std::vector<std::optional<std::string>>& params)
-{
-    std::vector<const char*> values;
-    for (const auto& p : params)
-        values.push_back(p ? p->c_str() : nullptr);
-    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
-                                nullptr, nullptr, 0),
-                 "item lookup");
-}
 
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
                                 const std::string& postgis, bool v02)

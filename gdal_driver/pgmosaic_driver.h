@@ -1,6 +1,7 @@
 // Private header of the PGMOSAIC GDAL driver.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,12 +40,16 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver);
 /*                            PgConnection                              */
 /************************************************************************/
 
-// One libpq connection; query failures become pgmosaic::Error(Catalog).
+// One libpq connection; query failures become pgmosaic::Error(Catalog). Taken from the
+// process's pool of idle connections to the same server when it has one, and given back to it
+// when destroyed (pgconnection.cpp).
 class PgConnection final
 {
 public:
     explicit PgConnection(const std::string& conninfo);
     ~PgConnection();
+    // Closes the idle connections (when the driver is unloaded).
+    static void ClosePool();
     PgConnection(const PgConnection&) = delete;
     PgConnection& operator=(const PgConnection&) = delete;
 
@@ -62,7 +67,9 @@ public:
 
 private:
     Result Check(PGresult* r, const char* what);
+    std::string m_osPoolKey;
     PGconn* m_hConn = nullptr;
+    std::map<std::string, std::string> m_oPrepared{}; // statement name -> SQL
 };
 
 /************************************************************************/

@@ -102,5 +102,8 @@ extern "C" void GDALRegister_PGMOSAIC()
     poDriver->pfnOpen = PGMosaicDataset::Open;
     poDriver->pfnCreate = PGMosaicDataset::CreateVector;
     poDriver->pfnCreateCopy = PGMosaicDataset::CreateCopy;
+    poDriver->pfnUnloadDriver = [](GDALDriver*) {
+        PgConnection::ClosePool();
+    };
     GetGDALDriverManager()->RegisterDriver(poDriver);
 }

@@ -1,0 +1,275 @@
+// libpq connections of the driver, and the pool that keeps them between datasets.
+//
+// Every PGMOSAIC open needs a connection. A fresh one costs a server process (about 3 ms on
+// loopback) and, on its first spatial query, loading PostGIS into that process (about 9 ms):
+// more than reading a 512x512 overview. A process that opens datasets again and again (a
+// viewer, MapServer, a script) gets back an idle connection to the same server instead. A
+// connection is only kept when it is healthy and outside any transaction; its prepared
+// statements travel with it, so the catalog does not prepare them twice.
+//
+//   PGMOSAIC_CONNECTION_POOL_SIZE     idle connections kept per connection string (default 4;
+//                                     0 closes every connection with its dataset)
+//   PGMOSAIC_CONNECTION_IDLE_TIMEOUT  seconds an idle connection is kept (default 60)
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "error.h"
+#include "pgmosaic_driver.h"
+
+using pgmosaic::Error;
+using pgmosaic::ErrorKind;
+
+namespace
+{
+
+std::string Trimmed(const char* msg)
+{
+    std::string s = msg ? msg : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+using Clock = std::chrono::steady_clock;
+
+struct IdleConnection
+{
+    PGconn* conn;
+    std::map<std::string, std::string> prepared;
+    Clock::time_point since;
+};
+
+class ConnectionPool
+{
+public:
+    static ConnectionPool& Get()
+    {
+        static ConnectionPool* pool = new ConnectionPool(); // outlives static destructors
+        return *pool;
+    }
+
+    // The most recently returned idle connection for `key`, if one is kept (the caller checks
+    // that it still answers).
+    bool Take(const std::string& key, IdleConnection& out)
+    {
+        std::vector<PGconn*> stale;
+        bool found = false;
+        {
+            std::lock_guard<std::mutex> lock(m_oMutex);
+            ForgetAfterFork();
+            Expire(stale);
+            auto it = m_oIdle.find(key);
+            if (it != m_oIdle.end() && !it->second.empty())
+            {
+                out = std::move(it->second.back()); // the most recently used
+                it->second.pop_back();
+                found = true;
+            }
+        }
+        for (PGconn* c : stale)
+            PQfinish(c);
+        return found;
+    }
+
+    // Keeps `c` for `key` when it is reusable and there is room; closes it otherwise.
+    void Give(const std::string& key, IdleConnection&& c)
+    {
+        std::vector<PGconn*> stale;
+        {
+            std::lock_guard<std::mutex> lock(m_oMutex);
+            ForgetAfterFork();
+            Expire(stale);
+            auto& idle = m_oIdle[key];
+            if (PQstatus(c.conn) == CONNECTION_OK && PQtransactionStatus(c.conn) == PQTRANS_IDLE &&
+                idle.size() < MaxIdle())
+            {
+                c.since = Clock::now();
+                idle.push_back(std::move(c));
+                c.conn = nullptr;
+            }
+        }
+        if (c.conn)
+            stale.push_back(c.conn);
+        for (PGconn* s : stale)
+            PQfinish(s);
+    }
+
+    void Clear()
+    {
+        std::map<std::string, std::vector<IdleConnection>> idle;
+        {
+            std::lock_guard<std::mutex> lock(m_oMutex);
+            ForgetAfterFork();
+            idle.swap(m_oIdle);
+        }
+        for (auto& [key, conns] : idle)
+            for (auto& c : conns)
+                PQfinish(c.conn);
+    }
+
+private:
+    static size_t MaxIdle()
+    {
+        return static_cast<size_t>(
+            std::max(0, std::atoi(CPLGetConfigOption("PGMOSAIC_CONNECTION_POOL_SIZE", "4"))));
+    }
+
+    // Moves the connections idle for longer than the timeout to `stale` (closed unlocked).
+    void Expire(std::vector<PGconn*>& stale)
+    {
+        const auto timeout = std::chrono::duration<double>(
+            CPLAtof(CPLGetConfigOption("PGMOSAIC_CONNECTION_IDLE_TIMEOUT", "60")));
+        const auto now = Clock::now();
+        for (auto& [key, conns] : m_oIdle)
+            for (size_t i = conns.size(); i-- > 0;)
+                if (now - conns[i].since > timeout)
+                {
+                    stale.push_back(conns[i].conn);
+                    conns.erase(conns.begin() + static_cast<std::ptrdiff_t>(i));
+                }
+    }
+
+    // A forked child shares its parent's sockets: it must neither use nor close (PQfinish
+    // would end the parent's sessions) the connections it inherited.
+    void ForgetAfterFork()
+    {
+        if (m_nPid != getpid())
+        {
+            m_oIdle.clear();
+            m_nPid = getpid();
+        }
+    }
+
+    std::mutex m_oMutex;
+    std::map<std::string, std::vector<IdleConnection>> m_oIdle;
+    pid_t m_nPid = getpid();
+};
+
+// The pool's key: the connection string and the libpq environment it is completed with.
+std::string PoolKey(const std::string& conninfo)
+{
+    std::string key = conninfo;
+    for (const char* var :
+         {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE",
+          "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGAPPNAME"})
+    {
+        const char* v = std::getenv(var);
+        key += '\n';
+        key += v ? v : "\x01";
+    }
+    return key;
+}
+
+// True when a connection kept idle still answers: the server may have ended it meanwhile
+// (restart, pg_terminate_backend, idle_session_timeout). An empty query is one round trip,
+// without parsing or planning.
+bool Answers(PGconn* conn)
+{
+    PGresult* r = PQexec(conn, "");
+    const bool ok =
+        r && PQresultStatus(r) == PGRES_EMPTY_QUERY && PQtransactionStatus(conn) == PQTRANS_IDLE;
+    PQclear(r);
+    return ok;
+}
+
+} // namespace
+
+PgConnection::PgConnection(const std::string& conninfo) : m_osPoolKey(PoolKey(conninfo))
+{
+    IdleConnection idle{};
+    while (ConnectionPool::Get().Take(m_osPoolKey, idle))
+    {
+        if (Answers(idle.conn))
+        {
+            m_hConn = idle.conn;
+            m_oPrepared = std::move(idle.prepared);
+            return;
+        }
+        PQfinish(idle.conn);
+    }
+    // The connection string is expanded as libpq's dbname; DBAs see "pgmosaic" in
+    // pg_stat_activity unless it sets application_name.
+    const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
+    const char* values[] = {conninfo.c_str(), "pgmosaic", nullptr};
+    m_hConn = PQconnectdbParams(keywords, values, 1);
+    if (PQstatus(m_hConn) != CONNECTION_OK)
+    {
+        std::string msg = Trimmed(PQerrorMessage(m_hConn));
+        PQfinish(m_hConn);
+        m_hConn = nullptr;
+        throw Error(ErrorKind::Catalog, "cannot connect to the database (" +
+                                            pgmosaic::RedactConninfo(conninfo) + "): " + msg);
+    }
+}
+
+PgConnection::~PgConnection()
+{
+    if (m_hConn)
+        ConnectionPool::Get().Give(m_osPoolKey, {m_hConn, std::move(m_oPrepared), {}});
+}
+
+void PgConnection::ClosePool()
+{
+    ConnectionPool::Get().Clear();
+}
+
+PgConnection::Result PgConnection::Check(PGresult* r, const char* what)
+{
+    Result res(r);
+    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        throw Error(ErrorKind::Catalog,
+                    std::string(what) + " failed: " + Trimmed(PQerrorMessage(m_hConn)));
+    return res;
+}
+
+PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::string>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p.c_str());
+    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                              nullptr, nullptr, 0),
+                 "catalog query");
+}
+
+void PgConnection::Prepare(const char* name, const char* sql, int nParams)
+{
+    auto it = m_oPrepared.find(name);
+    if (it != m_oPrepared.end())
+    {
+        if (it->second == sql)
+            return; // prepared by an earlier dataset on this connection
+        Check(PQexec(m_hConn, ("DEALLOCATE " + std::string(name)).c_str()),
+              "replacing a catalog query");
+        m_oPrepared.erase(it);
+    }
+    Check(PQprepare(m_hConn, name, sql, nParams, nullptr), "preparing a catalog query");
+    m_oPrepared[name] = sql;
+}
+
+PgConnection::Result PgConnection::ExecPrepared(const char* name,
+                                                const std::vector<std::string>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p.c_str());
+    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
+                                nullptr, nullptr, 0),
+                 "item lookup");
+}
+
+PgConnection::Result
+PgConnection::ExecPrepared(const char* name, const std::vector<std::optional<std::string>>& params)
+{
+    std::vector<const char*> values;
+    for (const auto& p : params)
+        values.push_back(p ? p->c_str() : nullptr);
+    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
+                                nullptr, nullptr, 0),
+                 "item lookup");
+}
