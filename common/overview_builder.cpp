@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "gdal_priv.h"
@@ -32,6 +33,27 @@ GeoTransform TileGeoTransform(const MosaicInfo& mosaic, const OverviewLevelGrid&
     const auto& m = mosaic.gt;
     return {m[0] + col * grid.tileSize * f * m[1], m[1] * f, 0,
             m[3] + row * grid.tileSize * f * m[5], 0,        m[5] * f};
+}
+
+CPLStringList OverviewTileOptions()
+{
+    CPLStringList options;
+    std::string compress = CPLGetConfigOption("COMPRESS_OVERVIEW", "ZSTD");
+    auto* cog = GetGDALDriverManager()->GetDriverByName("COG");
+    const char* list = cog ? cog->GetMetadataItem(GDAL_DMD_CREATIONOPTIONLIST) : nullptr;
+    if (EQUAL(compress.c_str(), "ZSTD") && (list == nullptr || !strstr(list, "ZSTD")))
+        compress = "DEFLATE";
+    options.SetNameValue("COMPRESS", compress.c_str());
+    const char* level = EQUAL(compress.c_str(), "ZSTD")      ? "ZSTD_LEVEL_OVERVIEW"
+                        : EQUAL(compress.c_str(), "DEFLATE") ? "ZLEVEL_OVERVIEW"
+                                                             : nullptr;
+    if (level && CPLGetConfigOption(level, nullptr))
+        options.SetNameValue("LEVEL", CPLGetConfigOption(level, nullptr));
+    if (const char* predictor = CPLGetConfigOption("PREDICTOR_OVERVIEW", nullptr))
+        options.SetNameValue("PREDICTOR", predictor);
+    options.SetNameValue("BLOCKSIZE", "512");
+    options.SetNameValue("OVERVIEWS", "NONE");
+    return options;
 }
 
 bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
@@ -68,12 +90,15 @@ bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
                       static_cast<GSpacing>(w) * typeSize, static_cast<GSpacing>(pixels) * typeSize,
                       nullptr) != CE_None)
         throw Error(ErrorKind::Internal, "cannot compose overview tile " + path);
+    const bool allValid =
+        std::all_of(coverage.begin(), coverage.end(), [](GByte v) { return v != 0; });
     if (mosaic.nodata)
         for (int b = 1; b <= bands; ++b)
             mem->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
-    else if (mem->CreateMaskBand(GMF_PER_DATASET) != CE_None ||
-             mem->GetRasterBand(1)->GetMaskBand()->RasterIO(
-                 GF_Write, 0, 0, w, h, coverage.data(), w, h, GDT_Byte, 0, 0, nullptr) != CE_None)
+    else if (!allValid &&
+             (mem->CreateMaskBand(GMF_PER_DATASET) != CE_None ||
+              mem->GetRasterBand(1)->GetMaskBand()->RasterIO(
+                  GF_Write, 0, 0, w, h, coverage.data(), w, h, GDT_Byte, 0, 0, nullptr) != CE_None))
         throw Error(ErrorKind::Internal, "cannot write the mask of overview tile " + path);
 
     GdalErrorCollector errors;

@@ -1021,7 +1021,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             const auto g = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
             total += static_cast<double>(g.cols) * g.rows;
         }
-        const char* cogOptions[] = {"COMPRESS=DEFLATE", "BLOCKSIZE=512", "OVERVIEWS=NONE", nullptr};
+        const CPLStringList cogOptions = pgmosaic::OverviewTileOptions();
         std::vector<std::string> obsolete;
         for (int k : levels)
         {
@@ -1047,7 +1047,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                     {
                         const std::string tmp = file + ".partial.tif";
                         if (pgmosaic::BuildOverviewTile(builder, m_oMosaic, grid, col, row, tmp,
-                                                        cogOptions))
+                                                        cogOptions.List()))
                         {
                             if (VSIRename(tmp.c_str(), file.c_str()) != 0)
                                 throw Error(ErrorKind::Io, "cannot move " + tmp + " to " + file);
