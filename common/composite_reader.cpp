@@ -307,7 +307,56 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         extra.dfXSize = p.srcW;
         extra.dfYSize = p.srcH;
     }
+    // A nearest-neighbour read that scales by less than 1.5 (an overview level read at the
+    // request's scale, 500 pixels into 512) could use none of the source's overviews: GDAL
+    // would sample it pixel by pixel through its block cache. Decoding the window at full
+    // resolution and picking the same pixels here is several times faster.
+    const bool sampleHere = extra.eResampleAlg == GRIORA_NearestNeighbour &&
+                            (src.w != p.dst.w || src.h != p.dst.h) && 2 * src.w < 3 * p.dst.w &&
+                            2 * src.h < 3 * p.dst.h;
+    // Reads `count` rasters of the window (read(data, bufW, bufH, pixel, line, band, extra)
+    // reads them) into dst.w x dst.h pixels of `type` at `out`.
+    auto readWindow = [&](int count, GDALDataType type, GByte* out, GSpacing pixelSpace,
+                          GSpacing lineSpace, GSpacing bandSpace, auto&& read) {
+        if (!sampleHere)
+            return read(out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace, &extra);
+        const int typeSize = GDALGetDataTypeSizeBytes(type);
+        const GSpacing srcBand = static_cast<GSpacing>(src.w) * src.h * typeSize;
+        std::vector<GByte> full(static_cast<size_t>(srcBand) * count);
+        GDALRasterIOExtraArg plain;
+        INIT_RASTERIO_EXTRA_ARG(plain);
+        if (!read(full.data(), src.w, src.h, typeSize, static_cast<GSpacing>(src.w) * typeSize,
+                  srcBand, &plain))
+            return false;
+        const auto xs =
+            NearestSourcePixels(p.srcX, p.srcW, p.dst.w, ds->GetRasterXSize(), src.x, src.w, true);
+        const auto ys =
+            NearestSourcePixels(p.srcY, p.srcH, p.dst.h, ds->GetRasterYSize(), src.y, src.h, false);
+        for (int b = 0; b < count; ++b)
+            for (int y = 0; y < p.dst.h; ++y)
+            {
+                const GByte* row =
+                    full.data() + b * srcBand +
+                    static_cast<GSpacing>(ys[static_cast<size_t>(y)]) * src.w * typeSize;
+                GByte* o = out + b * bandSpace + y * lineSpace;
+                if (typeSize == 1)
+                    for (int x = 0; x < p.dst.w; ++x)
+                        o[x * pixelSpace] = row[xs[static_cast<size_t>(x)]];
+                else
+                    for (int x = 0; x < p.dst.w; ++x)
+                        memcpy(o + x * pixelSpace,
+                               row + static_cast<GSpacing>(xs[static_cast<size_t>(x)]) * typeSize,
+                               static_cast<size_t>(typeSize));
+            }
+        return true;
+    };
     std::vector<int> bandMap(bands);
+    auto readBands = [&](GByte* data, int bufW, int bufH, GSpacing pixel, GSpacing line,
+                         GSpacing band, GDALDataType type, GDALRasterIOExtraArg* arg) {
+        return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
+                            static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
+                            arg) == CE_None;
+    };
     GdalErrorCollector errors;
     auto readFailed = [&]() {
         return Error(ErrorKind::Io, "cannot read item " + std::to_string(step.item->id) + " (" +
@@ -317,9 +366,12 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     {
         GByte* dst = static_cast<GByte*>(direct->data) + p.dst.y * direct->lineSpace +
                      p.dst.x * direct->pixelSpace;
-        if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, dst, p.dst.w, p.dst.h, direct->type,
-                         static_cast<int>(bandMap.size()), bandMap.data(), direct->pixelSpace,
-                         direct->lineSpace, direct->bandSpace, &extra) != CE_None)
+        if (!readWindow(static_cast<int>(bands.size()), direct->type, dst, direct->pixelSpace,
+                        direct->lineSpace, direct->bandSpace,
+                        [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing bs,
+                            GDALRasterIOExtraArg* arg) {
+                            return readBands(d, w, h, ps, ls, bs, direct->type, arg);
+                        }))
             throw readFailed();
         return;
     }
@@ -329,9 +381,12 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     const size_t pixels = static_cast<size_t>(p.dst.w) * p.dst.h;
     const size_t bandBytes = pixels * typeSize;
     step.data.resize(bandBytes * bands.size());
-    if (ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, step.data.data(), p.dst.w, p.dst.h,
-                     step.type, static_cast<int>(bandMap.size()), bandMap.data(), typeSize,
-                     static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, &extra) != CE_None)
+    if (!readWindow(static_cast<int>(bands.size()), step.type, step.data.data(), typeSize,
+                    static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes,
+                    [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing bs,
+                        GDALRasterIOExtraArg* arg) {
+                        return readBands(d, w, h, ps, ls, bs, step.type, arg);
+                    }))
         throw readFailed();
     // Painting compares nodata values itself; validity arrays are made for masks, and for
     // every band when aggregating.
@@ -356,8 +411,15 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
                 memcpy(valid, datasetMask, pixels);
                 continue;
             }
-            if (band->GetMaskBand()->RasterIO(GF_Read, src.x, src.y, src.w, src.h, valid, p.dst.w,
-                                              p.dst.h, GDT_Byte, 1, p.dst.w, &maskExtra) != CE_None)
+            GDALRasterBand* mask = band->GetMaskBand();
+            if (!readWindow(1, GDT_Byte, valid, 1, p.dst.w, 0,
+                            [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing,
+                                GDALRasterIOExtraArg* arg) {
+                                if (arg == &extra)
+                                    arg = &maskExtra;
+                                return mask->RasterIO(GF_Read, src.x, src.y, src.w, src.h, d, w, h,
+                                                      GDT_Byte, ps, ls, arg) == CE_None;
+                            }))
                 throw readFailed();
             for (size_t i = 0; i < pixels; ++i)
                 valid[i] = valid[i] != 0;

@@ -60,6 +60,22 @@ Window Placement::SrcWindowEnclosing() const
     return w;
 }
 
+std::vector<int> NearestSourcePixels(double off, double size, int buf, int rasterSize, int first,
+                                     int count, bool stepped)
+{
+    std::vector<int> out(static_cast<size_t>(std::max(0, buf)));
+    const double inc = size / buf, eps = 1e-10;
+    const double last = static_cast<double>(rasterSize - 1);
+    double stepping = 0.5 * inc + off + eps;
+    for (int i = 0; i < buf; ++i, stepping += inc)
+    {
+        const double v = stepped ? stepping : (i + 0.5) * inc + off + eps;
+        const int pixel = static_cast<int>(std::min(std::max(0.0, v), last));
+        out[static_cast<size_t>(i)] = std::min(std::max(pixel - first, 0), count - 1);
+    }
+    return out;
+}
+
 Envelope RequestEnvelope(const GeoTransform& m, const Window& win)
 {
     const double x0 = m[0] + win.x * m[1];

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <optional>
+#include <vector>
 
 namespace pgmosaic
 {
@@ -47,6 +48,14 @@ struct Placement
     bool integral = false;             // source window is whole pixels, one per buffer pixel
     Window SrcWindowEnclosing() const; // the integer window enclosing the source window
 };
+
+// The source pixels a nearest-neighbour RasterIO picks, as GDAL's GDALRasterBand::IRasterIO
+// picks them when it resamples: for each of `buf` buffer pixels across the source span
+// [off, off + size) of an axis of `rasterSize` pixels, the index of its source pixel relative
+// to `first`, clamped to [0, count). GDAL steps along rows by adding the increment and computes
+// each row from its index: `stepped` (true for x) says which, so that results match bit for bit.
+std::vector<int> NearestSourcePixels(double off, double size, int buf, int rasterSize, int first,
+                                     int count, bool stepped);
 
 // The geographic envelope a request covers in a mosaic of transform `mosaic` (north-up).
 Envelope RequestEnvelope(const GeoTransform& mosaic, const Window& win);

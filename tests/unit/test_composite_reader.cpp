@@ -435,3 +435,98 @@ TEST(SourcePool, OverviewTilesOnTheGridAreNotWarped)
     tile.gt[5] = -3;
     EXPECT_FALSE(IsOnMosaicGrid(m, tile)); // 3x is no overview level
 }
+
+TEST(NearestSampling, PicksThePixelsGdalPicks)
+{
+    // GDAL's nearest-neighbour RasterIO on a MEM raster whose pixels hold their own column
+    // (row) index, over random fractional windows scaled by up to 1.5 either way.
+    GDALAllRegister();
+    const int n = 3000;
+    auto* mem = GetGDALDriverManager()->GetDriverByName("MEM");
+    GDALDatasetUniquePtr across(mem->Create("", n, 1, 1, GDT_Int32, nullptr));
+    GDALDatasetUniquePtr down(mem->Create("", 1, n, 1, GDT_Int32, nullptr));
+    std::vector<int> index(n);
+    for (int i = 0; i < n; ++i)
+        index[static_cast<size_t>(i)] = i;
+    ASSERT_EQ(across->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, n, 1, index.data(), n, 1,
+                                                 GDT_Int32, 0, 0, nullptr),
+              CE_None);
+    ASSERT_EQ(down->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 1, n, index.data(), 1, n, GDT_Int32,
+                                               0, 0, nullptr),
+              CE_None);
+    unsigned seed = 7;
+    auto uniform = [&seed]() {
+        seed = seed * 1103515245u + 12345u;
+        return static_cast<double>((seed >> 8) & 0xFFFF) / 65536.0;
+    };
+    int cases = 0;
+    for (int t = 0; t < 4000; ++t)
+    {
+        double off = uniform() * 300, size = 1 + uniform() * 1200;
+        if (t % 3 == 0)
+            off = std::floor(off);
+        if (t % 5 == 0)
+            size = std::floor(size);
+        const int first = static_cast<int>(std::floor(off));
+        const int count = static_cast<int>(std::ceil(off + size)) - first;
+        const int buf = std::max(1, static_cast<int>(size / 1.5 + uniform() * size));
+        if (buf == count)
+            continue;
+        ++cases;
+        GDALRasterIOExtraArg extra;
+        INIT_RASTERIO_EXTRA_ARG(extra);
+        extra.bFloatingPointWindowValidity = TRUE;
+        extra.dfXOff = off;
+        extra.dfXSize = size;
+        extra.dfYOff = 0;
+        extra.dfYSize = 1;
+        std::vector<int> gdal(static_cast<size_t>(buf));
+        ASSERT_EQ(across->GetRasterBand(1)->RasterIO(GF_Read, first, 0, count, 1, gdal.data(), buf,
+                                                     1, GDT_Int32, 0, 0, &extra),
+                  CE_None);
+        std::vector<int> ours = NearestSourcePixels(off, size, buf, n, first, count, true);
+        for (int& v : ours)
+            v += first;
+        ASSERT_EQ(ours, gdal) << "x: off " << off << " size " << size << " buf " << buf;
+
+        std::swap(extra.dfXOff, extra.dfYOff);
+        std::swap(extra.dfXSize, extra.dfYSize);
+        ASSERT_EQ(down->GetRasterBand(1)->RasterIO(GF_Read, 0, first, 1, count, gdal.data(), 1, buf,
+                                                   GDT_Int32, 0, 0, &extra),
+                  CE_None);
+        ours = NearestSourcePixels(off, size, buf, n, first, count, false);
+        for (int& v : ours)
+            v += first;
+        ASSERT_EQ(ours, gdal) << "y: off " << off << " size " << size << " buf " << buf;
+    }
+    EXPECT_GT(cases, 3500);
+}
+
+TEST_F(CompositeReaderTest, MildlyScaledReadsEqualGdalsOwnSampling)
+{
+    // An item of varied values read whole into buffers up to 1.5x smaller or larger: the
+    // reader samples the full-resolution window itself, and must pick what GDAL picks. With
+    // nodata (painted through the item's buffer) and without (read straight into the caller's).
+    ItemRef item = MakeItem(80, 0, 0, 50, 37, GDT_UInt16, 0);
+    {
+        GDALDatasetUniquePtr ds(GDALDataset::Open(item.path.c_str(), GDAL_OF_UPDATE));
+        std::vector<GUInt16> v(50 * 37);
+        for (size_t i = 0; i < v.size(); ++i)
+            v[i] = static_cast<GUInt16>(1 + (i * 7919) % 60000);
+        ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 50, 37, v.data(), 50, 37,
+                                                 GDT_UInt16, 0, 0, nullptr),
+                  CE_None);
+    }
+    catalog.items = {item};
+    GDALDatasetUniquePtr src(GDALDataset::Open(item.path.c_str()));
+    for (auto [w, h] : {std::pair{61, 45}, {40, 30}, {50, 30}, {34, 37}, {74, 55}})
+    {
+        std::vector<double> gdal(static_cast<size_t>(w) * h);
+        ASSERT_EQ(src->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, 50, 37, gdal.data(), w, h,
+                                                  GDT_Float64, 0, 0, nullptr),
+                  CE_None);
+        for (std::optional<double> nodata : {std::optional<double>{}, std::optional<double>{0.0}})
+            EXPECT_EQ(Read(Mosaic(GDT_UInt16, nodata), {{0, 0, 50, 37}, w, h}), gdal)
+                << w << "x" << h << (nodata ? " with nodata" : "");
+    }
+}
