@@ -121,6 +121,54 @@ def test_gdaladdo_clean_removes_the_levels(built):
     assert not os.path.exists(os.path.join(root, "dad_overviews/L1/r00000_c00000.tif"))
 
 
+def test_overview_tiles_are_zstd_and_masked_only_where_needed(db, datadir):
+    """Without nodata, a fully covered overview tile has no mask (reads take it as opaque); a
+    partly covered one has its coverage as an internal mask. COMPRESS_OVERVIEW chooses the
+    codec, ZSTD by default."""
+    d = os.path.join(datadir, "ovrmask")
+    root = os.path.join(datadir, "ovrmask_root")
+    os.makedirs(root)
+    os.chmod(root, 0o777)
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(5)
+    # Two 600-pixel tiles side by side, one more under the first: level 1 (factor 2) is one
+    # 600x600 tile, a quarter of it uncovered.
+    paths = [sampledata.make_cog(os.path.join(d, f"m{i}.tif"),
+                                 sampledata.tile_pixels(rng, 1, 600, 600, i),
+                                 (500000.0 + x * 6000.0, 5000000.0 - y * 6000.0), 10.0,
+                                 overviews=False)
+             for i, (x, y) in enumerate([(0, 0), (1, 0), (0, 1)])]
+    db.register("ovrmask", paths, [d])
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('ovrmask', %s)", (root,))
+    tile = os.path.join(root, "ovrmask_overviews")
+
+    def build(*config):
+        subprocess.run(["gdaladdo", "-clean", db.mosaic("ovrmask")], check=True)
+        subprocess.run(["gdaladdo", *config, "-r", "nearest", db.mosaic("ovrmask"), "2", "4"],
+                       check=True, capture_output=True)
+
+    build()
+    partial = gdal.Open(os.path.join(tile, "L1/r00000_c00000.tif"))
+    assert partial.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") == "ZSTD"
+    assert partial.GetRasterBand(1).GetMaskFlags() == gdal.GMF_PER_DATASET
+    mask = partial.GetRasterBand(1).GetMaskBand().ReadAsArray()
+    assert (mask[:300, :] == 255).all() and (mask[300:, :300] == 255).all()
+    assert (mask[300:, 300:] == 0).all()
+    partial = None
+
+    # One item alone: every overview pixel is valid, and the tile has no mask.
+    db.query("SELECT pgmosaic.remove_rasters('ovrmask', %s)", (paths[1:],))
+    build("--config", "COMPRESS_OVERVIEW", "DEFLATE")
+    full = gdal.Open(os.path.join(tile, "L1/r00000_c00000.tif"))
+    assert full.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") == "DEFLATE"
+    assert full.GetRasterBand(1).GetMaskFlags() == gdal.GMF_ALL_VALID
+    source = gdal.Open(paths[0]).ReadAsArray()  # nearest by 2 takes pixel centres 1, 3, ...
+    assert np.array_equal(full.ReadAsArray(), source[1::2, 1::2])
+    ds = gdal.Open(db.mosaic("ovrmask"))
+    assert np.array_equal(ds.GetRasterBand(1).GetOverview(0).ReadAsArray(), source[1::2, 1::2])
+
+
 def test_gdaladdo_errors_are_clear(built):
     db, _, _ = built
     r = subprocess.run(["gdaladdo", db.mosaic("dad"), "3"], capture_output=True, text=True)
