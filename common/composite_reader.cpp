@@ -351,8 +351,13 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         return true;
     };
     std::vector<int> bandMap(bands);
+    // Full-resolution reads of GeoTIFF items decode their blocks straight from the file.
+    TiffBlockReader* blocks = pool.Blocks();
     auto readBands = [&](GByte* data, int bufW, int bufH, GSpacing pixel, GSpacing line,
                          GSpacing band, GDALDataType type, GDALRasterIOExtraArg* arg) {
+        if (blocks && bufW == src.w && bufH == src.h && !arg->bFloatingPointWindowValidity &&
+            blocks->Read(src, bandMap, data, type, pixel, line, band))
+            return true;
         return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
                             static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
                             arg) == CE_None;

@@ -38,7 +38,10 @@ SourcePool::SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, s
 SourcePool::~SourcePool()
 {
     for (auto& e : m_aoEntries)
+    {
         e.warped.reset();
+        e.blocks.reset();
+    }
 }
 
 GDALDataset* SourcePool::Acquire(const ItemRef& item)
@@ -54,6 +57,7 @@ GDALDataset* SourcePool::Acquire(const ItemRef& item)
             Entry& last = m_aoEntries.back();
             m_oIndex.erase(last.key);
             last.warped.reset();
+            last.blocks.reset();
             m_aoEntries.pop_back();
         }
         m_aoEntries.push_front(std::move(entry));
@@ -78,6 +82,13 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
                                              ") has fewer bands than its mosaic");
     if (!IsOnMosaicGrid(m_oMosaic, item))
         Warp(item, entry);
+    else
+        entry.blocks = TiffBlockReader::Open(entry.source.get());
+}
+
+TiffBlockReader* SourcePool::Blocks() const
+{
+    return m_aoEntries.empty() ? nullptr : m_aoEntries.front().blocks.get();
 }
 
 // A warped view of the source on the mosaic grid, covering the source's extent snapped outward

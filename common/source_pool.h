@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "read_options.h"
+#include "tiff_blocks.h"
 
 namespace pgmosaic
 {
@@ -30,13 +31,17 @@ public:
     // of it on the mosaic grid with an alpha band marking where the source has valid data.
     // It stays valid until the next Acquire. Throws Error naming the item and its path.
     GDALDataset* Acquire(const ItemRef& item);
+    // The block reader of the dataset the last Acquire returned, when it is a GeoTIFF read
+    // directly (not warped) in a layout TiffBlockReader takes; else nullptr.
+    TiffBlockReader* Blocks() const;
 
 private:
     struct Entry
     {
         std::string key;
         GDALDatasetUniquePtr source;
-        GDALDatasetUniquePtr warped; // closed before `source`, which it reads from
+        GDALDatasetUniquePtr warped;             // closed before `source`, which it reads from
+        std::unique_ptr<TiffBlockReader> blocks; // likewise
     };
     void Open(const ItemRef& item, Entry& entry) const;
     void Warp(const ItemRef& item, Entry& entry) const;

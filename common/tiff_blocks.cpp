@@ -1,0 +1,241 @@
+#include "tiff_blocks.h"
+
+#include <libdeflate.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpl_conv.h"
+
+namespace pgmosaic
+{
+
+namespace
+{
+
+// Undoes TIFF's horizontal differencing on one row of `pixels` pixels of SPP samples of T,
+// with running sums held in registers (v[i] += v[i - spp] through memory waits on every store).
+template <typename T, int SPP> void UndoPredictorN(T* v, int pixels)
+{
+    T acc[SPP];
+    for (int j = 0; j < SPP; ++j)
+        acc[j] = v[j];
+    for (int i = 1; i < pixels; ++i)
+        for (int j = 0; j < SPP; ++j)
+        {
+            acc[j] = static_cast<T>(acc[j] + v[i * SPP + j]);
+            v[i * SPP + j] = acc[j];
+        }
+}
+
+template <typename T> void UndoPredictor(GByte* row, int pixels, int spp)
+{
+    T* v = reinterpret_cast<T*>(row);
+    switch (spp)
+    {
+    case 1:
+        return UndoPredictorN<T, 1>(v, pixels);
+    case 2:
+        return UndoPredictorN<T, 2>(v, pixels);
+    case 3:
+        return UndoPredictorN<T, 3>(v, pixels);
+    case 4:
+        return UndoPredictorN<T, 4>(v, pixels);
+    default:
+        for (int i = spp; i < pixels * spp; ++i)
+            v[i] = static_cast<T>(v[i] + v[i - spp]);
+    }
+}
+
+std::uint64_t BlockItem(GDALRasterBand* band, const char* what, int col, int row)
+{
+    const char* v = band->GetMetadataItem(CPLSPrintf("%s_%d_%d", what, col, row), "TIFF");
+    return v ? std::strtoull(v, nullptr, 10) : 0;
+}
+
+} // namespace
+
+std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
+{
+    if (!CPLTestBool(CPLGetConfigOption("PGMOSAIC_DIRECT_DECODE", "YES")) || !CPL_IS_LSB ||
+        ds == nullptr || ds->GetDriver() == nullptr ||
+        !EQUAL(ds->GetDriver()->GetDescription(), "GTiff") || ds->GetRasterCount() < 1)
+        return nullptr;
+    std::unique_ptr<TiffBlockReader> r(new TiffBlockReader());
+    r->m_poDS = ds;
+    GDALRasterBand* first = ds->GetRasterBand(1);
+    r->m_eType = first->GetRasterDataType();
+    r->m_nTypeSize = GDALGetDataTypeSizeBytes(r->m_eType);
+    r->m_nBands = ds->GetRasterCount();
+    r->m_nWidth = ds->GetRasterXSize();
+    r->m_nHeight = ds->GetRasterYSize();
+    first->GetBlockSize(&r->m_nBlockW, &r->m_nBlockH);
+    if (GDALDataTypeIsComplex(r->m_eType) || r->m_nTypeSize < 1 || r->m_nTypeSize > 8 ||
+        r->m_nBlockW < 1 || r->m_nBlockH < 1)
+        return nullptr;
+    for (int b = 2; b <= r->m_nBands; ++b)
+    {
+        int bw = 0, bh = 0;
+        ds->GetRasterBand(b)->GetBlockSize(&bw, &bh);
+        if (ds->GetRasterBand(b)->GetRasterDataType() != r->m_eType || bw != r->m_nBlockW ||
+            bh != r->m_nBlockH)
+            return nullptr;
+    }
+    const char* compression = ds->GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE");
+    if (compression == nullptr)
+        r->m_eCodec = Codec::None;
+    else if (EQUAL(compression, "DEFLATE"))
+        r->m_eCodec = Codec::Deflate;
+    else if (EQUAL(compression, "ZSTD"))
+        r->m_eCodec = Codec::Zstd;
+    else
+        return nullptr;
+    const char* predictor = ds->GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE");
+    if (predictor != nullptr && !EQUAL(predictor, "1") && !EQUAL(predictor, "2"))
+        return nullptr;
+    r->m_bPredictor = predictor != nullptr && EQUAL(predictor, "2");
+    const char* interleave = ds->GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE");
+    r->m_bPixelInterleaved = r->m_nBands > 1 && interleave && EQUAL(interleave, "PIXEL");
+    if (first->GetMetadataItem("NBITS", "IMAGE_STRUCTURE") != nullptr)
+        return nullptr;
+    r->m_fp = VSIFOpenL(ds->GetDescription(), "rb");
+    if (r->m_fp == nullptr)
+        return nullptr;
+    char magic[2] = {0, 0};
+    if (VSIFReadL(magic, 1, 2, r->m_fp) != 2 || magic[0] != 'I' || magic[1] != 'I')
+        return nullptr;
+    if (r->m_eCodec == Codec::Deflate &&
+        (r->m_poInflater = libdeflate_alloc_decompressor()) == nullptr)
+        return nullptr;
+    return r;
+}
+
+TiffBlockReader::~TiffBlockReader()
+{
+    if (m_fp)
+        VSIFCloseL(m_fp);
+    if (m_poInflater)
+        libdeflate_free_decompressor(m_poInflater);
+}
+
+bool TiffBlockReader::Decode(int band, int col, int row)
+{
+    GDALRasterBand* b = m_poDS->GetRasterBand(m_bPixelInterleaved ? 1 : band);
+    const std::uint64_t offset = BlockItem(b, "BLOCK_OFFSET", col, row);
+    const std::uint64_t length = BlockItem(b, "BLOCK_SIZE", col, row);
+    if (offset == 0)
+        return false; // absent (sparse file)
+    const int spp = m_bPixelInterleaved ? m_nBands : 1;
+    const size_t rowBytes = static_cast<size_t>(m_nBlockW) * spp * m_nTypeSize;
+    const size_t full = rowBytes * m_nBlockH;
+    m_abyBlock.resize(full);
+    m_abyCompressed.resize(length);
+    if (length == 0 || VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
+        VSIFReadL(m_abyCompressed.data(), 1, length, m_fp) != length)
+    {
+        m_bBad = true;
+        return false;
+    }
+    size_t produced = 0;
+    switch (m_eCodec)
+    {
+    case Codec::None:
+        produced = std::min<size_t>(length, full);
+        memcpy(m_abyBlock.data(), m_abyCompressed.data(), produced);
+        break;
+    case Codec::Deflate:
+        if (libdeflate_zlib_decompress(m_poInflater, m_abyCompressed.data(), length,
+                                       m_abyBlock.data(), full, &produced) != LIBDEFLATE_SUCCESS)
+            produced = 0;
+        break;
+    case Codec::Zstd:
+    {
+        const size_t n = ZSTD_decompress(m_abyBlock.data(), full, m_abyCompressed.data(), length);
+        produced = ZSTD_isError(n) ? 0 : n;
+        break;
+    }
+    }
+    // Tiles are whole; the last strip of a stripped file may be shorter.
+    if (produced == 0 || produced % rowBytes != 0)
+    {
+        m_bBad = true;
+        return false;
+    }
+    m_nDecodedRows = static_cast<int>(produced / rowBytes);
+    if (m_bPredictor)
+        for (int y = 0; y < m_nDecodedRows; ++y)
+        {
+            GByte* p = m_abyBlock.data() + y * rowBytes;
+            switch (m_nTypeSize)
+            {
+            case 1:
+                UndoPredictor<std::uint8_t>(p, m_nBlockW, spp);
+                break;
+            case 2:
+                UndoPredictor<std::uint16_t>(p, m_nBlockW, spp);
+                break;
+            case 4:
+                UndoPredictor<std::uint32_t>(p, m_nBlockW, spp);
+                break;
+            default:
+                UndoPredictor<std::uint64_t>(p, m_nBlockW, spp);
+                break;
+            }
+        }
+    return true;
+}
+
+bool TiffBlockReader::Read(const Window& win, const std::vector<int>& bands, void* data,
+                           GDALDataType type, GSpacing pixelSpace, GSpacing lineSpace,
+                           GSpacing bandSpace)
+{
+    m_bBad = false;
+    const int spp = m_bPixelInterleaved ? m_nBands : 1;
+    const int c0 = win.x / m_nBlockW, c1 = (win.x + win.w - 1) / m_nBlockW;
+    const int r0 = win.y / m_nBlockH, r1 = (win.y + win.h - 1) / m_nBlockH;
+    for (int row = r0; row <= r1; ++row)
+        for (int col = c0; col <= c1; ++col)
+        {
+            const int bx = col * m_nBlockW, by = row * m_nBlockH;
+            const int x0 = std::max(win.x, bx), x1 = std::min(win.x + win.w, bx + m_nBlockW);
+            const int y0 = std::max(win.y, by), y1 = std::min(win.y + win.h, by + m_nBlockH);
+            bool decoded = false;
+            for (size_t k = 0; k < bands.size(); ++k)
+            {
+                const int band = bands[k];
+                if (!m_bPixelInterleaved || k == 0)
+                {
+                    decoded = Decode(band, col, row);
+                    if (m_bBad || (decoded && y1 - by > m_nDecodedRows))
+                        return false;
+                }
+                GByte* out = static_cast<GByte*>(data) + k * bandSpace;
+                for (int y = y0; y < y1; ++y)
+                {
+                    GByte* dst = out + (y - win.y) * lineSpace + (x0 - win.x) * pixelSpace;
+                    if (!decoded)
+                    {
+                        int hasNodata = FALSE;
+                        double fill = m_poDS->GetRasterBand(band)->GetNoDataValue(&hasNodata);
+                        if (!hasNodata)
+                            fill = 0;
+                        GDALCopyWords64(&fill, GDT_Float64, 0, dst, type,
+                                        static_cast<int>(pixelSpace), x1 - x0);
+                        continue;
+                    }
+                    const GByte* src =
+                        m_abyBlock.data() +
+                        ((static_cast<size_t>(y - by) * m_nBlockW + (x0 - bx)) * spp +
+                         (m_bPixelInterleaved ? band - 1 : 0)) *
+                            m_nTypeSize;
+                    GDALCopyWords64(src, m_eType, spp * m_nTypeSize, dst, type,
+                                    static_cast<int>(pixelSpace), x1 - x0);
+                }
+            }
+        }
+    return true;
+}
+
+} // namespace pgmosaic

@@ -1,0 +1,156 @@
+// TiffBlockReader against GDAL's own reading of the same GeoTIFFs: every layout it takes, read
+// through random windows, band subsets and buffer types, must give GDAL's bytes; the layouts it
+// does not take are left to GDAL.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpl_string.h"
+#include "gdal_priv.h"
+
+#include "tiff_blocks.h"
+
+using namespace pgmosaic;
+
+namespace
+{
+
+// A w x h raster of `bands` bands of `type` with varied values (and a nodata hole), written as
+// GTiff with `options`.
+std::string Write(const std::string& name, int w, int h, int bands, GDALDataType type,
+                  const std::vector<std::string>& options, bool sparse = false)
+{
+    const std::string path = "/vsimem/tiff_blocks_" + name + ".tif";
+    CPLStringList opts;
+    for (const auto& o : options)
+        opts.AddString(o.c_str());
+    if (sparse)
+        opts.AddString("SPARSE_OK=TRUE");
+    auto* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+    GDALDatasetUniquePtr ds(drv->Create(path.c_str(), w, h, bands, type, opts.List()));
+    EXPECT_TRUE(ds);
+    std::mt19937 rng(static_cast<unsigned>(w * 31 + h + bands));
+    std::vector<double> v(static_cast<size_t>(w) * h);
+    for (int b = 1; b <= bands; ++b)
+    {
+        if (sparse)
+            ds->GetRasterBand(b)->SetNoDataValue(7);
+        for (size_t i = 0; i < v.size(); ++i)
+            v[i] = static_cast<double>((rng() % 20000) + 100 * b) - (type == GDT_Int16 ? 9000 : 0);
+        // Sparse files leave their first rows of blocks unwritten.
+        const int y0 = sparse ? h / 2 : 0;
+        EXPECT_EQ(ds->GetRasterBand(b)->RasterIO(GF_Write, 0, y0, w, h - y0, v.data() + y0 * w, w,
+                                                 h - y0, GDT_Float64, 0, 0, nullptr),
+                  CE_None);
+    }
+    return path;
+}
+
+void ExpectSameAsGdal(const std::string& path, GDALDataType bufType)
+{
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    ASSERT_TRUE(ds);
+    auto reader = TiffBlockReader::Open(ds.get());
+    ASSERT_TRUE(reader) << path;
+    std::mt19937 rng(5);
+    const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize(), n = ds->GetRasterCount();
+    const int size = GDALGetDataTypeSizeBytes(bufType);
+    for (int t = 0; t < 25; ++t)
+    {
+        Window win;
+        win.x = static_cast<int>(rng() % static_cast<unsigned>(w));
+        win.y = static_cast<int>(rng() % static_cast<unsigned>(h));
+        win.w = 1 + static_cast<int>(rng() % static_cast<unsigned>(w - win.x));
+        win.h = 1 + static_cast<int>(rng() % static_cast<unsigned>(h - win.y));
+        if (t == 0)
+            win = {0, 0, w, h};
+        std::vector<int> bands;
+        for (int b = n; b >= 1; --b) // reversed, and every other band on odd turns
+            if (t % 2 == 0 || b % 2 == 1)
+                bands.push_back(b);
+        // Pixel-interleaved buffer.
+        const GSpacing pixel = static_cast<GSpacing>(size) * bands.size();
+        const GSpacing line = pixel * win.w;
+        const size_t bytes = static_cast<size_t>(line) * win.h;
+        std::vector<GByte> ours(bytes, 0xAB), gdal(bytes, 0xCD);
+        ASSERT_TRUE(reader->Read(win, bands, ours.data(), bufType, pixel, line, size));
+        ASSERT_EQ(ds->RasterIO(GF_Read, win.x, win.y, win.w, win.h, gdal.data(), win.w, win.h,
+                               bufType, static_cast<int>(bands.size()), bands.data(), pixel, line,
+                               size, nullptr),
+                  CE_None);
+        ASSERT_EQ(ours, gdal) << path << " window " << win.x << "," << win.y << " " << win.w << "x"
+                              << win.h;
+    }
+}
+
+class TiffBlocks : public ::testing::Test
+{
+protected:
+    static void SetUpTestSuite() { GDALAllRegister(); }
+};
+
+} // namespace
+
+TEST_F(TiffBlocks, EveryLayoutItTakesReadsAsGdal)
+{
+    int layouts = 0;
+    for (const char* codec : {"NONE", "DEFLATE", "ZSTD"})
+        for (const char* predictor : {"1", "2"})
+            for (const char* interleave : {"PIXEL", "BAND"})
+                for (bool tiled : {true, false})
+                    for (GDALDataType type : {GDT_Byte, GDT_UInt16, GDT_Int16, GDT_Float32})
+                    {
+                        if (EQUAL(codec, "NONE") && EQUAL(predictor, "2"))
+                            continue;
+                        std::vector<std::string> opts{std::string("COMPRESS=") + codec,
+                                                      std::string("INTERLEAVE=") + interleave};
+                        if (!EQUAL(codec, "NONE"))
+                            opts.push_back(std::string("PREDICTOR=") + predictor);
+                        if (tiled)
+                            opts.insert(opts.end(),
+                                        {"TILED=YES", "BLOCKXSIZE=64", "BLOCKYSIZE=32"});
+                        else
+                            opts.push_back("BLOCKYSIZE=7"); // strips of 7 rows, the last short
+                        const std::string name = std::string(codec) + predictor + interleave +
+                                                 (tiled ? "t" : "s") + GDALGetDataTypeName(type);
+                        // 150 x 75: partial blocks on the right and at the bottom.
+                        ExpectSameAsGdal(Write(name, 150, 75, 3, type, opts), GDT_Float64);
+                        ++layouts;
+                    }
+    EXPECT_EQ(layouts, 80);
+}
+
+TEST_F(TiffBlocks, BufferTypeConversionAndSparseBlocks)
+{
+    // Blocks never written are absent from the file: they read as nodata, as GDAL reads them.
+    const std::string sparse =
+        Write("sparse", 200, 160, 2, GDT_UInt16,
+              {"COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"}, true);
+    ExpectSameAsGdal(sparse, GDT_Byte);
+    ExpectSameAsGdal(sparse, GDT_UInt16);
+    ExpectSameAsGdal(Write("single", 97, 61, 1, GDT_Byte, {"COMPRESS=ZSTD", "TILED=YES"}),
+                     GDT_Int32);
+}
+
+TEST_F(TiffBlocks, OtherLayoutsAreLeftToGdal)
+{
+    for (auto opts : std::vector<std::vector<std::string>>{
+             {"COMPRESS=LZW"}, {"COMPRESS=DEFLATE", "PREDICTOR=3"}, {"NBITS=4"}})
+    {
+        const std::string path = Write(opts.back(), 40, 30, 1,
+                                       opts.back() == "PREDICTOR=3" ? GDT_Float32 : GDT_Byte, opts);
+        GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+        EXPECT_FALSE(TiffBlockReader::Open(ds.get())) << opts.back();
+    }
+    GDALDatasetUniquePtr mem(
+        GetGDALDriverManager()->GetDriverByName("MEM")->Create("", 4, 4, 1, GDT_Byte, nullptr));
+    EXPECT_FALSE(TiffBlockReader::Open(mem.get()));
+    CPLSetConfigOption("PGMOSAIC_DIRECT_DECODE", "NO");
+    const std::string path = Write("off", 40, 30, 1, GDT_Byte, {"COMPRESS=DEFLATE"});
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    EXPECT_FALSE(TiffBlockReader::Open(ds.get()));
+    CPLSetConfigOption("PGMOSAIC_DIRECT_DECODE", nullptr);
+}
