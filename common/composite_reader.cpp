@@ -351,13 +351,16 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         return true;
     };
     std::vector<int> bandMap(bands);
-    // Full-resolution reads of GeoTIFF items decode their blocks straight from the file.
-    TiffBlockReader* blocks = pool.Blocks();
+    // GeoTIFF items: the blocks a read needs at full resolution (1:1, or scaled down by a few
+    // times from a file without overviews) are decoded straight from the file into GDAL's
+    // cache first.
+    if (TiffBlockReader* blocks = pool.Blocks())
+        if ((src.w == p.dst.w && src.h == p.dst.h) ||
+            (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
+             src.h < 16 * p.dst.h))
+            blocks->Prefetch(src, bands);
     auto readBands = [&](GByte* data, int bufW, int bufH, GSpacing pixel, GSpacing line,
                          GSpacing band, GDALDataType type, GDALRasterIOExtraArg* arg) {
-        if (blocks && bufW == src.w && bufH == src.h && !arg->bFloatingPointWindowValidity &&
-            blocks->Read(src, bandMap, data, type, pixel, line, band))
-            return true;
         return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
                             static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
                             arg) == CE_None;

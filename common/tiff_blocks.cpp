@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "cpl_conv.h"
 
@@ -16,18 +17,24 @@ namespace
 {
 
 // Undoes TIFF's horizontal differencing on one row of `pixels` pixels of SPP samples of T,
-// with running sums held in registers (v[i] += v[i - spp] through memory waits on every store).
-template <typename T, int SPP> void UndoPredictorN(T* v, int pixels)
+// with running sums held in scalar registers (v[i] += v[i - spp] waits on every store).
+template <typename T, int SPP>
+void UndoPredictorN(T* v, int pixels)
 {
-    T acc[SPP];
-    for (int j = 0; j < SPP; ++j)
-        acc[j] = v[j];
-    for (int i = 1; i < pixels; ++i)
-        for (int j = 0; j < SPP; ++j)
-        {
-            acc[j] = static_cast<T>(acc[j] + v[i * SPP + j]);
-            v[i * SPP + j] = acc[j];
-        }
+    static_assert(SPP >= 1 && SPP <= 4, "1 to 4 samples per pixel");
+    using Acc = typename std::conditional<(sizeof(T) < sizeof(unsigned)), unsigned, T>::type;
+    Acc a0 = v[0], a1 = SPP > 1 ? v[1] : 0, a2 = SPP > 2 ? v[2] : 0, a3 = SPP > 3 ? v[3] : 0;
+    const int n = pixels * SPP;
+    for (int i = SPP; i < n; i += SPP)
+    {
+        v[i] = static_cast<T>(a0 += v[i]);
+        if (SPP > 1)
+            v[i + 1] = static_cast<T>(a1 += v[i + 1]);
+        if (SPP > 2)
+            v[i + 2] = static_cast<T>(a2 += v[i + 2]);
+        if (SPP > 3)
+            v[i + 3] = static_cast<T>(a3 += v[i + 3]);
+    }
 }
 
 template <typename T> void UndoPredictor(GByte* row, int pixels, int spp)
@@ -92,6 +99,9 @@ std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
         r->m_eCodec = Codec::Zstd;
     else
         return nullptr;
+    // GDAL splits big uncompressed strips into blocks of its own: not the file's.
+    if (r->m_eCodec == Codec::None && r->m_nBlockW == r->m_nWidth)
+        return nullptr;
     const char* predictor = ds->GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE");
     if (predictor != nullptr && !EQUAL(predictor, "1") && !EQUAL(predictor, "2"))
         return nullptr;
@@ -134,10 +144,7 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     m_abyCompressed.resize(length);
     if (length == 0 || VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
         VSIFReadL(m_abyCompressed.data(), 1, length, m_fp) != length)
-    {
-        m_bBad = true;
         return false;
-    }
     size_t produced = 0;
     switch (m_eCodec)
     {
@@ -159,10 +166,7 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     }
     // Tiles are whole; the last strip of a stripped file may be shorter.
     if (produced == 0 || produced % rowBytes != 0)
-    {
-        m_bBad = true;
         return false;
-    }
     m_nDecodedRows = static_cast<int>(produced / rowBytes);
     if (m_bPredictor)
         for (int y = 0; y < m_nDecodedRows; ++y)
@@ -187,55 +191,79 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     return true;
 }
 
-bool TiffBlockReader::Read(const Window& win, const std::vector<int>& bands, void* data,
-                           GDALDataType type, GSpacing pixelSpace, GSpacing lineSpace,
-                           GSpacing bandSpace)
+void TiffBlockReader::Adopt(int col, int row)
 {
-    m_bBad = false;
+    // GDAL's cache blocks of every band this block holds; bands already cached are decoded
+    // into scratch space. Blocks "just initialised" are not read from the file, and not dirty:
+    // GDAL never writes them back.
     const int spp = m_bPixelInterleaved ? m_nBands : 1;
+    const size_t bandBlock = static_cast<size_t>(m_nBlockW) * m_nBlockH * m_nTypeSize;
+    std::vector<GDALRasterBlock*> locked;
+    std::vector<void*> targets(static_cast<size_t>(spp));
+    m_abyScratch.resize(bandBlock);
+    for (int k = 0; k < spp; ++k)
+    {
+        GDALRasterBand* b = m_poDS->GetRasterBand(m_bPixelInterleaved ? k + 1 : m_nBand);
+        GDALRasterBlock* block = b->TryGetLockedBlockRef(col, row);
+        if (block != nullptr)
+            block->DropLock(); // cached already
+        else
+            block = b->GetLockedBlockRef(col, row, TRUE);
+        if (block != nullptr && block->GetDataRef() != nullptr)
+        {
+            locked.push_back(block);
+            targets[static_cast<size_t>(k)] = block->GetDataRef();
+        }
+        else
+            targets[static_cast<size_t>(k)] = m_abyScratch.data();
+    }
+    const size_t pixels = static_cast<size_t>(m_nBlockW) * m_nDecodedRows;
+    if (spp == 1)
+        memcpy(targets[0], m_abyBlock.data(), pixels * m_nTypeSize);
+    else
+        GDALDeinterleave(m_abyBlock.data(), m_eType, spp, targets.data(), m_eType, pixels);
+    if (m_nDecodedRows < m_nBlockH) // past the end of a short last strip
+        for (void* t : targets)
+            memset(static_cast<GByte*>(t) + pixels * m_nTypeSize, 0,
+                   bandBlock - pixels * m_nTypeSize);
+    for (GDALRasterBlock* block : locked)
+        block->DropLock();
+}
+
+int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands)
+{
+    int decoded = 0;
     const int c0 = win.x / m_nBlockW, c1 = (win.x + win.w - 1) / m_nBlockW;
     const int r0 = win.y / m_nBlockH, r1 = (win.y + win.h - 1) / m_nBlockH;
+    auto cached = [&](int band, int col, int row) {
+        GDALRasterBlock* block = m_poDS->GetRasterBand(band)->TryGetLockedBlockRef(col, row);
+        if (block)
+            block->DropLock();
+        return block != nullptr;
+    };
     for (int row = r0; row <= r1; ++row)
         for (int col = c0; col <= c1; ++col)
         {
-            const int bx = col * m_nBlockW, by = row * m_nBlockH;
-            const int x0 = std::max(win.x, bx), x1 = std::min(win.x + win.w, bx + m_nBlockW);
-            const int y0 = std::max(win.y, by), y1 = std::min(win.y + win.h, by + m_nBlockH);
-            bool decoded = false;
-            for (size_t k = 0; k < bands.size(); ++k)
+            if (m_bPixelInterleaved)
             {
-                const int band = bands[k];
-                if (!m_bPixelInterleaved || k == 0)
-                {
-                    decoded = Decode(band, col, row);
-                    if (m_bBad || (decoded && y1 - by > m_nDecodedRows))
-                        return false;
-                }
-                GByte* out = static_cast<GByte*>(data) + k * bandSpace;
-                for (int y = y0; y < y1; ++y)
-                {
-                    GByte* dst = out + (y - win.y) * lineSpace + (x0 - win.x) * pixelSpace;
-                    if (!decoded)
-                    {
-                        int hasNodata = FALSE;
-                        double fill = m_poDS->GetRasterBand(band)->GetNoDataValue(&hasNodata);
-                        if (!hasNodata)
-                            fill = 0;
-                        GDALCopyWords64(&fill, GDT_Float64, 0, dst, type,
-                                        static_cast<int>(pixelSpace), x1 - x0);
-                        continue;
-                    }
-                    const GByte* src =
-                        m_abyBlock.data() +
-                        ((static_cast<size_t>(y - by) * m_nBlockW + (x0 - bx)) * spp +
-                         (m_bPixelInterleaved ? band - 1 : 0)) *
-                            m_nTypeSize;
-                    GDALCopyWords64(src, m_eType, spp * m_nTypeSize, dst, type,
-                                    static_cast<int>(pixelSpace), x1 - x0);
-                }
+                // One decode holds every band: it fills each band GDAL's cache lacks.
+                if (std::all_of(bands.begin(), bands.end(),
+                                [&](int b) { return cached(b, col, row); }) ||
+                    !Decode(1, col, row))
+                    continue;
+                ++decoded;
+                Adopt(col, row);
+                continue;
             }
+            for (int b : bands)
+                if (!cached(b, col, row) && Decode(b, col, row))
+                {
+                    ++decoded;
+                    m_nBand = b;
+                    Adopt(col, row);
+                }
         }
-    return true;
+    return decoded;
 }
 
 } // namespace pgmosaic
