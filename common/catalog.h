@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,14 @@ public:
     virtual std::vector<ItemRef> FindItems(const Envelope& env) = 0;
     // The up-to-date mosaic-wide overview tiles of `level` (factor 2^level) intersecting `env`.
     virtual std::vector<ItemRef> FindOverviewTiles(const Envelope& /*env*/, int /*level*/)
+    {
+        return {};
+    }
+    // The full-resolution blocks (column, row; sorted) without a valid pixel of each of the
+    // items `ids` that has any: the DRAD's empty tiles. Reads fill them with nodata instead of
+    // decoding them.
+    virtual std::map<std::int64_t, std::vector<std::pair<int, int>>>
+    EmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
     {
         return {};
     }

@@ -27,6 +27,7 @@ struct CompositeReader::Step
     bool direct = false;        // read straight into the caller's buffer
     bool skipped = false;       // missing=skip and the item could not be read
     int thread = 0;             // the pool (and reading thread) that holds the item open
+    const std::vector<std::pair<int, int>>* emptyBlocks = nullptr; // DRAD: nothing valid there
     GDALDataType type = GDT_Byte;
     std::vector<std::optional<double>> nodata; // per requested band
     std::vector<GByte> data;                   // bands x rows x cols, in `type`
@@ -358,7 +359,7 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         if ((src.w == p.dst.w && src.h == p.dst.h) ||
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h))
-            blocks->Prefetch(src, bands);
+            blocks->Prefetch(src, bands, step.emptyBlocks);
     auto readBands = [&](GByte* data, int bufW, int bufH, GSpacing pixel, GSpacing line,
                          GSpacing band, GDALDataType type, GDALRasterIOExtraArg* arg) {
         return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
@@ -449,6 +450,22 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
 void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>& bands,
                                bool asDouble, const BufferSpec* direct, bool parallel)
 {
+    // The empty blocks of items not seen before, in one catalog query.
+    std::vector<std::int64_t> unseen;
+    for (const Step& step : steps)
+        if (!m_oEmptyBlocks.count(step.item->id))
+            unseen.push_back(step.item->id);
+    if (!unseen.empty())
+    {
+        auto found = m_oCatalog.EmptyBlocks(unseen);
+        for (std::int64_t id : unseen)
+            m_oEmptyBlocks[id] = std::move(found[id]);
+    }
+    for (Step& step : steps)
+    {
+        const auto& empty = m_oEmptyBlocks[step.item->id];
+        step.emptyBlocks = empty.empty() ? nullptr : &empty;
+    }
     // Each step is read from its home pool, where Probe opened it.
     ForEachPool(parallel, [&](int pool) {
         for (Step& step : steps)

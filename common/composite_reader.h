@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -72,6 +73,8 @@ private:
     ReadOptions m_oOptions;
     size_t m_nPoolCapacity;
     std::vector<std::unique_ptr<SourcePool>> m_apoPools{}; // one per reading thread
+    // Empty full-resolution blocks per item, asked of the catalog once per item.
+    std::map<std::int64_t, std::vector<std::pair<int, int>>> m_oEmptyBlocks{};
     std::mutex m_oWarnMutex{};
     std::set<std::int64_t> m_oWarnedItems{};
 };

@@ -18,8 +18,7 @@ namespace
 
 // Undoes TIFF's horizontal differencing on one row of `pixels` pixels of SPP samples of T,
 // with running sums held in scalar registers (v[i] += v[i - spp] waits on every store).
-template <typename T, int SPP>
-void UndoPredictorN(T* v, int pixels)
+template <typename T, int SPP> void UndoPredictorN(T* v, int pixels)
 {
     static_assert(SPP >= 1 && SPP <= 4, "1 to 4 samples per pixel");
     using Acc = typename std::conditional<(sizeof(T) < sizeof(unsigned)), unsigned, T>::type;
@@ -110,6 +109,17 @@ std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
     r->m_bPixelInterleaved = r->m_nBands > 1 && interleave && EQUAL(interleave, "PIXEL");
     if (first->GetMetadataItem("NBITS", "IMAGE_STRUCTURE") != nullptr)
         return nullptr;
+    for (int b = 1; b <= r->m_nBands; ++b)
+    {
+        int has = FALSE;
+        const double v = ds->GetRasterBand(b)->GetNoDataValue(&has);
+        if (!has || (ds->GetRasterBand(b)->GetMaskFlags() & GMF_NODATA) == 0)
+        {
+            r->m_adfNodata.clear();
+            break;
+        }
+        r->m_adfNodata.push_back(v);
+    }
     r->m_fp = VSIFOpenL(ds->GetDescription(), "rb");
     if (r->m_fp == nullptr)
         return nullptr;
@@ -191,19 +201,19 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     return true;
 }
 
-void TiffBlockReader::Adopt(int col, int row)
+void TiffBlockReader::Adopt(int col, int row, bool fill)
 {
     // GDAL's cache blocks of every band this block holds; bands already cached are decoded
     // into scratch space. Blocks "just initialised" are not read from the file, and not dirty:
     // GDAL never writes them back.
-    const int spp = m_bPixelInterleaved ? m_nBands : 1;
+    const int spp = m_bPixelInterleaved || fill ? m_nBands : 1;
     const size_t bandBlock = static_cast<size_t>(m_nBlockW) * m_nBlockH * m_nTypeSize;
     std::vector<GDALRasterBlock*> locked;
     std::vector<void*> targets(static_cast<size_t>(spp));
     m_abyScratch.resize(bandBlock);
     for (int k = 0; k < spp; ++k)
     {
-        GDALRasterBand* b = m_poDS->GetRasterBand(m_bPixelInterleaved ? k + 1 : m_nBand);
+        GDALRasterBand* b = m_poDS->GetRasterBand(spp > 1 ? k + 1 : m_nBand);
         GDALRasterBlock* block = b->TryGetLockedBlockRef(col, row);
         if (block != nullptr)
             block->DropLock(); // cached already
@@ -218,11 +228,16 @@ void TiffBlockReader::Adopt(int col, int row)
             targets[static_cast<size_t>(k)] = m_abyScratch.data();
     }
     const size_t pixels = static_cast<size_t>(m_nBlockW) * m_nDecodedRows;
-    if (spp == 1)
+    if (fill)
+        for (int k = 0; k < spp; ++k)
+            GDALCopyWords64(&m_adfNodata[static_cast<size_t>(k)], GDT_Float64, 0,
+                            targets[static_cast<size_t>(k)], m_eType, m_nTypeSize,
+                            static_cast<GPtrDiff_t>(m_nBlockW) * m_nBlockH);
+    else if (spp == 1)
         memcpy(targets[0], m_abyBlock.data(), pixels * m_nTypeSize);
     else
         GDALDeinterleave(m_abyBlock.data(), m_eType, spp, targets.data(), m_eType, pixels);
-    if (m_nDecodedRows < m_nBlockH) // past the end of a short last strip
+    if (!fill && m_nDecodedRows < m_nBlockH) // past the end of a short last strip
         for (void* t : targets)
             memset(static_cast<GByte*>(t) + pixels * m_nTypeSize, 0,
                    bandBlock - pixels * m_nTypeSize);
@@ -230,8 +245,11 @@ void TiffBlockReader::Adopt(int col, int row)
         block->DropLock();
 }
 
-int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands)
+int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
+                              const std::vector<std::pair<int, int>>* empty)
 {
+    if (m_adfNodata.empty())
+        empty = nullptr;
     int decoded = 0;
     const int c0 = win.x / m_nBlockW, c1 = (win.x + win.w - 1) / m_nBlockW;
     const int r0 = win.y / m_nBlockH, r1 = (win.y + win.h - 1) / m_nBlockH;
@@ -244,6 +262,17 @@ int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands)
     for (int row = r0; row <= r1; ++row)
         for (int col = c0; col <= c1; ++col)
         {
+            if (empty && std::binary_search(empty->begin(), empty->end(), std::pair{col, row}))
+            {
+                if (!std::all_of(bands.begin(), bands.end(),
+                                 [&](int b) { return cached(b, col, row); }))
+                {
+                    Adopt(col, row, true);
+                    ++m_nSkipped;
+                    ++decoded;
+                }
+                continue;
+            }
             if (m_bPixelInterleaved)
             {
                 // One decode holds every band: it fills each band GDAL's cache lacks.

@@ -10,6 +10,7 @@
 // whole-byte samples of one data type. Anything else is left to GDAL.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,9 +35,14 @@ public:
     TiffBlockReader& operator=(const TiffBlockReader&) = delete;
 
     // Puts the full-resolution blocks of `bands` (1-based) under window `win` that GDAL's
-    // cache lacks into it. Best effort: blocks absent from the file, or not as expected, are
-    // left for GDAL to read. Returns the number of blocks decoded.
-    int Prefetch(const Window& win, const std::vector<int>& bands);
+    // cache lacks into it. Blocks listed in `empty` (column, row; sorted: the DRAD's blocks
+    // without a valid pixel) are filled with nodata, not read, when every band has nodata.
+    // Best effort: blocks absent from the file, or not as expected, are left for GDAL to
+    // read. Returns the number of blocks decoded or filled.
+    int Prefetch(const Window& win, const std::vector<int>& bands,
+                 const std::vector<std::pair<int, int>>* empty = nullptr);
+    // Blocks filled with nodata so far, never read.
+    std::uint64_t BlocksSkipped() const { return m_nSkipped; }
 
 private:
     enum class Codec
@@ -50,8 +56,8 @@ private:
     // m_abyBlock: false when absent from the file or not as expected.
     bool Decode(int band, int col, int row);
     // Puts the decoded block into GDAL's cache: every band of a pixel-interleaved block, band
-    // m_nBand of a band-interleaved one.
-    void Adopt(int col, int row);
+    // m_nBand of a band-interleaved one. With `fill`, every band's block holds its nodata.
+    void Adopt(int col, int row, bool fill = false);
 
     GDALDataset* m_poDS = nullptr;
     VSILFILE* m_fp = nullptr;
@@ -62,8 +68,10 @@ private:
     GDALDataType m_eType = GDT_Byte;
     int m_nTypeSize = 1, m_nBands = 1, m_nBlockW = 0, m_nBlockH = 0;
     int m_nWidth = 0, m_nHeight = 0;
-    int m_nDecodedRows = 0; // rows of the last decoded block (a last strip may be short)
-    int m_nBand = 1;        // the band of the last decoded block (band interleaved)
+    int m_nDecodedRows = 0;            // rows of the last decoded block (a last strip may be short)
+    int m_nBand = 1;                   // the band of the last decoded block (band interleaved)
+    std::vector<double> m_adfNodata{}; // per band; empty unless every band has nodata
+    std::uint64_t m_nSkipped = 0;
     std::vector<GByte> m_abyCompressed{}, m_abyBlock{}, m_abyScratch{};
 };
 

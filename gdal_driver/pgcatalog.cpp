@@ -1,10 +1,12 @@
 // The libpq side of the catalog: connection, mosaic row, window lookups.
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 
 #include "cpl_json.h"
 
 #include "error.h"
+#include "tilekey.h"
 #include "pgmosaic_driver.h"
 
 using pgmosaic::Error;
@@ -175,6 +177,30 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindOverviewTiles(const pgmosaic::
                                  Num(env.miny), Num(env.maxx), Num(env.maxy),
                                  std::to_string(m_oMosaic.srid)});
     return Rows(res.get());
+}
+
+std::map<std::int64_t, std::vector<std::pair<int, int>>>
+PgItemCatalog::EmptyBlocks(const std::vector<std::int64_t>& ids)
+{
+    std::map<std::int64_t, std::vector<std::pair<int, int>>> out;
+    if (!m_bOverviews || ids.empty()) // the tile table came with 0.2
+        return out;
+    std::string array = "{";
+    for (size_t i = 0; i < ids.size(); ++i)
+        array += (i ? "," : "") + std::to_string(ids[i]);
+    auto res = m_oConn.Exec("SELECT item_id, key::bigint FROM pgmosaic.tile WHERE mosaic_id = $1 "
+                            "AND item_id = ANY($2::bigint[]) AND level = 0 AND empty",
+                            {std::to_string(m_oMosaic.id), array + "}"});
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+    {
+        const auto key = pgmosaic::TileKey::FromBits(
+            static_cast<std::uint64_t>(std::strtoll(PQgetvalue(res.get(), i, 1), nullptr, 10)));
+        out[std::atoll(PQgetvalue(res.get(), i, 0))].emplace_back(static_cast<int>(key.x()),
+                                                                  static_cast<int>(key.y()));
+    }
+    for (auto& [id, blocks] : out)
+        std::sort(blocks.begin(), blocks.end());
+    return out;
 }
 
 std::vector<int> PgItemCatalog::BuiltLevels()

@@ -100,6 +100,8 @@ public:
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
     std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
                                                      int level) override;
+    std::map<std::int64_t, std::vector<std::pair<int, int>>>
+    EmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }

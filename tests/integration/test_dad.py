@@ -300,3 +300,43 @@ def test_themes_layer_loads_and_lists_polygons_with_ogr2ogr(scene, tmp_path):
     r = subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo} mosaic=drad",
                         str(geojson), "-nln", "boundary"], capture_output=True, text=True)
     assert r.returncode != 0 and 'polygons through "themes"' in r.stderr
+
+
+def test_reads_fill_empty_blocks_without_reading_them(db, datadir):
+    """A block the DRAD records as empty (no valid pixel) is filled with nodata, never read:
+    with its bytes in the file destroyed, the mosaic still reads the right pixels, while GDAL
+    (and the driver told to decode through GDAL) fail on them."""
+    d = os.path.join(datadir, "skipempty")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(8)
+    a = rng.integers(1, 255, (3, 512, 512)).astype("uint8")
+    a[:, 0:256, 256:512] = 0  # block (column 1, row 0): nodata only
+    path = sampledata.make_cog(os.path.join(d, "s.tif"), a, (700000.0, 5100000.0), 2.0,
+                               nodata=0, overviews=False)
+    db.register("skipempty", [path], [d])
+    rows = db.query("SELECT pgmosaic.tilekey_zxy(key), byte_offset, byte_length FROM "
+                    "pgmosaic.tiles('skipempty', ST_MakeEnvelope(700000, 5098976, 701024, "
+                    "5100000, 32631), 0) WHERE empty")
+    assert len(rows) == 1 and rows[0][0].endswith("/1/0"), rows
+    _, offset, length = rows[0]
+
+    def read(direct="YES"):
+        gdal.SetConfigOption("PGMOSAIC_DIRECT_DECODE", direct)
+        try:
+            gdal.SetCacheMax(0)
+            gdal.SetCacheMax(256 << 20)
+            ds = gdal.Open(db.mosaic("skipempty"))
+            return ds.ReadAsArray()
+        finally:
+            gdal.SetConfigOption("PGMOSAIC_DIRECT_DECODE", None)
+
+    assert np.array_equal(read(), a)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * length)
+    with pytest.raises(RuntimeError):
+        gdal.Open(path).ReadAsArray()
+    assert np.array_equal(read(), a)
+    with pytest.raises(RuntimeError):
+        read("NO")
