@@ -44,6 +44,20 @@ struct ItemRef
     bool authoritative = false;
 };
 
+// A full-resolution block of an item file recorded without a valid pixel, with where its bytes
+// were when recorded (offset 0: absent from the file). A reader fills it with nodata only while
+// the file still has those bytes there: a rewritten file is read.
+struct EmptyBlock
+{
+    int col = 0, row = 0;
+    std::uint64_t offset = 0, length = 0;
+    friend bool operator<(const EmptyBlock& a, const EmptyBlock& b)
+    {
+        return a.row != b.row ? a.row < b.row : a.col < b.col;
+    }
+};
+using EmptyBlocks = std::vector<EmptyBlock>;
+
 class ItemCatalog
 {
 public:
@@ -56,11 +70,10 @@ public:
     {
         return {};
     }
-    // The full-resolution blocks (column, row; sorted) without a valid pixel of each of the
-    // items `ids` that has any: the DRAD's empty tiles. Reads fill them with nodata instead of
-    // decoding them.
-    virtual std::map<std::int64_t, std::vector<std::pair<int, int>>>
-    EmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
+    // The full-resolution blocks without a valid pixel (the DRAD's empty tiles) of each of the
+    // items `ids` that has any, sorted. Reads fill them with nodata instead of decoding them.
+    virtual std::map<std::int64_t, EmptyBlocks>
+    FindEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
     {
         return {};
     }

@@ -27,7 +27,7 @@ struct CompositeReader::Step
     bool direct = false;        // read straight into the caller's buffer
     bool skipped = false;       // missing=skip and the item could not be read
     int thread = 0;             // the pool (and reading thread) that holds the item open
-    const std::vector<std::pair<int, int>>* emptyBlocks = nullptr; // DRAD: nothing valid there
+    const EmptyBlocks* emptyBlocks = nullptr; // DRAD: blocks without a valid pixel
     GDALDataType type = GDT_Byte;
     std::vector<std::optional<double>> nodata; // per requested band
     std::vector<GByte> data;                   // bands x rows x cols, in `type`
@@ -36,6 +36,9 @@ struct CompositeReader::Step
 
 namespace
 {
+
+// Items whose empty blocks a reader remembers.
+constexpr size_t kMaxEmptyBlockItems = 100000;
 
 // Reads on several threads only when a window is big enough to repay starting them.
 constexpr std::int64_t kParallelPixels = 512 * 512;
@@ -352,11 +355,11 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         return true;
     };
     std::vector<int> bandMap(bands);
-    // GeoTIFF items: the blocks a read needs at full resolution (1:1, or scaled down by a few
-    // times from a file without overviews) are decoded straight from the file into GDAL's
-    // cache first.
+    // GeoTIFF items: the blocks a read needs at full resolution (1:1, sampled here, or scaled
+    // down by a few times from a file without overviews) are decoded straight from the file
+    // into GDAL's cache first.
     if (TiffBlockReader* blocks = pool.Blocks())
-        if ((src.w == p.dst.w && src.h == p.dst.h) ||
+        if ((src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h))
             blocks->Prefetch(src, bands, step.emptyBlocks);
@@ -457,7 +460,9 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
             unseen.push_back(step.item->id);
     if (!unseen.empty())
     {
-        auto found = m_oCatalog.EmptyBlocks(unseen);
+        if (m_oEmptyBlocks.size() + unseen.size() > kMaxEmptyBlockItems)
+            m_oEmptyBlocks.clear();
+        auto found = m_oCatalog.FindEmptyBlocks(unseen);
         for (std::int64_t id : unseen)
             m_oEmptyBlocks[id] = std::move(found[id]);
     }

@@ -73,8 +73,9 @@ private:
     ReadOptions m_oOptions;
     size_t m_nPoolCapacity;
     std::vector<std::unique_ptr<SourcePool>> m_apoPools{}; // one per reading thread
-    // Empty full-resolution blocks per item, asked of the catalog once per item.
-    std::map<std::int64_t, std::vector<std::pair<int, int>>> m_oEmptyBlocks{};
+    // Empty full-resolution blocks per item, asked of the catalog once per item (forgotten
+    // beyond kMaxEmptyBlockItems items).
+    std::map<std::int64_t, EmptyBlocks> m_oEmptyBlocks{};
     std::mutex m_oWarnMutex{};
     std::set<std::int64_t> m_oWarnedItems{};
 };

@@ -107,7 +107,12 @@ std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
     r->m_bPredictor = predictor != nullptr && EQUAL(predictor, "2");
     const char* interleave = ds->GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE");
     r->m_bPixelInterleaved = r->m_nBands > 1 && interleave && EQUAL(interleave, "PIXEL");
-    if (first->GetMetadataItem("NBITS", "IMAGE_STRUCTURE") != nullptr)
+    // Packed bits, colour spaces GDAL converts (YCbCr, CMYK, CIELab), files read over the
+    // network (GDAL merges their range requests) are left to GDAL.
+    const std::string name = ds->GetDescription();
+    if (first->GetMetadataItem("NBITS", "IMAGE_STRUCTURE") != nullptr ||
+        ds->GetMetadataItem("SOURCE_COLOR_SPACE", "IMAGE_STRUCTURE") != nullptr ||
+        (name.rfind("/vsi", 0) == 0 && name.rfind("/vsimem/", 0) != 0))
         return nullptr;
     for (int b = 1; b <= r->m_nBands; ++b)
     {
@@ -150,9 +155,16 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     const int spp = m_bPixelInterleaved ? m_nBands : 1;
     const size_t rowBytes = static_cast<size_t>(m_nBlockW) * spp * m_nTypeSize;
     const size_t full = rowBytes * m_nBlockH;
+    // Tiles are whole; the last strip of a stripped file may hold only the rows left.
+    const size_t lastStrip =
+        m_nBlockW == m_nWidth
+            ? rowBytes * static_cast<size_t>(std::min(m_nBlockH, m_nHeight - row * m_nBlockH))
+            : full;
+    if (length == 0 || length > 2 * full + 65536) // no codec here expands data that much
+        return false;
     m_abyBlock.resize(full);
     m_abyCompressed.resize(length);
-    if (length == 0 || VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
+    if (VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
         VSIFReadL(m_abyCompressed.data(), 1, length, m_fp) != length)
         return false;
     size_t produced = 0;
@@ -174,9 +186,8 @@ bool TiffBlockReader::Decode(int band, int col, int row)
         break;
     }
     }
-    // Tiles are whole; the last strip of a stripped file may be shorter.
-    if (produced == 0 || produced % rowBytes != 0)
-        return false;
+    if (produced != full && produced != lastStrip)
+        return false; // not the block GDAL would read: left to GDAL
     m_nDecodedRows = static_cast<int>(produced / rowBytes);
     if (m_bPredictor)
         for (int y = 0; y < m_nDecodedRows; ++y)
@@ -246,7 +257,7 @@ void TiffBlockReader::Adopt(int col, int row, bool fill)
 }
 
 int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
-                              const std::vector<std::pair<int, int>>* empty)
+                              const EmptyBlocks* empty)
 {
     if (m_adfNodata.empty())
         empty = nullptr;
@@ -262,7 +273,12 @@ int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
     for (int row = r0; row <= r1; ++row)
         for (int col = c0; col <= c1; ++col)
         {
-            if (empty && std::binary_search(empty->begin(), empty->end(), std::pair{col, row}))
+            const EmptyBlock key{col, row, 0, 0};
+            auto known = empty ? std::lower_bound(empty->begin(), empty->end(), key)
+                               : EmptyBlocks::const_iterator{};
+            if (empty && known != empty->end() && known->col == col && known->row == row &&
+                BlockItem(m_poDS->GetRasterBand(1), "BLOCK_OFFSET", col, row) == known->offset &&
+                BlockItem(m_poDS->GetRasterBand(1), "BLOCK_SIZE", col, row) == known->length)
             {
                 if (!std::all_of(bands.begin(), bands.end(),
                                  [&](int b) { return cached(b, col, row); }))

@@ -7,7 +7,7 @@
 //
 // Only the layouts GDAL's GTiff and COG drivers write are taken: little-endian, tiled or
 // stripped, pixel or band interleaved, DEFLATE, ZSTD or no compression, predictor 1 or 2,
-// whole-byte samples of one data type. Anything else is left to GDAL.
+// whole-byte samples of one data type, local files. Anything else is left to GDAL.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 
 #include "gdal_priv.h"
 
+#include "catalog.h"
 #include "grid.h"
 
 struct libdeflate_decompressor;
@@ -35,12 +36,13 @@ public:
     TiffBlockReader& operator=(const TiffBlockReader&) = delete;
 
     // Puts the full-resolution blocks of `bands` (1-based) under window `win` that GDAL's
-    // cache lacks into it. Blocks listed in `empty` (column, row; sorted: the DRAD's blocks
-    // without a valid pixel) are filled with nodata, not read, when every band has nodata.
+    // cache lacks into it. Blocks listed in `empty` (the DRAD's blocks without a valid pixel)
+    // are filled with nodata, not read, when every band has nodata and the file still has
+    // their bytes where the DRAD recorded them.
     // Best effort: blocks absent from the file, or not as expected, are left for GDAL to
     // read. Returns the number of blocks decoded or filled.
     int Prefetch(const Window& win, const std::vector<int>& bands,
-                 const std::vector<std::pair<int, int>>* empty = nullptr);
+                 const EmptyBlocks* empty = nullptr);
     // Blocks filled with nodata so far, never read.
     std::uint64_t BlocksSkipped() const { return m_nSkipped; }
 

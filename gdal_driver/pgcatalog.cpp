@@ -179,24 +179,29 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindOverviewTiles(const pgmosaic::
     return Rows(res.get());
 }
 
-std::map<std::int64_t, std::vector<std::pair<int, int>>>
-PgItemCatalog::EmptyBlocks(const std::vector<std::int64_t>& ids)
+std::map<std::int64_t, pgmosaic::EmptyBlocks>
+PgItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
 {
-    std::map<std::int64_t, std::vector<std::pair<int, int>>> out;
+    std::map<std::int64_t, pgmosaic::EmptyBlocks> out;
     if (!m_bOverviews || ids.empty()) // the tile table came with 0.2
         return out;
     std::string array = "{";
     for (size_t i = 0; i < ids.size(); ++i)
         array += (i ? "," : "") + std::to_string(ids[i]);
-    auto res = m_oConn.Exec("SELECT item_id, key::bigint FROM pgmosaic.tile WHERE mosaic_id = $1 "
+    auto res = m_oConn.Exec("SELECT item_id, key::bigint, coalesce(byte_offset, 0), "
+                            "coalesce(byte_length, 0) FROM pgmosaic.tile WHERE mosaic_id = $1 "
                             "AND item_id = ANY($2::bigint[]) AND level = 0 AND empty",
                             {std::to_string(m_oMosaic.id), array + "}"});
     for (int i = 0; i < PQntuples(res.get()); ++i)
     {
         const auto key = pgmosaic::TileKey::FromBits(
             static_cast<std::uint64_t>(std::strtoll(PQgetvalue(res.get(), i, 1), nullptr, 10)));
-        out[std::atoll(PQgetvalue(res.get(), i, 0))].emplace_back(static_cast<int>(key.x()),
-                                                                  static_cast<int>(key.y()));
+        pgmosaic::EmptyBlock b;
+        b.col = static_cast<int>(key.x());
+        b.row = static_cast<int>(key.y());
+        b.offset = std::strtoull(PQgetvalue(res.get(), i, 2), nullptr, 10);
+        b.length = std::strtoull(PQgetvalue(res.get(), i, 3), nullptr, 10);
+        out[std::atoll(PQgetvalue(res.get(), i, 0))].push_back(b);
     }
     for (auto& [id, blocks] : out)
         std::sort(blocks.begin(), blocks.end());

@@ -10,7 +10,10 @@
 //   PGMOSAIC_CONNECTION_POOL_SIZE     idle connections kept per connection string (default 4;
 //                                     0 closes every connection with its dataset)
 //   PGMOSAIC_CONNECTION_IDLE_TIMEOUT  seconds an idle connection is kept (default 60)
+#include <poll.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdlib>
@@ -153,9 +156,27 @@ private:
 std::string PoolKey(const std::string& conninfo)
 {
     std::string key = conninfo;
-    for (const char* var :
-         {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE",
-          "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGAPPNAME"})
+    for (const char* var : {"PGHOST",
+                            "PGHOSTADDR",
+                            "PGPORT",
+                            "PGDATABASE",
+                            "PGUSER",
+                            "PGPASSWORD",
+                            "PGPASSFILE",
+                            "PGSERVICE",
+                            "PGSERVICEFILE",
+                            "PGOPTIONS",
+                            "PGAPPNAME",
+                            "PGSSLMODE",
+                            "PGSSLCERT",
+                            "PGSSLKEY",
+                            "PGSSLROOTCERT",
+                            "PGGSSENCMODE",
+                            "PGTARGETSESSIONATTRS",
+                            "PGCLIENTENCODING",
+                            "PGDATESTYLE",
+                            "PGTZ",
+                            "PGCONNECT_TIMEOUT"})
     {
         const char* v = std::getenv(var);
         key += '\n';
@@ -164,16 +185,39 @@ std::string PoolKey(const std::string& conninfo)
     return key;
 }
 
+// Runs `sql` (no parameters, no rows) and says whether it succeeded within `timeoutMs`: a
+// connection whose peer vanished (host down, state dropped by a firewall) would otherwise block
+// until TCP gives up, minutes later. After a timeout the connection is busy: close it.
+bool RunWithin(PGconn* conn, const char* sql, int timeoutMs)
+{
+    if (!PQsendQuery(conn, sql))
+        return false;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (PQisBusy(conn))
+    {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        if (left <= 0 || (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) ||
+            !PQconsumeInput(conn))
+            return false;
+    }
+    bool ok = true;
+    while (PGresult* r = PQgetResult(conn))
+    {
+        const ExecStatusType st = PQresultStatus(r);
+        ok = ok && (st == PGRES_EMPTY_QUERY || st == PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    return ok && PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
 // True when a connection kept idle still answers: the server may have ended it meanwhile
 // (restart, pg_terminate_backend, idle_session_timeout). An empty query is one round trip,
 // without parsing or planning.
 bool Answers(PGconn* conn)
 {
-    PGresult* r = PQexec(conn, "");
-    const bool ok =
-        r && PQresultStatus(r) == PGRES_EMPTY_QUERY && PQtransactionStatus(conn) == PQTRANS_IDLE;
-    PQclear(r);
-    return ok;
+    return RunWithin(conn, "", 2000);
 }
 
 } // namespace
@@ -208,8 +252,15 @@ PgConnection::PgConnection(const std::string& conninfo) : m_osPoolKey(PoolKey(co
 
 PgConnection::~PgConnection()
 {
-    if (m_hConn)
+    // A connection inherited through fork() is the parent's: neither kept nor closed here.
+    if (m_hConn == nullptr || getpid() != m_nPid)
+        return;
+    // Settings a where= filter may have changed (set_config) go back to the session's.
+    if (PQstatus(m_hConn) == CONNECTION_OK && PQtransactionStatus(m_hConn) == PQTRANS_IDLE &&
+        RunWithin(m_hConn, "RESET ALL", 2000))
         ConnectionPool::Get().Give(m_osPoolKey, {m_hConn, std::move(m_oPrepared), {}});
+    else
+        PQfinish(m_hConn);
 }
 
 void PgConnection::ClosePool()

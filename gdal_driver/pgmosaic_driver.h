@@ -1,6 +1,8 @@
 // Private header of the PGMOSAIC GDAL driver.
 #pragma once
 
+#include <unistd.h>
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,6 +71,7 @@ private:
     Result Check(PGresult* r, const char* what);
     std::string m_osPoolKey;
     PGconn* m_hConn = nullptr;
+    pid_t m_nPid = getpid();                          // the process that opened or took it
     std::map<std::string, std::string> m_oPrepared{}; // statement name -> SQL
 };
 
@@ -100,8 +103,8 @@ public:
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
     std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
                                                      int level) override;
-    std::map<std::int64_t, std::vector<std::pair<int, int>>>
-    EmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::int64_t, pgmosaic::EmptyBlocks>
+    FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }

@@ -81,3 +81,16 @@ def test_pool_size_zero_keeps_no_connection(db, mosaic):
         gdal.SetConfigOption("PGMOSAIC_CONNECTION_POOL_SIZE", None)
     open_read_close(mosaic)
     assert len(backends(db)) == 1
+
+
+def test_settings_a_filter_changes_do_not_reach_the_next_dataset(db, mosaic):
+    """where= is SQL: a filter that changes a setting of its session (set_config) leaves it to
+    the connection, which the next dataset reuses: settings go back to the session's first."""
+    leak = gdal.OpenEx(mosaic, gdal.OF_RASTER, open_options=[
+        "WHERE=set_config('pgmosaic_test.x', 'leak', false) IS NOT NULL"])
+    first = leak.ReadRaster(0, 0, 8, 8)
+    leak = None
+    assert len(backends(db)) >= 1
+    clean = gdal.OpenEx(mosaic, gdal.OF_RASTER, open_options=[
+        "WHERE=current_setting('pgmosaic_test.x', true) IS DISTINCT FROM 'leak'"])
+    assert clean.ReadRaster(0, 0, 8, 8) == first, "the setting leaked: the filter hid the items"

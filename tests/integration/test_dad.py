@@ -305,7 +305,8 @@ def test_themes_layer_loads_and_lists_polygons_with_ogr2ogr(scene, tmp_path):
 def test_reads_fill_empty_blocks_without_reading_them(db, datadir):
     """A block the DRAD records as empty (no valid pixel) is filled with nodata, never read:
     with its bytes in the file destroyed, the mosaic still reads the right pixels, while GDAL
-    (and the driver told to decode through GDAL) fail on them."""
+    (and the driver told to decode through GDAL) fail on them. Once the file no longer has the
+    block's bytes where the DRAD recorded them, the block is read."""
     d = os.path.join(datadir, "skipempty")
     os.makedirs(d)
     os.chmod(d, 0o755)
@@ -340,3 +341,11 @@ def test_reads_fill_empty_blocks_without_reading_them(db, datadir):
     assert np.array_equal(read(), a)
     with pytest.raises(RuntimeError):
         read("NO")
+
+    # The file rewritten with pixels in that block, not registered again: the DRAD is out of
+    # date, the block's bytes are no longer where it says, and the read decodes them.
+    b = a.copy()
+    b[:, 0:256, 256:512] = 99
+    os.remove(path)
+    sampledata.make_cog(path, b, (700000.0, 5100000.0), 2.0, nodata=0, overviews=False)
+    assert np.array_equal(read(), b)
