@@ -12,16 +12,22 @@ from osgeo import gdal
 import sampledata
 
 
-@pytest.fixture(scope="module")
-def built(db, datadir):
-    """A 2x2 grid of 700-pixel tiles without internal overviews, and a managed root; levels
-    1 and 2 built with nearest."""
-    d = os.path.join(datadir, "dad")
-    root = os.path.join(datadir, "dad_root")
+def source_and_root(datadir, name):
+    """A directory of source files the server may read, and a managed root it may write."""
+    d = os.path.join(datadir, name)
+    root = os.path.join(datadir, name + "_root")
     os.makedirs(root)
     os.chmod(root, 0o777)
     os.makedirs(d)
     os.chmod(d, 0o755)
+    return d, root
+
+
+@pytest.fixture(scope="module")
+def built(db, datadir):
+    """A 2x2 grid of 700-pixel tiles without internal overviews, and a managed root; levels
+    1 and 2 built with nearest."""
+    d, root = source_and_root(datadir, "dad")
     rng = np.random.default_rng(21)
     paths = []
     for r in range(2):
@@ -125,12 +131,7 @@ def test_overview_tiles_are_zstd_and_masked_only_where_needed(db, datadir):
     """Without nodata, a fully covered overview tile has no mask (reads take it as opaque); a
     partly covered one has its coverage as an internal mask. COMPRESS_OVERVIEW chooses the
     codec, ZSTD by default."""
-    d = os.path.join(datadir, "ovrmask")
-    root = os.path.join(datadir, "ovrmask_root")
-    os.makedirs(root)
-    os.chmod(root, 0o777)
-    os.makedirs(d)
-    os.chmod(d, 0o755)
+    d, root = source_and_root(datadir, "ovrmask")
     rng = np.random.default_rng(5)
     # Two 600-pixel tiles side by side, one more under the first: level 1 (factor 2) is one
     # 600x600 tile, a quarter of it uncovered.
