@@ -318,19 +318,19 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     const bool sampleHere = extra.eResampleAlg == GRIORA_NearestNeighbour &&
                             (src.w != p.dst.w || src.h != p.dst.h) && 2 * src.w < 3 * p.dst.w &&
                             2 * src.h < 3 * p.dst.h;
-    // Reads `count` rasters of the window (read(data, bufW, bufH, pixel, line, band, extra)
-    // reads them) into dst.w x dst.h pixels of `type` at `out`.
+    // Reads `count` rasters of the window into dst.w x dst.h pixels of `type` at `out`, with
+    // read(type, data, bufW, bufH, pixel, line, band, extra) reading them from the source.
     auto readWindow = [&](int count, GDALDataType type, GByte* out, GSpacing pixelSpace,
                           GSpacing lineSpace, GSpacing bandSpace, auto&& read) {
         if (!sampleHere)
-            return read(out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace, &extra);
+            return read(type, out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace, &extra);
         const int typeSize = GDALGetDataTypeSizeBytes(type);
         const GSpacing srcBand = static_cast<GSpacing>(src.w) * src.h * typeSize;
         std::vector<GByte> full(static_cast<size_t>(srcBand) * count);
         GDALRasterIOExtraArg plain;
         INIT_RASTERIO_EXTRA_ARG(plain);
-        if (!read(full.data(), src.w, src.h, typeSize, static_cast<GSpacing>(src.w) * typeSize,
-                  srcBand, &plain))
+        if (!read(type, full.data(), src.w, src.h, typeSize,
+                  static_cast<GSpacing>(src.w) * typeSize, srcBand, &plain))
             return false;
         const auto xs =
             NearestSourcePixels(p.srcX, p.srcW, p.dst.w, ds->GetRasterXSize(), src.x, src.w, true);
@@ -363,8 +363,8 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h))
             blocks->Prefetch(src, bands, step.emptyBlocks);
-    auto readBands = [&](GByte* data, int bufW, int bufH, GSpacing pixel, GSpacing line,
-                         GSpacing band, GDALDataType type, GDALRasterIOExtraArg* arg) {
+    auto readBands = [&](GDALDataType type, GByte* data, int bufW, int bufH, GSpacing pixel,
+                         GSpacing line, GSpacing band, GDALRasterIOExtraArg* arg) {
         return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
                             static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
                             arg) == CE_None;
@@ -379,11 +379,7 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         GByte* dst = static_cast<GByte*>(direct->data) + p.dst.y * direct->lineSpace +
                      p.dst.x * direct->pixelSpace;
         if (!readWindow(static_cast<int>(bands.size()), direct->type, dst, direct->pixelSpace,
-                        direct->lineSpace, direct->bandSpace,
-                        [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing bs,
-                            GDALRasterIOExtraArg* arg) {
-                            return readBands(d, w, h, ps, ls, bs, direct->type, arg);
-                        }))
+                        direct->lineSpace, direct->bandSpace, readBands))
             throw readFailed();
         return;
     }
@@ -394,11 +390,7 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     const size_t bandBytes = pixels * typeSize;
     step.data.resize(bandBytes * bands.size());
     if (!readWindow(static_cast<int>(bands.size()), step.type, step.data.data(), typeSize,
-                    static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes,
-                    [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing bs,
-                        GDALRasterIOExtraArg* arg) {
-                        return readBands(d, w, h, ps, ls, bs, step.type, arg);
-                    }))
+                    static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, readBands))
         throw readFailed();
     // Painting compares nodata values itself; validity arrays are made for masks, and for
     // every band when aggregating.
@@ -425,8 +417,8 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
             }
             GDALRasterBand* mask = band->GetMaskBand();
             if (!readWindow(1, GDT_Byte, valid, 1, p.dst.w, 0,
-                            [&](GByte* d, int w, int h, GSpacing ps, GSpacing ls, GSpacing,
-                                GDALRasterIOExtraArg* arg) {
+                            [&](GDALDataType, GByte* d, int w, int h, GSpacing ps, GSpacing ls,
+                                GSpacing, GDALRasterIOExtraArg* arg) {
                                 if (arg == &extra)
                                     arg = &maskExtra;
                                 return mask->RasterIO(GF_Read, src.x, src.y, src.w, src.h, d, w, h,

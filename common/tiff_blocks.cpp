@@ -212,7 +212,7 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     return true;
 }
 
-void TiffBlockReader::Adopt(int col, int row, bool fill)
+void TiffBlockReader::Adopt(int band, int col, int row, bool fill)
 {
     // GDAL's cache blocks of every band this block holds; bands already cached are decoded
     // into scratch space. Blocks "just initialised" are not read from the file, and not dirty:
@@ -224,7 +224,7 @@ void TiffBlockReader::Adopt(int col, int row, bool fill)
     m_abyScratch.resize(bandBlock);
     for (int k = 0; k < spp; ++k)
     {
-        GDALRasterBand* b = m_poDS->GetRasterBand(spp > 1 ? k + 1 : m_nBand);
+        GDALRasterBand* b = m_poDS->GetRasterBand(spp > 1 ? k + 1 : band);
         GDALRasterBlock* block = b->TryGetLockedBlockRef(col, row);
         if (block != nullptr)
             block->DropLock(); // cached already
@@ -283,8 +283,7 @@ int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
                 if (!std::all_of(bands.begin(), bands.end(),
                                  [&](int b) { return cached(b, col, row); }))
                 {
-                    Adopt(col, row, true);
-                    ++m_nSkipped;
+                    Adopt(1, col, row, true);
                     ++decoded;
                 }
                 continue;
@@ -297,15 +296,14 @@ int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
                     !Decode(1, col, row))
                     continue;
                 ++decoded;
-                Adopt(col, row);
+                Adopt(1, col, row, false);
                 continue;
             }
             for (int b : bands)
                 if (!cached(b, col, row) && Decode(b, col, row))
                 {
                     ++decoded;
-                    m_nBand = b;
-                    Adopt(col, row);
+                    Adopt(b, col, row, false);
                 }
         }
     return decoded;

@@ -10,7 +10,6 @@
 // whole-byte samples of one data type, local files. Anything else is left to GDAL.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,8 +42,6 @@ public:
     // read. Returns the number of blocks decoded or filled.
     int Prefetch(const Window& win, const std::vector<int>& bands,
                  const EmptyBlocks* empty = nullptr);
-    // Blocks filled with nodata so far, never read.
-    std::uint64_t BlocksSkipped() const { return m_nSkipped; }
 
 private:
     enum class Codec
@@ -57,9 +54,10 @@ private:
     // Decodes block (col, row) of `band` (1-based; any band when pixel interleaved) into
     // m_abyBlock: false when absent from the file or not as expected.
     bool Decode(int band, int col, int row);
-    // Puts the decoded block into GDAL's cache: every band of a pixel-interleaved block, band
-    // m_nBand of a band-interleaved one. With `fill`, every band's block holds its nodata.
-    void Adopt(int col, int row, bool fill = false);
+    // Puts block (col, row) into GDAL's cache: the decoded block (every band of a
+    // pixel-interleaved one, `band` of a band-interleaved one), or with `fill` every band's
+    // nodata.
+    void Adopt(int band, int col, int row, bool fill);
 
     GDALDataset* m_poDS = nullptr;
     VSILFILE* m_fp = nullptr;
@@ -71,9 +69,7 @@ private:
     int m_nTypeSize = 1, m_nBands = 1, m_nBlockW = 0, m_nBlockH = 0;
     int m_nWidth = 0, m_nHeight = 0;
     int m_nDecodedRows = 0;            // rows of the last decoded block (a last strip may be short)
-    int m_nBand = 1;                   // the band of the last decoded block (band interleaved)
     std::vector<double> m_adfNodata{}; // per band; empty unless every band has nodata
-    std::uint64_t m_nSkipped = 0;
     std::vector<GByte> m_abyCompressed{}, m_abyBlock{}, m_abyScratch{};
 };
 

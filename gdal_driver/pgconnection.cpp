@@ -46,6 +46,33 @@ struct IdleConnection
     Clock::time_point since;
 };
 
+// Runs `sql` (no parameters, no rows) and says whether it succeeded within `timeoutMs`: a
+// connection whose peer vanished (host down, state dropped by a firewall) would otherwise block
+// until TCP gives up, minutes later. After a timeout the connection is busy: close it.
+bool RunWithin(PGconn* conn, const char* sql, int timeoutMs)
+{
+    if (!PQsendQuery(conn, sql))
+        return false;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (PQisBusy(conn))
+    {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        if (left <= 0 || (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) ||
+            !PQconsumeInput(conn))
+            return false;
+    }
+    bool ok = true;
+    while (PGresult* r = PQgetResult(conn))
+    {
+        const ExecStatusType st = PQresultStatus(r);
+        ok = ok && (st == PGRES_EMPTY_QUERY || st == PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    return ok && PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
 class ConnectionPool
 {
 public:
@@ -55,40 +82,47 @@ public:
         return *pool;
     }
 
-    // The most recently returned idle connection for `key`, if one is kept (the caller checks
-    // that it still answers).
+    // The most recently returned idle connection for `key` that still answers, if one is
+    // kept: the server may have ended it meanwhile (restart, pg_terminate_backend,
+    // idle_session_timeout). An empty query is one round trip, without parsing or planning.
     bool Take(const std::string& key, IdleConnection& out)
     {
-        std::vector<PGconn*> stale;
-        bool found = false;
+        while (true)
         {
-            std::lock_guard<std::mutex> lock(m_oMutex);
-            ForgetAfterFork();
-            Expire(stale);
-            auto it = m_oIdle.find(key);
-            if (it != m_oIdle.end() && !it->second.empty())
+            std::vector<PGconn*> stale;
+            bool found = false;
             {
-                out = std::move(it->second.back()); // the most recently used
-                it->second.pop_back();
-                found = true;
+                std::lock_guard<std::mutex> lock(m_oMutex);
+                ForgetAfterFork();
+                Expire(stale);
+                auto it = m_oIdle.find(key);
+                if (it != m_oIdle.end() && !it->second.empty())
+                {
+                    out = std::move(it->second.back());
+                    it->second.pop_back();
+                    found = true;
+                }
             }
+            for (PGconn* c : stale)
+                PQfinish(c);
+            if (!found || RunWithin(out.conn, "", 2000))
+                return found;
+            PQfinish(out.conn);
         }
-        for (PGconn* c : stale)
-            PQfinish(c);
-        return found;
     }
 
-    // Keeps `c` for `key` when it is reusable and there is room; closes it otherwise.
+    // Keeps `c` for `key` when there is room, its settings back to the session's (a where=
+    // filter may have changed some with set_config); closes it otherwise.
     void Give(const std::string& key, IdleConnection&& c)
     {
         std::vector<PGconn*> stale;
+        if (MaxIdle() > 0 && RunWithin(c.conn, "RESET ALL", 2000))
         {
             std::lock_guard<std::mutex> lock(m_oMutex);
             ForgetAfterFork();
             Expire(stale);
             auto& idle = m_oIdle[key];
-            if (PQstatus(c.conn) == CONNECTION_OK && PQtransactionStatus(c.conn) == PQTRANS_IDLE &&
-                idle.size() < MaxIdle())
+            if (idle.size() < MaxIdle())
             {
                 c.since = Clock::now();
                 idle.push_back(std::move(c));
@@ -185,55 +219,16 @@ std::string PoolKey(const std::string& conninfo)
     return key;
 }
 
-// Runs `sql` (no parameters, no rows) and says whether it succeeded within `timeoutMs`: a
-// connection whose peer vanished (host down, state dropped by a firewall) would otherwise block
-// until TCP gives up, minutes later. After a timeout the connection is busy: close it.
-bool RunWithin(PGconn* conn, const char* sql, int timeoutMs)
-{
-    if (!PQsendQuery(conn, sql))
-        return false;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-    while (PQisBusy(conn))
-    {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        pollfd p{PQsocket(conn), POLLIN, 0};
-        if (left <= 0 || (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) ||
-            !PQconsumeInput(conn))
-            return false;
-    }
-    bool ok = true;
-    while (PGresult* r = PQgetResult(conn))
-    {
-        const ExecStatusType st = PQresultStatus(r);
-        ok = ok && (st == PGRES_EMPTY_QUERY || st == PGRES_COMMAND_OK);
-        PQclear(r);
-    }
-    return ok && PQtransactionStatus(conn) == PQTRANS_IDLE;
-}
-
-// True when a connection kept idle still answers: the server may have ended it meanwhile
-// (restart, pg_terminate_backend, idle_session_timeout). An empty query is one round trip,
-// without parsing or planning.
-bool Answers(PGconn* conn)
-{
-    return RunWithin(conn, "", 2000);
-}
-
 } // namespace
 
 PgConnection::PgConnection(const std::string& conninfo) : m_osPoolKey(PoolKey(conninfo))
 {
     IdleConnection idle{};
-    while (ConnectionPool::Get().Take(m_osPoolKey, idle))
+    if (ConnectionPool::Get().Take(m_osPoolKey, idle))
     {
-        if (Answers(idle.conn))
-        {
-            m_hConn = idle.conn;
-            m_oPrepared = std::move(idle.prepared);
-            return;
-        }
-        PQfinish(idle.conn);
+        m_hConn = idle.conn;
+        m_oPrepared = std::move(idle.prepared);
+        return;
     }
     // The connection string is expanded as libpq's dbname; DBAs see "pgmosaic" in
     // pg_stat_activity unless it sets application_name.
@@ -253,14 +248,8 @@ PgConnection::PgConnection(const std::string& conninfo) : m_osPoolKey(PoolKey(co
 PgConnection::~PgConnection()
 {
     // A connection inherited through fork() is the parent's: neither kept nor closed here.
-    if (m_hConn == nullptr || getpid() != m_nPid)
-        return;
-    // Settings a where= filter may have changed (set_config) go back to the session's.
-    if (PQstatus(m_hConn) == CONNECTION_OK && PQtransactionStatus(m_hConn) == PQTRANS_IDLE &&
-        RunWithin(m_hConn, "RESET ALL", 2000))
+    if (m_hConn != nullptr && getpid() == m_nPid)
         ConnectionPool::Get().Give(m_osPoolKey, {m_hConn, std::move(m_oPrepared), {}});
-    else
-        PQfinish(m_hConn);
 }
 
 void PgConnection::ClosePool()

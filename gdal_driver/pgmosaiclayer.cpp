@@ -82,6 +82,17 @@ bool Updatable(bool update)
     return update;
 }
 
+// The layers' CreateField: a field of the source joins the layer's definition unless one of
+// that name is there (an item column, or a theme's).
+OGRErr AcceptField(OGRFeatureDefn* defn, const OGRFieldDefn* field, bool update)
+{
+    if (!Updatable(update))
+        return OGRERR_FAILURE;
+    if (defn->GetFieldIndex(field->GetNameRef()) < 0)
+        defn->AddFieldDefn(field);
+    return OGRERR_NONE;
+}
+
 } // namespace
 
 std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn)
@@ -375,12 +386,8 @@ int PGMosaicItemsLayer::TestCapability(const char* pszCap)
 
 OGRErr PGMosaicItemsLayer::CreateField(OGRFieldDefn* poField, int)
 {
-    if (!Updatable(m_bUpdate))
-        return OGRERR_FAILURE;
     // Fields of the source become catalog columns when the names match, else attributes.
-    if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
-        m_poDefn->AddFieldDefn(poField);
-    return OGRERR_NONE;
+    return AcceptField(m_poDefn, poField, m_bUpdate);
 }
 
 OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
@@ -697,11 +704,7 @@ int PGMosaicThemesLayer::TestCapability(const char* pszCap)
 
 OGRErr PGMosaicThemesLayer::CreateField(OGRFieldDefn* poField, int)
 {
-    if (!Updatable(m_bUpdate))
-        return OGRERR_FAILURE;
-    if (m_poDefn->GetFieldIndex(poField->GetNameRef()) < 0)
-        m_poDefn->AddFieldDefn(poField);
-    return OGRERR_NONE;
+    return AcceptField(m_poDefn, poField, m_bUpdate);
 }
 
 OGRErr PGMosaicThemesLayer::ICreateFeature(OGRFeature* poFeature)
