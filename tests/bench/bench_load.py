@@ -59,11 +59,7 @@ PGR_TABLE = "public.bench_pgr"
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--tiles", type=int, default=20, help="grid side in tiles (default 20: 400 tiles)")
-    p.add_argument("--size", type=int, default=1024, help="tile side in pixels (default 1024)")
-    p.add_argument("--overlap", type=int, default=16, help="overlap of neighbour tiles in pixels")
-    p.add_argument("--nodata-every", type=int, default=7,
-                   help="every N-th tile has a nodata corner (0: none)")
+    bench_read.add_grid_arguments(p)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per case (default 3)")
     p.add_argument("--cap", type=float, default=900.0,
                    help="time budget in seconds for the runs of one case; a slower case runs "

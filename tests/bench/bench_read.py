@@ -58,13 +58,18 @@ PGR_TABLE = "public.bench_pgr"
 BANDS = 3
 
 
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_grid_arguments(p):
+    """The tile grid's options, shared with bench_load.py (whose --keep reuses the same tiles)."""
     p.add_argument("--tiles", type=int, default=20, help="grid side in tiles (default 20: 400 tiles)")
     p.add_argument("--size", type=int, default=1024, help="tile side in pixels (default 1024)")
     p.add_argument("--overlap", type=int, default=16, help="overlap of neighbour tiles in pixels")
     p.add_argument("--nodata-every", type=int, default=7,
                    help="every N-th tile has a nodata corner (0: none)")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_grid_arguments(p)
     p.add_argument("--windows", type=int, default=200, help="number of random windows")
     p.add_argument("--window-size", type=int, default=256, help="side of the random windows")
     p.add_argument("--big-window", type=int, default=4096, help="side of the full-resolution window")
@@ -109,27 +114,44 @@ def sql_literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
+def kept_tiles(datadir, signature, what):
+    """The paths of tiles a run kept in `datadir` (--keep) when they were made for `signature`
+    and all still exist, else None."""
+    sig_path = os.path.join(datadir, "grid.txt")
+    list_path = os.path.join(datadir, "files.txt")
+    if not (os.path.exists(sig_path) and os.path.exists(list_path)):
+        return None
+    with open(sig_path) as f, open(list_path) as g:
+        cached = f.read() == signature
+        paths = g.read().split()
+    if not (cached and paths and all(os.path.exists(p) for p in paths)):
+        return None
+    print(f"{what}: reusing {len(paths)} tiles in {datadir}")
+    return paths
+
+
+def keep_tiles(datadir, signature, paths):
+    """Records the tiles just made for `signature` (kept_tiles finds them); the list's path."""
+    list_path = os.path.join(datadir, "files.txt")
+    with open(list_path, "w") as f:
+        f.write("\n".join(paths) + "\n")
+    with open(os.path.join(datadir, "grid.txt"), "w") as f:
+        f.write(signature)
+    return list_path
+
+
 def make_tiles(args, datadir):
     """The tile files, generated or (with --keep) reused when DIR already holds this grid."""
     signature = (f"tiles={args.tiles} size={args.size} bands={BANDS} overlap={args.overlap} "
                  f"nodata_every={args.nodata_every} blocksize=256\n")
-    sig_path = os.path.join(datadir, "grid.txt")
-    list_path = os.path.join(datadir, "files.txt")
-    if os.path.exists(sig_path) and os.path.exists(list_path):
-        with open(sig_path) as f, open(list_path) as g:
-            cached = f.read() == signature
-            paths = g.read().split()
-        if cached and paths and all(os.path.exists(p) for p in paths):
-            print(f"tiles: reusing {len(paths)} tiles in {datadir}")
-            return paths, list_path
+    paths = kept_tiles(datadir, signature, "tiles")
+    if paths:
+        return paths, os.path.join(datadir, "files.txt")
     t0 = time.perf_counter()
     paths = sampledata.make_tile_grid(datadir, args.tiles, args.tiles, args.size, bands=BANDS,
                                       overlap=args.overlap, nodata=0,
                                       nodata_every=args.nodata_every, blocksize=256)
-    with open(list_path, "w") as f:
-        f.write("\n".join(paths) + "\n")
-    with open(sig_path, "w") as f:
-        f.write(signature)
+    list_path = keep_tiles(datadir, signature, paths)
     print(f"tiles: generated {len(paths)} COG tiles of {args.size}x{args.size}x{BANDS} in "
           f"{time.perf_counter() - t0:.1f} s")
     return paths, list_path
@@ -264,15 +286,9 @@ def make_mixed_tiles(args, workdir):
     span_x, span_y = cols * size * MIXED_RES, rows * size * MIXED_RES
     datadir = os.path.join(workdir, "mixed")
     signature = f"mixed tiles={n} cols={cols} rows={rows} size={size} bands={BANDS} v1\n"
-    sig_path = os.path.join(datadir, "grid.txt")
-    list_path = os.path.join(datadir, "files.txt")
-    if os.path.exists(sig_path) and os.path.exists(list_path):
-        with open(sig_path) as f, open(list_path) as g:
-            cached = f.read() == signature
-            paths = g.read().split()
-        if cached and paths and all(os.path.exists(p) for p in paths):
-            print(f"mixed tiles: reusing {len(paths)} tiles in {datadir}")
-            return paths
+    paths = kept_tiles(datadir, signature, "mixed tiles")
+    if paths:
+        return paths
     os.makedirs(datadir, exist_ok=True)
     os.chmod(datadir, 0o755)
     t0 = time.perf_counter()
@@ -292,10 +308,7 @@ def make_mixed_tiles(args, workdir):
                                              origin[1] - r * size * MIXED_RES),
                                 MIXED_RES, epsg=epsg, nodata=0)
             paths.append(path)
-    with open(list_path, "w") as f:
-        f.write("\n".join(paths) + "\n")
-    with open(sig_path, "w") as f:
-        f.write(signature)
+    keep_tiles(datadir, signature, paths)
     print(f"mixed tiles: generated {n} + {n} COG tiles of {size}x{size}x{BANDS} in "
           f"{time.perf_counter() - t0:.1f} s")
     return paths

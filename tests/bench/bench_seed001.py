@@ -76,6 +76,10 @@ from osgeo import gdal
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import sampledata  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# One warm-up then timed runs, GDAL's block cache emptied before each: as the read benchmark.
+from bench_read import flush_gdal_cache, time_runs  # noqa: E402
+
 gdal.UseExceptions()
 
 SRID = 32631
@@ -298,26 +302,6 @@ def register(conn, mosaic, paths, datadir):
     return time.perf_counter() - t0
 
 
-def flush_gdal_cache():
-    cache_max = gdal.GetCacheMax()
-    gdal.SetCacheMax(0)
-    gdal.SetCacheMax(cache_max)
-
-
-def timed(fn, repeat):
-    """One untimed warm-up, then `repeat` timed runs of fn() (GDAL block cache emptied before
-    each): (seconds of each run, result of the last)."""
-    flush_gdal_cache()
-    result = fn()
-    times = []
-    for _ in range(repeat):
-        flush_gdal_cache()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return times, result
-
-
 def gdaladdo(args, env=None):
     t0 = time.perf_counter()
     subprocess.run(["gdaladdo", "-q"] + args, check=True, env=env)
@@ -387,8 +371,8 @@ def query1(ctx):
             return data
         return fn
 
-    t_without, a = timed(read("q1_plain"), ctx.repeat)
-    t_with, b = timed(read("q1_dad"), ctx.repeat)
+    t_without, a = time_runs(read("q1_plain"), ctx.repeat)
+    t_with, b = time_runs(read("q1_dad"), ctx.repeat)
     x = np.frombuffer(a, dtype=np.uint8).astype(np.int16)
     y = np.frombuffer(b, dtype=np.uint8).astype(np.int16)
     for label, key, times in (("without (q1_plain, decodes full resolution)", "q1_plain", t_without),
@@ -428,8 +412,8 @@ def query5(ctx):
         ds = None
         return sobel_magnitude(img)
 
-    t_without, e_full = timed(full, ctx.repeat)
-    t_with, e_small = timed(reduced, ctx.repeat)
+    t_without, e_full = time_runs(full, ctx.repeat)
+    t_with, e_small = time_runs(reduced, ctx.repeat)
     # Both maps lose a 1-pixel border: full (1998, 1998) at offset 1, small (498, 498) at offset
     # 1 of the 500x500 level = offset 4 at full resolution.
     up = np.repeat(np.repeat(e_small, 4, axis=0), 4, axis=1)            # covers rows 4..1995
@@ -692,8 +676,8 @@ def query4(ctx):
 
     t_without, t_with, ntiles, differ = [], [], [], 0
     for corners, wkt in zip(polys, wkts):
-        tw, a = timed(without(corners, wkt), ctx.repeat)
-        tt, b = timed(with_tiles(corners, wkt), ctx.repeat)
+        tw, a = time_runs(without(corners, wkt), ctx.repeat)
+        tt, b = time_runs(with_tiles(corners, wkt), ctx.repeat)
         t_without += tw
         t_with += tt
         ntiles.append(sql(db, "SELECT count(*) FROM pgmosaic.tiles('map8000', "
@@ -730,8 +714,8 @@ def query4(ctx):
             names = [d[0] for d in cur.description]
             return dict(zip(names, cur.fetchone()))
 
-    t_np, st_np = timed(numpy_stats, ctx.repeat)
-    t_sum, st_sum = timed(summary, ctx.repeat)
+    t_np, st_np = time_runs(numpy_stats, ctx.repeat)
+    t_sum, st_sum = time_runs(summary, ctx.repeat)
     got = tuple(st_sum.get(k) for k in ("count", "min", "max", "mean"))
     same = got[0] == st_np[0] and all(
         v is not None and abs(v - w) <= 1e-9 * max(1.0, abs(w)) for v, w in zip(got[1:], st_np[1:]))
@@ -788,8 +772,8 @@ def query3(ctx):
         return tuple(sql(db, "SELECT pgmosaic.theme_area('q3', 'water'), "
                              "pgmosaic.theme_area('q3', 'cloud')")[0])
 
-    t_without, (w0, c0) = timed(without, ctx.repeat)
-    t_with, (w1, c1) = timed(with_dad, ctx.repeat)
+    t_without, (w0, c0) = time_runs(without, ctx.repeat)
+    t_with, (w1, c1) = time_runs(with_dad, ctx.repeat)
     total = 1024 * 1024 * RES * RES
     ok = True
     for name, a, b in (("water", w0, w1), ("cloud", c0, c1)):
