@@ -1480,6 +1480,17 @@ COMMENT ON FUNCTION pgmosaic.repair_paths(text, text, text) IS
     'references changed.';
 
 -- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
+-- The path GDAL opens for an item's reference, given its root's prefix (NULL: no root, or an
+-- unknown one, which resolve() names in its error). Plain SQL: inlined into the item queries.
+CREATE OR REPLACE FUNCTION pgmosaic._resolved_path(ref pgmosaic.pathref, prefix pgmosaic.pathref)
+    RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN prefix IS NOT NULL THEN pgmosaic.pathref_under_root(ref, prefix)::text
+                WHEN pgmosaic.pathref_root(ref) IS NULL THEN ref::text
+                ELSE pgmosaic.resolve(ref) END
+$$;
+
 CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NULL,
                                           filter text DEFAULT NULL,
                                           time_range tstzrange DEFAULT NULL,
@@ -1506,10 +1517,7 @@ BEGIN
         IF area IS NULL THEN
             RETURN QUERY
                 SELECT i.id, i.path,
-                       CASE WHEN r.prefix IS NOT NULL
-                                THEN pgmosaic.pathref_under_root(i.path, r.prefix)::text
-                            WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
-                            ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
+                       pgmosaic._resolved_path(i.path, r.prefix),
                        i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
@@ -1519,10 +1527,7 @@ BEGIN
         ELSE
             RETURN QUERY
                 SELECT i.id, i.path,
-                       CASE WHEN r.prefix IS NOT NULL
-                                THEN pgmosaic.pathref_under_root(i.path, r.prefix)::text
-                            WHEN pgmosaic.pathref_root(i.path) IS NULL THEN i.path::text
-                            ELSE pgmosaic.resolve(i.path) END, -- raises: unknown root
+                       pgmosaic._resolved_path(i.path, r.prefix),
                        i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
@@ -1540,10 +1545,7 @@ BEGIN
     PERFORM pgmosaic._check_fragment('sort', order_by);
     -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
     query := 'SELECT item.id, item.path, '
-             'CASE WHEN item_root.prefix IS NOT NULL '
-             'THEN pgmosaic.pathref_under_root(item.path, item_root.prefix)::text '
-             'WHEN pgmosaic.pathref_root(item.path) IS NULL THEN item.path::text '
-             'ELSE pgmosaic.resolve(item.path) END, '
+             'pgmosaic._resolved_path(item.path, item_root.prefix), '
              'item.priority, item.srid, item.geotransform, item.width, item.height, '
              'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
              'item.statistics '
@@ -2499,6 +2501,21 @@ DECLARE
     a geometry := pgmosaic._in_srid(area, m.srid);
 BEGIN
     -- Seed 001's range query: the tiles (and their bytes) an area needs, in mosaic order.
+    IF m.default_sort IS NULL THEN
+        -- The items' own order: one static query (a cached plan, no items() call in between).
+        RETURN QUERY
+            SELECT t.item_id, pgmosaic._resolved_path(i.path, r.prefix), t.level, t.key,
+                   t.bounds, t.byte_offset, t.byte_length, t.empty
+            FROM pgmosaic.item i
+            LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
+            JOIN pgmosaic.tile t ON t.mosaic_id = i.mosaic_id AND t.item_id = i.id
+            WHERE i.mosaic_id = m.id AND i.category = 'primary'
+              AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a)
+              AND t.level = at_level AND t.bounds OPERATOR(pgmosaic.&&) a
+              AND ST_Intersects(t.bounds, a)
+            ORDER BY i.priority DESC, i.id DESC, t.key;
+        RETURN;
+    END IF;
     RETURN QUERY
         SELECT t.item_id, i.resolved_path, t.level, t.key, t.bounds, t.byte_offset,
                t.byte_length, t.empty

@@ -228,6 +228,27 @@ def test_tiles_answer_a_range_query_with_byte_ranges(scene):
                     "WHERE c.level = 0") == [(16, True)]
 
 
+def test_tiles_come_in_mosaic_order_with_resolved_paths(scene, datadir):
+    """Two overlapping items, the upper one by a path root: the upper item's tiles first, its
+    path resolved; the mosaic's default_sort, when set, orders the items instead."""
+    db, path, a, _ = scene
+    d = os.path.join(datadir, "drad")
+    upper = sampledata.make_cog(os.path.join(d, "upper.tif"), a[:, :512, :512],
+                                (600000.0, 5100000.0), 2.0, nodata=0)
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('dradroot', %s)", (d,))
+    lower_id, upper_id = db.register("drad_order", [path, "@dradroot/upper.tif"], [d],
+                                     priorities=[0, 5])
+    area = envelope(300, 100, 100, 100)  # tile (1, 0) of both (zoom 1 of the 2x2 upper one)
+
+    def tiles():
+        return db.query("SELECT item_id, path, pgmosaic.tilekey_zxy(key) "
+                        "FROM pgmosaic.tiles('drad_order', %s::geometry, 0)", (area,))
+
+    assert tiles() == [(upper_id, upper, "1/1/0"), (lower_id, path, "2/1/0")]
+    db.query("UPDATE pgmosaic.mosaic SET default_sort = 'priority' WHERE name = 'drad_order'")
+    assert tiles() == [(lower_id, path, "2/1/0"), (upper_id, upper, "1/1/0")]
+
+
 def test_summary_reads_pixels_only_along_the_edge(scene, datadir):
     db, _, a, _ = scene
     area = envelope(100, 100, 600, 500)  # whole tiles inside, partial ones around
