@@ -177,11 +177,14 @@ def register_pgmosaic(dbname, datadir, paths, workdir, mosaic=MOSAIC):
     return time.perf_counter() - t0
 
 
-def load_raster2pgsql(dbname, paths, workdir):
+def load_raster2pgsql(dbname, paths, workdir, size):
+    """raster2pgsql -R in tiles of 512x512 (of the file's size when smaller: larger tiles would
+    reach past the files' edges and widen the table's extent)."""
     log_path = os.path.join(workdir, "raster2pgsql.log")
+    tile = f"{min(512, size)}x{min(512, size)}"
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        r2p = subprocess.Popen(["raster2pgsql", "-R", "-t", "512x512", "-I", "-C",
+        r2p = subprocess.Popen(["raster2pgsql", "-R", "-t", tile, "-I", "-C",
                                 "-s", str(SRID)] + paths + [PGR_TABLE],
                                stdout=subprocess.PIPE, stderr=log)
         try:
@@ -531,7 +534,7 @@ def run(args, workdir):
 
     setup_database(args.dbname)
     t_pgm = register_pgmosaic(args.dbname, workdir, paths, workdir)
-    t_pgr = load_raster2pgsql(args.dbname, paths, workdir)
+    t_pgr = load_raster2pgsql(args.dbname, paths, workdir, args.size)
     vrt_path, t_vrt = build_vrt(list_path, workdir)
     psql(args.dbname, "-c", "ANALYZE")
     pgr_rows = int(psql_value(args.dbname, f"SELECT count(*) FROM {PGR_TABLE}"))
