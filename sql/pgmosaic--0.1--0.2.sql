@@ -1483,7 +1483,6 @@ COMMENT ON FUNCTION pgmosaic.repair_paths(text, text, text) IS
     'UPDATE of pgmosaic.path_root); a prefix may be a bare root such as @nas1. Returns how many '
     'references changed.';
 
--- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
 -- The path GDAL opens for an item's reference, given its root's prefix (NULL: no root, or an
 -- unknown one, which resolve() names in its error). Plain SQL: inlined into the item queries.
 CREATE OR REPLACE FUNCTION pgmosaic._resolved_path(ref pgmosaic.pathref, prefix pgmosaic.pathref)
@@ -1495,6 +1494,7 @@ AS $$
                 ELSE pgmosaic.resolve(ref) END
 $$;
 
+-- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
 CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NULL,
                                           filter text DEFAULT NULL,
                                           time_range tstzrange DEFAULT NULL,
