@@ -60,6 +60,95 @@ Window Placement::SrcWindowEnclosing() const
     return w;
 }
 
+Placement Placement::Part(const Window& part) const
+{
+    Placement p = *this;
+    p.dst = part;
+    p.srcX += part.x - dst.x;
+    p.srcY += part.y - dst.y;
+    p.srcW = part.w;
+    p.srcH = part.h;
+    return p;
+}
+
+void SplitByCover(const Window& rect, const std::vector<Window>& others,
+                  std::vector<Window>& uncovered, std::vector<Window>& covered)
+{
+    const int x1 = rect.x + rect.w, y1 = rect.y + rect.h;
+    struct Box
+    {
+        int x0, y0, x1, y1;
+    };
+    std::vector<Box> clipped; // the others' parts inside rect
+    std::vector<int> ys{rect.y, y1};
+    for (const Window& o : others)
+    {
+        const int cx0 = std::max(rect.x, o.x), cy0 = std::max(rect.y, o.y);
+        const int cx1 = std::min(x1, o.x + o.w), cy1 = std::min(y1, o.y + o.h);
+        if (cx0 >= cx1 || cy0 >= cy1)
+            continue;
+        clipped.push_back({cx0, cy0, cx1, cy1});
+        ys.push_back(cy0);
+        ys.push_back(cy1);
+    }
+    std::sort(ys.begin(), ys.end());
+    ys.erase(std::unique(ys.begin(), ys.end()), ys.end());
+
+    struct Open // a rectangle still growing downwards
+    {
+        int x0, x1, y0;
+        bool covered;
+    };
+    std::vector<Open> open, next;
+    auto close = [&](const Open& o, int yEnd) {
+        (o.covered ? covered : uncovered).push_back({o.x0, o.y0, o.x1 - o.x0, yEnd - o.y0});
+    };
+    std::vector<std::pair<int, int>> spans;
+    for (size_t b = 0; b + 1 < ys.size(); ++b)
+    {
+        const int ya = ys[b], yb = ys[b + 1];
+        // The columns the others cover across this band (each spans it whole or misses it).
+        spans.clear();
+        for (const Box& c : clipped)
+            if (c.y0 <= ya && c.y1 >= yb)
+                spans.emplace_back(c.x0, c.x1);
+        std::sort(spans.begin(), spans.end());
+        next.clear();
+        auto add = [&](int xa, int xb, bool isCovered) {
+            if (xa >= xb)
+                return;
+            auto it = std::find_if(open.begin(), open.end(), [&](const Open& o) {
+                return o.x0 == xa && o.x1 == xb && o.covered == isCovered;
+            });
+            if (it != open.end())
+            {
+                next.push_back(*it);
+                it->x0 = it->x1; // taken
+            }
+            else
+                next.push_back({xa, xb, ya, isCovered});
+        };
+        int x = rect.x;
+        for (size_t i = 0; i < spans.size();)
+        {
+            const int start = std::max(x, spans[i].first);
+            int end = spans[i].second;
+            for (++i; i < spans.size() && spans[i].first <= end; ++i)
+                end = std::max(end, spans[i].second);
+            add(x, start, false);
+            add(start, end, true);
+            x = std::max(x, end);
+        }
+        add(x, x1, false);
+        for (const Open& o : open)
+            if (o.x0 < o.x1)
+                close(o, ya);
+        std::swap(open, next);
+    }
+    for (const Open& o : open)
+        close(o, y1);
+}
+
 std::vector<int> NearestSourcePixels(double off, double size, int buf, int rasterSize, int first,
                                      int count, bool stepped)
 {

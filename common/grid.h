@@ -47,7 +47,15 @@ struct Placement
     double srcW = 0, srcH = 0;
     bool integral = false;             // source window is whole pixels, one per buffer pixel
     Window SrcWindowEnclosing() const; // the integer window enclosing the source window
+    // The part of an integral placement that lands on `part` (inside dst).
+    Placement Part(const Window& part) const;
 };
+
+// Splits `rect` into rectangles that no rectangle of `others` overlaps (`uncovered`) and
+// rectangles inside their union (`covered`): together exactly `rect`, none overlapping another.
+// Built band of rows by band of rows; a rectangle continues down while its columns stay the same.
+void SplitByCover(const Window& rect, const std::vector<Window>& others,
+                  std::vector<Window>& uncovered, std::vector<Window>& covered);
 
 // The source pixels a nearest-neighbour RasterIO picks, as GDAL's GDALRasterBand::IRasterIO
 // picks them when it resamples: for each of `buf` buffer pixels across the source span

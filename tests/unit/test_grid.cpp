@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "grid.h"
 
 using namespace pgmosaic;
@@ -93,4 +96,72 @@ TEST(Grid, HalfPixelShiftedSourceTakesPixelCentres)
     EXPECT_NEAR(p->srcX, 0.3, 1e-12);
     EXPECT_NEAR(p->srcW, 3.7, 1e-12); // clamped at the source's right edge
     EXPECT_FALSE(p->integral);
+}
+
+TEST(Grid, SplitByCoverOfAGridNeighbourhood)
+{
+    // A 1024-pixel tile whose left and upper neighbours overlap it by 16 pixels.
+    const Window tile{1008, 1008, 1024, 1024};
+    std::vector<Window> uncovered, covered;
+    SplitByCover(tile, {{0, 1008, 1024, 1024}, {1008, 0, 1024, 1024}, {0, 0, 1024, 1024}},
+                 uncovered, covered);
+    ASSERT_EQ(uncovered.size(), 1u);
+    EXPECT_EQ(uncovered[0].x, 1024);
+    EXPECT_EQ(uncovered[0].y, 1024);
+    EXPECT_EQ(uncovered[0].w, 1008);
+    EXPECT_EQ(uncovered[0].h, 1008);
+    // The upper strip (whole width: the left neighbour covers its first 16 columns too), then
+    // the left strip below it.
+    ASSERT_EQ(covered.size(), 2u);
+    EXPECT_EQ(covered[0].x, 1008);
+    EXPECT_EQ(covered[0].y, 1008);
+    EXPECT_EQ(covered[0].w, 1024);
+    EXPECT_EQ(covered[0].h, 16);
+    EXPECT_EQ(covered[1].x, 1008);
+    EXPECT_EQ(covered[1].y, 1024);
+    EXPECT_EQ(covered[1].w, 16);
+    EXPECT_EQ(covered[1].h, 1008);
+}
+
+TEST(Grid, SplitByCoverTilesTheRectangleExactly)
+{
+    // Random rectangles against a pixel-by-pixel count: every pixel of rect is in exactly one
+    // output rectangle, covered ones inside some other, uncovered ones outside all.
+    std::mt19937 rng(7);
+    auto rnd = [&](int lo, int hi) {
+        return std::uniform_int_distribution<int>(lo, hi)(rng);
+    };
+    for (int trial = 0; trial < 2000; ++trial)
+    {
+        const Window rect{rnd(0, 10), rnd(0, 10), rnd(1, 30), rnd(1, 30)};
+        std::vector<Window> others(static_cast<size_t>(rnd(0, 6)));
+        for (Window& o : others)
+            o = {rnd(-5, 40), rnd(-5, 40), rnd(1, 25), rnd(1, 25)};
+        std::vector<Window> uncovered, covered;
+        SplitByCover(rect, others, uncovered, covered);
+        auto inside = [](const Window& w, int x, int y) {
+            return x >= w.x && x < w.x + w.w && y >= w.y && y < w.y + w.h;
+        };
+        for (int y = rect.y - 1; y <= rect.y + rect.h; ++y)
+            for (int x = rect.x - 1; x <= rect.x + rect.w; ++x)
+            {
+                int nUncovered = 0, nCovered = 0;
+                for (const Window& w : uncovered)
+                    nUncovered += inside(w, x, y);
+                for (const Window& w : covered)
+                    nCovered += inside(w, x, y);
+                const bool inRect = inside(rect, x, y);
+                const bool underOther = std::any_of(
+                    others.begin(), others.end(), [&](const Window& o) { return inside(o, x, y); });
+                ASSERT_EQ(nUncovered + nCovered, inRect ? 1 : 0) << "trial " << trial;
+                if (inRect)
+                {
+                    ASSERT_EQ(nCovered, underOther ? 1 : 0) << "trial " << trial;
+                }
+            }
+        for (const Window& w : uncovered)
+            ASSERT_TRUE(w.w > 0 && w.h > 0);
+        for (const Window& w : covered)
+            ASSERT_TRUE(w.w > 0 && w.h > 0);
+    }
 }
