@@ -527,18 +527,7 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
                          steps.back().place.dst.Contains({0, 0, req.bufW, req.bufH});
     if (!covered)
         Fill(req, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
-    // A step with no lower step under it is read straight into the caller's buffer when its
-    // invalid pixels would leave the fill value anyway (opaque, or nodata = the fill value):
-    // such steps never overlap one another, so they may be read in parallel. Every other step
-    // goes through its own buffer and is painted bottom-up after them.
-    for (size_t i = 0; i < steps.size(); ++i)
-    {
-        Step& s = steps[i];
-        s.direct =
-            (s.opaque || s.fillsLikeFill) &&
-            std::none_of(steps.begin() + static_cast<std::ptrdiff_t>(i) + 1, steps.end(),
-                         [&](const Step& lower) { return Overlap(s.place.dst, lower.place.dst); });
-    }
+    steps = SplitDirect(std::move(steps));
     const bool parallel = Parallel(req, steps.size());
     FetchAll(steps, bands, false, &buf, parallel);
     // Painting bottom-up, each thread on its own band of rows: the order within a row is kept.
@@ -551,6 +540,51 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
             if (!it->direct && !it->skipped)
                 Paint(*it, bands.size(), buf, rowBegin, rowEnd);
     });
+}
+
+std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step> steps) const
+{
+    // A step with no lower step under it is read straight into the caller's buffer when its
+    // invalid pixels would leave the fill value anyway (opaque, or nodata = the fill value).
+    // A full-resolution step that lower steps only partly underlie (neighbours of a grid that
+    // overlap by a few pixels) is split: its parts clear of them read straight in, the rest
+    // through a buffer. Direct parts never overlap one another, so they may be read in
+    // parallel; the others are painted bottom-up after them.
+    constexpr size_t kMaxParts = 16;
+    std::vector<Step> out;
+    out.reserve(steps.size());
+    std::vector<Window> lower, clear, under;
+    for (size_t i = 0; i < steps.size(); ++i)
+    {
+        Step& s = steps[i];
+        lower.clear();
+        for (size_t j = i + 1; j < steps.size(); ++j)
+            if (Overlap(s.place.dst, steps[j].place.dst))
+                lower.push_back(steps[j].place.dst);
+        const bool plain = s.opaque || s.fillsLikeFill;
+        s.direct = plain && lower.empty();
+        if (!plain || s.direct || !s.place.integral)
+        {
+            out.push_back(std::move(s));
+            continue;
+        }
+        clear.clear();
+        under.clear();
+        SplitByCover(s.place.dst, lower, clear, under);
+        if (clear.empty() || clear.size() + under.size() > kMaxParts)
+        {
+            out.push_back(std::move(s));
+            continue;
+        }
+        for (const auto* parts : {&clear, &under})
+            for (const Window& w : *parts)
+            {
+                out.push_back(s);
+                out.back().place = s.place.Part(w);
+                out.back().direct = parts == &clear;
+            }
+    }
+    return out;
 }
 
 void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel)

@@ -50,6 +50,7 @@ private:
     std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
                            const std::vector<int>& bands, bool cull);
     std::vector<ItemRef> Items(const Request& req, int overviewLevel);
+    std::vector<Step> SplitDirect(std::vector<Step> steps) const;
     bool Probe(Step& step, const Request& req, const std::vector<int>& bands);
     void EnsurePools(int threads);
     int Home(const ItemRef& item) const; // the pool an item is always opened in
