@@ -2498,6 +2498,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.tiles(mosaic text, area geometry, at_level i
                    bounds geometry, byte_offset bigint, byte_length bigint, empty boolean)
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
+    SET jit = off -- as items(): a wide area's join would be compiled on every call
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -2505,21 +2506,6 @@ DECLARE
     a geometry := pgmosaic._in_srid(area, m.srid);
 BEGIN
     -- Seed 001's range query: the tiles (and their bytes) an area needs, in mosaic order.
-    IF m.default_sort IS NULL THEN
-        -- The items' own order: one static query (a cached plan, no items() call in between).
-        RETURN QUERY
-            SELECT t.item_id, pgmosaic._resolved_path(i.path, r.prefix), t.level, t.key,
-                   t.bounds, t.byte_offset, t.byte_length, t.empty
-            FROM pgmosaic.item i
-            LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-            JOIN pgmosaic.tile t ON t.mosaic_id = i.mosaic_id AND t.item_id = i.id
-            WHERE i.mosaic_id = m.id AND i.category = 'primary'
-              AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a)
-              AND t.level = at_level AND t.bounds OPERATOR(pgmosaic.&&) a
-              AND ST_Intersects(t.bounds, a)
-            ORDER BY i.priority DESC, i.id DESC, t.key;
-        RETURN;
-    END IF;
     RETURN QUERY
         SELECT t.item_id, i.resolved_path, t.level, t.key, t.bounds, t.byte_offset,
                t.byte_length, t.empty
