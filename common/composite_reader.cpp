@@ -450,6 +450,8 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
     for (const Step& step : steps)
         if (!m_oEmptyBlocks.count(step.item->id))
             unseen.push_back(step.item->id);
+    std::sort(unseen.begin(), unseen.end()); // an item split in parts has several steps
+    unseen.erase(std::unique(unseen.begin(), unseen.end()), unseen.end());
     if (!unseen.empty())
     {
         if (m_oEmptyBlocks.size() + unseen.size() > kMaxEmptyBlockItems)
@@ -463,20 +465,26 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
         const auto& empty = m_oEmptyBlocks[step.item->id];
         step.emptyBlocks = empty.empty() ? nullptr : &empty;
     }
-    // Each step is read from its home pool, where Probe opened it.
+    // Each step is read from its home pool, where Probe opened it. An item skipped there
+    // (missing=skip) is not tried again for its other parts.
     ForEachPool(parallel, [&](int pool) {
+        std::set<std::int64_t> skipped;
         for (Step& step : steps)
         {
             if (step.thread != pool)
                 continue;
             try
             {
-                Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
+                if (skipped.count(step.item->id))
+                    step.skipped = true;
+                else
+                    Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
             }
             catch (const Error& e)
             {
                 if (!Skip(*step.item, e))
                     throw;
+                skipped.insert(step.item->id);
                 step.skipped = true;
                 step.data.clear();
                 step.valid.clear();

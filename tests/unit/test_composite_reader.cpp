@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,18 @@ public:
     {
         return level == 1 ? tiles : std::vector<ItemRef>{};
     }
+    std::map<std::int64_t, EmptyBlocks> empty;      // the DRAD's empty blocks per item
+    std::vector<std::vector<std::int64_t>> asked{}; // the ids of each FindEmptyBlocks call
+    std::map<std::int64_t, EmptyBlocks>
+    FindEmptyBlocks(const std::vector<std::int64_t>& ids) override
+    {
+        asked.push_back(ids);
+        std::map<std::int64_t, EmptyBlocks> out;
+        for (std::int64_t id : ids)
+            if (empty.count(id))
+                out[id] = empty[id];
+        return out;
+    }
 };
 
 std::string Wkt32631()
@@ -47,13 +60,17 @@ std::string Wkt32631()
 }
 
 // A one-band raster of `type` filled with `value`, its corner at mosaic pixel (col, row) of a
-// 1 m grid anchored at (0, 100).
+// 1 m grid anchored at (0, 100); GTiff creation options as "KEY=VALUE".
 ItemRef MakeItem(int id, int col, int row, int w, int h, GDALDataType type, double value,
-                 std::optional<double> nodata = std::nullopt)
+                 std::optional<double> nodata = std::nullopt,
+                 const std::vector<std::string>& options = {})
 {
     const std::string path = "/vsimem/composite_" + std::to_string(id) + ".tif";
     auto* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
-    GDALDatasetUniquePtr ds(drv->Create(path.c_str(), w, h, 1, type, nullptr));
+    CPLStringList createOptions;
+    for (const std::string& o : options)
+        createOptions.AddString(o.c_str());
+    GDALDatasetUniquePtr ds(drv->Create(path.c_str(), w, h, 1, type, createOptions.List()));
     double gt[6] = {static_cast<double>(col), 1, 0, 100.0 - row, 0, -1};
     ds->SetGeoTransform(gt);
     ds->SetProjection(Wkt32631().c_str());
@@ -272,6 +289,63 @@ TEST_F(CompositeReaderTest, MissingItemIsSkippedWhenAsked)
     CPLPopErrorHandler();
     EXPECT_EQ(px, (std::vector<double>{4, 4}));
     EXPECT_THROW(Read(Mosaic(GDT_Byte, std::nullopt), {{0, 0, 2, 1}, 2, 1}), Error);
+}
+
+TEST_F(CompositeReaderTest, ItemReadInPartsKeepsItsEmptyBlocks)
+{
+    // A tiled item whose first block the DRAD records as empty, over a lower item under its
+    // last 8 columns: the item is read in parts (clear of the lower one, and over it), and the
+    // recorded block is still filled with nodata, not read (the file says 5 there).
+    const std::vector<std::string> tiled{"TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16",
+                                         "COMPRESS=DEFLATE"};
+    ItemRef top = MakeItem(40, 0, 0, 64, 64, GDT_Byte, 5, 0.0, tiled);
+    ItemRef lower = MakeItem(41, 56, 0, 64, 64, GDT_Byte, 7, 0.0, tiled);
+    GDALDatasetUniquePtr ds(GDALDataset::Open(top.path.c_str()));
+    GDALRasterBand* band = ds->GetRasterBand(1);
+    EmptyBlock block;
+    block.offset = std::stoull(band->GetMetadataItem("BLOCK_OFFSET_0_0", "TIFF"));
+    block.length = std::stoull(band->GetMetadataItem("BLOCK_SIZE_0_0", "TIFF"));
+    ds.reset();
+    catalog.items = {top, lower};
+    catalog.empty[40] = {block};
+    auto px = Read(Mosaic(GDT_Byte, 0.0), {{0, 0, 100, 64}, 100, 64});
+    EXPECT_EQ(px[0], 0);             // the recorded block
+    EXPECT_EQ(px[16], 5);            // the next block
+    EXPECT_EQ(px[60], 5);            // over the lower item
+    EXPECT_EQ(px[99 + 100 * 63], 7); // the lower item alone
+    ASSERT_EQ(catalog.asked.size(), 1u);
+    EXPECT_EQ(catalog.asked[0], (std::vector<std::int64_t>{40, 41}));
+}
+
+TEST_F(CompositeReaderTest, ItemSkippedInOnePartIsSkippedInAll)
+{
+    // The top item's first block is corrupt: the part of it clear of the lower item fails, and
+    // with missing=skip its part over the lower item is not read either (the item is skipped,
+    // as when it is read whole): the lower item shows there.
+    const std::vector<std::string> tiled{"TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16",
+                                         "COMPRESS=DEFLATE"};
+    ItemRef top = MakeItem(42, 0, 0, 64, 64, GDT_Byte, 5, 0.0, tiled);
+    ItemRef lower = MakeItem(43, 56, 0, 64, 64, GDT_Byte, 7, 0.0, tiled);
+    std::uint64_t offset = 0, length = 0;
+    {
+        GDALDatasetUniquePtr ds(GDALDataset::Open(top.path.c_str()));
+        offset = std::stoull(ds->GetRasterBand(1)->GetMetadataItem("BLOCK_OFFSET_0_0", "TIFF"));
+        length = std::stoull(ds->GetRasterBand(1)->GetMetadataItem("BLOCK_SIZE_0_0", "TIFF"));
+    }
+    VSILFILE* fp = VSIFOpenL(top.path.c_str(), "r+b");
+    ASSERT_NE(fp, nullptr);
+    const std::vector<GByte> garbage(length, 0xFF);
+    VSIFSeekL(fp, offset, SEEK_SET);
+    VSIFWriteL(garbage.data(), 1, garbage.size(), fp);
+    VSIFCloseL(fp);
+    catalog.items = {top, lower};
+    ReadOptions skip;
+    skip.skipMissing = true;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    auto px = Read(Mosaic(GDT_Byte, 0.0), {{0, 0, 100, 64}, 100, 64}, skip);
+    CPLPopErrorHandler();
+    EXPECT_EQ(px[0], 0);
+    EXPECT_EQ(px[60], 7);
 }
 
 TEST_F(CompositeReaderTest, ThreadedReadsGiveTheSameBytes)
