@@ -56,9 +56,8 @@ CPLStringList OverviewTileOptions()
     return options;
 }
 
-bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
-                       const OverviewLevelGrid& grid, int col, int row, const std::string& path,
-                       CSLConstList cogOptions)
+GDALDatasetUniquePtr ComposeOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
+                                         const OverviewLevelGrid& grid, int col, int row)
 {
     const int f = 1 << grid.level, t = grid.tileSize;
     const int w = std::min(t, grid.width - col * t), h = std::min(t, grid.height - row * t);
@@ -71,7 +70,7 @@ bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
     std::vector<GByte> coverage(pixels);
     reader.ReadCoverage(req, {coverage.data(), GDT_Byte, 1, w, 0}, grid.level - 1);
     if (std::none_of(coverage.begin(), coverage.end(), [](GByte v) { return v != 0; }))
-        return false;
+        return nullptr;
     std::vector<GByte> data(pixels * bands * typeSize);
     std::vector<int> all;
     for (int b = 1; b <= bands; ++b)
@@ -89,7 +88,9 @@ bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
     if (mem->RasterIO(GF_Write, 0, 0, w, h, data.data(), w, h, type, bands, all.data(), typeSize,
                       static_cast<GSpacing>(w) * typeSize, static_cast<GSpacing>(pixels) * typeSize,
                       nullptr) != CE_None)
-        throw Error(ErrorKind::Internal, "cannot compose overview tile " + path);
+        throw Error(
+            ErrorKind::Internal,
+            CPLSPrintf("cannot compose overview tile %d, %d of level %d", col, row, grid.level));
     const bool allValid =
         std::all_of(coverage.begin(), coverage.end(), [](GByte v) { return v != 0; });
     if (mosaic.nodata)
@@ -99,15 +100,31 @@ bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
              (mem->CreateMaskBand(GMF_PER_DATASET) != CE_None ||
               mem->GetRasterBand(1)->GetMaskBand()->RasterIO(
                   GF_Write, 0, 0, w, h, coverage.data(), w, h, GDT_Byte, 0, 0, nullptr) != CE_None))
-        throw Error(ErrorKind::Internal, "cannot write the mask of overview tile " + path);
+        throw Error(ErrorKind::Internal,
+                    CPLSPrintf("cannot write the mask of overview tile %d, %d of level %d", col,
+                               row, grid.level));
+    return mem;
+}
 
+void WriteOverviewTile(GDALDataset& tile, const std::string& path, CSLConstList cogOptions)
+{
     GdalErrorCollector errors;
     auto* cog = GetGDALDriverManager()->GetDriverByName("COG");
-    GDALDatasetUniquePtr out(cog->CreateCopy(path.c_str(), mem.get(), FALSE,
+    GDALDatasetUniquePtr out(cog->CreateCopy(path.c_str(), &tile, FALSE,
                                              const_cast<char**>(cogOptions), nullptr, nullptr));
     if (!out)
         throw Error(ErrorKind::Io, "cannot write overview tile " + path + ": " +
                                        errors.Message("COG creation failed"));
+}
+
+bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
+                       const OverviewLevelGrid& grid, int col, int row, const std::string& path,
+                       CSLConstList cogOptions)
+{
+    GDALDatasetUniquePtr tile = ComposeOverviewTile(reader, mosaic, grid, col, row);
+    if (!tile)
+        return false;
+    WriteOverviewTile(*tile, path, cogOptions);
     return true;
 }
 

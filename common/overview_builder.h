@@ -32,9 +32,18 @@ CPLStringList OverviewTileOptions();
 
 // Composes tile (col, row) of `grid` with `reader` (whose resampling is the overview
 // resampling) from level grid.level - 1: the overview tiles of that level where they are up to
-// date, the items elsewhere. Writes it as a Cloud Optimized GeoTIFF at `path` with the
-// mosaic's nodata, or, when the mosaic has none, an internal mask unless every pixel is valid.
-// Returns false, writing nothing, when no item covers the tile. Throws Error.
+// date, the items elsewhere. An in-memory dataset with the mosaic's nodata, or, when the mosaic
+// has none, a mask unless every pixel is valid; nullptr when no item covers the tile. Throws
+// Error.
+GDALDatasetUniquePtr ComposeOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
+                                         const OverviewLevelGrid& grid, int col, int row);
+
+// Writes a composed tile as a Cloud Optimized GeoTIFF at `path` (any thread; one per tile).
+// Throws Error.
+void WriteOverviewTile(GDALDataset& tile, const std::string& path, CSLConstList cogOptions);
+
+// ComposeOverviewTile then WriteOverviewTile: false, writing nothing, when no item covers the
+// tile.
 bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
                        const OverviewLevelGrid& grid, int col, int row, const std::string& path,
                        CSLConstList cogOptions);

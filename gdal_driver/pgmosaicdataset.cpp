@@ -2,7 +2,10 @@
 // overview levels and its coverage mask.
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <map>
+#include <memory>
+#include <optional>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -1023,6 +1026,43 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         }
         const CPLStringList cogOptions = pgmosaic::OverviewTileOptions();
         std::vector<std::string> obsolete;
+        // A composed tile is written (compressed) on a thread of its own while the next one
+        // is composed; it is moved into place and registered once written, in tile order.
+        struct Writing
+        {
+            std::future<void> done;
+            std::string tmp, file, ref;
+            int level;
+        };
+        std::optional<Writing> writing;
+        struct RemoveUnfinished // interrupted or failed: the tile being written is dropped
+        {
+            std::optional<Writing>& writing;
+            ~RemoveUnfinished()
+            {
+                if (writing)
+                {
+                    writing->done.wait();
+                    VSIUnlink(writing->tmp.c_str());
+                }
+            }
+        } removeUnfinished{writing};
+        auto finishWriting = [&] {
+            if (!writing)
+                return;
+            Writing w = std::move(*writing);
+            writing.reset();
+            w.done.get(); // the writer's Error, if any
+            if (VSIRename(w.tmp.c_str(), w.file.c_str()) != 0)
+                throw Error(ErrorKind::Io, "cannot move " + w.tmp + " to " + w.file);
+            chmod(w.file.c_str(), 0644);
+            OGRFeature f(layer.GetLayerDefn());
+            f.SetField("path", w.ref.c_str());
+            f.SetField("category", "overview");
+            f.SetField("overview_level", w.level);
+            if (layer.CreateFeature(&f) != OGRERR_NONE)
+                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+        };
         for (int k : levels)
         {
             const auto grid = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
@@ -1045,19 +1085,18 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                     auto it = existing.find(ref);
                     if (it == existing.end() || it->second != "ok")
                     {
-                        const std::string tmp = file + ".partial.tif";
-                        if (pgmosaic::BuildOverviewTile(builder, m_oMosaic, grid, col, row, tmp,
-                                                        cogOptions.List()))
+                        std::shared_ptr<GDALDataset> tile =
+                            pgmosaic::ComposeOverviewTile(builder, m_oMosaic, grid, col, row);
+                        if (tile)
                         {
-                            if (VSIRename(tmp.c_str(), file.c_str()) != 0)
-                                throw Error(ErrorKind::Io, "cannot move " + tmp + " to " + file);
-                            chmod(file.c_str(), 0644);
-                            OGRFeature f(layer.GetLayerDefn());
-                            f.SetField("path", ref.c_str());
-                            f.SetField("category", "overview");
-                            f.SetField("overview_level", k);
-                            if (layer.CreateFeature(&f) != OGRERR_NONE)
-                                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
+                            finishWriting();
+                            const std::string tmp = file + ".partial.tif";
+                            writing = Writing{std::async(std::launch::async,
+                                                         [tile, tmp, &cogOptions] {
+                                                             pgmosaic::WriteOverviewTile(
+                                                                 *tile, tmp, cogOptions.List());
+                                                         }),
+                                              tmp, file, ref, k};
                         }
                         else if (it != existing.end())
                         {
@@ -1070,6 +1109,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                         throw Error(ErrorKind::Internal, "interrupted");
                 }
             // The next level reads this one: register it first.
+            finishWriting();
             if (!layer.Flush())
                 throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
             m_poCatalog->Invalidate();

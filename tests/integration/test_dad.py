@@ -177,6 +177,30 @@ def test_gdaladdo_errors_are_clear(built):
     assert "overview factor 3 is not a power of two" in r.stderr
 
 
+def test_an_interrupted_build_leaves_no_partial_tile(built):
+    """Stopped through the progress callback while a tile is being written: the tile is neither
+    registered nor left behind; the next build completes the levels."""
+    db, _, root = built
+    subprocess.run(["gdaladdo", "-clean", db.mosaic("dad")], check=True, capture_output=True)
+    ds = gdal.Open(db.mosaic("dad"))
+    calls = []
+
+    def stop(complete, message, data):
+        calls.append(complete)
+        return 0  # stop after the first tile
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        ds.BuildOverviews("NEAREST", [2, 4], callback=stop)
+    ds = None
+    assert calls == [0.5]
+    assert levels(db) == []
+    left = [f for _, _, files in os.walk(root) for f in files if f.endswith(".partial.tif")]
+    assert left == []
+    subprocess.run(["gdaladdo", "-r", "nearest", db.mosaic("dad"), "2", "4"], check=True,
+                   capture_output=True)
+    assert [(lv, tiles, stale) for lv, _, tiles, stale in levels(db)] == [(1, 1, 0), (2, 1, 0)]
+
+
 # --- DRAD tiles, summary, themes ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
