@@ -465,32 +465,37 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
         const auto& empty = m_oEmptyBlocks[step.item->id];
         step.emptyBlocks = empty.empty() ? nullptr : &empty;
     }
-    // Each step is read from its home pool, where Probe opened it. An item skipped there
-    // (missing=skip) is not tried again for its other parts.
+    // Each step is read from its home pool, where Probe opened it (every part of an item, so
+    // an item skipped there (missing=skip) is not tried again for its other parts).
+    std::vector<std::set<std::int64_t>> skipped(m_apoPools.size());
     ForEachPool(parallel, [&](int pool) {
-        std::set<std::int64_t> skipped;
         for (Step& step : steps)
         {
-            if (step.thread != pool)
+            if (step.thread != pool || skipped[static_cast<size_t>(pool)].count(step.item->id))
                 continue;
             try
             {
-                if (skipped.count(step.item->id))
-                    step.skipped = true;
-                else
-                    Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
+                Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
             }
             catch (const Error& e)
             {
                 if (!Skip(*step.item, e))
                     throw;
-                skipped.insert(step.item->id);
-                step.skipped = true;
-                step.data.clear();
-                step.valid.clear();
+                skipped[static_cast<size_t>(pool)].insert(step.item->id);
             }
         }
     });
+    // A skipped item is skipped whole: its parts read before the failure are undone (a direct
+    // part has no lower item under it: the fill value goes back).
+    for (Step& step : steps)
+        if (skipped[static_cast<size_t>(step.thread)].count(step.item->id))
+        {
+            step.skipped = true;
+            step.data.clear();
+            step.valid.clear();
+            if (step.direct && direct != nullptr)
+                Fill(step.place.dst, bands.size(), *direct, m_oMosaic.nodata.value_or(0.0));
+        }
 }
 
 std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLevel)
@@ -534,7 +539,7 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
     const bool covered = !steps.empty() && steps.back().opaque &&
                          steps.back().place.dst.Contains({0, 0, req.bufW, req.bufH});
     if (!covered)
-        Fill(req, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
+        Fill({0, 0, req.bufW, req.bufH}, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
     steps = SplitDirect(std::move(steps));
     const bool parallel = Parallel(req, steps.size());
     FetchAll(steps, bands, false, &buf, parallel);
@@ -600,7 +605,7 @@ void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, in
     const std::vector<ItemRef> items = Items(req, overviewLevel);
     const std::vector<int> firstBand{1};
     std::vector<Step> steps = Plan(req, items, firstBand, true);
-    Fill(req, 1, buf, 0);
+    Fill({0, 0, req.bufW, req.bufH}, 1, buf, 0);
     FetchAll(steps, firstBand, true, nullptr, Parallel(req, steps.size()));
     const double full = 255;
     for (const Step& s : steps)
@@ -621,14 +626,14 @@ void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, in
     }
 }
 
-void CompositeReader::Fill(const Request& req, size_t bandCount, const BufferSpec& buf,
+void CompositeReader::Fill(const Window& area, size_t bandCount, const BufferSpec& buf,
                            double value) const
 {
-    GByte* base = static_cast<GByte*>(buf.data);
+    GByte* base = static_cast<GByte*>(buf.data) + area.x * buf.pixelSpace;
     for (size_t b = 0; b < bandCount; ++b)
-        for (int y = 0; y < req.bufH; ++y)
+        for (int y = area.y; y < area.y + area.h; ++y)
             GDALCopyWords64(&value, GDT_Float64, 0, base + b * buf.bandSpace + y * buf.lineSpace,
-                            buf.type, static_cast<int>(buf.pixelSpace), req.bufW);
+                            buf.type, static_cast<int>(buf.pixelSpace), area.w);
 }
 
 void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf, int rowBegin,

@@ -65,7 +65,7 @@ private:
                int rowEnd) const;
     void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
                    const BufferSpec& buf) const;
-    void Fill(const Request& req, size_t bandCount, const BufferSpec& buf, double value) const;
+    void Fill(const Window& area, size_t bandCount, const BufferSpec& buf, double value) const;
     bool Skip(const ItemRef& item, const Error& error);
     SourcePool& PoolFor(int thread);
 

@@ -319,33 +319,41 @@ TEST_F(CompositeReaderTest, ItemReadInPartsKeepsItsEmptyBlocks)
 
 TEST_F(CompositeReaderTest, ItemSkippedInOnePartIsSkippedInAll)
 {
-    // The top item's first block is corrupt: the part of it clear of the lower item fails, and
-    // with missing=skip its part over the lower item is not read either (the item is skipped,
-    // as when it is read whole): the lower item shows there.
+    // A corrupt block of the top item, with missing=skip: the item is skipped as a whole, as
+    // when it is read in one piece, whichever of its parts (clear of the lower item, read
+    // first, or over it) holds the block: the lower item shows where they overlap, the fill
+    // value elsewhere.
     const std::vector<std::string> tiled{"TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16",
                                          "COMPRESS=DEFLATE"};
-    ItemRef top = MakeItem(42, 0, 0, 64, 64, GDT_Byte, 5, 0.0, tiled);
-    ItemRef lower = MakeItem(43, 56, 0, 64, 64, GDT_Byte, 7, 0.0, tiled);
-    std::uint64_t offset = 0, length = 0;
-    {
-        GDALDatasetUniquePtr ds(GDALDataset::Open(top.path.c_str()));
-        offset = std::stoull(ds->GetRasterBand(1)->GetMetadataItem("BLOCK_OFFSET_0_0", "TIFF"));
-        length = std::stoull(ds->GetRasterBand(1)->GetMetadataItem("BLOCK_SIZE_0_0", "TIFF"));
-    }
-    VSILFILE* fp = VSIFOpenL(top.path.c_str(), "r+b");
-    ASSERT_NE(fp, nullptr);
-    const std::vector<GByte> garbage(length, 0xFF);
-    VSIFSeekL(fp, offset, SEEK_SET);
-    VSIFWriteL(garbage.data(), 1, garbage.size(), fp);
-    VSIFCloseL(fp);
-    catalog.items = {top, lower};
     ReadOptions skip;
     skip.skipMissing = true;
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    auto px = Read(Mosaic(GDT_Byte, 0.0), {{0, 0, 100, 64}, 100, 64}, skip);
-    CPLPopErrorHandler();
-    EXPECT_EQ(px[0], 0);
-    EXPECT_EQ(px[60], 7);
+    int id = 42;
+    for (int corruptCol : {0, 3}) // block 3 (x 48..63) lies over the lower item
+    {
+        ItemRef top = MakeItem(id++, 0, 0, 64, 64, GDT_Byte, 5, 0.0, tiled);
+        ItemRef lower = MakeItem(id++, 48, 0, 64, 64, GDT_Byte, 7, 0.0, tiled);
+        const std::string block = std::to_string(corruptCol) + "_0";
+        std::uint64_t offset = 0, length = 0;
+        {
+            GDALDatasetUniquePtr ds(GDALDataset::Open(top.path.c_str()));
+            GDALRasterBand* band = ds->GetRasterBand(1);
+            offset = std::stoull(band->GetMetadataItem(("BLOCK_OFFSET_" + block).c_str(), "TIFF"));
+            length = std::stoull(band->GetMetadataItem(("BLOCK_SIZE_" + block).c_str(), "TIFF"));
+        }
+        VSILFILE* fp = VSIFOpenL(top.path.c_str(), "r+b");
+        ASSERT_NE(fp, nullptr);
+        const std::vector<GByte> garbage(length, 0xFF);
+        VSIFSeekL(fp, offset, SEEK_SET);
+        VSIFWriteL(garbage.data(), 1, garbage.size(), fp);
+        VSIFCloseL(fp);
+        catalog.items = {top, lower};
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        auto px = Read(Mosaic(GDT_Byte, 0.0), {{0, 0, 100, 64}, 100, 64}, skip);
+        CPLPopErrorHandler();
+        EXPECT_EQ(px[0], 0) << "corrupt block " << corruptCol;
+        EXPECT_EQ(px[40 + 100 * 40], 0) << "corrupt block " << corruptCol;
+        EXPECT_EQ(px[50], 7) << "corrupt block " << corruptCol;
+    }
 }
 
 TEST_F(CompositeReaderTest, ThreadedReadsGiveTheSameBytes)
