@@ -1025,6 +1025,9 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             total += static_cast<double>(g.cols) * g.rows;
         }
         const CPLStringList cogOptions = pgmosaic::OverviewTileOptions();
+        // The caller's thread-local configuration (gdal.config_option in Python) holds on the
+        // writer's thread too.
+        const CPLStringList threadConfig(CPLGetThreadLocalConfigOptions(), TRUE);
         std::vector<std::string> obsolete;
         // A composed tile is written (compressed) on a thread of its own while the next one
         // is composed; it is moved into place and registered once written, in tile order.
@@ -1052,9 +1055,20 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                 return;
             Writing w = std::move(*writing);
             writing.reset();
-            w.done.get(); // the writer's Error, if any
+            try
+            {
+                w.done.get(); // the writer's Error, if any
+            }
+            catch (...)
+            {
+                VSIUnlink(w.tmp.c_str());
+                throw;
+            }
             if (VSIRename(w.tmp.c_str(), w.file.c_str()) != 0)
+            {
+                VSIUnlink(w.tmp.c_str());
                 throw Error(ErrorKind::Io, "cannot move " + w.tmp + " to " + w.file);
+            }
             chmod(w.file.c_str(), 0644);
             OGRFeature f(layer.GetLayerDefn());
             f.SetField("path", w.ref.c_str());
@@ -1091,12 +1105,14 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                         {
                             finishWriting();
                             const std::string tmp = file + ".partial.tif";
-                            writing = Writing{std::async(std::launch::async,
-                                                         [tile, tmp, &cogOptions] {
-                                                             pgmosaic::WriteOverviewTile(
-                                                                 *tile, tmp, cogOptions.List());
-                                                         }),
-                                              tmp, file, ref, k};
+                            writing = Writing{
+                                std::async(std::launch::async,
+                                           [tile, tmp, &cogOptions, &threadConfig] {
+                                               CPLSetThreadLocalConfigOptions(threadConfig.List());
+                                               pgmosaic::WriteOverviewTile(*tile, tmp,
+                                                                           cogOptions.List());
+                                           }),
+                                tmp, file, ref, k};
                         }
                         else if (it != existing.end())
                         {
