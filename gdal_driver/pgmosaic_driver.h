@@ -160,7 +160,28 @@ struct CatalogColumn
     OGRFieldSubType subType = OFSTNone;
 };
 
-class PGMosaicItemsLayer final : public OGRLayer
+// A catalog layer read page by page in id order (pages of features with ids above the last
+// one read), OGR's spatial and attribute filters applied on top.
+class PGMosaicPagedLayer : public OGRLayer
+{
+public:
+    void ResetReading() override;
+    OGRFeature* GetNextFeature() override;
+
+protected:
+    // The next features with ids above `afterId`, in id order; fewer than kPageSize ends the
+    // reading. Throws.
+    virtual std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) = 0;
+    static constexpr int kPageSize = 500;
+
+private:
+    std::vector<std::unique_ptr<OGRFeature>> m_apoPage{};
+    size_t m_nPagePos = 0;
+    GIntBig m_nLastId = 0;
+    bool m_bEnd = false;
+};
+
+class PGMosaicItemsLayer final : public PGMosaicPagedLayer
 {
 public:
     PGMosaicItemsLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
@@ -169,13 +190,11 @@ public:
                        const LoadOptions& load);
     ~PGMosaicItemsLayer() override;
 
-    void ResetReading() override;
     void SetSpatialFilter(OGRGeometry* poGeom) override;
     void SetSpatialFilter(int iGeomField, OGRGeometry* poGeom) override
     {
         OGRLayer::SetSpatialFilter(iGeomField, poGeom);
     }
-    OGRFeature* GetNextFeature() override;
     OGRFeature* GetFeature(GIntBig nFID) override;
     GIntBig GetFeatureCount(int bForce = TRUE) override;
     OGRErr GetExtent(OGREnvelope* psExtent, int bForce = TRUE) override;
@@ -207,7 +226,7 @@ private:
     };
     std::string SelectList() const;
     OGRFeature* Translate(PGresult* r, int row);
-    void FetchPage();
+    std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
 
     PgConnection& m_oConn;
     std::string m_osPostgis;
@@ -217,11 +236,6 @@ private:
     OGRFeatureDefn* m_poDefn = nullptr;
     bool m_bUpdate = false;
     LoadOptions m_oLoad;
-    // reading: pages of features keyed by id
-    std::vector<std::unique_ptr<OGRFeature>> m_apoPage{};
-    size_t m_nPagePos = 0;
-    GIntBig m_nLastId = 0;
-    bool m_bEnd = false;
     // writing
     std::vector<Pending> m_aoPending{};
     std::vector<std::string> m_aosExtraFields{};
@@ -251,20 +265,19 @@ private:
 // A mosaic's theme polygons (DAD); features written to it are loaded polygons (e.g. cloud
 // masks delivered with a product): a "theme" field names the theme, "class" the class, other
 // fields become attributes.
-class PGMosaicThemesLayer final : public OGRLayer
+class PGMosaicThemesLayer final : public PGMosaicPagedLayer
 {
 public:
     PGMosaicThemesLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
                         const std::string& layerName, int srid, bool update);
     ~PGMosaicThemesLayer() override;
-    void ResetReading() override;
-    OGRFeature* GetNextFeature() override;
     OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
     int TestCapability(const char* pszCap) override;
     OGRErr CreateField(OGRFieldDefn* poField, int bApproxOK = TRUE) override;
 
 protected:
     OGRErr ICreateFeature(OGRFeature* poFeature) override;
+    std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
 
 private:
     PgConnection& m_oConn;
@@ -273,10 +286,6 @@ private:
     int m_nSrid = 0;
     bool m_bUpdate = false;
     OGRFeatureDefn* m_poDefn = nullptr;
-    GIntBig m_nLastId = 0;
-    std::vector<std::unique_ptr<OGRFeature>> m_apoPage{};
-    size_t m_nPagePos = 0;
-    bool m_bEnd = false;
 };
 
 constexpr const char* kLayerThemes = "themes";

@@ -16,8 +16,6 @@ using pgmosaic::ErrorKind;
 namespace
 {
 
-constexpr int kPageSize = 500;
-
 std::string Num(double v)
 {
     return CPLSPrintf("%.17g", v);
@@ -141,6 +139,49 @@ std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn)
 }
 
 /************************************************************************/
+/*                          PGMosaicPagedLayer                          */
+/************************************************************************/
+
+void PGMosaicPagedLayer::ResetReading()
+{
+    m_apoPage.clear();
+    m_nPagePos = 0;
+    m_nLastId = 0;
+    m_bEnd = false;
+}
+
+OGRFeature* PGMosaicPagedLayer::GetNextFeature()
+{
+    try
+    {
+        while (true)
+        {
+            if (m_nPagePos >= m_apoPage.size())
+            {
+                if (m_bEnd)
+                    return nullptr;
+                m_apoPage = FetchPage(m_nLastId);
+                m_nPagePos = 0;
+                if (!m_apoPage.empty())
+                    m_nLastId = m_apoPage.back()->GetFID();
+                m_bEnd = m_apoPage.size() < static_cast<size_t>(kPageSize);
+                if (m_apoPage.empty())
+                    return nullptr;
+            }
+            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
+            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
+                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
+                return f.release();
+        }
+    }
+    catch (const std::exception& e)
+    {
+        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
+        return nullptr;
+    }
+}
+
+/************************************************************************/
 /*                          PGMosaicItemsLayer                          */
 /************************************************************************/
 
@@ -189,28 +230,18 @@ std::string PGMosaicItemsLayer::SelectList() const
     return sql;
 }
 
-void PGMosaicItemsLayer::ResetReading()
-{
-    m_apoPage.clear();
-    m_nPagePos = 0;
-    m_nLastId = 0;
-    m_bEnd = false;
-}
-
 void PGMosaicItemsLayer::SetSpatialFilter(OGRGeometry* poGeom)
 {
     OGRLayer::SetSpatialFilter(poGeom);
     ResetReading();
 }
 
-void PGMosaicItemsLayer::FetchPage()
+std::vector<std::unique_ptr<OGRFeature>> PGMosaicItemsLayer::FetchPage(GIntBig afterId)
 {
-    m_apoPage.clear();
-    m_nPagePos = 0;
     std::string sql = "SELECT " + SelectList() +
                       " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id "
                       "WHERE m.name = $1 AND i.id > $2";
-    std::vector<std::string> params{m_osMosaic, std::to_string(m_nLastId)};
+    std::vector<std::string> params{m_osMosaic, std::to_string(afterId)};
     if (m_poFilterGeom != nullptr)
     {
         sql += " AND i.footprint OPERATOR(" + m_osPostgis + ".&&) " + m_osPostgis +
@@ -222,13 +253,10 @@ void PGMosaicItemsLayer::FetchPage()
     }
     sql += " ORDER BY i.id LIMIT " + std::to_string(kPageSize);
     auto res = m_oConn.Exec(sql.c_str(), params);
-    const int n = PQntuples(res.get());
-    for (int i = 0; i < n; ++i)
-        m_apoPage.emplace_back(Translate(res.get(), i));
-    if (n > 0)
-        m_nLastId = m_apoPage.back()->GetFID();
-    if (n < kPageSize)
-        m_bEnd = true;
+    std::vector<std::unique_ptr<OGRFeature>> page;
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+        page.emplace_back(Translate(res.get(), i));
+    return page;
 }
 
 OGRFeature* PGMosaicItemsLayer::Translate(PGresult* r, int row)
@@ -282,33 +310,6 @@ OGRFeature* PGMosaicItemsLayer::Translate(PGresult* r, int row)
             f->SetField(static_cast<int>(i), v);
     }
     return f;
-}
-
-OGRFeature* PGMosaicItemsLayer::GetNextFeature()
-{
-    try
-    {
-        while (true)
-        {
-            if (m_nPagePos >= m_apoPage.size())
-            {
-                if (m_bEnd)
-                    return nullptr;
-                FetchPage();
-                if (m_apoPage.empty())
-                    return nullptr;
-            }
-            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
-            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
-                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
-                return f.release();
-        }
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return nullptr;
-    }
 }
 
 OGRFeature* PGMosaicItemsLayer::GetFeature(GIntBig nFID)
@@ -632,67 +633,30 @@ PGMosaicThemesLayer::~PGMosaicThemesLayer()
     m_poDefn->Release();
 }
 
-void PGMosaicThemesLayer::ResetReading()
+std::vector<std::unique_ptr<OGRFeature>> PGMosaicThemesLayer::FetchPage(GIntBig afterId)
 {
-    m_apoPage.clear();
-    m_nPagePos = 0;
-    m_nLastId = 0;
-    m_bEnd = false;
-}
-
-OGRFeature* PGMosaicThemesLayer::GetNextFeature()
-{
-    try
+    const std::string& pg = m_osPostgis;
+    auto res = m_oConn.Exec(
+        ("SELECT t.id, encode(" + pg + ".ST_AsBinary(" + pg +
+         ".ST_Multi(t.polygon)), 'hex'), t.theme, t.class, t.item_id, t.area, t.pixels, "
+         "t.attributes::text FROM pgmosaic.theme t JOIN pgmosaic.mosaic m ON m.id = t.mosaic_id "
+         "WHERE m.name = $1 AND t.id > $2 ORDER BY t.id LIMIT " +
+         std::to_string(kPageSize))
+            .c_str(),
+        {m_osMosaic, std::to_string(afterId)});
+    std::vector<std::unique_ptr<OGRFeature>> page;
+    for (int r = 0; r < PQntuples(res.get()); ++r)
     {
-        while (true)
-        {
-            if (m_nPagePos >= m_apoPage.size())
-            {
-                if (m_bEnd)
-                    return nullptr;
-                m_apoPage.clear();
-                m_nPagePos = 0;
-                const std::string& pg = m_osPostgis;
-                auto res = m_oConn.Exec(
-                    ("SELECT t.id, encode(" + pg + ".ST_AsBinary(" + pg +
-                     ".ST_Multi(t.polygon)), 'hex'), t.theme, t.class, t.item_id, t.area, "
-                     "t.pixels, t.attributes::text FROM pgmosaic.theme t JOIN pgmosaic.mosaic m "
-                     "ON m.id = t.mosaic_id WHERE m.name = $1 AND t.id > $2 ORDER BY t.id "
-                     "LIMIT " +
-                     std::to_string(kPageSize))
-                        .c_str(),
-                    {m_osMosaic, std::to_string(m_nLastId)});
-                const int n = PQntuples(res.get());
-                for (int r = 0; r < n; ++r)
-                {
-                    auto f = std::make_unique<OGRFeature>(m_poDefn);
-                    f->SetFID(std::atoll(PQgetvalue(res.get(), r, 0)));
-                    f->SetGeometryDirectly(
-                        GeometryFromHex(PQgetvalue(res.get(), r, 1),
-                                        m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
-                    for (int c = 2; c < 8; ++c)
-                        if (!PQgetisnull(res.get(), r, c))
-                            f->SetField(c - 2, PQgetvalue(res.get(), r, c));
-                    m_apoPage.push_back(std::move(f));
-                }
-                if (n > 0)
-                    m_nLastId = m_apoPage.back()->GetFID();
-                if (n < kPageSize)
-                    m_bEnd = true;
-                if (m_apoPage.empty())
-                    return nullptr;
-            }
-            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
-            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
-                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
-                return f.release();
-        }
+        auto f = std::make_unique<OGRFeature>(m_poDefn);
+        f->SetFID(std::atoll(PQgetvalue(res.get(), r, 0)));
+        f->SetGeometryDirectly(GeometryFromHex(PQgetvalue(res.get(), r, 1),
+                                               m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
+        for (int c = 2; c < 8; ++c)
+            if (!PQgetisnull(res.get(), r, c))
+                f->SetField(c - 2, PQgetvalue(res.get(), r, c));
+        page.push_back(std::move(f));
     }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return nullptr;
-    }
+    return page;
 }
 
 int PGMosaicThemesLayer::TestCapability(const char* pszCap)
