@@ -304,12 +304,7 @@ def main():
                  "(tests/bench/run_load.sh does)")
     print(f"GDAL_DRIVER_PATH={os.environ.get('GDAL_DRIVER_PATH', '')}")
     print(f"start: {loadavg()}, {os.cpu_count()} CPUs")
-    if args.keep:
-        workdir = os.path.realpath(args.keep)
-        os.makedirs(workdir, exist_ok=True)
-    else:
-        workdir = tempfile.mkdtemp(prefix="pgmosaic-bench-data.", dir="/tmp")
-    os.chmod(workdir, 0o755)
+    workdir = bench_read.data_dir(args.keep)
     # The per-run files (index.gpkg, logs) go apart from the tiles: --keep dirs stay clean.
     rundir = tempfile.mkdtemp(prefix="pgmosaic-bench-load.", dir="/tmp")
     try:

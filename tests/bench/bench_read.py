@@ -209,6 +209,18 @@ def build_vrt(list_path, workdir):
 # Timing
 
 
+def data_dir(keep):
+    """The directory of the tiles: --keep's (created if need be), else a new temporary one;
+    readable by the PostgreSQL server."""
+    if keep:
+        workdir = os.path.realpath(keep)
+        os.makedirs(workdir, exist_ok=True)
+    else:
+        workdir = tempfile.mkdtemp(prefix="pgmosaic-bench-data.", dir="/tmp")
+    os.chmod(workdir, 0o755)
+    return workdir
+
+
 def flush_gdal_cache():
     """Empties GDAL's block cache (lowering the maximum flushes the blocks above it)."""
     cache_max = gdal.GetCacheMax()
@@ -511,12 +523,7 @@ def main():
         sys.exit("GDAL has no PGMOSAIC driver: set GDAL_DRIVER_PATH to <build>/gdal_driver "
                  "(tests/bench/run.sh does)")
     print(f"GDAL_DRIVER_PATH={os.environ.get('GDAL_DRIVER_PATH', '')}")
-    if args.keep:
-        workdir = os.path.realpath(args.keep)
-        os.makedirs(workdir, exist_ok=True)
-    else:
-        workdir = tempfile.mkdtemp(prefix="pgmosaic-bench-data.", dir="/tmp")
-    os.chmod(workdir, 0o755)
+    workdir = data_dir(args.keep)
     try:
         failures = run(args, workdir)
     finally:
