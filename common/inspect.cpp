@@ -35,16 +35,26 @@ int EpsgOf(const OGRSpatialReference* srs)
 
 } // namespace
 
-RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
+namespace
 {
-    RasterInfo info;
-    info.path = path;
+
+// The file's size and modification time, before GDAL opens it.
+void StatFile(const std::string& path, RasterInfo& info)
+{
     VSIStatBufL st;
     if (VSIStatL(path.c_str(), &st) != 0)
         throw Error(ErrorKind::NotFound, "raster file not found: " + path);
     info.fileSize = static_cast<std::int64_t>(st.st_size);
     info.mtime = static_cast<std::int64_t>(st.st_mtime);
+}
 
+} // namespace
+
+RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
+{
+    RasterInfo info;
+    info.path = path;
+    StatFile(path, info);
     GdalErrorCollector errors;
     CPLStringList allowed;
     for (const auto& d : options.allowedDrivers)
@@ -68,6 +78,25 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
         throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
                                        errors.Message("not a raster GDAL can read"));
     }
+    InspectDataset(ds.get(), options, info);
+    return info;
+}
+
+RasterInfo InspectAllowedRaster(const FileAccessPolicy& policy, const std::string& path,
+                                const InspectOptions& options)
+{
+    RasterInfo info;
+    info.path = CheckPathAllowed(policy, path);
+    StatFile(info.path, info);
+    GDALDatasetUniquePtr ds = OpenAllowed(policy, info.path);
+    InspectDataset(ds.get(), options, info);
+    return info;
+}
+
+void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& info)
+{
+    const std::string& path = info.path;
+    GdalErrorCollector errors;
     info.driver = ds->GetDriver() ? ds->GetDriver()->GetDescription() : "";
     info.width = ds->GetRasterXSize();
     info.height = ds->GetRasterYSize();
@@ -102,11 +131,11 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     const bool scanned = options.tiles || options.validFootprint;
     ItemScan scan;
     if (scanned)
-        scan = ScanItem(ds.get(), options.footprint.maxCells);
+        scan = ScanItem(ds, options.footprint.maxCells);
     if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
         info.statistics = scan.statistics;
     else
-        info.statistics = ComputeStatistics(ds.get(), options.statistics);
+        info.statistics = ComputeStatistics(ds, options.statistics);
     if (options.tiles)
         info.tiles = std::move(scan.tiles);
 
@@ -124,15 +153,14 @@ RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
     info.footprintVertices = 5;
     if (options.validFootprint)
     {
-        const Footprint fp = TraceFootprint(ds.get(), scan.cells, options.footprint);
+        const Footprint fp = TraceFootprint(ds, scan.cells, options.footprint);
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }
     for (const auto& [name, expression] : options.themes)
-        info.themes.emplace_back(name, ComputeThemePolygons(ds.get(), expression));
+        info.themes.emplace_back(name, ComputeThemePolygons(ds, expression));
     if (errors.HasErrors())
         throw Error(ErrorKind::Io, "cannot read raster " + path + ": " + errors.Message());
-    return info;
 }
 
 std::string RasterInfoToJson(const RasterInfo& info)

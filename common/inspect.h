@@ -10,6 +10,7 @@
 #include "footprint.h"
 #include "gdal.h"
 #include "grid.h"
+#include "path_policy.h"
 #include "statistics.h"
 #include "themes.h"
 #include "tile_index.h"
@@ -61,6 +62,15 @@ struct RasterInfo
 // the driver). Throws Error naming the path when the file is missing, unreadable, not
 // georeferenced, or in an SRS without an EPSG code. GDAL never stores anything (no .aux.xml).
 RasterInfo InspectRaster(const std::string& path, const InspectOptions& options = {});
+
+// InspectRaster of a file the backend's policy allows, opened through OpenAllowed (its checked
+// canonical path, which info.path names; sidecars only within the policy).
+RasterInfo InspectAllowedRaster(const FileAccessPolicy& policy, const std::string& path,
+                                const InspectOptions& options);
+
+// The inspection of an open dataset; info.path names it, info.fileSize and info.mtime are the
+// caller's.
+void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& info);
 
 // The JSON object the SQL layer stores (keys as the item table's columns).
 std::string RasterInfoToJson(const RasterInfo& info);

@@ -6,7 +6,10 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
+#include <memory>
 
+#include "cpl_string.h"
 #include "error.h"
 #include "pathref.h"
 
@@ -35,6 +38,33 @@ std::string RealPath(const std::string& path)
         throw Error(ErrorKind::Io, "cannot resolve path " + path + ": " + std::strerror(errno));
     }
     return buf;
+}
+
+// The path with "." and ".." taken lexically and repeated slashes folded, without touching the
+// file system ("/a/b/../c" is "/a/c").
+std::string LexicalPath(const std::string& path)
+{
+    std::vector<std::string> parts;
+    size_t start = 1;
+    while (start <= path.size())
+    {
+        size_t slash = path.find('/', start);
+        if (slash == std::string::npos)
+            slash = path.size();
+        const std::string part = path.substr(start, slash - start);
+        if (part == "..")
+        {
+            if (!parts.empty())
+                parts.pop_back();
+        }
+        else if (!part.empty() && part != ".")
+            parts.push_back(part);
+        start = slash + 1;
+    }
+    std::string out;
+    for (const auto& p : parts)
+        out += "/" + p;
+    return out.empty() ? "/" : out;
 }
 
 bool IsUnder(const std::string& path, std::string root)
@@ -104,19 +134,30 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     if (policy.allowedRoots.empty())
         throw Error(ErrorKind::Permission,
                     "path " + path + " is not allowed: pgmosaic.allowed_roots is empty");
-    const std::string canonical = RealPath(path);
+    // Each root as written and as resolved.
+    std::vector<std::string> roots;
     for (const auto& root : policy.allowedRoots)
     {
-        std::string canonicalRoot = root;
+        roots.push_back(LexicalPath(root));
         char buf[PATH_MAX];
         if (realpath(root.c_str(), buf) != nullptr)
-            canonicalRoot = buf;
-        if (IsUnder(canonical, canonicalRoot))
-            return canonical;
+            roots.push_back(buf);
     }
-    throw Error(ErrorKind::Permission, "path " + path +
-                                           " is outside pgmosaic.allowed_roots (resolves to " +
-                                           canonical + ")");
+    const auto under = [&](const std::string& p) {
+        return std::any_of(roots.begin(), roots.end(),
+                           [&](const std::string& r) { return IsUnder(p, r); });
+    };
+    // A path outside the roots is refused before the file system is asked anything, so that
+    // the answer says nothing of what exists there; one inside whose symbolic links lead out is
+    // refused without saying where they lead.
+    if (!under(LexicalPath(path)))
+        throw Error(ErrorKind::Permission, "path " + path + " is outside pgmosaic.allowed_roots");
+    const std::string canonical = RealPath(path);
+    if (!under(canonical))
+        throw Error(ErrorKind::Permission,
+                    "path " + path +
+                        " is outside pgmosaic.allowed_roots (a symbolic link leads out of them)");
+    return canonical;
 }
 
 void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& driver,
@@ -134,6 +175,78 @@ void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& drive
     }
     throw Error(ErrorKind::Permission, "raster " + path + " is a " + driver + " file, and " +
                                            driver + " is not in pgmosaic.allowed_drivers");
+}
+
+std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
+                                             const std::string& canonical)
+{
+    std::vector<std::string> siblings;
+    const size_t slash = canonical.rfind('/');
+    if (canonical.rfind("/vsi", 0) == 0 || slash == std::string::npos)
+        return siblings; // network: no sidecar
+    const std::string dir = slash == 0 ? "/" : canonical.substr(0, slash);
+    const std::string name = canonical.substr(slash + 1);
+    const std::string stem = name.substr(0, name.find('.'));
+    // The file itself is listed, as in GDAL's own listing: an empty list would reach GDAL as
+    // none at all, and GDAL would look for sidecars itself.
+    siblings.push_back(name);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+    if (!d)
+        return siblings;
+    while (const dirent* e = readdir(d.get()))
+    {
+        const std::string entry = e->d_name;
+        // Sidecars share the file's stem (a.tif.ovr, a.aux.xml, a.tif.msk, a.tfw, ...).
+        if (entry == name || entry.compare(0, stem.size(), stem) != 0)
+            continue;
+        try
+        {
+            CheckPathAllowed(policy, dir + "/" + entry);
+            siblings.push_back(entry);
+        }
+        catch (const Error&)
+        {
+            // outside the roots (a symbolic link leading out) or gone: GDAL never hears of it
+        }
+    }
+    return siblings;
+}
+
+GDALDatasetUniquePtr OpenAllowed(const FileAccessPolicy& policy, const std::string& path,
+                                 std::string* canonicalOut)
+{
+    const std::string canonical = CheckPathAllowed(policy, path);
+    CPLStringList drivers, siblings;
+    for (const auto& d : policy.allowedDrivers)
+        drivers.AddString(d.c_str());
+    for (const auto& s : AllowedSiblingFiles(policy, canonical))
+        siblings.AddString(s.c_str());
+    // A network path gets its own name as the only sibling: a list GDAL is given, so that it
+    // asks the server for no sidecar (an empty one would reach GDAL as no list at all).
+    if (siblings.empty())
+        siblings.AddString(CPLGetFilename(canonical.c_str()));
+    char** siblingList = siblings.List();
+    GdalErrorCollector errors;
+    GDALDatasetUniquePtr ds(GDALDataset::FromHandle(
+        GDALOpenEx(canonical.c_str(), GDAL_OF_RASTER, drivers.empty() ? nullptr : drivers.List(),
+                   nullptr, siblingList)));
+    if (!ds)
+    {
+        if (!drivers.empty())
+        {
+            // A file of a refused format is named with its driver rather than reported as
+            // unreadable (identifying with every driver costs time: only on failure).
+            GDALDriverH drv = GDALIdentifyDriverEx(canonical.c_str(), GDAL_OF_RASTER, nullptr,
+                                                   siblingList);
+            if (drv != nullptr)
+                CheckDriverAllowed(policy, GDALGetDriverShortName(drv), path);
+        }
+        throw Error(ErrorKind::Io, "cannot open raster " + path + ": " +
+                                       errors.Message("not a raster GDAL can read"));
+    }
+    if (canonicalOut != nullptr)
+        *canonicalOut = canonical;
+    return ds;
 }
 
 } // namespace pgmosaic

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "gdal_priv.h"
+
 namespace pgmosaic
 {
 
@@ -29,5 +31,18 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
 // Throws Error(Permission) naming the path and the driver unless the policy allows the driver.
 void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& driver,
                         const std::string& path);
+
+// The files beside a checked canonical path that GDAL may open with it (sidecars: .ovr,
+// .aux.xml, .msk, world files), as names: those sharing its stem that the policy allows too.
+// None for a network path.
+std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
+                                             const std::string& canonical);
+
+// Opens a raster the policy allows: its checked canonical path (so that a symbolic link
+// swapped in after the check cannot lead out), with the allowed drivers only, and GDAL told of
+// only the allowed sibling files, so that it opens no file outside the roots. Throws Error
+// naming the path (and a refused driver); `canonicalOut` receives the path opened.
+GDALDatasetUniquePtr OpenAllowed(const FileAccessPolicy& policy, const std::string& path,
+                                 std::string* canonicalOut = nullptr);
 
 } // namespace pgmosaic

@@ -20,6 +20,8 @@
 
 extern "C"
 {
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
 #include "utils/jsonb.h"
 }
 
@@ -32,22 +34,13 @@ Datum JsonbFromText(const std::string& json)
         [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
 
-// Opens a raster the backend may read (file access settings, allowed roots and drivers).
+// Opens a raster the backend may read (file access settings, allowed roots and drivers, and
+// sidecars within the roots).
 GDALDatasetUniquePtr OpenChecked(const std::string& path)
 {
     const auto policy = pgmosaic::CurrentFileAccessPolicy();
-    const std::string checked = pgmosaic::CheckPathAllowed(policy, path);
     pgmosaic::EnsureGdal();
-    CPLStringList allowed;
-    for (const auto& d : policy.allowedDrivers)
-        allowed.AddString(d.c_str());
-    pgmosaic::GdalErrorCollector errors;
-    GDALDatasetUniquePtr ds(GDALDataset::Open(checked.c_str(), GDAL_OF_RASTER,
-                                              allowed.empty() ? nullptr : allowed.List()));
-    if (!ds)
-        throw pgmosaic::Error(pgmosaic::ErrorKind::Io,
-                              "cannot open raster " + path + ": " + errors.Message("open failed"));
-    return ds;
+    return pgmosaic::OpenAllowed(policy, path);
 }
 
 // count, min, max and sum of the valid pixels of `band` whose centres fall inside `wkt`
@@ -78,17 +71,36 @@ std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
         xs[k] = inv[0] + cx[k] * inv[1] + cy[k] * inv[2];
         ys[k] = inv[3] + cx[k] * inv[4] + cy[k] * inv[5];
     }
-    const int x0 = std::max(0, static_cast<int>(std::floor(*std::min_element(xs, xs + 4))));
-    const int y0 = std::max(0, static_cast<int>(std::floor(*std::min_element(ys, ys + 4))));
-    const int x1 =
-        std::min(ds->GetRasterXSize(), static_cast<int>(std::ceil(*std::max_element(xs, xs + 4))));
-    const int y1 =
-        std::min(ds->GetRasterYSize(), static_cast<int>(std::ceil(*std::max_element(ys, ys + 4))));
+    // Clamped in double precision before the conversion: an area of +-1e300 covers the raster.
+    const auto pixel = [](double v, int size) {
+        return std::isnan(v) ? 0 : static_cast<int>(std::clamp(v, 0.0, static_cast<double>(size)));
+    };
+    const int x0 = pixel(std::floor(*std::min_element(xs, xs + 4)), ds->GetRasterXSize());
+    const int y0 = pixel(std::floor(*std::min_element(ys, ys + 4)), ds->GetRasterYSize());
+    const int x1 = pixel(std::ceil(*std::max_element(xs, xs + 4)), ds->GetRasterXSize());
+    const int y1 = pixel(std::ceil(*std::max_element(ys, ys + 4)), ds->GetRasterYSize());
     std::int64_t count = 0;
     double minv = 0, maxv = 0, sum = 0;
     if (x1 > x0 && y1 > y0)
     {
         const int w = x1 - x0, h = y1 - y0;
+        // The area clipped to the window first: GDAL's rasterizer saturates on coordinates
+        // far outside the raster (an area of +-1e300 burnt nothing).
+        {
+            OGRLinearRing ring;
+            const double px[5] = {0, 1, 1, 0, 0}, py[5] = {0, 0, 1, 1, 0};
+            for (int k = 0; k < 5; ++k)
+            {
+                const double c = x0 + px[k] * w, r = y0 + py[k] * h;
+                ring.addPoint(gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]);
+            }
+            OGRPolygon window;
+            window.addRing(&ring);
+            std::unique_ptr<OGRGeometry> clipped(geom->Intersection(&window));
+            if (!clipped)
+                throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
+            geom = std::move(clipped);
+        }
         const size_t n = static_cast<size_t>(w) * h;
         // Burn the area into a mask of the window: pixel centres inside it.
         auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
@@ -132,6 +144,59 @@ std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
     return o.Format(CPLJSONObject::PrettyFormat::Plain);
 }
 
+// The two reads, as jsonb, of a file the backend may open.
+Datum ThemeOfFile(const std::string& path, const std::string& expression)
+{
+    const pgmosaic::Expression e = pgmosaic::Expression::Parse(expression);
+    GDALDatasetUniquePtr ds = OpenChecked(path);
+    const auto result = pgmosaic::ComputeThemePolygons(ds.get(), e);
+    return JsonbFromText(
+        pgmosaic::ThemeResultToJson(result).Format(CPLJSONObject::PrettyFormat::Plain));
+}
+
+Datum ZonalStatisticsOfFile(const std::string& path, int band, const std::string& wkt)
+{
+    GDALDatasetUniquePtr ds = OpenChecked(path);
+    return JsonbFromText(ZonalStatistics(ds.get(), band, wkt));
+}
+
+// The path GDAL opens for an item, looked up as the caller under row-level security: the item
+// must be in a mosaic the caller may read (or, with forWrite, write). Operators are qualified:
+// the query is parsed with the caller's search_path.
+std::string ItemPathForCaller(int32 mosaicId, int64 itemId, bool forWrite)
+{
+    const char* sql =
+        forWrite ? "SELECT pgmosaic.resolve(i.path) FROM pgmosaic.item i "
+                   "WHERE i.mosaic_id OPERATOR(pg_catalog.=) $1 AND i.id OPERATOR(pg_catalog.=) $2 "
+                   "AND pgmosaic.can_write(i.mosaic_id)"
+                 : "SELECT pgmosaic.resolve(i.path) FROM pgmosaic.item i "
+                   "WHERE i.mosaic_id OPERATOR(pg_catalog.=) $1 AND i.id OPERATOR(pg_catalog.=) $2";
+    char* found = pgmosaic::PgCall([&]() -> char* {
+        Oid types[2] = {INT4OID, INT8OID};
+        Datum values[2] = {Int32GetDatum(mosaicId), Int64GetDatum(itemId)};
+        char* value = nullptr;
+        SPI_connect();
+        if (SPI_execute_with_args(sql, 2, types, values, nullptr, !forWrite, 1) == SPI_OK_SELECT &&
+            SPI_processed == 1)
+        {
+            char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+            if (v != nullptr)
+            {
+                value = static_cast<char*>(SPI_palloc(strlen(v) + 1)); // the caller's context
+                strcpy(value, v);
+            }
+        }
+        SPI_finish();
+        return value;
+    });
+    if (found == nullptr)
+        pgmosaic::ThrowSqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                                "item " + std::to_string(itemId) + " of mosaic " +
+                                    std::to_string(mosaicId) + " does not exist or is not " +
+                                    (forWrite ? "writable" : "readable") + " by the current role");
+    return found;
+}
+
 } // namespace
 
 extern "C"
@@ -154,13 +219,7 @@ extern "C"
     Datum pgmosaic_compute_theme(PG_FUNCTION_ARGS)
     {
         return pgmosaic::CppBoundary([&]() -> Datum {
-            const std::string path = pgmosaic::TextArg(fcinfo, 0);
-            const pgmosaic::Expression e =
-                pgmosaic::Expression::Parse(pgmosaic::TextArg(fcinfo, 1));
-            GDALDatasetUniquePtr ds = OpenChecked(path);
-            const auto result = pgmosaic::ComputeThemePolygons(ds.get(), e);
-            return JsonbFromText(
-                pgmosaic::ThemeResultToJson(result).Format(CPLJSONObject::PrettyFormat::Plain));
+            return ThemeOfFile(pgmosaic::TextArg(fcinfo, 0), pgmosaic::TextArg(fcinfo, 1));
         });
     }
 
@@ -170,11 +229,31 @@ extern "C"
     Datum pgmosaic_zonal_stats(PG_FUNCTION_ARGS)
     {
         return pgmosaic::CppBoundary([&]() -> Datum {
-            const std::string path = pgmosaic::TextArg(fcinfo, 0);
-            const int band = PG_GETARG_INT32(1);
-            const std::string wkt = pgmosaic::TextArg(fcinfo, 2);
-            GDALDatasetUniquePtr ds = OpenChecked(path);
-            return JsonbFromText(ZonalStatistics(ds.get(), band, wkt));
+            return ZonalStatisticsOfFile(pgmosaic::TextArg(fcinfo, 0), PG_GETARG_INT32(1),
+                                         pgmosaic::TextArg(fcinfo, 2));
+        });
+    }
+
+    // _item_zonal_stats(mosaic_id, item_id, band, area_wkt) -> jsonb: zonal_stats of an item
+    // the caller may read.
+    PG_FUNCTION_INFO_V1(pgmosaic_item_zonal_stats);
+    Datum pgmosaic_item_zonal_stats(PG_FUNCTION_ARGS)
+    {
+        return pgmosaic::CppBoundary([&]() -> Datum {
+            return ZonalStatisticsOfFile(
+                ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false),
+                PG_GETARG_INT32(2), pgmosaic::TextArg(fcinfo, 3));
+        });
+    }
+
+    // _item_theme(mosaic_id, item_id, expression) -> jsonb: compute_theme of an item the caller
+    // may write.
+    PG_FUNCTION_INFO_V1(pgmosaic_item_theme);
+    Datum pgmosaic_item_theme(PG_FUNCTION_ARGS)
+    {
+        return pgmosaic::CppBoundary([&]() -> Datum {
+            return ThemeOfFile(ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), true),
+                               pgmosaic::TextArg(fcinfo, 2));
         });
     }
 

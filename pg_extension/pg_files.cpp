@@ -43,13 +43,8 @@ std::string InspectToJson(const std::string& path, const std::string& statistics
     pgmosaic::InspectOptions options;
     options.statistics = pgmosaic::ParseStatisticsMode(statistics);
     const auto policy = pgmosaic::CurrentFileAccessPolicy();
-    // Open the canonical path that was checked, so that a symbolic link swapped in between the
-    // check and the open cannot lead outside the allowed roots.
-    const std::string checked = pgmosaic::CheckPathAllowed(policy, path);
-    options.allowedDrivers = policy.allowedDrivers;
     pgmosaic::EnsureGdal();
-    const pgmosaic::RasterInfo info = pgmosaic::InspectRaster(checked, options);
-    return pgmosaic::RasterInfoToJson(info);
+    return pgmosaic::RasterInfoToJson(pgmosaic::InspectAllowedRaster(policy, path, options));
 }
 
 } // namespace

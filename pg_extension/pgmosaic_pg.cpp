@@ -83,15 +83,9 @@ extern "C"
         return pgmosaic::CppBoundary([&]() -> Datum {
             std::string path =
                 pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-            // Open the canonical path that was checked, so a symlink swapped in between the
-            // check and the open cannot lead outside the allowed roots.
-            const auto policy = pgmosaic::CurrentFileAccessPolicy();
-            const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
             pgmosaic::EnsureGdal();
-            pgmosaic::InspectOptions options;
-            options.allowedDrivers = policy.allowedDrivers;
-            const std::string json =
-                pgmosaic::RasterInfoToJson(pgmosaic::InspectRaster(canonical, options));
+            const std::string json = pgmosaic::RasterInfoToJson(pgmosaic::InspectAllowedRaster(
+                pgmosaic::CurrentFileAccessPolicy(), path, pgmosaic::InspectOptions{}));
             return pgmosaic::PgCall(
                 [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
         });

@@ -11,6 +11,8 @@ test -f "$scratch/pgmosaic.so"
 # Not grep -q: with pipefail, nm would be killed by SIGPIPE once grep stops reading.
 nm -D --defined-only "$scratch/pgmosaic.so" | grep pgmosaic_inspect_raster >/dev/null
 test -f "$scratch/pgmosaic_types.so"
+version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$scratch/sql/pgmosaic.control")
+test -s "$scratch/sql/generated/pgmosaic--$version.sql"
 if ldd "$scratch/pgmosaic_types.so" | grep gdal >/dev/null; then
   echo "pgxs-check: pgmosaic_types.so must not link GDAL" >&2
   exit 1

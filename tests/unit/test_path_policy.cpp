@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,4 +94,36 @@ TEST(PathPolicy, RootListIsTrimmed)
     ASSERT_EQ(roots.size(), 2u);
     EXPECT_EQ(roots[0], "/a");
     EXPECT_EQ(roots[1], "/b/c");
+}
+
+// Outside the roots, a missing file and an existing one get the same answer (the file system
+// is not asked), and a symbolic link leading out is refused without naming its target.
+TEST_F(PathPolicyTest, SaysNothingOfWhatIsOutsideTheRoots)
+{
+    const auto existing = (m_root / "other" / "b.tif").string();
+    const auto missing = (m_root / "other" / "none.tif").string();
+    EXPECT_EQ(Message(existing), "path " + existing + " is outside pgmosaic.allowed_roots");
+    EXPECT_EQ(Message(missing), "path " + missing + " is outside pgmosaic.allowed_roots");
+    const auto dotted = (m_root / "allowed" / ".." / "other" / "b.tif").string();
+    EXPECT_EQ(Message(dotted), "path " + dotted + " is outside pgmosaic.allowed_roots");
+    const std::string escape = Message((m_root / "allowed" / "escape.tif").string());
+    EXPECT_NE(escape.find("a symbolic link leads out"), std::string::npos) << escape;
+    EXPECT_EQ(escape.find("other"), std::string::npos) << escape;
+    // Inside a root, ".." that stays inside is fine.
+    const auto inside = (m_root / "allowed" / "sub" / ".." / "sub" / "a.tif").string();
+    EXPECT_EQ(CheckPathAllowed(m_policy, inside), (m_root / "allowed" / "sub" / "a.tif").string());
+}
+
+// GDAL hears only of the sidecars the policy allows: one linked out of the roots is left out.
+TEST_F(PathPolicyTest, ListsOnlyAllowedSidecars)
+{
+    const auto dir = m_root / "allowed" / "sub";
+    std::ofstream(dir / "a.tif.aux.xml") << "<PAMDataset/>";
+    std::ofstream(m_root / "other" / "a.tif.ovr") << "x";
+    fs::create_symlink(m_root / "other" / "a.tif.ovr", dir / "a.tif.ovr");
+    std::ofstream(dir / "unrelated.tif") << "x";
+    auto siblings = AllowedSiblingFiles(m_policy, (dir / "a.tif").string());
+    std::sort(siblings.begin(), siblings.end());
+    EXPECT_EQ(siblings, (std::vector<std::string>{"a.tif", "a.tif.aux.xml"}));
+    EXPECT_TRUE(AllowedSiblingFiles(m_policy, "/vsis3/bucket/a.tif").empty());
 }

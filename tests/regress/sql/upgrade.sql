@@ -1,10 +1,11 @@
--- Upgrade: CREATE EXTENSION pgmosaic VERSION '0.1' then ALTER EXTENSION pgmosaic UPDATE gives
--- exactly the objects of a fresh 0.2 install (functions with their bodies, types, operators,
--- casts, tables, columns, constraints, indexes, policies, privileges, comments, dumped
--- configuration), and keeps the 0.1 data.
+-- Upgrade: CREATE EXTENSION pgmosaic VERSION '0.1' (or '0.2') then ALTER EXTENSION pgmosaic
+-- UPDATE gives exactly the objects of a fresh install of the current version (functions with
+-- their bodies and settings, types, operators, casts, tables, columns, constraints, indexes,
+-- policies, privileges, comments, dumped configuration), and keeps the older data.
 \set SHOW_CONTEXT never
 CREATE DATABASE regress_pgmosaic_upgraded;
 CREATE DATABASE regress_pgmosaic_fresh;
+CREATE DATABASE regress_pgmosaic_from02;
 
 \c regress_pgmosaic_upgraded
 CREATE EXTENSION postgis;
@@ -102,6 +103,25 @@ CREATE FUNCTION pg_temp.pgmosaic_objects() RETURNS SETOF text LANGUAGE sql AS :'
 SELECT string_agg(line, E'\n' ORDER BY line) AS upgraded_objects
 FROM pg_temp.pgmosaic_objects() AS line \gset
 
+-- From 0.2, with a grant and a theme rule: the policies and privileges of 0.2 are replaced.
+\c regress_pgmosaic_from02
+CREATE EXTENSION postgis;
+CREATE EXTENSION pgmosaic VERSION '0.2';
+SET pgmosaic.enable_file_access = on;
+SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
+SELECT pgmosaic.create_mosaic('m02', 32631);
+SELECT pgmosaic.add_raster('m02', '/tmp/pgmosaic_regress/a.tif');
+SELECT pgmosaic.add_theme_rule('m02', 'bright', 'b1 > 4');
+SELECT pgmosaic.grant_access('m02', 'pgmosaic_reader', 'read');
+ALTER EXTENSION pgmosaic UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pgmosaic';
+SELECT (SELECT count(*) FROM pgmosaic.item) AS items, (SELECT count(*) FROM pgmosaic.tile) AS tiles,
+       (SELECT count(*) FROM pgmosaic.theme) AS themes,
+       (SELECT count(*) FROM pgmosaic.mosaic_grant) AS grants;
+CREATE FUNCTION pg_temp.pgmosaic_objects() RETURNS SETOF text LANGUAGE sql AS :'objects_query';
+SELECT string_agg(line, E'\n' ORDER BY line) AS from02_objects
+FROM pg_temp.pgmosaic_objects() AS line \gset
+
 \c regress_pgmosaic_fresh
 CREATE EXTENSION pgmosaic CASCADE;
 SELECT extversion FROM pg_extension WHERE extname = 'pgmosaic';
@@ -112,10 +132,18 @@ SELECT 'only after the upgrade: ' || l AS difference
 FROM (SELECT unnest(string_to_array(:'upgraded_objects', E'\n'))
       EXCEPT SELECT pg_temp.pgmosaic_objects()) AS d (l)
 UNION ALL
-SELECT 'only in a fresh 0.2: ' || l
+SELECT 'only in a fresh install: ' || l
 FROM (SELECT pg_temp.pgmosaic_objects()
       EXCEPT SELECT unnest(string_to_array(:'upgraded_objects', E'\n'))) AS d (l);
+SELECT 'only after the update from 0.2: ' || l AS difference
+FROM (SELECT unnest(string_to_array(:'from02_objects', E'\n'))
+      EXCEPT SELECT pg_temp.pgmosaic_objects()) AS d (l)
+UNION ALL
+SELECT 'only in a fresh install: ' || l
+FROM (SELECT pg_temp.pgmosaic_objects()
+      EXCEPT SELECT unnest(string_to_array(:'from02_objects', E'\n'))) AS d (l);
 
 \c pgmosaic_regress
 DROP DATABASE regress_pgmosaic_upgraded;
 DROP DATABASE regress_pgmosaic_fresh;
+DROP DATABASE regress_pgmosaic_from02;

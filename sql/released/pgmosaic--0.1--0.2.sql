@@ -1,4 +1,5 @@
--- pgmosaic 0.1 -> 0.2: see pgmosaic--0.2.sql. The 0.1 data is kept: item paths and root
+-- pgmosaic 0.1 -> 0.2, as released (frozen: the current definition is in sql/src/). The 0.1
+-- data is kept: item paths and root
 -- prefixes become pathref (a reference 0.2 refuses makes the update fail, naming it), mosaics
 -- get an owner (the role running the update) and keep their 0.1 visibility through PUBLIC
 -- grants.

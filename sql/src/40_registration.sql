@@ -1,0 +1,704 @@
+-- Why a raster (its inspect_raster JSON) cannot join a mosaic, or NULL when it can.
+CREATE OR REPLACE FUNCTION pgmosaic._misfit(m pgmosaic.mosaic, ref text, info jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT CASE
+        WHEN m.band_count IS NOT NULL AND m.band_count <> (info ->> 'band_count')::integer
+            THEN format('raster "%s" has %s bands but mosaic "%s" has %s',
+                        ref, info ->> 'band_count', m.name, m.band_count)
+        WHEN m.data_type IS NOT NULL AND m.data_type <> info ->> 'data_type'
+            THEN format('raster "%s" is of type %s but mosaic "%s" is of type %s',
+                        ref, info ->> 'data_type', m.name, m.data_type)
+        END
+$$;
+
+-- The item columns that come from a file (its inspect_raster JSON), for a mosaic in `srid`.
+CREATE OR REPLACE FUNCTION pgmosaic._item_from_info(info jsonb, srid integer)
+    RETURNS pgmosaic.item
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    it pgmosaic.item;
+    fp geometry;
+    band0 jsonb := info -> 'bands' -> 0;
+BEGIN
+    it.geotransform := ARRAY(SELECT jsonb_array_elements_text(info -> 'geotransform')
+                             ::double precision);
+    it.srid := (info ->> 'srid')::integer;
+    -- The outline of the valid pixels when the inspection traced it, else the extent.
+    fp := ST_GeomFromText(COALESCE(NULLIF(info ->> 'valid_footprint', ''), info ->> 'footprint'),
+                          it.srid);
+    IF it.srid <> srid THEN
+        fp := ST_Transform(ST_Segmentize(fp, GREATEST(ST_XMax(fp) - ST_XMin(fp),
+                                                      ST_YMax(fp) - ST_YMin(fp)) / 16), srid);
+    END IF;
+    it.footprint := fp;
+    it.width := (info ->> 'width')::integer;
+    it.height := (info ->> 'height')::integer;
+    it.band_count := (info ->> 'band_count')::integer;
+    it.data_type := info ->> 'data_type';
+    it.nodata := CASE WHEN band0 ->> 'nodata' IS NULL THEN NULL
+                      ELSE (band0 ->> 'nodata')::double precision END;
+    it.driver := info ->> 'driver';
+    it.file_size := (info ->> 'file_size')::bigint;
+    it.file_mtime := to_timestamp((info ->> 'mtime')::double precision);
+    it.min_pixel_size := CASE
+        WHEN it.srid = srid THEN sqrt(abs(it.geotransform[2] * it.geotransform[6]
+                                          - it.geotransform[3] * it.geotransform[5]))
+        ELSE sqrt(ST_Area(ST_Transform(ST_GeomFromText(info ->> 'footprint', it.srid), srid))
+                  / (it.width::double precision * it.height)) END;
+    it.bands := info -> 'bands';
+    it.statistics := CASE WHEN jsonb_typeof(info -> 'statistics') = 'array'
+                          THEN info -> 'statistics' END;
+    it.is_cog := (info ->> 'is_cog')::boolean;
+    it.block_width := (info ->> 'block_width')::integer;
+    it.block_height := (info ->> 'block_height')::integer;
+    it.overview_count := (info ->> 'overview_count')::integer;
+    it.status := 'ok';
+    RETURN it;
+END
+$$;
+
+-- Grows a mosaic's extent (snapped outward to its pixel grid) and boundary by some of its
+-- items.
+CREATE OR REPLACE FUNCTION pgmosaic._grow_extent(mosaic_id integer, item_ids bigint[])
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    ext box2d;
+    fps geometry;
+BEGIN
+    SELECT ST_Extent(i.footprint), ST_Union(i.footprint) INTO ext, fps
+    FROM pgmosaic.item i
+    WHERE i.mosaic_id = _grow_extent.mosaic_id AND i.id = ANY (item_ids)
+      AND i.category = 'primary';
+    IF fps IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM pgmosaic._set_extent(_grow_extent.mosaic_id, ext, fps, true);
+END
+$$;
+
+-- Sets (or, with grow, widens) a mosaic's extent to `ext` snapped outward to its pixel grid,
+-- and its boundary to `fps` (or the union with it).
+CREATE OR REPLACE FUNCTION pgmosaic._set_extent(mosaic_id integer, ext box2d, fps geometry,
+                                                grow boolean)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    eps constant double precision := 1e-6;
+    m pgmosaic.mosaic;
+    x0 double precision; y0 double precision; x1 double precision; y1 double precision;
+BEGIN
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _set_extent.mosaic_id;
+    IF ext IS NULL THEN
+        UPDATE pgmosaic.mosaic mo SET min_x = NULL, min_y = NULL, max_x = NULL, max_y = NULL,
+            boundary = NULL
+        WHERE mo.id = m.id;
+        RETURN;
+    END IF;
+    x0 := m.origin_x + floor((ST_XMin(ext) - m.origin_x) / m.res_x + eps) * m.res_x;
+    x1 := m.origin_x + ceil((ST_XMax(ext) - m.origin_x) / m.res_x - eps) * m.res_x;
+    y1 := m.origin_y + ceil((ST_YMax(ext) - m.origin_y) / m.res_y - eps) * m.res_y;
+    y0 := m.origin_y + floor((ST_YMin(ext) - m.origin_y) / m.res_y + eps) * m.res_y;
+    IF grow AND m.min_x IS NOT NULL THEN
+        x0 := LEAST(x0, m.min_x);
+        x1 := GREATEST(x1, m.max_x);
+        y0 := LEAST(y0, m.min_y);
+        y1 := GREATEST(y1, m.max_y);
+        IF m.boundary IS NOT NULL THEN
+            fps := ST_Union(m.boundary, fps);
+        END IF;
+    END IF;
+    UPDATE pgmosaic.mosaic mo SET min_x = x0, min_y = y0, max_x = x1, max_y = y1,
+        boundary = fps
+    WHERE mo.id = m.id;
+END
+$$;
+
+-- Recomputes a mosaic's extent and boundary from its primary items.
+CREATE OR REPLACE FUNCTION pgmosaic._refresh_extent(mosaic_id integer) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    ext box2d;
+    fps geometry;
+BEGIN
+    SELECT ST_Extent(i.footprint), ST_Union(i.footprint) INTO ext, fps
+    FROM pgmosaic.item i
+    WHERE i.mosaic_id = _refresh_extent.mosaic_id AND i.category = 'primary';
+    PERFORM pgmosaic._set_extent(_refresh_extent.mosaic_id, ext, fps, false);
+END
+$$;
+
+-- Refuses item properties a caller gives that make no sense, naming the raster.
+CREATE OR REPLACE FUNCTION pgmosaic._check_item_props(ref text, props pgmosaic.item)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF props.category IS NULL OR props.category NOT IN ('primary', 'overview') THEN
+        RAISE EXCEPTION 'unknown category "%" for raster "%": use primary or overview',
+            props.category, ref USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (props.category = 'overview') <> (props.overview_level IS NOT NULL)
+       OR props.overview_level < 1 THEN
+        RAISE EXCEPTION 'raster "%": an overview item needs an overview_level of 1 or more, a '
+                        'primary item none (got %)', ref,
+                        COALESCE(props.overview_level::text, 'none')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF props.cloud_cover < 0 OR props.cloud_cover > 100 THEN
+        RAISE EXCEPTION 'raster "%": cloud cover % is not a percentage', ref, props.cloud_cover
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF props.max_pixel_size <= 0 THEN
+        RAISE EXCEPTION 'raster "%": max_pixel_size % is not positive', ref, props.max_pixel_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- Stores one inspected raster (its inspect_raster JSON) as an item of a mosaic, with the
+-- properties the caller gives (priority, attributes, acquired, cloud_cover, category,
+-- overview_level, max_pixel_size): checks it fits the mosaic (the first primary item sets
+-- the grid, bands, type and nodata); a raster already registered fails, is skipped (NULL) or
+-- is updated, as on_duplicate says; with grow_extent, widens the mosaic's extent and
+-- boundary at once (bulk registration does it once at the end).
+-- Marks the up-to-date overview tiles of a mosaic that meet `area` as stale: reads no longer
+-- use them and the next gdaladdo rebuilds them.
+CREATE OR REPLACE FUNCTION pgmosaic._stale_overviews(mosaic_id integer, area geometry)
+    RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+    UPDATE pgmosaic.item i SET status = 'stale'
+    WHERE i.mosaic_id = _stale_overviews.mosaic_id AND i.category = 'overview'
+      AND i.status = 'ok' AND area IS NOT NULL
+      AND i.footprint OPERATOR(pgmosaic.&&) area AND ST_Intersects(i.footprint, area)
+$$;
+
+CREATE OR REPLACE FUNCTION pgmosaic._store_item(mosaic_id integer, ref pgmosaic.pathref,
+                                                info jsonb, props pgmosaic.item,
+                                                on_duplicate text, grow_extent boolean)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic;
+    it pgmosaic.item;
+    misfit text;
+    first_item boolean;
+    existing bigint;
+    new_id bigint;
+BEGIN
+    -- Lock the mosaic row: grid initialisation and extent updates are serialised per mosaic.
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _store_item.mosaic_id FOR UPDATE;
+    IF NOT FOUND THEN
+        -- Visible (read access) but not lockable: no write access.
+        SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.id = _store_item.mosaic_id;
+        IF FOUND THEN
+            RAISE EXCEPTION 'permission denied to register rasters in mosaic "%": no write access',
+                m.name USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RAISE EXCEPTION 'unknown mosaic id %', _store_item.mosaic_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM pgmosaic._check_item_props(ref::text, props);
+    SELECT i.id INTO existing FROM pgmosaic.item i WHERE i.mosaic_id = m.id AND i.path = ref;
+    IF existing IS NOT NULL THEN
+        IF on_duplicate = 'skip' THEN
+            RETURN NULL;
+        ELSIF on_duplicate IS DISTINCT FROM 'update' THEN
+            RAISE EXCEPTION 'raster "%" is already registered in mosaic "%"', ref, m.name
+                USING ERRCODE = 'unique_violation';
+        END IF;
+    END IF;
+    first_item := m.res_x IS NULL OR m.origin_x IS NULL;
+    IF first_item AND props.category = 'overview' THEN
+        RAISE EXCEPTION 'mosaic "%" has no grid yet: register a primary item before overview "%"',
+            m.name, ref USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    misfit := pgmosaic._misfit(m, ref::text, info);
+    IF misfit IS NOT NULL THEN
+        RAISE EXCEPTION '%', misfit USING ERRCODE = 'data_exception';
+    END IF;
+    it := pgmosaic._item_from_info(info, m.srid);
+
+    -- The grid comes from the first item: its pixel size (unless create_mosaic gave one) and
+    -- its corner as the anchor of the pixel grid.
+    IF first_item THEN
+        IF m.res_x IS NULL THEN
+            IF it.srid <> m.srid OR it.geotransform[3] <> 0 OR it.geotransform[5] <> 0 THEN
+                RAISE EXCEPTION 'mosaic "%" has no resolution and raster "%" is not on a '
+                                'north-up grid in SRID %: give a resolution to create_mosaic',
+                                m.name, ref, m.srid
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            m.res_x := it.geotransform[2];
+            m.res_y := -it.geotransform[6];
+        END IF;
+        IF it.srid = m.srid AND it.geotransform[3] = 0 AND it.geotransform[5] = 0 THEN
+            m.origin_x := it.geotransform[1];
+            m.origin_y := it.geotransform[4];
+        ELSE
+            m.origin_x := ST_XMin(it.footprint);
+            m.origin_y := ST_YMax(it.footprint);
+        END IF;
+        UPDATE pgmosaic.mosaic mo SET res_x = m.res_x, res_y = m.res_y,
+            origin_x = m.origin_x, origin_y = m.origin_y,
+            band_count = it.band_count, data_type = it.data_type, nodata = it.nodata,
+            band_descriptions = ARRAY(SELECT b ->> 'description'
+                                      FROM jsonb_array_elements(info -> 'bands') b),
+            color_interp = ARRAY(SELECT b ->> 'color_interp'
+                                 FROM jsonb_array_elements(info -> 'bands') b)
+        WHERE mo.id = m.id;
+    END IF;
+
+    IF existing IS NULL THEN
+        INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
+                                        height, band_count, data_type, nodata, driver,
+                                        file_size, file_mtime, priority, attributes, acquired,
+                                        cloud_cover, category, overview_level, min_pixel_size,
+                                        max_pixel_size, bands, statistics, is_cog, block_width,
+                                        block_height, overview_count, status)
+        VALUES (m.id, ref, it.footprint, it.srid, it.geotransform, it.width, it.height,
+                it.band_count, it.data_type, it.nodata, it.driver, it.file_size,
+                it.file_mtime, COALESCE(props.priority, 0), COALESCE(props.attributes, '{}'),
+                props.acquired, props.cloud_cover, props.category, props.overview_level,
+                it.min_pixel_size, props.max_pixel_size, it.bands, it.statistics, it.is_cog,
+                it.block_width, it.block_height, it.overview_count, 'ok')
+        RETURNING i.id INTO new_id;
+    ELSE
+        UPDATE pgmosaic.item i
+        SET footprint = it.footprint, srid = it.srid, geotransform = it.geotransform,
+            width = it.width, height = it.height, band_count = it.band_count,
+            data_type = it.data_type, nodata = it.nodata, driver = it.driver,
+            file_size = it.file_size, file_mtime = it.file_mtime,
+            priority = COALESCE(props.priority, i.priority),
+            attributes = i.attributes || COALESCE(props.attributes, '{}'),
+            acquired = COALESCE(props.acquired, i.acquired),
+            cloud_cover = COALESCE(props.cloud_cover, i.cloud_cover),
+            category = props.category, overview_level = props.overview_level,
+            min_pixel_size = it.min_pixel_size,
+            max_pixel_size = COALESCE(props.max_pixel_size, i.max_pixel_size),
+            bands = it.bands, statistics = COALESCE(it.statistics, i.statistics),
+            is_cog = it.is_cog, block_width = it.block_width, block_height = it.block_height,
+            overview_count = it.overview_count, status = 'ok'
+        WHERE i.mosaic_id = m.id AND i.id = existing;
+        new_id := existing;
+    END IF;
+
+    -- Mosaic-wide overview tiles over a new or changed primary item are out of date; its DRAD
+    -- tiles and theme polygons are (re)stored.
+    IF props.category = 'primary' THEN
+        PERFORM pgmosaic._stale_overviews(m.id, (SELECT i.footprint FROM pgmosaic.item i
+                                                 WHERE i.mosaic_id = m.id AND i.id = new_id));
+        PERFORM pgmosaic._store_abstractions(m.id, new_id, info,
+                                             pgmosaic._resolve_or_null(ref));
+    END IF;
+    IF grow_extent OR first_item THEN
+        PERFORM pgmosaic._grow_extent(m.id, ARRAY[new_id]);
+    END IF;
+    RETURN new_id;
+END
+$$;
+
+-- Registers one raster the backend inspects (statistics when cheap).
+CREATE OR REPLACE FUNCTION pgmosaic._register_item(mosaic_id integer, ref pgmosaic.pathref,
+                                                   attributes jsonb, priority integer,
+                                                   acquired tstzrange,
+                                                   cloud_cover double precision,
+                                                   category text, overview_level integer,
+                                                   grow_extent boolean)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    props pgmosaic.item;
+BEGIN
+    props.attributes := attributes;
+    props.priority := priority;
+    props.acquired := acquired;
+    props.cloud_cover := cloud_cover;
+    props.category := COALESCE(category, 'primary');
+    props.overview_level := overview_level;
+    -- Refuse bad properties before opening the file.
+    PERFORM pgmosaic._check_item_props(ref::text, props);
+    RETURN pgmosaic._store_item(mosaic_id, ref,
+                                pgmosaic.inspect_raster(pgmosaic.resolve(ref), 'cheap'), props,
+                                'fail', grow_extent);
+END
+$$;
+
+-- The raster references of the files a directory holds: under the same root when the
+-- directory is given as @root/dir (so that moving the root stays one UPDATE).
+CREATE OR REPLACE FUNCTION pgmosaic._directory_refs(directory text, pattern text,
+                                                    recursive boolean)
+    RETURNS text[]
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    base text;
+    resolved text;
+BEGIN
+    IF directory ~ '^@[A-Za-z0-9_-]+/*$' THEN
+        base := rtrim(directory, '/');
+        SELECT r.prefix::text INTO resolved FROM pgmosaic.path_root r
+        WHERE r.name = substr(base, 2);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'unknown path root "%" in directory "%"', substr(base, 2), directory
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        base := pgmosaic.pathref(directory)::text;
+        resolved := pgmosaic.resolve(pgmosaic.pathref(base));
+    END IF;
+    IF base = '/' THEN
+        base := '';
+    END IF;
+    RETURN ARRAY(SELECT base || '/' || f FROM pgmosaic.list_rasters(resolved, pattern, recursive) f);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgmosaic.create_mosaic(name text, srid integer,
+                                                  resolution double precision DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    new_id integer;
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'a mosaic needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM spatial_ref_sys s WHERE s.srid = create_mosaic.srid) THEN
+        RAISE EXCEPTION 'unknown SRID % for mosaic "%"', srid, name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF resolution IS NOT NULL AND NOT resolution > 0 THEN
+        RAISE EXCEPTION 'resolution must be positive, got %', resolution
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    BEGIN
+        INSERT INTO pgmosaic.mosaic (name, srid, res_x, res_y)
+        VALUES (name, srid, resolution, resolution)
+        RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'mosaic "%" already exists', name USING ERRCODE = 'duplicate_object';
+    END;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.create_mosaic(text, integer, double precision) IS
+    'Creates an empty mosaic in an SRID, owned by the current role; its grid, bands, type and '
+    'nodata come from the first registered item when not given.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.drop_mosaic(name text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    mid integer;
+BEGIN
+    SELECT m.id INTO mid FROM pgmosaic.mosaic m WHERE m.name = drop_mosaic.name FOR UPDATE;
+    IF mid IS NULL THEN
+        RAISE EXCEPTION 'unknown mosaic "%"', name USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM pgmosaic.item WHERE mosaic_id = mid;
+    DELETE FROM pgmosaic.mosaic WHERE id = mid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'permission denied to drop mosaic "%": only its owner or a '
+                        'pgmosaic_admin may', name USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.drop_mosaic(text) IS 'Drops a mosaic and its items (not the files).';
+
+CREATE OR REPLACE FUNCTION pgmosaic.add_raster(mosaic text, path text,
+                                               attributes jsonb DEFAULT '{}',
+                                               priority integer DEFAULT 0,
+                                               acquired tstzrange DEFAULT NULL,
+                                               cloud_cover double precision DEFAULT NULL,
+                                               category text DEFAULT 'primary',
+                                               overview_level integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    RETURN pgmosaic._register_item((pgmosaic._mosaic(mosaic)).id, pgmosaic.pathref(path),
+                                   attributes, priority, acquired, cloud_cover, category,
+                                   overview_level, true);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.add_raster(text, text, jsonb, integer, tstzrange,
+                                        double precision, text, integer) IS
+    'Registers a raster file in a mosaic: the backend opens it and records its header, footprint '
+    'and (when cheap) statistics. Later registrations are drawn above earlier ones of the same '
+    'priority.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
+                                                    properties jsonb DEFAULT '{}',
+                                                    on_duplicate text DEFAULT 'fail')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    ref pgmosaic.pathref := pgmosaic.pathref(path);
+    mid integer;
+    props pgmosaic.item;
+    p jsonb := COALESCE(properties, '{}');
+    k text;
+    v jsonb;
+    -- Item columns that come from the file: properties never set them.
+    from_file constant text[] := ARRAY['mosaic_id', 'id', 'path', 'location', 'footprint',
+        'srid', 'geotransform', 'width', 'height', 'band_count', 'data_type', 'nodata',
+        'driver', 'file_size', 'file_mtime', 'registered', 'min_pixel_size', 'bands',
+        'statistics', 'is_cog', 'block_width', 'block_height', 'overview_count', 'status'];
+BEGIN
+    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
+        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
+            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
+        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
+            path USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'raster "%": properties must be a JSON object', path
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    props.category := 'primary';
+    props.attributes := '{}';
+    FOR k, v IN SELECT e.key, e.value FROM jsonb_each(p) e LOOP
+        CONTINUE WHEN v = 'null'::jsonb OR k = ANY (from_file);
+        BEGIN
+            CASE k
+                WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
+                WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
+                WHEN 'category' THEN props.category := v #>> '{}';
+                WHEN 'overview_level' THEN props.overview_level := (v #>> '{}')::integer;
+                WHEN 'max_pixel_size' THEN
+                    props.max_pixel_size := (v #>> '{}')::double precision;
+                WHEN 'acquired' THEN
+                    -- A range ('[t1,t2)') or an instant (taken as [t, t]).
+                    props.acquired := CASE WHEN (v #>> '{}') ~ '^\s*[\[\(]'
+                                           THEN (v #>> '{}')::tstzrange
+                                           ELSE tstzrange((v #>> '{}')::timestamptz,
+                                                          (v #>> '{}')::timestamptz, '[]') END;
+                WHEN 'attributes' THEN
+                    props.attributes := props.attributes
+                                        || CASE WHEN jsonb_typeof(v) = 'object' THEN v
+                                                ELSE jsonb_build_object(k, v) END;
+                ELSE
+                    props.attributes := props.attributes || jsonb_build_object(k, v);
+            END CASE;
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'raster "%": property % = %: %', path, k, v, SQLERRM
+                USING ERRCODE = SQLSTATE;
+        END;
+    END LOOP;
+    SELECT mo.id INTO mid FROM pgmosaic.mosaic mo WHERE mo.name = register_raster.mosaic;
+    IF mid IS NULL THEN
+        -- Loading into a new mosaic creates it, in the SRID of its first raster; a rotated one
+        -- gives its pixel size as the resolution of the north-up grid.
+        mid := pgmosaic.create_mosaic(mosaic, (info ->> 'srid')::integer,
+            CASE WHEN (info -> 'geotransform' ->> 2)::double precision <> 0
+                   OR (info -> 'geotransform' ->> 4)::double precision <> 0
+                 THEN sqrt(abs((info -> 'geotransform' ->> 1)::double precision
+                               * (info -> 'geotransform' ->> 5)::double precision
+                               - (info -> 'geotransform' ->> 2)::double precision
+                               * (info -> 'geotransform' ->> 4)::double precision)) END);
+    END IF;
+    RETURN pgmosaic._store_item(mid, ref, info, props, on_duplicate, true);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.register_raster(text, text, jsonb, jsonb, text) IS
+    'Registers a raster inspected elsewhere (the JSON of inspect_raster, e.g. made by the GDAL '
+    'driver on the client: no backend file access is needed). properties set priority, '
+    'cloud_cover, acquired (a range or an instant), category, overview_level, max_pixel_size '
+    'and attributes; other keys go into attributes, keys of columns read from the file are '
+    'ignored. A raster already registered fails, is skipped (NULL) or is updated, as '
+    'on_duplicate (fail, skip, update) says. A mosaic that does not exist is created in the '
+    'raster''s SRID. Returns the item id.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.add_rasters(mosaic text, paths text[],
+                                                attributes jsonb DEFAULT '{}',
+                                                priority integer DEFAULT 0,
+                                                skip_bad boolean DEFAULT false)
+    RETURNS TABLE (path text, item_id bigint, error_code text, error_message text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    mid integer := (pgmosaic._mosaic(mosaic)).id;
+    p text;
+    added bigint[] := '{}';
+BEGIN
+    FOREACH p IN ARRAY COALESCE(paths, '{}') LOOP
+        path := p;
+        item_id := NULL;
+        error_code := NULL;
+        error_message := NULL;
+        IF skip_bad THEN
+            BEGIN
+                item_id := pgmosaic._register_item(mid, pgmosaic.pathref(p), attributes,
+                                                   priority, NULL, NULL, 'primary', NULL,
+                                                   false);
+            EXCEPTION WHEN OTHERS THEN
+                error_code := SQLSTATE;
+                error_message := SQLERRM;
+            END;
+        ELSE
+            item_id := pgmosaic._register_item(mid, pgmosaic.pathref(p), attributes, priority,
+                                               NULL, NULL, 'primary', NULL, false);
+        END IF;
+        IF item_id IS NOT NULL THEN
+            added := added || item_id;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM pgmosaic._grow_extent(mid, added);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.add_rasters(text, text[], jsonb, integer, boolean) IS
+    'Registers a list of raster files, in list order, in one transaction: a bad file fails the '
+    'whole call naming it, unless skip_bad (then its row carries the error). One row per path.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.add_directory(mosaic text, directory text,
+                                                  pattern text DEFAULT '*.tif',
+                                                  recursive boolean DEFAULT true,
+                                                  attributes jsonb DEFAULT '{}',
+                                                  priority integer DEFAULT 0,
+                                                  skip_bad boolean DEFAULT false)
+    RETURNS TABLE (path text, item_id bigint, error_code text, error_message text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    refs text[] := pgmosaic._directory_refs(directory, pattern, recursive);
+BEGIN
+    IF cardinality(refs) = 0 THEN
+        RAISE EXCEPTION 'no file matching "%" in directory "%"', pattern, directory
+            USING ERRCODE = 'undefined_file';
+    END IF;
+    RETURN QUERY SELECT * FROM pgmosaic.add_rasters(mosaic, refs, attributes, priority, skip_bad);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.add_directory(text, text, text, boolean, jsonb, integer, boolean) IS
+    'Registers the files of a directory whose name matches a glob pattern (recursively by '
+    'default), in path order, like add_rasters. A directory given as @root/dir registers '
+    '@root/dir/... references.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.create_mosaic_from_files(name text, paths text[],
+                                                             srid integer DEFAULT NULL,
+                                                             resolution double precision
+                                                                 DEFAULT NULL,
+                                                             skip_bad boolean DEFAULT false)
+    RETURNS TABLE (path text, item_id bigint, error_code text, error_message text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    mosaic_srid integer := srid;
+    p text;
+    info jsonb;
+    first_error text;
+BEGIN
+    IF cardinality(paths) IS NULL OR cardinality(paths) = 0 THEN
+        RAISE EXCEPTION 'mosaic "%" needs at least one file', name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Without an SRID, the mosaic takes the one of its first readable file.
+    IF mosaic_srid IS NULL THEN
+        FOREACH p IN ARRAY paths LOOP
+            BEGIN
+                info := pgmosaic.try_inspect_raster(pgmosaic.resolve(pgmosaic.pathref(p)));
+            EXCEPTION WHEN OTHERS THEN
+                IF NOT skip_bad THEN
+                    RAISE;
+                END IF;
+                info := jsonb_build_object('error', SQLERRM, 'sqlstate', SQLSTATE);
+            END;
+            IF info ? 'error' THEN
+                first_error := COALESCE(first_error, info ->> 'error');
+                IF NOT skip_bad THEN
+                    RAISE EXCEPTION '%', info ->> 'error' USING ERRCODE = info ->> 'sqlstate';
+                END IF;
+            ELSE
+                mosaic_srid := (info ->> 'srid')::integer;
+                EXIT;
+            END IF;
+        END LOOP;
+        IF mosaic_srid IS NULL THEN
+            RAISE EXCEPTION 'none of the files of mosaic "%" can be read: %', name, first_error
+                USING ERRCODE = 'undefined_file';
+        END IF;
+    END IF;
+    PERFORM pgmosaic.create_mosaic(name, mosaic_srid, resolution);
+    RETURN QUERY SELECT * FROM pgmosaic.add_rasters(name, paths, '{}', 0, skip_bad);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.create_mosaic_from_files(text, text[], integer, double precision,
+                                                      boolean) IS
+    'Creates a mosaic from a list of files in one transaction (SRID: the first file''s unless '
+    'given), like create_mosaic + add_rasters.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.create_mosaic_from_file(name text, path text,
+                                                            srid integer DEFAULT NULL,
+                                                            resolution double precision
+                                                                DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    PERFORM pgmosaic.create_mosaic_from_files(name, ARRAY[path], srid, resolution, false);
+    RETURN (pgmosaic._mosaic(name)).id;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.create_mosaic_from_file(text, text, integer, double precision) IS
+    'Creates a mosaic of one file (SRID, grid, bands and type from the file); returns its id.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.create_mosaic_from_directory(name text, directory text,
+                                                                 pattern text DEFAULT '*.tif',
+                                                                 recursive boolean DEFAULT true,
+                                                                 srid integer DEFAULT NULL,
+                                                                 resolution double precision
+                                                                     DEFAULT NULL,
+                                                                 skip_bad boolean DEFAULT false)
+    RETURNS TABLE (path text, item_id bigint, error_code text, error_message text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    refs text[] := pgmosaic._directory_refs(directory, pattern, recursive);
+BEGIN
+    IF cardinality(refs) = 0 THEN
+        RAISE EXCEPTION 'no file matching "%" in directory "%"', pattern, directory
+            USING ERRCODE = 'undefined_file';
+    END IF;
+    RETURN QUERY SELECT * FROM pgmosaic.create_mosaic_from_files(name, refs, srid, resolution,
+                                                                 skip_bad);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.create_mosaic_from_directory(text, text, text, boolean, integer,
+                                                          double precision, boolean) IS
+    'Creates a mosaic from the files of a directory matching a glob pattern (recursively by '
+    'default), in path order, like create_mosaic_from_files.';

@@ -1,0 +1,374 @@
+-- The path GDAL opens for an item's reference, given its root's prefix (NULL: no root, or an
+-- unknown one, which resolve() names in its error). Plain SQL without SET, so that it is
+-- inlined into the item queries: the one function of the extension without a fixed
+-- search_path, so every name in it is schema-qualified (the security test checks that).
+CREATE OR REPLACE FUNCTION pgmosaic._resolved_path(ref pgmosaic.pathref, prefix pgmosaic.pathref)
+    RETURNS pg_catalog.text
+    LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN prefix IS NOT NULL
+                THEN pgmosaic.pathref_under_root(ref, prefix)::pg_catalog.text
+                WHEN pgmosaic.pathref_root(ref) IS NULL THEN ref::pg_catalog.text
+                ELSE pgmosaic.resolve(ref) END
+$$;
+
+-- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
+CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NULL,
+                                          filter text DEFAULT NULL,
+                                          time_range tstzrange DEFAULT NULL,
+                                          sort text DEFAULT NULL, ids bigint[] DEFAULT NULL)
+    RETURNS TABLE (id bigint, path pgmosaic.pathref, resolved_path text, priority integer,
+                   srid integer, geotransform double precision[], width integer, height integer,
+                   footprint geometry, acquired tstzrange, cloud_cover double precision,
+                   status text, attributes jsonb, statistics jsonb)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    order_by text;
+    query text;
+BEGIN
+    area := pgmosaic._in_srid(area, m.srid);
+    order_by := COALESCE(sort, m.default_sort);
+    -- The driver's window lookup: static queries (cached plans that use the GiST index), not
+    -- "area IS NULL OR ...".
+    IF filter IS NULL AND order_by IS NULL AND time_range IS NULL AND ids IS NULL THEN
+        IF area IS NULL THEN
+            RETURN QUERY
+                SELECT i.id, i.path,
+                       pgmosaic._resolved_path(i.path, r.prefix),
+                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
+                FROM pgmosaic.item i
+                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
+                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                ORDER BY i.priority DESC, i.id DESC;
+        ELSE
+            RETURN QUERY
+                SELECT i.id, i.path,
+                       pgmosaic._resolved_path(i.path, r.prefix),
+                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
+                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
+                FROM pgmosaic.item i
+                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
+                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                  AND i.footprint OPERATOR(pgmosaic.&&) area
+                  AND ST_Intersects(i.footprint, area)
+                ORDER BY i.priority DESC, i.id DESC;
+        END IF;
+        RETURN;
+    END IF;
+    -- Otherwise a query planned for these arguments. filter and sort are expressions over the
+    -- columns of pgmosaic.item (named item); the query runs as the caller.
+    PERFORM pgmosaic._check_fragment('filter', filter);
+    PERFORM pgmosaic._check_fragment('sort', order_by);
+    -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
+    query := 'SELECT item.id, item.path, '
+             'pgmosaic._resolved_path(item.path, item_root.prefix), '
+             'item.priority, item.srid, item.geotransform, item.width, item.height, '
+             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
+             'item.statistics '
+             'FROM (SELECT * FROM pgmosaic.item AS i '
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
+    IF area IS NOT NULL THEN
+        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
+                       || ' AND ST_Intersects(i.footprint, $2)';
+    END IF;
+    IF time_range IS NOT NULL THEN
+        query := query || ' AND i.acquired && $3';
+    END IF;
+    IF ids IS NOT NULL THEN
+        query := query || ' AND i.id = ANY ($4)';
+    END IF;
+    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
+                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
+    IF filter IS NOT NULL THEN
+        query := query || format(' WHERE (%s)', filter);
+    END IF;
+    query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
+             || 'item.priority DESC, item.id DESC';
+    RETURN QUERY EXECUTE query USING m.id, area, time_range, ids;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.items(text, geometry, text, tstzrange, text, bigint[]) IS
+    'The primary items of a mosaic intersecting an area (all without one), acquired within a '
+    'time range, satisfying filter (a boolean SQL expression over item columns), in mosaic order: '
+    'sort (an ORDER BY list over item columns, default: the mosaic''s default_sort) then '
+    'priority DESC, id DESC — the item drawn on top first.';
+
+--------------------------------------------------------------------------------------------
+-- Search, estimates and export
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgmosaic.search(keywords text[] DEFAULT NULL,
+                                           place_keywords text[] DEFAULT NULL,
+                                           period daterange DEFAULT NULL,
+                                           area geometry DEFAULT NULL,
+                                           text_query text DEFAULT NULL)
+    RETURNS TABLE (mosaic text, title text, abstract text, begin_date date, end_date date,
+                   item_count bigint, items_in_area bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
+AS $$
+#variable_conflict use_column
+BEGIN
+    -- GeoStor's order: the metadata filter first, then the (costlier) spatial filter on what
+    -- is left.
+    RETURN QUERY
+    WITH by_metadata AS MATERIALIZED (
+        SELECT m.*
+        FROM pgmosaic.mosaic m
+        WHERE (search.keywords IS NULL
+               OR EXISTS (SELECT 1 FROM unnest(m.keywords) k
+                          WHERE lower(k) = ANY (SELECT lower(q) FROM unnest(search.keywords) q)))
+          AND (search.place_keywords IS NULL
+               OR EXISTS (SELECT 1 FROM unnest(m.place_keywords) k
+                          WHERE lower(k) = ANY (SELECT lower(q)
+                                                FROM unnest(search.place_keywords) q)))
+          AND (period IS NULL
+               OR (COALESCE(m.begin_date, m.end_date) IS NOT NULL
+                   AND daterange(m.begin_date, m.end_date, '[]') && period))
+          AND (text_query IS NULL
+               OR to_tsvector('simple', concat_ws(' ', m.name, m.title, m.abstract, m.purpose,
+                                                   array_to_string(m.keywords, ' '),
+                                                   array_to_string(m.place_keywords, ' ')))
+                  @@ websearch_to_tsquery('simple', text_query))
+    ), by_area AS (
+        SELECT b.*, pgmosaic._in_srid(area, b.srid) AS a
+        FROM by_metadata b
+    )
+    SELECT b.name, b.title, b.abstract, b.begin_date, b.end_date,
+           (SELECT count(*) FROM pgmosaic.item i
+            WHERE i.mosaic_id = b.id AND i.category = 'primary'),
+           CASE WHEN area IS NOT NULL THEN
+               (SELECT count(*) FROM pgmosaic.item i
+                WHERE i.mosaic_id = b.id AND i.category = 'primary'
+                  AND i.footprint OPERATOR(pgmosaic.&&) b.a
+                  AND ST_Intersects(i.footprint, b.a)) END
+    FROM by_area b
+    WHERE area IS NULL OR (b.boundary IS NOT NULL AND ST_Intersects(b.boundary, b.a))
+    ORDER BY b.name;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.search(text[], text[], daterange, geometry, text) IS
+    'The mosaics the role may read whose metadata match (any of the keywords, any of the place '
+    'keywords, case-insensitive; a date range overlapping begin_date..end_date, open-ended when '
+    'one of them is NULL; a web-search '
+    'style text query over name, title, abstract, purpose and keywords) and then whose boundary '
+    'intersects an area, with their item counts.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.estimate_size(mosaic text, area geometry,
+                                                  resolution double precision DEFAULT NULL,
+                                                  bands integer[] DEFAULT NULL)
+    RETURNS TABLE (width bigint, height bigint, band_count integer, data_type text, bytes bigint,
+                   source_bytes bigint, item_count bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    a geometry;
+    win geometry;
+    rx double precision;
+    ry double precision;
+    nb integer;
+BEGIN
+    IF area IS NULL THEN
+        RAISE EXCEPTION 'estimate_size needs an area' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF resolution IS NOT NULL AND NOT resolution > 0 THEN
+        RAISE EXCEPTION 'resolution must be positive, got %', resolution
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bands IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(bands) b
+                                     WHERE b IS NULL OR b < 1 OR b > m.band_count) THEN
+        RAISE EXCEPTION 'bands % are not all between 1 and % (mosaic "%")', bands, m.band_count,
+            m.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    nb := COALESCE(cardinality(bands), m.band_count);
+    IF m.min_x IS NULL THEN
+        RETURN QUERY SELECT 0::bigint, 0::bigint, nb, m.data_type, 0::bigint, 0::bigint,
+                            0::bigint;
+        RETURN;
+    END IF;
+    a := pgmosaic._in_srid(area, m.srid);
+    -- The window a download of the area produces: its bounding box within the mosaic extent.
+    win := ST_Intersection(ST_Envelope(a),
+                           ST_MakeEnvelope(m.min_x, m.min_y, m.max_x, m.max_y, m.srid));
+    rx := COALESCE(resolution, m.res_x);
+    ry := COALESCE(resolution * m.res_y / m.res_x, m.res_y);
+    IF ST_IsEmpty(win) OR ST_Area(win) = 0 THEN
+        width := 0;
+        height := 0;
+    ELSE
+        width := ceil((ST_XMax(win) - ST_XMin(win)) / rx - 1e-9)::bigint;
+        height := ceil((ST_YMax(win) - ST_YMin(win)) / ry - 1e-9)::bigint;
+    END IF;
+    band_count := nb;
+    data_type := m.data_type;
+    bytes := width * height * nb * pgmosaic._data_type_bytes(m.data_type);
+    SELECT count(*),
+           round(sum(i.file_size * ST_Area(ST_Intersection(i.footprint, a))
+                     / NULLIF(ST_Area(i.footprint), 0)))::bigint
+    INTO item_count, source_bytes
+    FROM pgmosaic.item i
+    WHERE i.mosaic_id = m.id AND i.category = 'primary'
+      AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a);
+    source_bytes := COALESCE(source_bytes, 0);
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.estimate_size(text, geometry, double precision, integer[]) IS
+    'Estimates a download before it is made: the pixel size of the area''s bounding box within '
+    'the mosaic extent at a resolution (default: native), its uncompressed bytes for the bands '
+    '(default: all), and the bytes of the source files that cover it (file sizes prorated by '
+    'area), with their count.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.footprints(mosaic text, broken_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, path pgmosaic.pathref, resolved_path text, category text,
+                   overview_level integer, status text, priority integer, acquired tstzrange,
+                   cloud_cover double precision, footprint geometry)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+BEGIN
+    RETURN QUERY
+    SELECT i.id, i.path, r.resolved, i.category, i.overview_level, i.status, i.priority,
+           i.acquired, i.cloud_cover, i.footprint
+    FROM pgmosaic.item i
+    CROSS JOIN LATERAL (SELECT pgmosaic._resolve_or_null(i.path) AS resolved) r
+    WHERE i.mosaic_id = m.id
+      AND (NOT broken_only OR r.resolved IS NULL OR i.status IN ('missing', 'unreadable'))
+    ORDER BY i.id;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.footprints(text, boolean) IS
+    'Every item of a mosaic with its footprint (for ogr2ogr or ST_AsGeoJSON); broken_only keeps '
+    'the items the last sync() found missing or unreadable and those whose root is unknown.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.footprints_geojson(mosaic text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT jsonb_build_object(
+        'type', 'FeatureCollection',
+        'features', COALESCE(jsonb_agg(jsonb_build_object(
+            'type', 'Feature',
+            'id', f.id,
+            'geometry', ST_AsGeoJSON(ST_Transform(f.footprint, 4326), 9)::jsonb,
+            'properties', jsonb_build_object(
+                'path', f.path::text, 'resolved_path', f.resolved_path, 'category', f.category,
+                'overview_level', f.overview_level, 'status', f.status, 'priority', f.priority,
+                'acquired_from', lower(f.acquired), 'acquired_to', upper(f.acquired),
+                'cloud_cover', f.cloud_cover))
+            ORDER BY f.id), '[]'::jsonb))
+    FROM pgmosaic.footprints(mosaic) f
+$$;
+COMMENT ON FUNCTION pgmosaic.footprints_geojson(text) IS
+    'The footprints of a mosaic as a GeoJSON FeatureCollection (WGS 84).';
+
+CREATE OR REPLACE FUNCTION pgmosaic.boundary(mosaic text) RETURNS geometry
+    LANGUAGE sql STABLE STRICT
+    SET search_path FROM CURRENT
+AS $$ SELECT (pgmosaic._mosaic(mosaic)).boundary $$;
+COMMENT ON FUNCTION pgmosaic.boundary(text) IS
+    'The boundary of a mosaic: the union of its primary items'' footprints.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.file_list(mosaic text, broken_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, path pgmosaic.pathref, resolved_path text, status text)
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT f.id, f.path, f.resolved_path, f.status
+    FROM pgmosaic.footprints(mosaic, broken_only) f
+    ORDER BY f.id
+$$;
+COMMENT ON FUNCTION pgmosaic.file_list(text, boolean) IS
+    'The file list of a mosaic (resolved paths, e.g. for gdalbuildvrt -input_file_list); '
+    'broken_only as in footprints().';
+
+-- The mosaic's own quadtree: at the native zoom (20) a tile is tile_size x tile_size pixels
+-- of the mosaic grid; each zoom up doubles the tile side. The grid anchor is a tile corner at
+-- every zoom up to 20, and the matrix reaches 2^19 tiles of tile_size pixels on each side of
+-- it.
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgmosaic.mosaic_tile_matrix(mosaic text,
+                                                       OUT origin_x double precision,
+                                                       OUT origin_y double precision,
+                                                       OUT span_x double precision,
+                                                       OUT span_y double precision,
+                                                       OUT native_zoom integer)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+BEGIN
+    IF m.origin_x IS NULL OR m.res_x IS NULL THEN
+        RAISE EXCEPTION 'mosaic "%" has no grid yet (register an item first)', m.name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    native_zoom := 20;
+    span_x := m.tile_size * m.res_x * 2.0 ^ native_zoom;
+    span_y := m.tile_size * m.res_y * 2.0 ^ native_zoom;
+    origin_x := m.origin_x - span_x / 2;
+    origin_y := m.origin_y + span_y / 2;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.mosaic_tile_matrix(text) IS
+    'The quadtree tile matrix of a mosaic''s grid (for tilekey_at, tilekey_bounds and '
+    'tilekey_cover_wkb): zoom 20 tiles are tile_size mosaic pixels wide.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.mosaic_tilekey_at(mosaic text, point geometry, zoom integer)
+    RETURNS pgmosaic.tilekey
+    LANGUAGE sql STABLE STRICT
+    SET search_path FROM CURRENT
+AS $$
+    SELECT pgmosaic.tilekey_at(ST_X(p), ST_Y(p), zoom, t.origin_x, t.origin_y, t.span_x,
+                               t.span_y)
+    FROM pgmosaic.mosaic_tile_matrix(mosaic) t,
+         LATERAL (SELECT pgmosaic._in_srid(point, (pgmosaic._mosaic(mosaic)).srid) AS p) q
+$$;
+COMMENT ON FUNCTION pgmosaic.mosaic_tilekey_at(text, geometry, integer) IS
+    'The key of the tile of a mosaic''s quadtree holding a point at a zoom.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.mosaic_tile_envelope(mosaic text, key pgmosaic.tilekey)
+    RETURNS geometry
+    LANGUAGE sql STABLE STRICT
+    SET search_path FROM CURRENT
+AS $$
+    SELECT ST_MakeEnvelope(b[1], b[2], b[3], b[4], (pgmosaic._mosaic(mosaic)).srid)
+    FROM pgmosaic.mosaic_tile_matrix(mosaic) t,
+         LATERAL (SELECT pgmosaic.tilekey_bounds(key, t.origin_x, t.origin_y, t.span_x,
+                                                 t.span_y) AS b) q
+$$;
+COMMENT ON FUNCTION pgmosaic.mosaic_tile_envelope(text, pgmosaic.tilekey) IS
+    'The extent of a tile of a mosaic''s quadtree, in the mosaic''s SRID.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.mosaic_tilekey_cover(mosaic text, area geometry,
+                                                         zoom integer,
+                                                         compact boolean DEFAULT false)
+    RETURNS SETOF pgmosaic.tilekey
+    LANGUAGE sql STABLE STRICT
+    SET search_path FROM CURRENT
+AS $$
+    SELECT k
+    FROM pgmosaic.mosaic_tile_matrix(mosaic) t,
+         LATERAL pgmosaic.tilekey_cover_wkb(
+             ST_AsBinary(pgmosaic._in_srid(area, (pgmosaic._mosaic(mosaic)).srid)), zoom,
+             t.origin_x, t.origin_y, t.span_x, t.span_y, compact) k
+$$;
+COMMENT ON FUNCTION pgmosaic.mosaic_tilekey_cover(text, geometry, integer, boolean) IS
+    'The tiles of a mosaic''s quadtree at a zoom that a geometry covers, in key order (see '
+    'tilekey_cover_wkb).';

@@ -1,0 +1,7 @@
+-- pgmosaic 0.2 -> 0.3: what moves data or changes a table, before the re-runnable topic
+-- sources of sql/src/ are applied again (sql/generate.sh appends them).
+--
+-- 0.3 changes no table: its changes are functions (every one with a fixed search_path, pixel
+-- reads by item for non-admins), row-level security (write policies on tiles, themes and theme
+-- rules) and privileges, all redefined by the sources. The 0.2 policies the sources no longer
+-- define are dropped there too (90_security.sql).
