@@ -518,13 +518,23 @@ BEGIN
     IF mid IS NULL THEN
         -- Loading into a new mosaic creates it, in the SRID of its first raster; a rotated one
         -- gives its pixel size as the resolution of the north-up grid.
-        mid := pgmosaic.create_mosaic(mosaic, (info ->> 'srid')::integer,
-            CASE WHEN (info -> 'geotransform' ->> 2)::double precision <> 0
-                   OR (info -> 'geotransform' ->> 4)::double precision <> 0
-                 THEN sqrt(abs((info -> 'geotransform' ->> 1)::double precision
-                               * (info -> 'geotransform' ->> 5)::double precision
-                               - (info -> 'geotransform' ->> 2)::double precision
-                               * (info -> 'geotransform' ->> 4)::double precision)) END);
+        BEGIN
+            mid := pgmosaic.create_mosaic(mosaic, (info ->> 'srid')::integer,
+                CASE WHEN (info -> 'geotransform' ->> 2)::double precision <> 0
+                       OR (info -> 'geotransform' ->> 4)::double precision <> 0
+                     THEN sqrt(abs((info -> 'geotransform' ->> 1)::double precision
+                                   * (info -> 'geotransform' ->> 5)::double precision
+                                   - (info -> 'geotransform' ->> 2)::double precision
+                                   * (info -> 'geotransform' ->> 4)::double precision)) END);
+        EXCEPTION WHEN duplicate_object THEN
+            -- Another loader created it meanwhile (its insert waited for it to commit): load
+            -- into that one, if this role may see it.
+            SELECT mo.id INTO mid FROM pgmosaic.mosaic mo WHERE mo.name = register_raster.mosaic;
+            IF mid IS NULL THEN
+                RAISE EXCEPTION 'mosaic "%" already exists and is not readable by the current role',
+                    mosaic USING ERRCODE = 'duplicate_object';
+            END IF;
+        END;
     END IF;
     RETURN pgmosaic._store_item(mid, ref, info, props, on_duplicate, true);
 END

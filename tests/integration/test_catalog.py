@@ -113,7 +113,7 @@ def test_dump_and_restore_keep_every_mosaic(db, catalog, cluster, tmp_path, fmt)
     assert len([r for r in rows if r[0] == "grant"]) == 1
     assert restored.query(CATALOG_ROWS) == rows
     assert restored.query("SELECT extversion FROM pg_extension WHERE extname = 'pgmosaic'") == [
-        ("0.2",)]
+        ("0.3",)]
     # The same items, resolved the same way, in the same order.
     q = "SELECT id, path, resolved_path FROM pgmosaic.items('roots')"
     assert restored.query(q) == db.query(q)

@@ -1,0 +1,152 @@
+"""Trust of the catalog across versions, dumps and concurrent loaders: a 0.2 database updated to
+the current version dumps and restores whole; a writer (not a superuser) can pg_dump what it may
+read; two loaders creating the same new mosaic both land."""
+
+import os
+import subprocess
+import threading
+
+import psycopg2
+import pytest
+
+import sampledata
+
+PG_BIN = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                        check=True).stdout.strip()
+WRITER = "regress_pgmosaic_trust_writer"
+
+# Every row of the catalog and its abstractions, as text, in a stable order.
+ROWS = """
+SELECT 'mosaic', m.id::text, to_jsonb(m)::text FROM pgmosaic.mosaic m
+UNION ALL SELECT 'item', i.mosaic_id || '/' || i.id, to_jsonb(i)::text FROM pgmosaic.item i
+UNION ALL SELECT 'grant', g.mosaic_id || '/' || g.grantee, to_jsonb(g)::text
+          FROM pgmosaic.mosaic_grant g
+UNION ALL SELECT 'tile', t.item_id || '/' || t.level || '/' || t.key::text, to_jsonb(t)::text
+          FROM pgmosaic.tile t
+UNION ALL SELECT 'rule', r.theme, to_jsonb(r)::text FROM pgmosaic.theme_rule r
+UNION ALL SELECT 'theme', t.id::text, to_jsonb(t)::text FROM pgmosaic.theme t
+ORDER BY 1, 2
+"""
+
+
+def env_of(cluster, user=None):
+    return dict(os.environ, PGHOST=cluster["PGHOST"], PGPORT=cluster["PGPORT"],
+                PGUSER=user or cluster["PGUSER"])
+
+
+@pytest.fixture(scope="module")
+def tiles(datadir):
+    return sampledata.make_tile_grid(os.path.join(datadir, "trust"), 2, 1, 256, blocksize=128)
+
+
+def test_a_02_database_updated_dumps_and_restores_whole(db, cluster, tiles, datadir, tmp_path):
+    admin = db.__class__(cluster, "postgres")
+    for name in ("pgmosaic_it_from02", "pgmosaic_it_from02_restored"):
+        admin.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.query(f"CREATE DATABASE {name}")
+    old = db.__class__(cluster, "pgmosaic_it_from02")
+    old.query("CREATE EXTENSION postgis")
+    old.query("CREATE EXTENSION pgmosaic VERSION '0.2'")
+    conn = psycopg2.connect(old.conninfo)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (datadir,))
+            cur.execute("SELECT pgmosaic.create_mosaic('m', 32631)")
+            cur.execute("SELECT pgmosaic.add_theme_rule('m', 'bright', 'b1 > 100')")
+            for p in tiles:
+                cur.execute("SELECT pgmosaic.add_raster('m', %s)", (p,))
+            cur.execute("SELECT pgmosaic.grant_access('m', 'pgmosaic_reader')")
+    finally:
+        conn.close()
+    before = old.query(ROWS)
+    old.query("ALTER EXTENSION pgmosaic UPDATE")
+    assert old.query("SELECT extversion FROM pg_extension WHERE extname = 'pgmosaic'") == [
+        ("0.3",)]
+    assert old.query(ROWS) == before
+    kinds = {r[0] for r in before}
+    assert kinds == {"mosaic", "item", "grant", "tile", "rule", "theme"}
+    dump = tmp_path / "from02.dump"
+    subprocess.run([os.path.join(PG_BIN, "pg_dump"), "-Fc", "-f", str(dump), old.name],
+                   env=env_of(cluster), check=True)
+    subprocess.run([os.path.join(PG_BIN, "pg_restore"), "--exit-on-error", "-d",
+                    "pgmosaic_it_from02_restored", str(dump)], env=env_of(cluster), check=True,
+                   capture_output=True)
+    restored = db.__class__(cluster, "pgmosaic_it_from02_restored")
+    assert restored.query(ROWS) == before
+    assert restored.query("SELECT extversion FROM pg_extension WHERE extname = 'pgmosaic'") == [
+        ("0.3",)]
+    for name in ("pgmosaic_it_from02", "pgmosaic_it_from02_restored"):
+        admin.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def writer(db):
+    db.query(f"DROP ROLE IF EXISTS {WRITER}")
+    db.query(f"CREATE ROLE {WRITER} LOGIN IN ROLE pgmosaic_writer")
+    yield WRITER
+    db.query("SELECT pgmosaic.drop_mosaic(name) FROM pgmosaic.mosaic "
+             "WHERE owner::text = %s", (WRITER,))
+    db.query(f"DROP OWNED BY {WRITER}")
+    db.query(f"DROP ROLE IF EXISTS {WRITER}")
+
+
+def test_a_writer_dumps_what_it_may_read(db, cluster, writer, tiles, datadir, tmp_path):
+    conn = psycopg2.connect(db.conninfo.replace(f"user={cluster['PGUSER']}", f"user={writer}"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pgmosaic.create_mosaic('writers', 32631)")
+    finally:
+        conn.close()
+    out = tmp_path / "writer.sql"
+    run = subprocess.run([os.path.join(PG_BIN, "pg_dump"), "--enable-row-security",
+                          "--schema=pgmosaic", "-f", str(out), db.name],
+                         env=env_of(cluster, writer), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    text = out.read_text()
+    assert "writers" in text
+    assert "item_id_seq" in text
+
+
+def test_two_loaders_creating_the_same_mosaic_both_land(db, cluster, tiles, datadir):
+    """The second loader's insert of the new mosaic waits for the first to commit, then loads
+    into it instead of failing with its whole batch."""
+    def connect():
+        conn = psycopg2.connect(db.conninfo)
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (datadir,))
+        return conn
+
+    register = ("SELECT pgmosaic.register_raster('raced', %s, "
+                "pgmosaic.inspect_raster(%s, 'none'))")
+    first, second = connect(), connect()
+    result = {}
+    try:
+        with first.cursor() as cur:
+            cur.execute(register, (tiles[0], tiles[0]))
+
+        def load_second():
+            try:
+                with second.cursor() as cur:
+                    cur.execute(register, (tiles[1], tiles[1]))
+                    result["id"] = cur.fetchone()[0]
+                second.commit()
+            except Exception as e:  # reported below
+                result["error"] = e
+
+        t = threading.Thread(target=load_second)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive(), "the second loader should wait for the first"
+        first.commit()
+        t.join(30)
+        assert not t.is_alive()
+        assert "error" not in result, result.get("error")
+    finally:
+        first.close()
+        second.close()
+    rows = db.query("SELECT count(*), count(DISTINCT i.mosaic_id) FROM pgmosaic.item i "
+                    "JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id WHERE m.name = 'raced'")
+    assert rows == [(2, 1)]
+    db.query("SELECT pgmosaic.drop_mosaic('raced')")
