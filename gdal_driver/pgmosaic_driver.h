@@ -358,6 +358,7 @@ protected:
 
 private:
     void Connect(const pgmosaic::ConnectionString& conn);
+    std::string OverviewSources(const pgmosaic::OverviewLevelGrid& grid, int col, int row);
     void OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
                     CSLConstList openOptions);
     void ListMosaics();

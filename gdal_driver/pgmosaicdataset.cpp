@@ -952,6 +952,21 @@ std::string PGMosaicDataset::ManagedDirectory(const std::string& explicitDir, st
     return dir;
 }
 
+// The _overview_sources of tile (col, row) of a level, as register_raster's built_from takes
+// it: '{xmin,ymin,xmax,ymax}|digest'.
+std::string PGMosaicDataset::OverviewSources(const pgmosaic::OverviewLevelGrid& grid, int col,
+                                             int row)
+{
+    const auto gt = pgmosaic::TileGeoTransform(m_oMosaic, grid, col, row);
+    const double x1 = gt[0] + grid.tileSize * gt[1], y0 = gt[3] + grid.tileSize * gt[5];
+    const std::string bounds = CPLSPrintf("{%.17g,%.17g,%.17g,%.17g}", std::min(gt[0], x1),
+                                          std::min(gt[3], y0), std::max(gt[0], x1),
+                                          std::max(gt[3], y0));
+    auto res = m_poConn->Exec("SELECT pgmosaic._overview_sources($1, $2::float8[])",
+                              {std::to_string(m_oMosaic.id), bounds});
+    return bounds + "|" + PQgetvalue(res.get(), 0, 0);
+}
+
 // gdaladdo "PGMOSAIC:... mosaic=m" 2 4 8 ...: builds the levels as COG tiles under the managed
 // root, each level from the one below, registered as overview items; up-to-date tiles are
 // kept, stale and missing ones (re)built. gdaladdo -clean removes them.
@@ -1012,9 +1027,9 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         PGMosaicItemsLayer layer(*m_poConn, m_osPostgis, m_osMosaicName, kLayerItems,
                                  m_oMosaic.srid, LoadItemColumns(*m_poConn), true,
                                  ParseLoadOptions(nullptr, loadOptions));
-        for (const char* field : {"category", "overview_level"})
+        for (const char* field : {"category", "overview_level", "built_from"})
         {
-            OGRFieldDefn fd(field, EQUAL(field, "category") ? OFTString : OFTInteger);
+            OGRFieldDefn fd(field, EQUAL(field, "overview_level") ? OFTInteger : OFTString);
             layer.CreateField(&fd);
         }
         const int tileSize = 1024;
@@ -1036,6 +1051,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             std::future<void> done;
             std::string tmp, file, ref;
             int level;
+            std::string builtFrom; // the items under the tile when it was composed
         };
         std::optional<Writing> writing;
         struct RemoveUnfinished // interrupted or failed: the tile being written is dropped
@@ -1074,6 +1090,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             f.SetField("path", w.ref.c_str());
             f.SetField("category", "overview");
             f.SetField("overview_level", w.level);
+            f.SetField("built_from", w.builtFrom.c_str());
             if (layer.CreateFeature(&f) != OGRERR_NONE)
                 throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
         };
@@ -1099,6 +1116,10 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                     auto it = existing.find(ref);
                     if (it == existing.end() || it->second != "ok")
                     {
+                        // What the tile is composed from, taken before the items are asked
+                        // for: registration marks it stale if that changed meanwhile.
+                        const std::string builtFrom = OverviewSources(grid, col, row);
+                        m_poCatalog->Invalidate();
                         std::shared_ptr<GDALDataset> tile =
                             pgmosaic::ComposeOverviewTile(builder, m_oMosaic, grid, col, row);
                         if (tile)
@@ -1112,7 +1133,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
                                                pgmosaic::WriteOverviewTile(*tile, tmp,
                                                                            cogOptions.List());
                                            }),
-                                tmp, file, ref, k};
+                                tmp, file, ref, k, builtFrom};
                         }
                         else if (it != existing.end())
                         {

@@ -187,6 +187,26 @@ AS $$
       AND i.footprint OPERATOR(pgmosaic.&&) area AND ST_Intersects(i.footprint, area)
 $$;
 
+-- What an overview tile over `bounds` ({xmin, ymin, xmax, ymax}) is built from: a digest of the
+-- primary items under it (ids and row versions). gdaladdo takes it before composing a tile
+-- and registers the tile with it (register_raster's built_from); registration, holding the
+-- mosaic's lock that every load takes, marks the tile stale when the items under it changed
+-- meanwhile.
+CREATE OR REPLACE FUNCTION pgmosaic._overview_sources(mosaic_id integer,
+                                                      bounds double precision[])
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT md5(COALESCE(string_agg(i.id || ':' || i.xmin::text, ',' ORDER BY i.id), ''))
+    FROM pgmosaic.mosaic m
+    CROSS JOIN LATERAL (SELECT ST_MakeEnvelope(bounds[1], bounds[2], bounds[3], bounds[4],
+                                               m.srid)) a (area)
+    JOIN pgmosaic.item i ON i.mosaic_id = m.id
+    WHERE m.id = _overview_sources.mosaic_id AND i.category = 'primary'
+      AND i.footprint OPERATOR(pgmosaic.&&) a.area AND ST_Intersects(i.footprint, a.area)
+$$;
+
 CREATE OR REPLACE FUNCTION pgmosaic._store_item(mosaic_id integer, ref pgmosaic.pathref,
                                                 info jsonb, props pgmosaic.item,
                                                 on_duplicate text, grow_extent boolean)
@@ -466,6 +486,8 @@ DECLARE
     k text;
     v jsonb;
     -- Item columns that come from the file: properties never set them.
+    built_from text; -- an overview tile's sources: '{xmin,ymin,xmax,ymax}|digest'
+    new_id bigint;
     from_file constant text[] := ARRAY['mosaic_id', 'id', 'path', 'location', 'footprint',
         'srid', 'geotransform', 'width', 'height', 'band_count', 'data_type', 'nodata',
         'driver', 'file_size', 'file_mtime', 'registered', 'min_pixel_size', 'bands',
@@ -491,6 +513,7 @@ BEGIN
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
+                WHEN 'built_from' THEN built_from := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';
                 WHEN 'overview_level' THEN props.overview_level := (v #>> '{}')::integer;
@@ -536,14 +559,24 @@ BEGIN
             END IF;
         END;
     END IF;
-    RETURN pgmosaic._store_item(mid, ref, info, props, on_duplicate, true);
+    new_id := pgmosaic._store_item(mid, ref, info, props, on_duplicate, true);
+    IF built_from IS NOT NULL AND props.category = 'overview' THEN
+        -- Composed from other items than are under it now (a load committed meanwhile; this
+        -- statement runs after _store_item took the mosaic's lock): stale, rebuilt next time.
+        UPDATE pgmosaic.item i SET status = 'stale'
+        WHERE i.mosaic_id = mid AND i.id = new_id
+          AND split_part(built_from, '|', 2) IS DISTINCT FROM pgmosaic._overview_sources(
+                  mid, split_part(built_from, '|', 1)::double precision[]);
+    END IF;
+    RETURN new_id;
 END
 $$;
 COMMENT ON FUNCTION pgmosaic.register_raster(text, text, jsonb, jsonb, text) IS
     'Registers a raster inspected elsewhere (the JSON of inspect_raster, e.g. made by the GDAL '
     'driver on the client: no backend file access is needed). properties set priority, '
-    'cloud_cover, acquired (a range or an instant), category, overview_level, max_pixel_size '
-    'and attributes; other keys go into attributes, keys of columns read from the file are '
+    'cloud_cover, acquired (a range or an instant), category, overview_level, max_pixel_size, '
+    'built_from (an overview tile''s _overview_sources) and attributes; other keys go into '
+    'attributes, keys of columns read from the file are '
     'ignored. A raster already registered fails, is skipped (NULL) or is updated, as '
     'on_duplicate (fail, skip, update) says. A mosaic that does not exist is created in the '
     'raster''s SRID. Returns the item id.';

@@ -150,3 +150,64 @@ def test_two_loaders_creating_the_same_mosaic_both_land(db, cluster, tiles, data
                     "JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id WHERE m.name = 'raced'")
     assert rows == [(2, 1)]
     db.query("SELECT pgmosaic.drop_mosaic('raced')")
+
+
+def test_gdaladdo_racing_a_loader_leaves_no_wrong_tile_marked_ok(db, datadir):
+    """A loader's item under a tile commits while gdaladdo composes that tile without it:
+    the tile is registered stale (never read), and the next gdaladdo makes every level equal
+    a sequential build."""
+    import numpy as np
+    from osgeo import gdal
+
+    d = os.path.join(datadir, "race")
+    root = os.path.join(datadir, "race_managed")
+    os.makedirs(d)
+    os.makedirs(root)
+    os.chmod(root, 0o777)
+    rng = np.random.default_rng(8)
+    base = sampledata.make_cog(os.path.join(d, "base.tif"),
+                               sampledata.tile_pixels(rng, 3, 800, 800, 1),
+                               (500000.0, 5000000.0), 10.0, nodata=0, overviews=False)
+    patch = sampledata.make_cog(os.path.join(d, "patch.tif"),
+                                np.full((3, 200, 200), 250, dtype="uint8"),
+                                (500000.0, 5000000.0), 10.0, nodata=0, overviews=False)
+    db.register("race", [base], [d])
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('race', %s)", (root,))
+    loader = psycopg2.connect(db.conninfo)
+    try:
+        with loader.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
+            cur.execute("SELECT pgmosaic.add_raster('race', %s, priority => 1)", (patch,))
+        # The loader holds its transaction open: gdaladdo composes without the patch, then
+        # waits for the mosaic's lock to register the tile.
+        build = subprocess.Popen(["gdaladdo", "-r", "nearest", db.mosaic("race"), "2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            build.wait(timeout=3)
+            raise AssertionError("gdaladdo should wait for the loader: " + build.stderr.read())
+        except subprocess.TimeoutExpired:
+            pass
+        loader.commit()
+        _, err = build.communicate(timeout=60)
+        assert build.returncode == 0, err
+    finally:
+        loader.close()
+    status = db.query("SELECT status FROM pgmosaic.item WHERE category = 'overview' "
+                      "AND overview_level = 1")
+    assert status == [("stale",)]
+    # Stale tiles are never read: the patch shows at level 1 right away.
+    ds = gdal.Open(db.mosaic("race"))
+    assert int(ds.GetRasterBand(1).GetOverview(0).ReadAsArray(0, 0, 50, 50).min()) == 250
+    r = subprocess.run(["gdaladdo", "-r", "nearest", db.mosaic("race"), "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT status FROM pgmosaic.item WHERE category = 'overview'") == [
+        ("ok",)]
+    vrt = gdal.BuildVRT("/vsimem/race.vrt", [base, patch])
+    full = vrt.ReadAsArray()
+    ds = gdal.Open(db.mosaic("race"))
+    ov = np.stack([ds.GetRasterBand(b).GetOverview(0).ReadAsArray() for b in (1, 2, 3)])
+    assert np.array_equal(ov, full[:, 1::2, 1::2])
+    db.query("SELECT pgmosaic.drop_mosaic('race')")
+    db.query("DELETE FROM pgmosaic.path_root WHERE name = 'race'")
