@@ -42,6 +42,12 @@ struct ItemRef
     // A mosaic-wide overview tile (DAD): it stands for every item under it, so a read at its
     // level skips those items.
     bool authoritative = false;
+    // What registration recorded of the file, checked when a reader opens it (so a file
+    // changed or replaced since is never read with the recorded layout): size in bytes and
+    // modification time in whole seconds (unknown: nullopt), and the type of each band
+    // (empty: unknown). width, height and gt above are checked too.
+    std::optional<std::int64_t> fileSize, mtime;
+    std::vector<GDALDataType> bandTypes;
 };
 
 // A full-resolution block of an item file recorded without a valid pixel, with where its bytes

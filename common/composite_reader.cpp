@@ -299,7 +299,19 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
 {
     GDALDataset* ds = pool.Acquire(*step.item);
     const Placement& p = step.place;
-    const Window src = p.SrcWindowEnclosing();
+    // GDAL is asked for the whole-pixel window a VRT would ask for (its overview choice and
+    // 1:1 path follow it), sampled through the floating-point window; pixels decoded here
+    // cover the floating-point window.
+    const Window src = p.req;
+    Window enclosing = p.SrcWindowEnclosing(); // within the raster: GDAL clamps there too
+    {
+        const int x1 = std::min(enclosing.x + enclosing.w, ds->GetRasterXSize());
+        const int y1 = std::min(enclosing.y + enclosing.h, ds->GetRasterYSize());
+        enclosing.x = std::max(0, enclosing.x);
+        enclosing.y = std::max(0, enclosing.y);
+        enclosing.w = std::max(1, x1 - enclosing.x);
+        enclosing.h = std::max(1, y1 - enclosing.y);
+    }
     GDALRasterIOExtraArg extra;
     INIT_RASTERIO_EXTRA_ARG(extra);
     extra.eResampleAlg = m_oOptions.resampling.rasterIO;
@@ -317,31 +329,34 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     // resolution and picking the same pixels here is several times faster.
     const bool sampleHere = extra.eResampleAlg == GRIORA_NearestNeighbour &&
                             (src.w != p.dst.w || src.h != p.dst.h) && 2 * src.w < 3 * p.dst.w &&
-                            2 * src.h < 3 * p.dst.h;
+                            2 * src.h < 3 * p.dst.h && 2 * enclosing.w < 3 * p.dst.w &&
+                            2 * enclosing.h < 3 * p.dst.h;
     // Reads `count` rasters of the window into dst.w x dst.h pixels of `type` at `out`, with
     // read(type, data, bufW, bufH, pixel, line, band, extra) reading them from the source.
     auto readWindow = [&](int count, GDALDataType type, GByte* out, GSpacing pixelSpace,
                           GSpacing lineSpace, GSpacing bandSpace, auto&& read) {
         if (!sampleHere)
-            return read(type, out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace, &extra);
+            return read(src, type, out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace,
+                        &extra);
+        const Window& e = enclosing;
         const int typeSize = GDALGetDataTypeSizeBytes(type);
-        const GSpacing srcBand = static_cast<GSpacing>(src.w) * src.h * typeSize;
+        const GSpacing srcBand = static_cast<GSpacing>(e.w) * e.h * typeSize;
         std::vector<GByte> full(static_cast<size_t>(srcBand) * count);
         GDALRasterIOExtraArg plain;
         INIT_RASTERIO_EXTRA_ARG(plain);
-        if (!read(type, full.data(), src.w, src.h, typeSize,
-                  static_cast<GSpacing>(src.w) * typeSize, srcBand, &plain))
+        if (!read(e, type, full.data(), e.w, e.h, typeSize, static_cast<GSpacing>(e.w) * typeSize,
+                  srcBand, &plain))
             return false;
         const auto xs =
-            NearestSourcePixels(p.srcX, p.srcW, p.dst.w, ds->GetRasterXSize(), src.x, src.w, true);
+            NearestSourcePixels(p.srcX, p.srcW, p.dst.w, ds->GetRasterXSize(), e.x, e.w, true);
         const auto ys =
-            NearestSourcePixels(p.srcY, p.srcH, p.dst.h, ds->GetRasterYSize(), src.y, src.h, false);
+            NearestSourcePixels(p.srcY, p.srcH, p.dst.h, ds->GetRasterYSize(), e.y, e.h, false);
         for (int b = 0; b < count; ++b)
             for (int y = 0; y < p.dst.h; ++y)
             {
                 const GByte* row =
                     full.data() + b * srcBand +
-                    static_cast<GSpacing>(ys[static_cast<size_t>(y)]) * src.w * typeSize;
+                    static_cast<GSpacing>(ys[static_cast<size_t>(y)]) * e.w * typeSize;
                 GByte* o = out + b * bandSpace + y * lineSpace;
                 if (typeSize == 1)
                     for (int x = 0; x < p.dst.w; ++x)
@@ -362,10 +377,10 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         if ((src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h))
-            blocks->Prefetch(src, bands, step.emptyBlocks);
-    auto readBands = [&](GDALDataType type, GByte* data, int bufW, int bufH, GSpacing pixel,
-                         GSpacing line, GSpacing band, GDALRasterIOExtraArg* arg) {
-        return ds->RasterIO(GF_Read, src.x, src.y, src.w, src.h, data, bufW, bufH, type,
+            blocks->Prefetch(enclosing, bands, step.emptyBlocks);
+    auto readBands = [&](const Window& win, GDALDataType type, GByte* data, int bufW, int bufH,
+                         GSpacing pixel, GSpacing line, GSpacing band, GDALRasterIOExtraArg* arg) {
+        return ds->RasterIO(GF_Read, win.x, win.y, win.w, win.h, data, bufW, bufH, type,
                             static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
                             arg) == CE_None;
     };
@@ -417,12 +432,12 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
             }
             GDALRasterBand* mask = band->GetMaskBand();
             if (!readWindow(1, GDT_Byte, valid, 1, p.dst.w, 0,
-                            [&](GDALDataType, GByte* d, int w, int h, GSpacing ps, GSpacing ls,
-                                GSpacing, GDALRasterIOExtraArg* arg) {
+                            [&](const Window& win, GDALDataType, GByte* d, int w, int h,
+                                GSpacing ps, GSpacing ls, GSpacing, GDALRasterIOExtraArg* arg) {
                                 if (arg == &extra)
                                     arg = &maskExtra;
-                                return mask->RasterIO(GF_Read, src.x, src.y, src.w, src.h, d, w, h,
-                                                      GDT_Byte, ps, ls, arg) == CE_None;
+                                return mask->RasterIO(GF_Read, win.x, win.y, win.w, win.h, d, w,
+                                                      h, GDT_Byte, ps, ls, arg) == CE_None;
                             }))
                 throw readFailed();
             for (size_t i = 0; i < pixels; ++i)

@@ -1,6 +1,7 @@
 #include "grid.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 namespace pgmosaic
@@ -21,30 +22,98 @@ double Snap(double v)
 struct Axis
 {
     int dst0 = 0, dst1 = 0;    // buffer pixels [dst0, dst1)
-    double src0 = 0, src1 = 0; // source pixels [src0, src1)
+    double src0 = 0, src1 = 0; // source pixels [src0, src1) sampled into them
+    int req0 = 0, reqN = 0;    // the whole-pixel window GDAL is asked for
 };
 
-// One axis of PlaceSource. reqOrigin/bufPixel: world coordinate of the buffer's first edge and
-// the world size of one buffer pixel (signed); srcOrigin/srcPixel likewise for the source.
-std::optional<Axis> PlaceAxis(double reqOrigin, double bufPixel, int bufSize, double srcOrigin,
-                              double srcPixel, int srcSize)
+double IntIfClose(double v)
 {
-    // The source's extent in buffer pixel coordinates.
-    const double b0 = Snap((srcOrigin - reqOrigin) / bufPixel);
-    const double b1 = Snap((srcOrigin + srcSize * srcPixel - reqOrigin) / bufPixel);
-    // Buffer pixels whose centre falls inside the source.
+    const double r = std::round(v);
+    return std::fabs(v - r) < 1e-10 ? r : v;
+}
+
+// One axis of PlaceSource, as a VRT simple source of GDAL computes it (the source window it
+// reads and the part of the buffer it fills), so that the nearest pixel each buffer pixel
+// gets is the one a gdalbuildvrt VRT of the same files gives it. The request covers grid
+// pixels [off, off + size) into `buf` pixels; the source's `n` pixels cover grid pixels
+// [dOff, dOff + dSize).
+std::optional<Axis> PlaceAxis(double off, double size, int buf, double dOff, double dSize, int n)
+{
+    if (!(n > 0 && dSize > 0 && size > 0 && buf > 0) || off >= dOff + dSize ||
+        off + size <= dOff)
+        return std::nullopt;
+    // The part of the request over the source, in grid pixels, then in source pixels.
+    bool clipped = false;
+    double rOff = off, rSize = size;
+    if (rOff < dOff)
+    {
+        rSize = rSize + rOff - dOff;
+        rOff = dOff;
+        clipped = true;
+    }
+    if (rOff + rSize > dOff + dSize)
+    {
+        rSize = dOff + dSize - rOff;
+        clipped = true;
+    }
+    const double toSrc = n / dSize;
+    double req0 = (rOff - dOff) * toSrc;
+    double reqSize = rSize * toSrc;
+    if (!std::isfinite(req0) || !std::isfinite(reqSize) || req0 > INT_MAX || reqSize < 0)
+        return std::nullopt;
+    if (req0 < 0)
+    {
+        reqSize += req0;
+        req0 = 0;
+        clipped = true;
+    }
     Axis a;
-    a.dst0 = std::max(0, static_cast<int>(std::ceil(b0 - 0.5)));
-    a.dst1 = std::min(bufSize, static_cast<int>(std::ceil(b1 - 0.5)));
-    if (a.dst1 <= a.dst0)
+    a.req0 = static_cast<int>(std::floor(req0));
+    if (req0 - a.req0 > 1.0 - 1e-3) // a hair below a whole pixel starts on it
+    {
+        ++a.req0;
+        req0 = a.req0;
+    }
+    a.reqN = reqSize > INT_MAX ? INT_MAX : static_cast<int>(std::floor(reqSize + 0.5));
+    a.reqN = std::max(a.reqN, 1);
+    if (a.reqN > INT_MAX - a.req0 || a.req0 + a.reqN > n)
+    {
+        a.reqN = n - a.req0;
+        clipped = true;
+    }
+    if (req0 + reqSize > n)
+    {
+        reqSize = n - req0;
+        clipped = true;
+    }
+    if (a.req0 >= n || a.reqN <= 0)
         return std::nullopt;
-    auto toSrc = [&](double d) {
-        return Snap((reqOrigin + d * bufPixel - srcOrigin) / srcPixel);
-    };
-    a.src0 = std::max(0.0, toSrc(a.dst0));
-    a.src1 = std::min(static_cast<double>(srcSize), toSrc(a.dst1));
-    if (a.src1 <= a.src0)
-        return std::nullopt;
+    a.dst0 = 0;
+    a.dst1 = buf;
+    if (clipped)
+    {
+        // Back into buffer pixels: the buffer pixels the source fills, and the source
+        // window widened to their edges.
+        const double toBuf = buf / size;
+        auto toGrid = [&](double s) { return s / n * dSize + dOff; };
+        const double left = (toGrid(req0) - off) * toBuf;
+        double right = (toGrid(req0 + reqSize) - off) * toBuf;
+        a.dst0 = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : static_cast<int>(left + 1e-3);
+        const double shift = (left - a.dst0) / toBuf / dSize * n;
+        req0 -= shift;
+        reqSize = std::min(reqSize + shift, static_cast<double>(INT_MAX));
+        if (right < left)
+            return std::nullopt;
+        right = std::min(right, static_cast<double>(INT_MAX));
+        const int rightPixel = static_cast<int>(std::ceil(right - 1e-3));
+        a.dst1 = std::min(rightPixel, buf);
+        reqSize = std::min(reqSize + (rightPixel - right) / toBuf / dSize * n,
+                           static_cast<double>(INT_MAX));
+        if (a.dst1 - a.dst0 < 1)
+            return std::nullopt;
+    }
+    a.src0 = IntIfClose(req0);
+    a.src1 = a.src0 + IntIfClose(reqSize);
     return a;
 }
 
@@ -68,6 +137,7 @@ Placement Placement::Part(const Window& part) const
     p.srcY += part.y - dst.y;
     p.srcW = part.w;
     p.srcH = part.h;
+    p.req = {static_cast<int>(p.srcX), static_cast<int>(p.srcY), part.w, part.h};
     return p;
 }
 
@@ -177,12 +247,13 @@ Envelope RequestEnvelope(const GeoTransform& m, const Window& win)
 std::optional<Placement> PlaceSource(const GeoTransform& m, const Request& req,
                                      const GeoTransform& src, int srcW, int srcH)
 {
-    const double bufPixelX = req.win.w * m[1] / req.bufW;
-    const double bufPixelY = req.win.h * m[5] / req.bufH;
-    auto ax = PlaceAxis(m[0] + req.win.x * m[1], bufPixelX, req.bufW, src[0], src[1], srcW);
+    // The source's extent in grid pixels (whole numbers for a source on the grid).
+    const double x0 = Snap((src[0] - m[0]) / m[1]), y0 = Snap((src[3] - m[3]) / m[5]);
+    const double xs = Snap(srcW * src[1] / m[1]), ys = Snap(srcH * src[5] / m[5]);
+    auto ax = PlaceAxis(req.win.x, req.win.w, req.bufW, x0, xs, srcW);
     if (!ax)
         return std::nullopt;
-    auto ay = PlaceAxis(m[3] + req.win.y * m[5], bufPixelY, req.bufH, src[3], src[5], srcH);
+    auto ay = PlaceAxis(req.win.y, req.win.h, req.bufH, y0, ys, srcH);
     if (!ay)
         return std::nullopt;
     Placement p;
@@ -191,6 +262,7 @@ std::optional<Placement> PlaceSource(const GeoTransform& m, const Request& req,
     p.srcY = ay->src0;
     p.srcW = ax->src1 - ax->src0;
     p.srcH = ay->src1 - ay->src0;
+    p.req = {ax->req0, ay->req0, ax->reqN, ay->reqN};
     p.integral = p.srcX == std::floor(p.srcX) && p.srcY == std::floor(p.srcY) &&
                  p.srcW == p.dst.w && p.srcH == p.dst.h;
     return p;

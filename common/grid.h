@@ -45,6 +45,7 @@ struct Placement
     Window dst;                // buffer pixels the source covers (pixel centres inside it)
     double srcX = 0, srcY = 0; // the matching source window, in source pixels
     double srcW = 0, srcH = 0;
+    Window req;                        // the whole-pixel source window GDAL is asked for
     bool integral = false;             // source window is whole pixels, one per buffer pixel
     Window SrcWindowEnclosing() const; // the integer window enclosing the source window
     // The part of an integral placement that lands on `part` (inside dst).
@@ -69,7 +70,9 @@ std::vector<int> NearestSourcePixels(double off, double size, int buf, int raste
 Envelope RequestEnvelope(const GeoTransform& mosaic, const Window& win);
 
 // Where a north-up source of srcW x srcH pixels with transform `src` lands in the request, or
-// nothing when it covers no buffer pixel centre.
+// nothing when it fills no buffer pixel: the buffer pixels it fills and the source window
+// sampled into them, as a VRT simple source of GDAL computes them (so that nearest reads at
+// any scale pick the pixels a gdalbuildvrt VRT of the same files picks).
 std::optional<Placement> PlaceSource(const GeoTransform& mosaic, const Request& req,
                                      const GeoTransform& src, int srcW, int srcH);
 

@@ -1,5 +1,7 @@
 #include "source_pool.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "gdalwarper.h"
@@ -69,14 +71,74 @@ GDALDataset* SourcePool::Acquire(const ItemRef& item)
     return e.warped ? e.warped.get() : e.source.get();
 }
 
+void CheckItemUnchanged(const ItemRef& item, const VSIStatBufL* st, GDALDataset* ds)
+{
+    auto changed = [&](const std::string& what) {
+        return Error(ErrorKind::Io, "item " + std::to_string(item.id) + " (" + item.path +
+                                        ") changed since it was registered: " + what +
+                                        " (pgmosaic.sync() re-inspects it)");
+    };
+    if (st != nullptr)
+    {
+        if (item.fileSize && static_cast<std::int64_t>(st->st_size) != *item.fileSize)
+            throw changed("its size is " + std::to_string(static_cast<long long>(st->st_size)) +
+                          " bytes, recorded " + std::to_string(*item.fileSize));
+        if (item.mtime && static_cast<std::int64_t>(st->st_mtime) != *item.mtime)
+            throw changed("it was modified at " +
+                          std::to_string(static_cast<long long>(st->st_mtime)) +
+                          " (seconds since 1970), recorded " + std::to_string(*item.mtime));
+    }
+    if (ds == nullptr)
+        return;
+    if (item.width > 0 && (ds->GetRasterXSize() != item.width || ds->GetRasterYSize() != item.height))
+        throw changed("it is " + std::to_string(ds->GetRasterXSize()) + " x " +
+                      std::to_string(ds->GetRasterYSize()) + " pixels, recorded " +
+                      std::to_string(item.width) + " x " + std::to_string(item.height));
+    if (!item.bandTypes.empty())
+    {
+        if (ds->GetRasterCount() != static_cast<int>(item.bandTypes.size()))
+            throw changed("it has " + std::to_string(ds->GetRasterCount()) +
+                          " bands, recorded " + std::to_string(item.bandTypes.size()));
+        for (int b = 1; b <= ds->GetRasterCount(); ++b)
+        {
+            const GDALDataType t = ds->GetRasterBand(b)->GetRasterDataType();
+            const GDALDataType rec = item.bandTypes[static_cast<size_t>(b - 1)];
+            if (rec != GDT_Unknown && t != rec)
+                throw changed("band " + std::to_string(b) + " is " + GDALGetDataTypeName(t) +
+                              ", recorded " + GDALGetDataTypeName(rec));
+        }
+    }
+    GeoTransform gt{};
+    if (ds->GetGeoTransform(gt.data()) != CE_None)
+        throw changed("it has no geotransform");
+    // The record keeps the file's doubles (%.17g): any difference beyond rounding noise of a
+    // small fraction of a pixel is a moved file.
+    const double tol = 1e-9 * std::max(std::fabs(item.gt[1]), std::fabs(item.gt[5]));
+    for (size_t k = 0; k < 6; ++k)
+        if (!(std::fabs(gt[k] - item.gt[k]) <= tol + 1e-12 * std::fabs(item.gt[k])))
+            throw changed(CPLSPrintf("its geotransform is (%.17g, %.17g, %.17g, %.17g, %.17g, "
+                                     "%.17g), recorded (%.17g, %.17g, %.17g, %.17g, %.17g, %.17g)",
+                                     gt[0], gt[1], gt[2], gt[3], gt[4], gt[5], item.gt[0],
+                                     item.gt[1], item.gt[2], item.gt[3], item.gt[4],
+                                     item.gt[5]));
+}
+
 void SourcePool::Open(const ItemRef& item, Entry& entry) const
 {
+    // One stat per opening, when the catalog recorded what to compare it with.
+    if (item.fileSize || item.mtime)
+    {
+        VSIStatBufL st;
+        if (VSIStatL(item.path.c_str(), &st) == 0) // a missing file fails opening, below
+            CheckItemUnchanged(item, &st, nullptr);
+    }
     GdalErrorCollector errors;
     entry.source.reset(
         GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
     if (!entry.source)
         throw Error(ErrorKind::Io, "cannot open item " + std::to_string(item.id) + " (" +
                                        item.path + "): " + errors.Message("open failed"));
+    CheckItemUnchanged(item, nullptr, entry.source.get());
     if (entry.source->GetRasterCount() < m_oMosaic.bandCount)
         throw Error(ErrorKind::Mismatch, "item " + std::to_string(item.id) + " (" + item.path +
                                              ") has fewer bands than its mosaic");
@@ -123,9 +185,16 @@ void SourcePool::Warp(const ItemRef& item, Entry& entry) const
     const double r0 = std::floor((extent[3] - m[3]) / m[5] + 1e-6);
     const double r1 = std::ceil((extent[1] - m[3]) / m[5] - 1e-6);
     double dstGt[6] = {m[0] + c0 * m[1], m[1], 0, m[3] + r0 * m[5], 0, m[5]};
-    const int dw = static_cast<int>(c1 - c0), dh = static_cast<int>(r1 - r0);
-    if (dw <= 0 || dh <= 0)
+    // Checked as doubles: a reprojection blowing up must not wrap the size into range.
+    if (!(c1 - c0 >= 1 && r1 - r0 >= 1))
         throw fail("empty warped extent for");
+    if (c1 - c0 > INT_MAX || r1 - r0 > INT_MAX)
+        throw Error(ErrorKind::Mismatch,
+                    "item " + std::to_string(item.id) + " (" + item.path +
+                        ") warped onto the mosaic grid would be " + CPLSPrintf("%.0f", c1 - c0) +
+                        " x " + CPLSPrintf("%.0f", r1 - r0) +
+                        " pixels, more than GDAL can represent");
+    const int dw = static_cast<int>(c1 - c0), dh = static_cast<int>(r1 - r0);
 
     GDALWarpOptions* wo = GDALCreateWarpOptions();
     wo->hSrcDS = src;

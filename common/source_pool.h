@@ -19,6 +19,11 @@ namespace pgmosaic
 // on a pixel corner. Such items are read directly; all others through a warped view.
 bool IsOnMosaicGrid(const MosaicInfo& mosaic, const ItemRef& item);
 
+// Throws Error(Io) naming the item when the file at its path is not the one registered: its
+// size or modification time differs from the record (`stat` of the path), or, once opened
+// (`ds`, may be null), its size, band count, band types or geotransform do.
+void CheckItemUnchanged(const ItemRef& item, const VSIStatBufL* stat, GDALDataset* ds);
+
 class SourcePool final
 {
 public:

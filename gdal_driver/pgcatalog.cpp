@@ -1,5 +1,7 @@
 // The libpq side of the catalog: connection, mosaic row, window lookups.
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 
@@ -80,8 +82,19 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
     const double minx = std::atof(PQgetvalue(r, 0, 7)), miny = std::atof(PQgetvalue(r, 0, 8));
     const double maxx = std::atof(PQgetvalue(r, 0, 9)), maxy = std::atof(PQgetvalue(r, 0, 10));
     m.gt = {minx, resX, 0, maxy, 0, -resY};
-    m.width = static_cast<int>(std::llround((maxx - minx) / resX));
-    m.height = static_cast<int>(std::llround((maxy - miny) / resY));
+    // The grid's size in pixels, refused (not wrapped) when GDAL cannot represent it.
+    auto pixels = [&](double extent, double res, const char* axis) {
+        const double n = std::round(extent / res);
+        if (!(n >= 1 && n <= static_cast<double>(INT_MAX)))
+            throw Error(ErrorKind::Catalog,
+                        "mosaic \"" + name + "\" has an invalid grid: its " + axis + " (" +
+                            CPLSPrintf("%.17g", extent) + " / " + CPLSPrintf("%.17g", res) +
+                            " = " + CPLSPrintf("%.0f", n) +
+                            " pixels) is not between 1 and 2147483647 pixels");
+        return static_cast<int>(n);
+    };
+    m.width = pixels(maxx - minx, resX, "width");
+    m.height = pixels(maxy - miny, resY, "height");
     m.bandCount = std::atoi(PQgetvalue(r, 0, 11));
     m.dataType = GDALGetDataTypeByName(PQgetvalue(r, 0, 12));
     if (!PQgetisnull(r, 0, 13))
@@ -116,17 +129,29 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                     "where=, time=, sort= and ids= need pgmosaic 0.2 or later "
                     "(ALTER EXTENSION pgmosaic UPDATE)");
     // items() is the one definition of which items show and in what order.
+    // items() in its order, with what registration recorded of each file (size, mtime, band
+    // types: a reader checks the file is still the one registered before using its layout).
+    const std::string recorded =
+        ", i.file_size, floor(extract(epoch FROM i.file_mtime))::bigint, " +
+        std::string(overviews ? "coalesce((SELECT string_agg(b.e ->> 'data_type', ',' ORDER BY "
+                                "b.n) FROM jsonb_array_elements(CASE jsonb_typeof(i.bands) "
+                                "WHEN 'array' THEN i.bands END) WITH ORDINALITY b(e, n)), "
+                                "i.band_count || '*' || i.data_type)"
+                              : "i.band_count || '*' || i.data_type");
     m_oConn.Prepare("pgmosaic_find_items",
-                    ("SELECT id, resolved_path, srid, geotransform, width, height "
-                     "FROM pgmosaic.items($1, " +
-                     postgis + ".ST_MakeEnvelope($2, $3, $4, $5, $6)" +
-                     (overviews ? ", $7, $8::tstzrange, $9, $10::bigint[])" : ")"))
+                    ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height" +
+                     recorded + " FROM pgmosaic.items($1, " + postgis +
+                     ".ST_MakeEnvelope($2, $3, $4, $5, $6)" +
+                     (overviews ? ", $7, $8::tstzrange, $9, $10::bigint[])" : ")") +
+                     " WITH ORDINALITY x JOIN pgmosaic.item i ON i.mosaic_id = " +
+                     std::to_string(mosaic.id) + " AND i.id = x.id ORDER BY x.ordinality")
                         .c_str(),
                     overviews ? 10 : 6);
     if (overviews)
         m_oConn.Prepare("pgmosaic_find_overview_tiles",
                         ("SELECT i.id, pgmosaic.resolve(i.path), i.srid, i.geotransform, "
-                         "i.width, i.height FROM pgmosaic.item i WHERE i.mosaic_id = $1 AND "
+                         "i.width, i.height" +
+                         recorded + " FROM pgmosaic.item i WHERE i.mosaic_id = $1 AND "
                          "i.category = 'overview' AND i.overview_level = $2 AND i.status = 'ok' "
                          "AND i.footprint OPERATOR(" +
                          postgis + ".&&) " + postgis +
@@ -239,6 +264,31 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::Rows(PGresult* r)
         std::copy(gt.begin(), gt.end(), it.gt.begin());
         it.width = std::atoi(PQgetvalue(r, i, 4));
         it.height = std::atoi(PQgetvalue(r, i, 5));
+        if (PQnfields(r) >= 9)
+        {
+            if (!PQgetisnull(r, i, 6))
+                it.fileSize = std::atoll(PQgetvalue(r, i, 6));
+            if (!PQgetisnull(r, i, 7))
+                it.mtime = std::atoll(PQgetvalue(r, i, 7));
+            // "Byte,UInt16,..." per band, or "<count>*<type>" without per-band types.
+            if (!PQgetisnull(r, i, 8))
+            {
+                const std::string types = PQgetvalue(r, i, 8);
+                const size_t star = types.find('*');
+                if (star != std::string::npos)
+                    it.bandTypes.assign(
+                        static_cast<size_t>(std::max(0, std::atoi(types.c_str()))),
+                        GDALGetDataTypeByName(types.substr(star + 1).c_str()));
+                else
+                    for (size_t start = 0; start <= types.size();)
+                    {
+                        const size_t comma = std::min(types.find(',', start), types.size());
+                        it.bandTypes.push_back(
+                            GDALGetDataTypeByName(types.substr(start, comma - start).c_str()));
+                        start = comma + 1;
+                    }
+            }
+        }
         items.push_back(std::move(it));
     }
     return items;

@@ -329,11 +329,16 @@ void PGMosaicDataset::LoadStatistics()
         method == pgmosaic::Method::Count)
         return;
     Guarded([&] {
+        // Exact merges of the items' statistics: min, max, the count-weighted mean and the
+        // pooled (population) standard deviation. Percentiles do not merge: the mosaic's 2nd
+        // percentile is somewhere between the smallest and the largest of the items' (when
+        // items do not overlap), so that range is published in the PGMOSAIC domain, never as
+        // STATISTICS_PERCENTILE_* (which gdal_translate would copy as if exact).
         auto res = m_poConn->Exec(
             "SELECT b.n, min(x.min), max(x.max), sum(x.mean * x.count) / sum(x.count), "
             "sqrt(greatest(0, sum((x.stddev ^ 2 + x.mean ^ 2) * x.count) / sum(x.count) - "
             "(sum(x.mean * x.count) / sum(x.count)) ^ 2)), "
-            "sum(x.p2 * x.count) / sum(x.count), sum(x.p98 * x.count) / sum(x.count) "
+            "min(x.p2), max(x.p2), min(x.p98), max(x.p98) "
             "FROM pgmosaic.item i, jsonb_array_elements(i.statistics) WITH ORDINALITY b(e, n), "
             "jsonb_to_record(b.e) AS x(count double precision, min double precision, "
             "max double precision, mean double precision, stddev double precision, "
@@ -349,12 +354,17 @@ void PGMosaicDataset::LoadStatistics()
                 if (m_anItemBands[static_cast<size_t>(b - 1)] != itemBand)
                     continue;
                 GDALRasterBand* band = GetRasterBand(b);
-                const char* keys[] = {"STATISTICS_MINIMUM",      "STATISTICS_MAXIMUM",
-                                      "STATISTICS_MEAN",         "STATISTICS_STDDEV",
-                                      "STATISTICS_PERCENTILE_2", "STATISTICS_PERCENTILE_98"};
-                for (int k = 0; k < 6; ++k)
+                const char* keys[] = {"STATISTICS_MINIMUM", "STATISTICS_MAXIMUM",
+                                      "STATISTICS_MEAN", "STATISTICS_STDDEV"};
+                for (int k = 0; k < 4; ++k)
                     band->GDALRasterBand::SetMetadataItem(keys[k], PQgetvalue(res.get(), r, k + 1));
                 band->GDALRasterBand::SetMetadataItem("STATISTICS_APPROXIMATE", "YES");
+                const char* ranges[] = {"ITEM_PERCENTILE_2_MIN", "ITEM_PERCENTILE_2_MAX",
+                                        "ITEM_PERCENTILE_98_MIN", "ITEM_PERCENTILE_98_MAX"};
+                for (int k = 0; k < 4; ++k)
+                    if (!PQgetisnull(res.get(), r, k + 5))
+                        band->GDALRasterBand::SetMetadataItem(
+                            ranges[k], PQgetvalue(res.get(), r, k + 5), "PGMOSAIC");
             }
         }
     });
@@ -452,8 +462,9 @@ CPLErr PGMosaicDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int 
 PGMosaicOverviewDataset::PGMosaicOverviewDataset(PGMosaicDataset* poBase, int nFactor)
     : m_poBase(poBase), m_nFactor(nFactor)
 {
-    nRasterXSize = (poBase->GetRasterXSize() + nFactor - 1) / nFactor;
-    nRasterYSize = (poBase->GetRasterYSize() + nFactor - 1) / nFactor;
+    // In 64 bits: a mosaic up to INT_MAX pixels wide must not wrap rounding up.
+    nRasterXSize = static_cast<int>((std::int64_t{poBase->GetRasterXSize()} + nFactor - 1) / nFactor);
+    nRasterYSize = static_cast<int>((std::int64_t{poBase->GetRasterYSize()} + nFactor - 1) / nFactor);
     for (int i = 1; i <= poBase->GetRasterCount(); ++i)
         SetBand(i, new PGMosaicRasterBand(this, poBase, i, nFactor));
     if (poBase->HasCoverageMask())
@@ -581,15 +592,18 @@ GDALRasterBand* PGMosaicRasterBand::GetOverview(int i)
 
 char** PGMosaicRasterBand::GetMetadata(const char* pszDomain)
 {
-    if ((pszDomain == nullptr || *pszDomain == '\0') && m_nFactor == 1)
+    if ((pszDomain == nullptr || *pszDomain == '\0' || EQUAL(pszDomain, "PGMOSAIC")) &&
+        m_nFactor == 1)
         m_poBase->LoadStatistics();
     return GDALRasterBand::GetMetadata(pszDomain);
 }
 
 const char* PGMosaicRasterBand::GetMetadataItem(const char* pszName, const char* pszDomain)
 {
-    if ((pszDomain == nullptr || *pszDomain == '\0') && m_nFactor == 1 && pszName &&
-        STARTS_WITH(pszName, "STATISTICS_"))
+    if (m_nFactor == 1 && pszName &&
+        (((pszDomain == nullptr || *pszDomain == '\0') && STARTS_WITH(pszName, "STATISTICS_")) ||
+         (pszDomain != nullptr && EQUAL(pszDomain, "PGMOSAIC") &&
+          STARTS_WITH(pszName, "ITEM_PERCENTILE_"))))
         m_poBase->LoadStatistics();
     return GDALRasterBand::GetMetadataItem(pszName, pszDomain);
 }

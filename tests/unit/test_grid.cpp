@@ -63,13 +63,14 @@ TEST(Grid, DownsampledRequestMapsToAFloatingSourceWindow)
     Request req{{0, 0, 100, 100}, 25, 25}; // 4x reduction
     auto p = PlaceSource(kMosaic, req, src, 50, 50);
     ASSERT_TRUE(p);
-    // The source spans buffer [0, 12.5): centres 0.5 .. 11.5 are inside, 12.5 is not.
-    EXPECT_EQ(p->dst.w, 12);
-    EXPECT_DOUBLE_EQ(p->srcW, 48.0);
+    // As a VRT source: the source spans buffer [0, 12.5) and fills buffer pixels 0 .. 12 (the
+    // last one sampling the source's edge pixel unless a later source paints it), reading a
+    // source window widened to those pixels' edges.
+    EXPECT_EQ(p->dst.w, 13);
+    EXPECT_DOUBLE_EQ(p->srcW, 52.0);
+    EXPECT_EQ(p->req.x, 0);
+    EXPECT_EQ(p->req.w, 50);
     EXPECT_FALSE(p->integral);
-    Window enclosing = p->SrcWindowEnclosing();
-    EXPECT_EQ(enclosing.x, 0);
-    EXPECT_EQ(enclosing.w, 48);
 }
 
 TEST(Grid, RoundingNoiseIsSnapped)
@@ -83,19 +84,35 @@ TEST(Grid, RoundingNoiseIsSnapped)
     EXPECT_TRUE(p->integral);
 }
 
-TEST(Grid, HalfPixelShiftedSourceTakesPixelCentres)
+TEST(Grid, HalfPixelShiftedSourceFillsThePixelsItTouches)
 {
-    // Source shifted by 0.7 mosaic pixel, spanning buffer [0.7, 4.7): the centres 1.5 .. 4.5
-    // are inside, 0.5 is not; buffer pixel 1 samples source x 0.8.
+    // Source shifted by 0.7 mosaic pixel, spanning buffer [0.7, 4.7): as a VRT source it fills
+    // buffer pixels 0 .. 4, through a source window starting 0.7 before it (GDAL clamps the
+    // sampled pixel to the source) and widened to the edge of pixel 4.
     GeoTransform src{1007.0, 10.0, 0.0, 5000.0, 0.0, -10.0};
     Request req{{0, 0, 10, 1}, 10, 1};
     auto p = PlaceSource(kMosaic, req, src, 4, 1);
     ASSERT_TRUE(p);
-    EXPECT_EQ(p->dst.x, 1);
-    EXPECT_EQ(p->dst.w, 4);
-    EXPECT_NEAR(p->srcX, 0.3, 1e-12);
-    EXPECT_NEAR(p->srcW, 3.7, 1e-12); // clamped at the source's right edge
+    EXPECT_EQ(p->dst.x, 0);
+    EXPECT_EQ(p->dst.w, 5);
+    EXPECT_NEAR(p->srcX, -0.7, 1e-12);
+    EXPECT_NEAR(p->srcW, 5.0, 1e-12);
+    EXPECT_EQ(p->req.x, 0);
+    EXPECT_EQ(p->req.w, 4);
     EXPECT_FALSE(p->integral);
+}
+
+TEST(Grid, FarAwaySourcesNeitherWrapNorOverflow)
+{
+    // Corners billions of pixels away (a crafted catalog row): not placed, no int overflow.
+    for (double x : {1e15, -1e15, 1000.0 + 10.0 * 4294967396.0})
+    {
+        GeoTransform src{x, 10.0, 0.0, 5000.0, 0.0, -10.0};
+        EXPECT_FALSE(PlaceSource(kMosaic, {{0, 0, 100, 100}, 10, 10}, src, 100, 100)) << x;
+    }
+    GeoTransform huge{1000.0 - 10.0 * 3e9, 10.0, 0.0, 5000.0, 0.0, -10.0};
+    auto p = PlaceSource(kMosaic, {{0, 0, 100, 100}, 10, 10}, huge, 2000000000, 100);
+    EXPECT_FALSE(p); // ends 1e9 pixels before the window
 }
 
 TEST(Grid, SplitByCoverOfAGridNeighbourhood)
