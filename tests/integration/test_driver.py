@@ -300,7 +300,8 @@ def test_overview_levels_read_the_sources_overviews(db, datadir):
     assert band.GetOverviewCount() == 2  # 512 and 256
     assert [(band.GetOverview(i).XSize, band.GetOverview(i).YSize) for i in range(2)] == \
         [(512, 512), (256, 256)]
-    s = gdal.Open(src).GetRasterBand(1)
+    sds = gdal.Open(src)  # kept open: GDAL 3.6's bindings close it under a band of a temporary
+    s = sds.GetRasterBand(1)
     # The COG's own overviews are not a nearest subsample of full resolution; equality with
     # them proves a zoomed-out read decodes the overview, not the full-resolution pixels.
     for i in range(2):
