@@ -78,7 +78,7 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     {
         if (policy.networkPrefixes.empty())
             throw Error(ErrorKind::Permission, "virtual file system path " + path +
-                                                   " is not allowed for backend file access");
+                                                   " is not allowed for " + policy.accessName);
         // Validated and normalised as a raster reference: a supported network scheme, no "..".
         const std::string ref = NormalizePathRef(path);
         for (const auto& prefix : policy.networkPrefixes)
@@ -97,13 +97,13 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
                 return ref;
         }
         throw Error(ErrorKind::Permission,
-                    "network path " + path + " is outside pgmosaic.allowed_network_prefixes");
+                    "network path " + path + " is outside " + policy.networkSetting);
     }
     if (path.empty() || path[0] != '/')
         throw Error(ErrorKind::InvalidParameter, "raster path must be absolute: \"" + path + "\"");
     if (policy.allowedRoots.empty())
         throw Error(ErrorKind::Permission,
-                    "path " + path + " is not allowed: pgmosaic.allowed_roots is empty");
+                    "path " + path + " is not allowed: " + policy.rootsSetting + " is empty");
     const std::string canonical = RealPath(path);
     for (const auto& root : policy.allowedRoots)
     {
@@ -114,9 +114,8 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
         if (IsUnder(canonical, canonicalRoot))
             return canonical;
     }
-    throw Error(ErrorKind::Permission, "path " + path +
-                                           " is outside pgmosaic.allowed_roots (resolves to " +
-                                           canonical + ")");
+    throw Error(ErrorKind::Permission, "path " + path + " is outside " + policy.rootsSetting +
+                                           " (resolves to " + canonical + ")");
 }
 
 void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& driver,
