@@ -15,9 +15,9 @@ namespace
 // Keys of later versions: naming one gets "not supported yet" rather than libpq's error.
 const std::set<std::string> kFutureKeys = {};
 
-const std::set<std::string> kOwnKeys = {kKeyMosaic,  kKeyMethod,     kKeyBands,    kKeyResampling,
-                                        kKeyMissing, kKeyNumThreads, kKeyPrefetch, kKeyWhere,
-                                        kKeyTime,    kKeySort,       kKeyIds};
+const std::set<std::string> kOwnKeys = {
+    kKeyMosaic,   kKeyMethod, kKeyBands, kKeyResampling, kKeyMissing, kKeyNumThreads,
+    kKeyPrefetch, kKeyWhere,  kKeyTime,  kKeySort,       kKeyIds,     kKeyStatementTimeout};
 
 std::string Lower(std::string s)
 {

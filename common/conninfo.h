@@ -23,6 +23,7 @@ constexpr const char* kKeyWhere = "where";
 constexpr const char* kKeyTime = "time";
 constexpr const char* kKeySort = "sort";
 constexpr const char* kKeyIds = "ids";
+constexpr const char* kKeyStatementTimeout = "statement_timeout"; // seconds, reads
 
 struct ConnectionString
 {

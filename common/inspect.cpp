@@ -131,7 +131,22 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     const bool scanned = options.tiles || options.validFootprint;
     ItemScan scan;
     if (scanned)
-        scan = ScanItem(ds, options.footprint.maxCells);
+    {
+        // The scan reads and records every block: bounded before anything is read (a sparse
+        // 1000000 x 1000000 GeoTIFF has 15 million blocks and is a 180 MB file).
+        const std::int64_t blocks =
+            ((static_cast<std::int64_t>(info.width) + info.blockW - 1) / std::max(1, info.blockW)) *
+            ((static_cast<std::int64_t>(info.height) + info.blockH - 1) / std::max(1, info.blockH));
+        if (options.maxBlocks > 0 && blocks > options.maxBlocks)
+            throw Error(ErrorKind::InvalidParameter,
+                        "raster " + path + " has " + std::to_string(blocks) +
+                            " blocks at full resolution (" + std::to_string(info.width) + "x" +
+                            std::to_string(info.height) + " pixels in blocks of " +
+                            std::to_string(info.blockW) + "x" + std::to_string(info.blockH) +
+                            "), more than the limit of " + std::to_string(options.maxBlocks) +
+                            " a registration scans (load option MAX_BLOCKS)");
+        scan = ScanItem(ds, options.footprint.maxCells, options.cancel);
+    }
     if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
         info.statistics = scan.statistics;
     else

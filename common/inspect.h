@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cancel.h"
 #include "cpl_json.h"
 #include "footprint.h"
 #include "gdal.h"
@@ -34,6 +35,11 @@ struct InspectOptions
     std::vector<std::string> allowedDrivers; // GDAL short names; any when empty
     bool tiles = true; // DRAD: internal tiles per level, byte ranges, per-tile statistics
     std::vector<std::pair<std::string, Expression>> themes; // DAD rules: name, expression
+    // Full-resolution blocks the scan may read (it reads and records every one): a larger
+    // raster is refused before anything is read, naming the file and the limit.
+    std::int64_t maxBlocks = kDefaultMaxBlocks;
+    static constexpr std::int64_t kDefaultMaxBlocks = 1000000;
+    Cancel cancel{}; // checked between blocks
 };
 
 struct RasterInfo

@@ -108,7 +108,7 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     {
         if (policy.networkPrefixes.empty())
             throw Error(ErrorKind::Permission, "virtual file system path " + path +
-                                                   " is not allowed for backend file access");
+                                                   " is not allowed for " + policy.accessName);
         // Validated and normalised as a raster reference: a supported network scheme, no "..".
         const std::string ref = NormalizePathRef(path);
         for (const auto& prefix : policy.networkPrefixes)
@@ -127,13 +127,13 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
                 return ref;
         }
         throw Error(ErrorKind::Permission,
-                    "network path " + path + " is outside pgmosaic.allowed_network_prefixes");
+                    "network path " + path + " is outside " + policy.networkSetting);
     }
     if (path.empty() || path[0] != '/')
         throw Error(ErrorKind::InvalidParameter, "raster path must be absolute: \"" + path + "\"");
     if (policy.allowedRoots.empty())
         throw Error(ErrorKind::Permission,
-                    "path " + path + " is not allowed: pgmosaic.allowed_roots is empty");
+                    "path " + path + " is not allowed: " + policy.rootsSetting + " is empty");
     // Each root as written and as resolved.
     std::vector<std::string> roots;
     for (const auto& root : policy.allowedRoots)
@@ -151,12 +151,12 @@ std::string CheckPathAllowed(const FileAccessPolicy& policy, const std::string& 
     // the answer says nothing of what exists there; one inside whose symbolic links lead out is
     // refused without saying where they lead.
     if (!under(LexicalPath(path)))
-        throw Error(ErrorKind::Permission, "path " + path + " is outside pgmosaic.allowed_roots");
+        throw Error(ErrorKind::Permission, "path " + path + " is outside " + policy.rootsSetting);
     const std::string canonical = RealPath(path);
     if (!under(canonical))
         throw Error(ErrorKind::Permission,
                     "path " + path +
-                        " is outside pgmosaic.allowed_roots (a symbolic link leads out of them)");
+                        " is outside " + policy.rootsSetting + " (a symbolic link leads out of them)");
     return canonical;
 }
 

@@ -19,6 +19,11 @@ struct FileAccessPolicy
     std::vector<std::string> networkPrefixes;
     // GDAL drivers (short names) the backend may open files with; any when empty.
     std::vector<std::string> allowedDrivers;
+    // What refusals name: the settings that allow paths, and the access refused (the GDAL
+    // driver applies the same policy to its reads, under its own configuration options).
+    std::string rootsSetting = "pgmosaic.allowed_roots";
+    std::string networkSetting = "pgmosaic.allowed_network_prefixes";
+    std::string accessName = "backend file access";
 };
 
 // Splits a comma-separated list of roots, trimming blanks and dropping empty entries.

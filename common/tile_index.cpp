@@ -137,7 +137,7 @@ void Accumulate(GDALDataType type, const GByte* data, size_t n, const GByte* mas
 
 } // namespace
 
-ItemScan ScanItem(GDALDataset* ds, int maxCells)
+ItemScan ScanItem(GDALDataset* ds, int maxCells, const Cancel& cancel)
 {
     GDALRasterBand* first = ds->GetRasterBand(1);
     double gt[6];
@@ -201,6 +201,7 @@ ItemScan ScanItem(GDALDataset* ds, int maxCells)
         for (int row = 0; row < rows; ++row)
             for (int col = 0; col < cols; ++col)
             {
+                cancel.Check(std::string("scanning ") + ds->GetDescription());
                 TileRecord t;
                 t.level = level;
                 t.col = col;

@@ -8,6 +8,7 @@
 
 #include "gdal_priv.h"
 
+#include "cancel.h"
 #include "statistics.h"
 
 namespace pgmosaic
@@ -55,8 +56,9 @@ struct ItemScan
 // and emptiness, the valid-cell mask (cells of at most maxCells on the long side), and band
 // statistics; lists the blocks of every overview level (byte ranges; empty when absent or
 // when every full-resolution block under it is). Byte ranges come from GeoTIFF's TIFF
-// metadata domain; other formats get 0. Throws Error naming the dataset on a read failure.
-ItemScan ScanItem(GDALDataset* ds, int maxCells = 512);
+// metadata domain; other formats get 0. Throws Error naming the dataset on a read failure,
+// Cancelled when `cancel` says to stop (checked before each block).
+ItemScan ScanItem(GDALDataset* ds, int maxCells = 512, const Cancel& cancel = {});
 
 inline TileIndex ScanTiles(GDALDataset* ds)
 {

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 
 #include <chrono>
 #include <cstdlib>
@@ -221,7 +223,23 @@ std::string PoolKey(const std::string& conninfo)
 
 } // namespace
 
-PgConnection::PgConnection(const std::string& conninfo) : m_osPoolKey(PoolKey(conninfo))
+int ParseStatementTimeoutMs(const std::string& value)
+{
+    char* end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    while (end && *end == ' ')
+        ++end;
+    if (value.empty() || end == value.c_str() || *end != '\0' || !(seconds >= 0) ||
+        seconds > 86400 * 24)
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid statement_timeout \"" + value +
+                        "\": expected seconds (a number, 0 for no timeout)");
+    const long ms = std::lround(seconds * 1000);
+    return seconds > 0 ? static_cast<int>(std::max(1L, ms)) : 0;
+}
+
+PgConnection::PgConnection(const std::string& conninfo, Access access, int statementTimeoutMs)
+    : m_osPoolKey(PoolKey(conninfo)), m_eAccess(access), m_nStatementTimeoutMs(statementTimeoutMs)
 {
     IdleConnection idle{};
     if (ConnectionPool::Get().Take(m_osPoolKey, idle))
@@ -249,7 +267,12 @@ PgConnection::~PgConnection()
 {
     // A connection inherited through fork() is the parent's: neither kept nor closed here.
     if (m_hConn != nullptr && getpid() == m_nPid)
-        ConnectionPool::Get().Give(m_osPoolKey, {m_hConn, std::move(m_oPrepared), {}});
+    {
+        if (PQstatus(m_hConn) == CONNECTION_OK)
+            ConnectionPool::Get().Give(m_osPoolKey, {m_hConn, std::move(m_oPrepared), {}});
+        else
+            PQfinish(m_hConn);
+    }
 }
 
 void PgConnection::ClosePool()
@@ -257,14 +280,148 @@ void PgConnection::ClosePool()
     ConnectionPool::Get().Clear();
 }
 
-PgConnection::Result PgConnection::Check(PGresult* r, const char* what)
+// A connection the server ended while it was idle has the server's goodbye (or the end of
+// the stream) waiting on its socket: reading it now marks it bad without a round trip, and it
+// is re-established before anything is sent.
+void PgConnection::EnsureConnected()
 {
-    Result res(r);
-    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+    if (PQstatus(m_hConn) == CONNECTION_OK)
+    {
+        pollfd p{PQsocket(m_hConn), POLLIN, 0};
+        if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+            PQconsumeInput(m_hConn);
+    }
+    if (PQstatus(m_hConn) != CONNECTION_OK)
+        Reconnect();
+}
+
+void PgConnection::Reconnect()
+{
+    if (m_bReconnecting)
+        throw Error(ErrorKind::Catalog, "the connection to the server was lost again while "
+                                        "re-establishing it: " +
+                                            Trimmed(PQerrorMessage(m_hConn)));
+    PQreset(m_hConn);
+    if (PQstatus(m_hConn) != CONNECTION_OK)
         throw Error(ErrorKind::Catalog,
-                    std::string(what) + " failed: " + Trimmed(PQerrorMessage(m_hConn)));
-    return res;
+                    "the connection to the server was lost and cannot be re-established: " +
+                        Trimmed(PQerrorMessage(m_hConn)));
+    struct Flag
+    {
+        bool& b;
+        ~Flag() { b = false; }
+    } flag{m_bReconnecting = true};
+    // The new server session has none of the prepared statements.
+    for (const auto& [name, sql] : m_oPrepared)
+    {
+        Result r(PQprepare(m_hConn, name.c_str(), sql.c_str(), 0, nullptr));
+        if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+            Fail("preparing a catalog query again after reconnecting", r.get());
+    }
+    if (m_fnOnReconnect)
+        m_fnOnReconnect();
+}
+
+void PgConnection::Fail(const char* what, const PGresult* r)
+{
+    std::string msg = Trimmed(r ? PQresultErrorMessage(r) : "");
+    if (msg.empty())
+        msg = Trimmed(PQerrorMessage(m_hConn));
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    if (state && strcmp(state, "57014") == 0 && msg.find("statement timeout") != std::string::npos)
+        msg += CPLSPrintf(" (the statement ran longer than the statement timeout of %g s: "
+                          "option statement_timeout or PGMOSAIC_STATEMENT_TIMEOUT)",
+                          m_nStatementTimeoutMs / 1000.0);
+    else if (state && strcmp(state, "25006") == 0 && m_eAccess == Access::ReadOnly)
+        msg += " (reads through PGMOSAIC run in read-only transactions: a where= or sort= "
+               "expression cannot change the database)";
+    throw Error(ErrorKind::Catalog, std::string(what) + " failed: " + msg);
+}
+
+namespace
+{
+bool Succeeded(const PGresult* r)
+{
+    const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+} // namespace
+
+// Read-only: one pipeline, one round trip, one transaction (the statements up to the sync):
+// set_config(..., true) makes it read-only and sets its statement timeout, then the
+// statement. Once the transaction has run a query it cannot be made read-write again, and
+// the timer of a statement is armed when it starts. Read-write: the statement alone.
+PgConnection::Result PgConnection::SendAndCollect(const std::function<int(PGconn*)>& send)
+{
+    PGconn* c = m_hConn;
+    if (m_eAccess == Access::ReadWrite)
+    {
+        if (!send(c))
+            return nullptr;
+        Result last;
+        while (PGresult* r = PQgetResult(c))
+        {
+            if (!last || Succeeded(last.get()))
+                last.reset(r); // the first failure is kept
+            else
+                PQclear(r);
+        }
+        return last;
+    }
+    if (!PQenterPipelineMode(c))
+        return nullptr;
+    const std::string prefix = "SELECT pg_catalog.set_config('transaction_read_only', 'on', true), "
+                               "pg_catalog.set_config('statement_timeout', '" +
+                               std::to_string(m_nStatementTimeoutMs) + "', true)";
+    const bool sent =
+        PQsendQueryParams(c, prefix.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) && send(c);
+    Result statement, firstError;
+    if (PQpipelineSync(c))
+    {
+        int query = 0; // 0: the prefix, 1: the statement (when sent)
+        while (true)
+        {
+            PGresult* r = PQgetResult(c);
+            if (r == nullptr)
+            {
+                if (PQstatus(c) != CONNECTION_OK || ++query > 2)
+                    break;
+                continue;
+            }
+            const ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_PIPELINE_SYNC)
+            {
+                PQclear(r);
+                break;
+            }
+            if (query == 1 && sent && !statement)
+                statement.reset(r);
+            else if (st == PGRES_FATAL_ERROR && !firstError)
+                firstError.reset(r);
+            else
+                PQclear(r);
+        }
+    }
+    PQexitPipelineMode(c);
+    if (statement && (Succeeded(statement.get()) || !firstError))
+        return statement;
+    return firstError ? std::move(firstError) : std::move(statement);
+}
+
+PgConnection::Result PgConnection::Run(const char* what, const std::function<int(PGconn*)>& send)
+{
+    for (int attempt = 0;; ++attempt)
+    {
+        EnsureConnected();
+        Result r = SendAndCollect(send);
+        if (Succeeded(r.get()))
+            return r;
+        // Lost while reading: a read is retried once on a new connection.
+        if (PQstatus(m_hConn) != CONNECTION_OK && attempt == 0 && m_eAccess == Access::ReadOnly &&
+            !m_bReconnecting)
+            continue;
+        Fail(what, r.get());
+    }
 }
 
 PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::string>& params)
@@ -272,23 +429,28 @@ PgConnection::Result PgConnection::Exec(const char* sql, const std::vector<std::
     std::vector<const char*> values;
     for (const auto& p : params)
         values.push_back(p.c_str());
-    return Check(PQexecParams(m_hConn, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                              nullptr, nullptr, 0),
-                 "catalog query");
+    return Run("catalog query", [&](PGconn* c) {
+        return PQsendQueryParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                                 nullptr, nullptr, 0);
+    });
 }
 
 void PgConnection::Prepare(const char* name, const char* sql, int nParams)
 {
+    EnsureConnected();
     auto it = m_oPrepared.find(name);
     if (it != m_oPrepared.end())
     {
         if (it->second == sql)
             return; // prepared by an earlier dataset on this connection
-        Check(PQexec(m_hConn, ("DEALLOCATE " + std::string(name)).c_str()),
-              "replacing a catalog query");
+        Result r(PQexec(m_hConn, ("DEALLOCATE " + std::string(name)).c_str()));
+        if (!Succeeded(r.get()))
+            Fail("replacing a catalog query", r.get());
         m_oPrepared.erase(it);
     }
-    Check(PQprepare(m_hConn, name, sql, nParams, nullptr), "preparing a catalog query");
+    Result r(PQprepare(m_hConn, name, sql, nParams, nullptr));
+    if (!Succeeded(r.get()))
+        Fail("preparing a catalog query", r.get());
     m_oPrepared[name] = sql;
 }
 
@@ -298,9 +460,10 @@ PgConnection::Result PgConnection::ExecPrepared(const char* name,
     std::vector<const char*> values;
     for (const auto& p : params)
         values.push_back(p.c_str());
-    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
-                                nullptr, nullptr, 0),
-                 "item lookup");
+    return Run("item lookup", [&](PGconn* c) {
+        return PQsendQueryPrepared(c, name, static_cast<int>(values.size()), values.data(), nullptr,
+                                   nullptr, 0);
+    });
 }
 
 PgConnection::Result
@@ -309,7 +472,8 @@ PgConnection::ExecPrepared(const char* name, const std::vector<std::optional<std
     std::vector<const char*> values;
     for (const auto& p : params)
         values.push_back(p ? p->c_str() : nullptr);
-    return Check(PQexecPrepared(m_hConn, name, static_cast<int>(values.size()), values.data(),
-                                nullptr, nullptr, 0),
-                 "item lookup");
+    return Run("item lookup", [&](PGconn* c) {
+        return PQsendQueryPrepared(c, name, static_cast<int>(values.size()), values.data(), nullptr,
+                                   nullptr, 0);
+    });
 }

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,10 +46,25 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver);
 // One libpq connection; query failures become pgmosaic::Error(Catalog). Taken from the
 // process's pool of idle connections to the same server when it has one, and given back to it
 // when destroyed (pgconnection.cpp).
+//
+// A ReadOnly connection runs every statement in a transaction of its own, read-only and under
+// the statement timeout (both set in that transaction, so that nothing a where= filter does
+// to the session can lift them), and reconnects once when the server ended the connection
+// (restart, failover, pg_terminate_backend, idle timeout): its prepared statements are
+// prepared again and the reconnect hook re-checks what the dataset relies on. A ReadWrite
+// connection (registrations, overview builds) runs statements as sent, and reconnects before
+// a statement when the server ended it meanwhile (never retrying one that was sent).
 class PgConnection final
 {
 public:
-    explicit PgConnection(const std::string& conninfo);
+    enum class Access
+    {
+        ReadOnly,
+        ReadWrite
+    };
+    static constexpr int kDefaultStatementTimeoutMs = 60000;
+    explicit PgConnection(const std::string& conninfo, Access access = Access::ReadOnly,
+                          int statementTimeoutMs = kDefaultStatementTimeoutMs);
     ~PgConnection();
     // Closes the idle connections (when the driver is unloaded).
     static void ClosePool();
@@ -66,14 +82,31 @@ public:
     Result ExecPrepared(const char* name, const std::vector<std::string>& params);
     // With NULL parameters (nullopt).
     Result ExecPrepared(const char* name, const std::vector<std::optional<std::string>>& params);
+    // Run (on this connection) after a reconnection, before the statement is retried; throws
+    // to fail it (e.g. the mosaic was dropped or re-created meanwhile).
+    void SetOnReconnect(std::function<void()> fn) { m_fnOnReconnect = std::move(fn); }
+    int StatementTimeoutMs() const { return m_nStatementTimeoutMs; }
 
 private:
-    Result Check(PGresult* r, const char* what);
+    Result Run(const char* what, const std::function<int(PGconn*)>& send);
+    Result SendAndCollect(const std::function<int(PGconn*)>& send);
+    void EnsureConnected();
+    void Reconnect();
+    [[noreturn]] void Fail(const char* what, const PGresult* r);
     std::string m_osPoolKey;
     PGconn* m_hConn = nullptr;
+    Access m_eAccess = Access::ReadOnly;
+    int m_nStatementTimeoutMs = kDefaultStatementTimeoutMs; // 0: none
+    bool m_bReconnecting = false;
+    std::function<void()> m_fnOnReconnect{};
     pid_t m_nPid = getpid();                          // the process that opened or took it
     std::map<std::string, std::string> m_oPrepared{}; // statement name -> SQL
 };
+
+// The statement timeout of a dataset's reads, in milliseconds: the statement_timeout option
+// (-oo or connection string) or PGMOSAIC_STATEMENT_TIMEOUT, in seconds (default 60; 0: none).
+// Throws Error(InvalidParameter) on a bad value.
+int ParseStatementTimeoutMs(const std::string& value);
 
 /************************************************************************/
 /*                            PgItemCatalog                             */
@@ -120,6 +153,11 @@ private:
     pgmosaic::Envelope m_oCachedEnv{};
     std::vector<pgmosaic::ItemRef> m_aoCachedItems{};
 };
+
+// `catalog` with the client's source policy on top (pgsourcepolicy.cpp): the items it returns
+// are checked against PGMOSAIC_ALLOWED_NETWORK_PREFIXES and PGMOSAIC_ALLOWED_ROOTS before any
+// is opened; a refused item fails the lookup (Error(Permission) naming it).
+std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog);
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
@@ -376,12 +414,16 @@ private:
     std::string m_osMosaicName{};
     bool m_bUpdate = false;
     CPLStringList m_aosOpenOptions{};
-    std::unique_ptr<PgConnection> m_poConn{};
+    std::unique_ptr<PgConnection> m_poConn{};      // reads: read-only, time-limited
+    std::unique_ptr<PgConnection> m_poWriteConn{}; // writes, when open for update
+    int m_nStatementTimeoutMs = PgConnection::kDefaultStatementTimeoutMs;
+    PgConnection& Writer() { return m_poWriteConn ? *m_poWriteConn : *m_poConn; }
     std::vector<std::unique_ptr<OGRLayer>> m_apoLayers{};
     pgmosaic::MosaicInfo m_oMosaic{};
     std::vector<int> m_anItemBands{}; // dataset band i reads item band m_anItemBands[i - 1]
     OGRSpatialReference m_oSRS{};
     std::unique_ptr<PgItemCatalog> m_poCatalog{};
+    std::unique_ptr<pgmosaic::ItemCatalog> m_poCheckedCatalog{}; // what the readers ask
     std::unique_ptr<pgmosaic::CompositeReader> m_poReader{};
     std::vector<std::unique_ptr<PGMosaicOverviewDataset>> m_apoOverviews{};
     std::unique_ptr<GDALRasterBand> m_poMaskBand{};

@@ -86,6 +86,23 @@ pgmosaic::ReadOptions ParseReadOptions(CSLConstList openOptions,
     return o;
 }
 
+// After a reconnection: the mosaic the dataset describes must still be there, the same one.
+std::function<void()> MosaicRecheck(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic)
+{
+    return [&conn, name = mosaic.name, id = mosaic.id] {
+        auto res = conn.Exec("SELECT id FROM pgmosaic.mosaic WHERE name = $1", {name});
+        if (PQntuples(res.get()) == 0)
+            throw Error(ErrorKind::NotFound, "mosaic \"" + name +
+                                                 "\" no longer exists (checked after "
+                                                 "reconnecting to the server)");
+        if (std::atoll(PQgetvalue(res.get(), 0, 0)) != id)
+            throw Error(ErrorKind::Catalog, "mosaic \"" + name +
+                                                "\" was dropped and created again meanwhile (id " +
+                                                PQgetvalue(res.get(), 0, 0) + ", was " +
+                                                std::to_string(id) + "): open it again");
+    };
+}
+
 } // namespace
 
 /************************************************************************/
@@ -110,6 +127,11 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
         const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
         ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
         ParseItemQuery(poOpenInfo->papszOpenOptions, conn);
+        std::string timeout =
+            Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyStatementTimeout);
+        if (timeout.empty())
+            timeout = CPLGetConfigOption("PGMOSAIC_STATEMENT_TIMEOUT", "60");
+        poDS->m_nStatementTimeoutMs = ParseStatementTimeoutMs(timeout);
         poDS->Connect(conn);
         poDS->m_osMosaicName = mosaic;
         if (wantRaster && (!update || !wantVector))
@@ -160,7 +182,13 @@ GDALDataset* PGMosaicDataset::CreateVector(const char* pszName, int, int, int nB
 void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
 {
     m_osConninfo = conn.conninfo;
-    m_poConn = std::make_unique<PgConnection>(conn.conninfo);
+    // Reads (where=, sort= included) go through a read-only connection; registrations and
+    // overview builds through a writable one, only opened for update.
+    m_poConn = std::make_unique<PgConnection>(conn.conninfo, PgConnection::Access::ReadOnly,
+                                              m_nStatementTimeoutMs);
+    if (m_bUpdate)
+        m_poWriteConn =
+            std::make_unique<PgConnection>(conn.conninfo, PgConnection::Access::ReadWrite);
     auto res = m_poConn->Exec(
         "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'), "
         "(SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
@@ -180,6 +208,7 @@ PGMosaicDataset::~PGMosaicDataset()
     m_apoLayers.clear();
     m_apoOverviews.clear();
     m_poReader.reset();
+    m_poCheckedCatalog.reset();
     m_poCatalog.reset();
 }
 
@@ -212,6 +241,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
     pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     const ItemQuery query = ParseItemQuery(openOptions, conn);
     m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_osExtVersion != "0.1");
+    m_poConn->SetOnReconnect(MosaicRecheck(*m_poConn, m_oMosaic));
     if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
         options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
     const std::string bands = Option(openOptions, conn, pgmosaic::kKeyBands);
@@ -229,8 +259,9 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
                                                   m_osExtVersion != "0.1", query);
     m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
+    m_poCheckedCatalog = WithSourcePolicy(*m_poCatalog);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(
-        m_oMosaic, *m_poCatalog, options,
+        m_oMosaic, *m_poCheckedCatalog, options,
         poolSize ? static_cast<size_t>(std::atoi(poolSize)) : kDefaultSourcePoolSize);
     for (int i = 1; i <= static_cast<int>(m_anItemBands.size()); ++i)
         SetBand(i, new PGMosaicRasterBand(this, this, i, 1));
@@ -272,19 +303,24 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         std::unique_ptr<PgConnection> conn;
         pgmosaic::MosaicInfo mosaic;
         std::unique_ptr<PgItemCatalog> catalog;
+        std::unique_ptr<pgmosaic::ItemCatalog> checked;
         std::unique_ptr<pgmosaic::CompositeReader> reader;
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
     const bool overviews = m_osExtVersion != "0.1";
+    const int timeoutMs = m_nStatementTimeoutMs;
     const ItemQuery query = m_poCatalog->Query();
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
     auto makeWorker = [=]() -> pgmosaic::TileComposer {
         auto w = std::make_shared<Worker>();
-        w->conn = std::make_unique<PgConnection>(conninfo);
+        w->conn =
+            std::make_unique<PgConnection>(conninfo, PgConnection::Access::ReadOnly, timeoutMs);
         w->mosaic = mosaic;
+        w->conn->SetOnReconnect(MosaicRecheck(*w->conn, w->mosaic));
         w->catalog =
             std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews, query);
-        w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->catalog, options,
+        w->checked = WithSourcePolicy(*w->catalog);
+        w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->checked, options,
                                                                 kDefaultSourcePoolSize);
         return [w, compose](int f, int c, int r, void* d) {
             compose(*w->reader, f, c, r, d);
@@ -702,6 +738,17 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
     for (auto& c : stats)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     o.inspect.statistics = pgmosaic::ParseStatisticsMode(stats);
+    const std::string maxBlocks = get("MAX_BLOCKS", "");
+    if (!maxBlocks.empty())
+    {
+        char* end = nullptr;
+        const long long n = std::strtoll(maxBlocks.c_str(), &end, 10);
+        if (end == maxBlocks.c_str() || *end != '\0' || n < 0)
+            throw Error(ErrorKind::InvalidParameter,
+                        "invalid MAX_BLOCKS \"" + maxBlocks +
+                            "\": expected a number of blocks (0 for no limit)");
+        o.inspect.maxBlocks = n;
+    }
     return o;
 }
 
@@ -711,7 +758,7 @@ PGMosaicItemsLayer* PGMosaicDataset::AddItemsLayer(const std::string& mosaic,
 {
     const LoadOptions load = ParseLoadOptions(m_aosOpenOptions.List(), options);
     auto layer =
-        std::make_unique<PGMosaicItemsLayer>(*m_poConn, m_osPostgis, mosaic, layerName, srid,
+        std::make_unique<PGMosaicItemsLayer>(Writer(), m_osPostgis, mosaic, layerName, srid,
                                              LoadItemColumns(*m_poConn), m_bUpdate, load);
     PGMosaicItemsLayer* raw = layer.get();
     m_apoLayers.push_back(std::move(layer));
@@ -780,8 +827,7 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
             if (PQntuples(res.get()) == 0)
                 throw Error(ErrorKind::NotFound, "unknown mosaic \"" + mosaic + "\"");
             m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
-                *m_poConn, m_osPostgis, mosaic, name, std::atoi(PQgetvalue(res.get(), 0, 0)),
-                true));
+                Writer(), m_osPostgis, mosaic, name, std::atoi(PQgetvalue(res.get(), 0, 0)), true));
             created = m_apoLayers.back().get();
             return;
         }
@@ -1000,9 +1046,9 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         const std::string mosaicId = std::to_string(m_oMosaic.id);
         if (nOverviews == 0)
         {
-            auto res = m_poConn->Exec("DELETE FROM pgmosaic.item WHERE mosaic_id = $1 AND "
-                                      "category = 'overview' RETURNING pgmosaic.resolve(path)",
-                                      {mosaicId});
+            auto res = Writer().Exec("DELETE FROM pgmosaic.item WHERE mosaic_id = $1 AND "
+                                     "category = 'overview' RETURNING pgmosaic.resolve(path)",
+                                     {mosaicId});
             for (int i = 0; i < PQntuples(res.get()); ++i)
                 VSIUnlink(PQgetvalue(res.get(), i, 0));
             m_anBuiltLevels.clear();
@@ -1030,7 +1076,8 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         for (auto& c : resampling)
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         options.resampling = pgmosaic::ParseResampling(resampling);
-        pgmosaic::CompositeReader builder(m_oMosaic, *m_poCatalog, options, kDefaultSourcePoolSize);
+        pgmosaic::CompositeReader builder(m_oMosaic, *m_poCheckedCatalog, options,
+                                          kDefaultSourcePoolSize);
         std::string stored;
         const std::string root = ManagedDirectory(
             CSLFetchNameValueDef(m_aosOpenOptions.List(), "DIRECTORY", ""), &stored);
@@ -1038,8 +1085,8 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         // Registration as the items layer does it, tiles inspected here.
         const char* loadOptions[] = {"FOOTPRINT=EXTENT", "STATISTICS=APPROX", "ON_DUPLICATE=UPDATE",
                                      "BATCH_SIZE=64", nullptr};
-        PGMosaicItemsLayer layer(*m_poConn, m_osPostgis, m_osMosaicName, kLayerItems,
-                                 m_oMosaic.srid, LoadItemColumns(*m_poConn), true,
+        PGMosaicItemsLayer layer(Writer(), m_osPostgis, m_osMosaicName, kLayerItems, m_oMosaic.srid,
+                                 LoadItemColumns(*m_poConn), true,
                                  ParseLoadOptions(nullptr, loadOptions));
         for (const char* field : {"category", "overview_level", "built_from"})
         {
@@ -1170,8 +1217,8 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             std::string array = "{";
             for (size_t i = 0; i < obsolete.size(); ++i)
                 array += (i ? "," : "") + QuoteArrayElement(obsolete[i]);
-            m_poConn->Exec("SELECT pgmosaic.remove_rasters($1, $2::text[])",
-                           {m_osMosaicName, array + "}"});
+            Writer().Exec("SELECT pgmosaic.remove_rasters($1, $2::text[])",
+                          {m_osMosaicName, array + "}"});
         }
         m_anBuiltLevels = m_poCatalog->BuiltLevels();
     });

@@ -215,3 +215,95 @@ TEST_F(CatalogFilesTest, StatisticsAndCogFlag)
     EXPECT_EQ(ParseStatisticsMode("exact"), StatisticsMode::Exact);
     EXPECT_THROW(ParseStatisticsMode("everything"), Error);
 }
+
+// A raster with more full-resolution blocks than the limit is refused before its scan reads
+// any, naming the file, its block count and the limit; within the limit it is inspected.
+TEST_F(CatalogFilesTest, BlockLimitRefusesHugeRastersBeforeScanning)
+{
+    const std::string path = (m_root / "data" / "strips.tif").string();
+    WriteRamp(path, 300, 200);
+    InspectOptions options;
+    const RasterInfo info = InspectRaster(path, options);
+    const std::int64_t blocks =
+        ((info.width + info.blockW - 1) / info.blockW) *
+        static_cast<std::int64_t>((info.height + info.blockH - 1) / info.blockH);
+    options.maxBlocks = blocks;
+    EXPECT_NO_THROW(InspectRaster(path, options));
+    options.maxBlocks = blocks - 1;
+    try
+    {
+        InspectRaster(path, options);
+        FAIL() << "expected the block limit to refuse " << path;
+    }
+    catch (const Error& e)
+    {
+        EXPECT_EQ(e.kind(), ErrorKind::InvalidParameter);
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(path), std::string::npos) << msg;
+        EXPECT_NE(msg.find(std::to_string(blocks) + " blocks"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("limit of " + std::to_string(blocks - 1)), std::string::npos) << msg;
+        EXPECT_NE(msg.find("MAX_BLOCKS"), std::string::npos) << msg;
+    }
+}
+
+// The scan checks the stop request between blocks: a request after the n-th check stops it
+// there with Cancelled naming the file.
+TEST_F(CatalogFilesTest, ScanStopsWhenCancelled)
+{
+    const std::string path = (m_root / "data" / "strips2.tif").string();
+    WriteRamp(path, 300, 200);
+    struct Counter
+    {
+        int calls = 0, stopAt = 2;
+    } counter;
+    InspectOptions options;
+    options.cancel.data = &counter;
+    options.cancel.stop = [](void* d) {
+        auto* c = static_cast<Counter*>(d);
+        return ++c->calls >= c->stopAt;
+    };
+    try
+    {
+        InspectRaster(path, options);
+        FAIL() << "expected the scan to stop";
+    }
+    catch (const Cancelled& e)
+    {
+        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(counter.calls, 2);
+    counter.stopAt = 1 << 30; // never: the scan runs through
+    EXPECT_NO_THROW(InspectRaster(path, options));
+}
+
+// The driver applies the backend's policy under its own option names.
+TEST(PathPolicyNames, RefusalsNameTheSettingsOfThePolicy)
+{
+    FileAccessPolicy client;
+    client.enabled = true;
+    client.networkSetting = "PGMOSAIC_ALLOWED_NETWORK_PREFIXES";
+    client.accessName = "the client";
+    try
+    {
+        CheckPathAllowed(client, "/vsicurl/http://127.0.0.1:1/a.tif");
+        FAIL();
+    }
+    catch (const Error& e)
+    {
+        EXPECT_STREQ(e.what(), "virtual file system path /vsicurl/http://127.0.0.1:1/a.tif is "
+                               "not allowed for the client");
+    }
+    client.networkPrefixes = {"/vsicurl/http://127.0.0.1:1/ok/"};
+    EXPECT_EQ(CheckPathAllowed(client, "/vsicurl/http://127.0.0.1:1/ok/a.tif"),
+              "/vsicurl/http://127.0.0.1:1/ok/a.tif");
+    try
+    {
+        CheckPathAllowed(client, "/vsicurl/http://127.0.0.1:1/other/a.tif");
+        FAIL();
+    }
+    catch (const Error& e)
+    {
+        EXPECT_STREQ(e.what(), "network path /vsicurl/http://127.0.0.1:1/other/a.tif is outside "
+                               "PGMOSAIC_ALLOWED_NETWORK_PREFIXES");
+    }
+}

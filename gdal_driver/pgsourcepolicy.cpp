@@ -1,0 +1,99 @@
+// Which source files a reader's client may open: the backend's policy (common/path_policy),
+// set on the client by whoever configures it. A writer of the catalog must not be able to
+// make every reader's client contact a server of its choosing (an http://127.0.0.1:... item,
+// a cloud metadata address) or read a local file outside the places its operator allows.
+//
+//   PGMOSAIC_ALLOWED_NETWORK_PREFIXES  comma list of network reference prefixes items may be
+//                                      under (/vsis3/bucket/, /vsicurl/https://data.example/);
+//                                      unset or empty: network items are refused
+//   PGMOSAIC_ALLOWED_ROOTS             comma list of local directories items must be under
+//                                      (checked after symbolic links and ".."); unset: any
+#include <mutex>
+#include <set>
+
+#include "error.h"
+#include "path_policy.h"
+#include "pgmosaic_driver.h"
+
+using pgmosaic::Error;
+using pgmosaic::ErrorKind;
+
+namespace
+{
+
+class PolicyCheckedCatalog final : public pgmosaic::ItemCatalog
+{
+public:
+    PolicyCheckedCatalog(pgmosaic::ItemCatalog& inner, pgmosaic::FileAccessPolicy policy,
+                         bool checkLocal)
+        : m_oInner(inner), m_oPolicy(std::move(policy)), m_bCheckLocal(checkLocal)
+    {
+    }
+
+    std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override
+    {
+        return Checked(m_oInner.FindItems(env));
+    }
+    std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
+                                                     int level) override
+    {
+        return Checked(m_oInner.FindOverviewTiles(env, level));
+    }
+    std::map<std::int64_t, pgmosaic::EmptyBlocks>
+    FindEmptyBlocks(const std::vector<std::int64_t>& ids) override
+    {
+        return m_oInner.FindEmptyBlocks(ids);
+    }
+
+private:
+    // Every item before any is opened; a refused one fails the read, naming it.
+    std::vector<pgmosaic::ItemRef> Checked(std::vector<pgmosaic::ItemRef> items)
+    {
+        std::lock_guard<std::mutex> lock(m_oMutex);
+        for (const auto& item : items)
+        {
+            const bool network = item.path.rfind("/vsi", 0) == 0;
+            if ((!network && !m_bCheckLocal) || m_oAllowed.count(item.path))
+                continue;
+            try
+            {
+                pgmosaic::CheckPathAllowed(m_oPolicy, item.path);
+            }
+            catch (const Error& e)
+            {
+                // A missing local file is the reader's to report (or skip, with missing=skip).
+                if (e.kind() != ErrorKind::NotFound || network)
+                    throw Error(ErrorKind::Permission, "item " + std::to_string(item.id) + " (" +
+                                                           item.path +
+                                                           ") is refused by the client's "
+                                                           "policy: " +
+                                                           e.what());
+                continue;
+            }
+            m_oAllowed.insert(item.path);
+        }
+        return items;
+    }
+
+    pgmosaic::ItemCatalog& m_oInner;
+    pgmosaic::FileAccessPolicy m_oPolicy;
+    bool m_bCheckLocal = false;
+    std::mutex m_oMutex{};
+    std::set<std::string> m_oAllowed{};
+};
+
+} // namespace
+
+std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog)
+{
+    pgmosaic::FileAccessPolicy policy;
+    policy.enabled = true;
+    policy.networkPrefixes =
+        pgmosaic::ParseRootList(CPLGetConfigOption("PGMOSAIC_ALLOWED_NETWORK_PREFIXES", ""));
+    policy.allowedRoots = pgmosaic::ParseRootList(CPLGetConfigOption("PGMOSAIC_ALLOWED_ROOTS", ""));
+    policy.rootsSetting = "PGMOSAIC_ALLOWED_ROOTS";
+    policy.networkSetting = "PGMOSAIC_ALLOWED_NETWORK_PREFIXES";
+    policy.accessName = "the client (PGMOSAIC_ALLOWED_NETWORK_PREFIXES is not set)";
+    const bool checkLocal = !policy.allowedRoots.empty();
+    return std::make_unique<PolicyCheckedCatalog>(catalog, std::move(policy), checkLocal);
+}
