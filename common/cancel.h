@@ -27,8 +27,15 @@ struct Cancel
     // Throws Cancelled ("<what>: interrupted") when stop() says so.
     void Check(const std::string& what) const
     {
-        if (stop != nullptr && stop(data))
+        if (Stopping())
             throw Cancelled(what + ": interrupted");
+    }
+    bool Stopping() const { return stop != nullptr && stop(data); }
+    // A GDAL progress function (GDALProgressFunc) over a const Cancel* as its data: GDAL's own
+    // loops (RasterIO, polygonize) stop when the caller wants to stop.
+    static int Progress(double, const char*, void* cancel)
+    {
+        return !static_cast<const Cancel*>(cancel)->Stopping();
     }
 };
 

@@ -18,7 +18,13 @@ extern "C"
 #include <exception>
 #include <type_traits>
 
+#include "cancel.h"
 #include "error.h"
+
+extern "C"
+{
+#include "miscadmin.h"
+}
 
 namespace pgmosaic
 {
@@ -101,6 +107,13 @@ template <typename Fn> Datum CppBoundary(Fn&& body)
     {
         pgError = e.data();
     }
+    catch (const Cancelled& e)
+    {
+        // A loop stopped for a pending interrupt (BackendCancel): PostgreSQL reports it below,
+        // as the cancel or termination it is.
+        sqlstate = ERRCODE_QUERY_CANCELED;
+        strlcpy(message, e.what(), sizeof(message));
+    }
     catch (const Error& e)
     {
         sqlstate = SqlStateOf(e.kind());
@@ -122,8 +135,19 @@ template <typename Fn> Datum CppBoundary(Fn&& body)
     // Every C++ object of the body is destroyed by now: longjmp is safe from here.
     if (pgError != nullptr)
         ReThrowError(pgError);
+    CHECK_FOR_INTERRUPTS();
     ereport(ERROR, (errcode(sqlstate), errmsg("%s", message)));
     pg_unreachable();
+}
+
+// What the engine's long loops check in a backend: PostgreSQL's pending interrupt (a cancel,
+// statement_timeout, a termination). Only the flag is read, from any thread; the interrupt
+// itself is served by CppBoundary once the C++ frames are gone.
+inline Cancel BackendCancel()
+{
+    Cancel c;
+    c.stop = [](void*) { return InterruptPending != 0; };
+    return c;
 }
 
 } // namespace pgmosaic

@@ -118,14 +118,23 @@ std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
         std::vector<GByte> inside(n), valid(n);
         std::vector<double> values(n);
         GDALRasterBand* band = ds->GetRasterBand(bandNumber);
+        // GDAL's reads stop on a pending interrupt (a cancel, statement_timeout).
+        const pgmosaic::Cancel cancel = pgmosaic::BackendCancel();
+        GDALRasterIOExtraArg extra;
+        INIT_RASTERIO_EXTRA_ARG(extra);
+        extra.pfnProgress = pgmosaic::Cancel::Progress;
+        extra.pProgressData = const_cast<pgmosaic::Cancel*>(&cancel);
         if (mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, w, h, inside.data(), w, h, GDT_Byte, 0,
                                              0, nullptr) != CE_None ||
             band->RasterIO(GF_Read, x0, y0, w, h, values.data(), w, h, GDT_Float64, 0, 0,
-                           nullptr) != CE_None ||
+                           &extra) != CE_None ||
             band->GetMaskBand()->RasterIO(GF_Read, x0, y0, w, h, valid.data(), w, h, GDT_Byte, 0, 0,
-                                          nullptr) != CE_None)
+                                          &extra) != CE_None)
+        {
+            cancel.Check(std::string("reading ") + ds->GetDescription());
             throw Error(ErrorKind::Io, std::string("cannot read ") + ds->GetDescription() + ": " +
                                            errors.Message("read failed"));
+        }
         for (size_t i = 0; i < n; ++i)
         {
             if (!inside[i] || !valid[i] || std::isnan(values[i]))

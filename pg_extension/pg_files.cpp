@@ -42,6 +42,7 @@ std::string InspectToJson(const std::string& path, const std::string& statistics
 {
     pgmosaic::InspectOptions options;
     options.statistics = pgmosaic::ParseStatisticsMode(statistics);
+    options.cancel = pgmosaic::BackendCancel();
     const auto policy = pgmosaic::CurrentFileAccessPolicy();
     pgmosaic::EnsureGdal();
     return pgmosaic::RasterInfoToJson(pgmosaic::InspectAllowedRaster(policy, path, options));

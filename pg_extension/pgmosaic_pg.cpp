@@ -84,8 +84,10 @@ extern "C"
             std::string path =
                 pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
             pgmosaic::EnsureGdal();
-            const std::string json = pgmosaic::RasterInfoToJson(pgmosaic::InspectAllowedRaster(
-                pgmosaic::CurrentFileAccessPolicy(), path, pgmosaic::InspectOptions{}));
+            pgmosaic::InspectOptions options;
+            options.cancel = pgmosaic::BackendCancel();
+            const std::string json = pgmosaic::RasterInfoToJson(
+                pgmosaic::InspectAllowedRaster(pgmosaic::CurrentFileAccessPolicy(), path, options));
             return pgmosaic::PgCall(
                 [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
         });

@@ -211,3 +211,34 @@ def test_gdaladdo_racing_a_loader_leaves_no_wrong_tile_marked_ok(db, datadir):
     assert np.array_equal(ov, full[:, 1::2, 1::2])
     db.query("SELECT pgmosaic.drop_mosaic('race')")
     db.query("DELETE FROM pgmosaic.path_root WHERE name = 'race'")
+
+
+def test_a_long_inspection_in_the_backend_stops_at_statement_timeout(db, datadir):
+    """The scan of every block of a large sparse GeoTIFF (about 15 s here) honours cancel and
+    statement_timeout within a second."""
+    import time
+
+    d = os.path.join(datadir, "cancel")
+    os.makedirs(d)
+    path = os.path.join(d, "sparse.tif")
+    subprocess.run(["gdal_create", "-q", "-of", "GTiff", "-outsize", "150000", "150000",
+                    "-bands", "1", "-ot", "Byte", "-co", "SPARSE_OK=YES", "-co", "TILED=YES",
+                    "-a_srs", "EPSG:32631", "-a_ullr", "500000", "5000000", "2000000",
+                    "3500000", path], check=True)
+    os.chmod(path, 0o644)
+    conn = psycopg2.connect(db.conninfo)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
+            cur.execute("SET statement_timeout = '1s'")
+            t0 = time.monotonic()
+            with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+                cur.execute("SELECT pgmosaic.inspect_raster(%s)", (path,))
+            assert time.monotonic() - t0 < 3.0
+        conn.rollback()
+        with conn.cursor() as cur:  # the backend is usable afterwards
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        conn.close()
