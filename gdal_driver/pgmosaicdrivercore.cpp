@@ -42,6 +42,8 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "description='Per-band statistics from an overview, at full resolution, or none'>"
         "    <Value>APPROX</Value><Value>EXACT</Value><Value>NONE</Value>"
         "  </Option>"
+        "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Rasters with "
+        "more full-resolution blocks are refused (the scan reads every block); 0: no limit'/>"
         "</LayerCreationOptionList>");
     poDriver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_CONNECTION_PREFIX, pgmosaic::kConnectionPrefix);
@@ -85,6 +87,11 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "or EXTENT'/>"
         "  <Option name='STATISTICS' type='string' default='APPROX' description='Loading: "
         "APPROX, EXACT or NONE'/>"
+        "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Loading: "
+        "rasters with more full-resolution blocks are refused; 0: no limit'/>"
+        "  <Option name='STATEMENT_TIMEOUT' type='float' default='60' description='Seconds a "
+        "catalog query of a read may run (where= and sort= included); 0: no limit. Default "
+        "from PGMOSAIC_STATEMENT_TIMEOUT'/>"
         "</OpenOptionList>");
 }
 

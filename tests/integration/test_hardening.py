@@ -237,6 +237,22 @@ def test_a_read_after_pg_terminate_backend_reconnects(db, mosaic, pool):
         ds = None
 
 
+def test_a_connection_lost_during_a_lookup_is_retried_once(db, mosaic):
+    """The filter ends its own backend unless its session has the database's new default: the
+    dataset's session (opened before) dies in the middle of the lookup, the new one reads."""
+    kill = ("current_setting('pgmosaic_test.alive', true) = 'yes' or "
+            "pg_terminate_backend(pg_backend_pid())")
+    expected = gdal.Open(mosaic).ReadRaster(150, 150, 300, 300)
+    with config({"PGMOSAIC_CONNECTION_POOL_SIZE": "0"}):
+        ds = gdal.OpenEx(mosaic, gdal.OF_RASTER, open_options=["WHERE=" + kill])
+        db.query(f"ALTER DATABASE {db.name} SET pgmosaic_test.alive = 'yes'")
+        try:
+            assert ds.ReadRaster(150, 150, 300, 300) == expected
+        finally:
+            db.query(f"ALTER DATABASE {db.name} RESET pgmosaic_test.alive")
+        ds = None
+
+
 def test_a_read_after_the_mosaic_was_recreated_fails_naming_it(db, mosaic, tiles):
     ds = gdal.Open(mosaic)
     assert ds.ReadRaster(0, 0, 100, 100)
