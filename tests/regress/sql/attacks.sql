@@ -3,14 +3,6 @@
 -- access, pixels read by path for admins only, nothing said about paths outside the roots.
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-GRANT EXECUTE ON FUNCTION pg_temp.try(text) TO PUBLIC;
 
 -- Rule 1: every SQL and PL/pgSQL function has a fixed search_path, but _resolved_path (kept
 -- inlinable), whose body names nothing unqualified: no bare operator, type or function.
@@ -78,14 +70,14 @@ CREATE OPERATOR regress_evil.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION 
 CREATE OPERATOR regress_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = regress_evil.yes);
 CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = regress_evil.yes);
 SET search_path = regress_evil, pg_catalog, public;
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.mosaic_grant VALUES (%s, 'regress_mallory', 'write')$$, :victim_id));
-SELECT pg_temp.try($$SELECT pgmosaic.grant_access('victim', 'regress_mallory', 'write')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('victim', '/tmp/pgmosaic_regress/b.tif')$$);
-SELECT pg_temp.try(format($$UPDATE pgmosaic.mosaic SET title = 'mine' WHERE id = %s$$, :victim_id));
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.item (mosaic_id, path, footprint, srid, geotransform, width, height, band_count, data_type) VALUES (%s, '/tmp/x.tif', 'SRID=32631;POINT(0 0)', 32631, '{0,1,0,0,0,-1}', 1, 1, 1, 'Byte')$$, :victim_id));
+SELECT regress.try(format($$INSERT INTO pgmosaic.mosaic_grant VALUES (%s, 'regress_mallory', 'write')$$, :victim_id));
+SELECT regress.try($$SELECT pgmosaic.grant_access('victim', 'regress_mallory', 'write')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('victim', '/tmp/pgmosaic_regress/b.tif')$$);
+SELECT regress.try(format($$UPDATE pgmosaic.mosaic SET title = 'mine' WHERE id = %s$$, :victim_id));
+SELECT regress.try(format($$INSERT INTO pgmosaic.item (mosaic_id, path, footprint, srid, geotransform, width, height, band_count, data_type) VALUES (%s, '/tmp/x.tif', 'SRID=32631;POINT(0 0)', 32631, '{0,1,0,0,0,-1}', 1, 1, 1, 'Byte')$$, :victim_id));
 SET search_path = pg_temp, regress_evil, public, pg_catalog;
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.mosaic_grant VALUES (%s, 'regress_mallory', 'write')$$, :victim_id));
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('victim', '/tmp/pgmosaic_regress/b.tif')$$);
+SELECT regress.try(format($$INSERT INTO pgmosaic.mosaic_grant VALUES (%s, 'regress_mallory', 'write')$$, :victim_id));
+SELECT regress.try($$SELECT pgmosaic.add_raster('victim', '/tmp/pgmosaic_regress/b.tif')$$);
 RESET search_path;
 RESET ROLE;
 SET search_path = pgmosaic, public;
@@ -107,9 +99,9 @@ WITH d AS (DELETE FROM theme RETURNING 1) SELECT count(*) AS themes_deleted FROM
 WITH u AS (UPDATE theme_rule SET expression = 'b1 > 0' RETURNING 1) SELECT count(*) AS rules_updated FROM u;
 WITH d AS (DELETE FROM tile RETURNING 1) SELECT count(*) AS tiles_deleted FROM d;
 WITH u AS (UPDATE item SET status = 'missing' RETURNING 1) SELECT count(*) AS items_updated FROM u;
-SELECT pg_temp.try($$INSERT INTO pgmosaic.theme_rule
+SELECT regress.try($$INSERT INTO pgmosaic.theme_rule
     SELECT id, 'evil', 'b1 > 0' FROM pgmosaic.mosaic WHERE name = 'victim'$$);
-SELECT pg_temp.try($$INSERT INTO pgmosaic.theme (mosaic_id, theme, polygon)
+SELECT regress.try($$INSERT INTO pgmosaic.theme (mosaic_id, theme, polygon)
     SELECT id, 'evil', 'POLYGON((0 0,1 0,1 1,0 0))' FROM pgmosaic.mosaic WHERE name = 'victim'$$);
 RESET ROLE;
 -- A writer holding a read grant has the table privileges, and still changes nothing
@@ -119,15 +111,15 @@ WITH d AS (DELETE FROM theme RETURNING 1) SELECT count(*) AS themes_deleted FROM
 WITH u AS (UPDATE theme_rule SET expression = 'b1 > 0' RETURNING 1) SELECT count(*) AS rules_updated FROM u;
 WITH d AS (DELETE FROM tile RETURNING 1) SELECT count(*) AS tiles_deleted FROM d;
 WITH u AS (UPDATE item SET status = 'missing' RETURNING 1) SELECT count(*) AS items_updated FROM u;
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.theme_rule VALUES (%s, 'evil', 'b1 > 0')$$, :victim_id));
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.theme (mosaic_id, theme, polygon) VALUES (%s, 'evil', 'SRID=32631;POINT(0 0)')$$, :victim_id));
-SELECT pg_temp.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0')) ~ 'not writable' AS theme_refused;
+SELECT regress.try(format($$INSERT INTO pgmosaic.theme_rule VALUES (%s, 'evil', 'b1 > 0')$$, :victim_id));
+SELECT regress.try(format($$INSERT INTO pgmosaic.theme (mosaic_id, theme, polygon) VALUES (%s, 'evil', 'SRID=32631;POINT(0 0)')$$, :victim_id));
+SELECT regress.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0')) ~ 'not writable' AS theme_refused;
 RESET ROLE;
 -- ... nor does a writer without a grant (it sees no row to change, and may add none)
 SET ROLE regress_mallory;
 WITH u AS (UPDATE tile SET empty = true RETURNING 1) SELECT count(*) AS tiles_updated FROM u;
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.tile VALUES (%s, %s, 9, '0', 'SRID=32631;POINT(0 0)', NULL, NULL, true, NULL)$$, :victim_id, :victim_item));
-SELECT pg_temp.try(format($$INSERT INTO pgmosaic.theme_rule VALUES (%s, 'evil', 'b1 > 0')$$, :victim_id));
+SELECT regress.try(format($$INSERT INTO pgmosaic.tile VALUES (%s, %s, 9, '0', 'SRID=32631;POINT(0 0)', NULL, NULL, true, NULL)$$, :victim_id, :victim_item));
+SELECT regress.try(format($$INSERT INTO pgmosaic.theme_rule VALUES (%s, 'evil', 'b1 > 0')$$, :victim_id));
 RESET ROLE;
 SELECT count(*) FILTER (WHERE empty) AS empty_tiles, count(*) AS tiles,
        (SELECT count(*) FROM theme) > 0 AS themes_kept,
@@ -137,18 +129,18 @@ FROM tile;
 -- Attack 3: a reader reads pixels of any file by path: refused. It reads pixels only of the
 -- items of mosaics it may see (summary), and an item of another mosaic is refused by id too.
 SET ROLE regress_reader;
-SELECT pg_temp.try($$SELECT pgmosaic.zonal_stats('/tmp/pgmosaic_regress/b.tif', 1,
+SELECT regress.try($$SELECT pgmosaic.zonal_stats('/tmp/pgmosaic_regress/b.tif', 1,
     'POLYGON((500200 5000000,500400 5000000,500400 4999900,500200 4999900,500200 5000000))')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.compute_theme('/tmp/pgmosaic_regress/b.tif', 'b1 > 0')$$);
+SELECT regress.try($$SELECT pgmosaic.compute_theme('/tmp/pgmosaic_regress/b.tif', 'b1 > 0')$$);
 SELECT count, min, max, items_read FROM summary('victim',
     ST_MakeEnvelope(500010, 4999910, 500190, 4999990, 32631), exact => true);
 -- ... and may read, not write: no theme is computed from its items by it
-SELECT pg_temp.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0'));
+SELECT regress.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0'));
 RESET ROLE;
 -- A writer without a grant reads no item of the victim's, by id either
 SET ROLE regress_mallory;
-SELECT regexp_replace(pg_temp.try(format('SELECT pgmosaic._item_zonal_stats(%s, %s, 1, %L)', :victim_id, :victim_item, 'POLYGON((0 0,1 0,1 1,0 0))')), '\d+', 'N', 'g');
-SELECT regexp_replace(pg_temp.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0')), '\d+', 'N', 'g');
+SELECT regexp_replace(regress.try(format('SELECT pgmosaic._item_zonal_stats(%s, %s, 1, %L)', :victim_id, :victim_item, 'POLYGON((0 0,1 0,1 1,0 0))')), '\d+', 'N', 'g');
+SELECT regexp_replace(regress.try(format('SELECT pgmosaic._item_theme(%s, %s, %L)', :victim_id, :victim_item, 'b1 > 0')), '\d+', 'N', 'g');
 RESET ROLE;
 -- An area of +-1e300 covers the whole file (it counted 0 pixels through a saturating cast)
 SELECT (zonal_stats('/tmp/pgmosaic_regress/a.tif', 1,
@@ -173,7 +165,7 @@ SELECT inspect_raster('/tmp/pgmosaic_regress/work/side.tif') -> 'overview_count'
 
 -- pg_dump by a writer reads the sequences
 SET ROLE regress_mallory;
-SELECT pg_temp.try($$SELECT last_value FROM pgmosaic.item_id_seq$$);
+SELECT regress.try($$SELECT last_value FROM pgmosaic.item_id_seq$$);
 RESET ROLE;
 
 SELECT drop_mosaic(name) FROM mosaic WHERE name IN ('victim', 'mallory');

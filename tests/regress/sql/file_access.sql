@@ -14,26 +14,12 @@ SHOW pgmosaic.enable_file_access;
 SHOW pgmosaic.allowed_roots;
 SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif');
 -- Once loaded, setting them is refused outright.
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-SELECT pg_temp.try($$SET pgmosaic.enable_file_access = on$$);
-SELECT pg_temp.try($$SET pgmosaic.allowed_roots = '/'$$);
+SELECT regress.try($$SET pgmosaic.enable_file_access = on$$);
+SELECT regress.try($$SET pgmosaic.allowed_roots = '/'$$);
 \c - postgres
 \set SHOW_CONTEXT never
 DROP OWNED BY regress_pgmosaic_user;
 DROP ROLE regress_pgmosaic_user;
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = ' /tmp/pgmosaic_regress/sub , /tmp/pgmosaic_regress ';
@@ -41,29 +27,29 @@ SELECT key, value FROM jsonb_each(pgmosaic.inspect_raster('/tmp/pgmosaic_regress
 WHERE key NOT IN ('mtime', 'path', 'statistics', 'bands') ORDER BY key;
 SELECT value FROM jsonb_array_elements(
     pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif', 'exact') -> 'statistics') LIMIT 1;
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/../pgmosaic_regress_outside/secret.tif')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/escape.tif')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/a.tif')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster(E'/tmp/pgmosaic_regress/a.tif\\x')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/../pgmosaic_regress_outside/secret.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/escape.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster(E'/tmp/pgmosaic_regress/a.tif\\x')$$);
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress/sub';
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
 -- A prefix of a directory name is not the directory
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_reg';
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
 
 -- Only the allowed GDAL drivers open files: a VRT could reach any file the server can read
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
 SHOW pgmosaic.allowed_drivers;
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt')$$);
 SET pgmosaic.allowed_drivers = 'GTiff, VRT';
 SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt') ->> 'driver' AS allowed_now;
 RESET pgmosaic.allowed_drivers;
 -- Network references need their own allowance, by prefix
 SHOW pgmosaic.allowed_network_prefixes;
 SET pgmosaic.allowed_network_prefixes = 'http://127.0.0.1:1/allowed/';
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/other/a.tif')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/../other/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/other/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/../other/a.tif')$$);
 -- allowed: the request is made (and fails: nothing listens on port 1)
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/vsicurl/http://127.0.0.1:1/allowed/a.tif')$$);
 SELECT state, detail FROM pgmosaic.stat_raster('/vsicurl/http://127.0.0.1:1/other/a.tif');
 RESET pgmosaic.allowed_network_prefixes;

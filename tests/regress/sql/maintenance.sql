@@ -2,13 +2,6 @@
 -- and path_root move storage. Files are moved and rewritten with \! under work/.
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 -- Reports without modification times (they depend on when the test runs) and with N for
 -- numbers (sizes depend on the GDAL release).
 CREATE FUNCTION pg_temp.health(mosaic text, deep boolean DEFAULT false)
@@ -72,7 +65,7 @@ SELECT * FROM pg_temp.health('health');
 UPDATE path_root SET name = 'work' WHERE name = 'work_old';
 -- File access off: check refuses to run rather than report every file
 RESET pgmosaic.enable_file_access;
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.check('health')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.check('health')$$);
 SET pgmosaic.enable_file_access = on;
 
 -- Moving the storage: a root is one UPDATE; references not under a root need repair_paths
@@ -87,9 +80,9 @@ SELECT repair_paths('health', '/tmp/pgmosaic_regress/work2', '@work');
 SELECT path, resolved_path FROM items('health');
 SELECT file, problem FROM pg_temp.health('health');
 SELECT repair_paths('health', '/nothing/here', '/elsewhere') AS nothing_to_repair;
-SELECT pg_temp.try($$SELECT pgmosaic.repair_paths('health', '@work', 'relative')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.repair_paths('health', '@work/m2.tif', '@work/m3.tif')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.repair_paths('nope', '/a', '/b')$$);
+SELECT regress.try($$SELECT pgmosaic.repair_paths('health', '@work', 'relative')$$);
+SELECT regress.try($$SELECT pgmosaic.repair_paths('health', '@work/m2.tif', '@work/m3.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.repair_paths('nope', '/a', '/b')$$);
 \! mv /tmp/pgmosaic_regress/work2 /tmp/pgmosaic_regress/work
 UPDATE path_root SET prefix = '/tmp/pgmosaic_regress/work' WHERE name = 'work';
 

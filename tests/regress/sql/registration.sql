@@ -2,13 +2,6 @@
 -- transaction, all or nothing unless skip_bad; item metadata; removal.
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
 SET timezone = 'UTC';
@@ -23,9 +16,9 @@ SELECT i.path, i.status, i.is_cog, i.min_pixel_size, i.block_width, i.overview_c
 FROM item i JOIN mosaic m ON m.id = i.mosaic_id WHERE m.name = 'single';
 
 -- A list: a bad file fails the whole call, naming it, and leaves nothing behind
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('list',
+SELECT regress.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('list',
     ARRAY['/tmp/pgmosaic_regress/a.tif', '/tmp/pgmosaic_regress/corrupt.tif'])$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('list',
+SELECT regress.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('list',
     ARRAY['/tmp/pgmosaic_regress/a.tif', '/tmp/pgmosaic_regress/one_band.tif'])$$);
 SELECT count(*) AS mosaics_named_list FROM mosaic WHERE name = 'list';
 -- ... unless the caller asks to skip bad files: then they are reported as rows, in list order
@@ -44,8 +37,8 @@ SELECT path FROM items('list');
 SELECT path, item_id IS NOT NULL AS registered
 FROM add_rasters('list', ARRAY['/tmp/pgmosaic_regress/sub/c.tif'], '{"batch": 2}', 3);
 SELECT path, priority, attributes FROM items('list');
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_rasters('nope', ARRAY['/x.tif'])$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('empty', ARRAY[]::text[])$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_rasters('nope', ARRAY['/x.tif'])$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.create_mosaic_from_files('empty', ARRAY[]::text[])$$);
 
 -- A directory: recursive, case-insensitive glob, path order; under a root the references keep
 -- the root, so that moving the storage stays one UPDATE
@@ -55,12 +48,12 @@ FROM create_mosaic_from_directory('fromdir', '@dirs', skip_bad => true);
 SELECT path, resolved_path FROM items('fromdir');
 SELECT path, item_id IS NOT NULL AS registered
 FROM create_mosaic_from_directory('flat', '/tmp/pgmosaic_regress/dir/', 'x*.tif', false);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/dir', 'bad.tif')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/dir', '*.jp2')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/none')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress_outside')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', '@nope')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.add_directory('flat', 'relative/dir')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/dir', 'bad.tif')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/dir', '*.jp2')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress/none')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', '/tmp/pgmosaic_regress_outside')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', '@nope')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.add_directory('flat', 'relative/dir')$$);
 
 -- Item metadata: acquisition time, cloud cover, overview category
 SELECT add_raster('flat', '/tmp/pgmosaic_regress/wide.tif', '{"sensor": "s2"}', 0,
@@ -70,11 +63,11 @@ SELECT add_raster('flat', '/tmp/pgmosaic_regress/cog.tif', category => 'overview
                   overview_level => 1) AS overview_id \gset
 SELECT path, is_cog, category, overview_level FROM item WHERE id = :overview_id;
 SELECT count(*) AS primary_items_listed FROM items('flat');
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', category => 'overview')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', cloud_cover => 120)$$);
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', category => 'thumbnail')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', category => 'overview')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', cloud_cover => 120)$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('flat', '/tmp/pgmosaic_regress/a.tif', category => 'thumbnail')$$);
 SELECT create_mosaic('nogrid', 32631) > 0 AS created;
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('nogrid', '/tmp/pgmosaic_regress/cog.tif', category => 'overview', overview_level => 1)$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('nogrid', '/tmp/pgmosaic_regress/cog.tif', category => 'overview', overview_level => 1)$$);
 
 -- Removal: items go (not the files), the extent and boundary shrink
 SELECT min_x, max_x FROM mosaic WHERE name = 'flat';
@@ -102,7 +95,7 @@ FROM mosaic m JOIN item i ON i.mosaic_id = m.id WHERE m.name = 'remote' GROUP BY
 SELECT path, acquired, cloud_cover, attributes, width, statistics IS NOT NULL AS statistics
 FROM items('remote') ORDER BY path;
 -- Duplicates fail, are skipped or updated
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', path, info) FROM inspected$$);
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', path, info) FROM inspected$$);
 SELECT register_raster('remote', path, info, '{}', 'skip') IS NULL AS skipped
 FROM inspected WHERE path LIKE '%a.tif';
 SELECT register_raster('remote', path, info, '{"priority": 7, "tile": "t1"}', 'update') > 0
@@ -110,14 +103,14 @@ SELECT register_raster('remote', path, info, '{"priority": 7, "tile": "t1"}', 'u
 FROM inspected WHERE path LIKE '%a.tif';
 SELECT path, priority, attributes, acquired FROM items('remote') ORDER BY path;
 -- Refusals name the raster
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/x.tif', '{"srid": 32631}')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', '/x.tif', '{"srid": 32631}')$$);
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
     info, '{"acquired": "sometime"}') FROM inspected WHERE path LIKE '%a.tif'$$);
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', '/tmp/pgmosaic_regress/c.tif',
     info, '{"category": "overview"}') FROM inspected WHERE path LIKE '%a.tif'$$);
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', path, info, '{}', 'replace')
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', path, info, '{}', 'replace')
     FROM inspected WHERE path LIKE '%a.tif'$$);
-SELECT pg_temp.try($$SELECT pgmosaic.register_raster('remote', 'relative.tif', info)
+SELECT regress.try($$SELECT pgmosaic.register_raster('remote', 'relative.tif', info)
     FROM inspected WHERE path LIKE '%a.tif'$$);
 SET pgmosaic.enable_file_access = on;
 

@@ -2,13 +2,6 @@
 -- (metadata first, then space); download size estimates; footprints, boundary, file lists.
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
 SET timezone = 'UTC';
@@ -45,9 +38,9 @@ SELECT count(*) AS by_ids FROM items('scenes', ids => ARRAY(SELECT id FROM scene
 UPDATE mosaic SET default_sort = 'cloud_cover DESC' WHERE name = 'scenes';
 SELECT s.file FROM items('scenes') i JOIN scene_names s USING (id);
 UPDATE mosaic SET default_sort = NULL WHERE name = 'scenes';
-SELECT pg_temp.try($$UPDATE pgmosaic.mosaic SET default_sort = 'id; DROP TABLE x' WHERE name = 'scenes'$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('scenes', filter => 'no_such_column > 1')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('scenes', sort => 'cloud_cover -- x')$$);
+SELECT regress.try($$UPDATE pgmosaic.mosaic SET default_sort = 'id; DROP TABLE x' WHERE name = 'scenes'$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('scenes', filter => 'no_such_column > 1')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('scenes', sort => 'cloud_cover -- x')$$);
 -- The window lookup the driver makes uses a GiST index (either of the two on footprint)
 CREATE FUNCTION pg_temp.scans(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -99,8 +92,8 @@ SELECT width, height, band_count, data_type, bytes, item_count,
 FROM estimate_size('scenes', ST_MakeEnvelope(499000, 4999000, 501000, 5001000, 32631),
                    resolution => 20, bands => '{1}');
 SELECT * FROM estimate_size('dem', ST_MakeEnvelope(0, 0, 10, 10, 32631));
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.estimate_size('scenes', ST_MakeEnvelope(0, 0, 1, 1, 32631), bands => '{4}')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.estimate_size('scenes', ST_MakeEnvelope(0, 0, 1, 1, 32631), resolution => 0)$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.estimate_size('scenes', ST_MakeEnvelope(0, 0, 1, 1, 32631), bands => '{4}')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.estimate_size('scenes', ST_MakeEnvelope(0, 0, 1, 1, 32631), resolution => 0)$$);
 
 -- Export: footprints (also as GeoJSON), the boundary, the file list (all, or broken only)
 SELECT regexp_replace(path::text, '.*/', '') AS file, category, status, ST_AsText(footprint)

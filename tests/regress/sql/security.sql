@@ -2,14 +2,6 @@
 -- pgmosaic_admin; row-level security keyed on the mosaic (owner, grants, PUBLIC grants).
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-GRANT EXECUTE ON FUNCTION pg_temp.try(text) TO PUBLIC;
 
 -- The roles: created by the extension (once per cluster), each a member of the one before
 SELECT r.rolname, r.rolcanlogin,
@@ -40,18 +32,18 @@ RESET ROLE;
 SET ROLE regress_bob;
 SELECT name FROM mosaic ORDER BY name;
 SELECT count(*) AS shared_items FROM items('alice_shared');
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('alice_private')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('alice_private')$$);
 SELECT count(*) AS items_visible FROM item;
 SELECT count(*) AS grants_visible FROM mosaic_grant;
 -- ... and cannot write
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
-SELECT pg_temp.try($$DELETE FROM pgmosaic.item$$);
-SELECT pg_temp.try($$SELECT pgmosaic.grant_access('alice_shared', 'regress_carol')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
+SELECT regress.try($$DELETE FROM pgmosaic.item$$);
+SELECT regress.try($$SELECT pgmosaic.grant_access('alice_shared', 'regress_carol')$$);
+SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif')$$);
 -- A filter runs as Bob: it cannot reach beyond the mosaic, nor carry a statement
 SELECT count(*) AS widened FROM items('alice_shared', filter => 'true) OR (true');
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('alice_shared', filter => 'true; DROP TABLE pgmosaic.item')$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('alice_shared', sort => 'id /* x */')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('alice_shared', filter => 'true; DROP TABLE pgmosaic.item')$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('alice_shared', sort => 'id /* x */')$$);
 RESET ROLE;
 
 -- Carol, another reader, sees nothing; Dave, with no pgmosaic role, cannot reach the schema
@@ -59,14 +51,14 @@ SET ROLE regress_carol;
 SELECT count(*) AS mosaics, (SELECT count(*) FROM item) AS items FROM mosaic;
 RESET ROLE;
 SET ROLE regress_dave;
-SELECT pg_temp.try($$SELECT count(*) FROM pgmosaic.item$$);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.items('alice_shared')$$);
+SELECT regress.try($$SELECT count(*) FROM pgmosaic.item$$);
+SELECT regress.try($$SELECT * FROM pgmosaic.items('alice_shared')$$);
 RESET ROLE;
 
 -- Erin, a writer without a grant, cannot see or touch Alice's mosaics
 SET ROLE regress_erin;
 SELECT count(*) AS mosaics FROM mosaic;
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
 WITH u AS (UPDATE item SET priority = 9 RETURNING 1) SELECT count(*) AS updated FROM u;
 RESET ROLE;
 -- Read access lets her see, not write
@@ -74,7 +66,7 @@ SET ROLE regress_alice;
 SELECT grant_access('alice_shared', 'regress_erin');
 RESET ROLE;
 SET ROLE regress_erin;
-SELECT pg_temp.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
+SELECT regress.try($$SELECT pgmosaic.add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif')$$);
 WITH d AS (DELETE FROM item RETURNING 1) SELECT count(*) AS deleted FROM d;
 RESET ROLE;
 -- Write access lets her register, not drop the mosaic, share it or take it
@@ -83,18 +75,18 @@ SELECT grant_access('alice_shared', 'regress_erin', 'write');
 RESET ROLE;
 SET ROLE regress_erin;
 SELECT add_raster('alice_shared', '/tmp/pgmosaic_regress/b.tif') > 0 AS added;
-SELECT pg_temp.try($$SELECT pgmosaic.drop_mosaic('alice_shared')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.grant_access('alice_shared', 'regress_carol')$$);
-SELECT pg_temp.try($$UPDATE pgmosaic.mosaic SET owner = 'regress_erin' WHERE name = 'alice_shared'$$);
-SELECT pg_temp.try($$INSERT INTO pgmosaic.mosaic_grant
+SELECT regress.try($$SELECT pgmosaic.drop_mosaic('alice_shared')$$);
+SELECT regress.try($$SELECT pgmosaic.grant_access('alice_shared', 'regress_carol')$$);
+SELECT regress.try($$UPDATE pgmosaic.mosaic SET owner = 'regress_erin' WHERE name = 'alice_shared'$$);
+SELECT regress.try($$INSERT INTO pgmosaic.mosaic_grant
     SELECT id, 'regress_erin', 'write' FROM pgmosaic.mosaic WHERE name = 'alice_shared'$$);
 RESET ROLE;
 
 -- PUBLIC grants, and the admin who sees and changes everything
 SET ROLE regress_alice;
 SELECT grant_access('alice_private', 'public');
-SELECT pg_temp.try($$SELECT pgmosaic.grant_access('alice_private', 'regress_nobody')$$);
-SELECT pg_temp.try($$SELECT pgmosaic.grant_access('alice_private', 'regress_bob', 'own')$$);
+SELECT regress.try($$SELECT pgmosaic.grant_access('alice_private', 'regress_nobody')$$);
+SELECT regress.try($$SELECT pgmosaic.grant_access('alice_private', 'regress_bob', 'own')$$);
 RESET ROLE;
 SET ROLE regress_carol;
 SELECT name FROM mosaic ORDER BY name;
@@ -114,10 +106,10 @@ ORDER BY 1, 2, 3;
 
 -- Storage roots and backend settings are not the writers'
 SET ROLE regress_alice;
-SELECT pg_temp.try($$INSERT INTO pgmosaic.path_root VALUES ('mine', '/tmp')$$);
-SELECT pg_temp.try($$SET pgmosaic.enable_file_access = on$$);
-SELECT pg_temp.try($$SET pgmosaic.allowed_drivers = 'GTiff,VRT'$$);
-SELECT pg_temp.try($$SET pgmosaic.allowed_network_prefixes = '/vsis3/bucket'$$);
+SELECT regress.try($$INSERT INTO pgmosaic.path_root VALUES ('mine', '/tmp')$$);
+SELECT regress.try($$SET pgmosaic.enable_file_access = on$$);
+SELECT regress.try($$SET pgmosaic.allowed_drivers = 'GTiff,VRT'$$);
+SELECT regress.try($$SET pgmosaic.allowed_network_prefixes = '/vsis3/bucket'$$);
 RESET ROLE;
 
 -- Under row-level security only leakproof operators become index conditions: items() looks

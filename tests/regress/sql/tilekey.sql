@@ -2,13 +2,6 @@
 -- subtree, WebMercatorQuad and mosaic-grid helpers, coverings.
 SET search_path = pgmosaic, public;
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN others THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- Text I/O: quadkeys out; quadkeys and z/x/y in
 SELECT v AS input, v::tilekey AS key, tilekey_zxy(v::tilekey) AS zxy, tilekey_zoom(v::tilekey),
@@ -16,13 +9,13 @@ SELECT v AS input, v::tilekey AS key, tilekey_zxy(v::tilekey) AS zxy, tilekey_zo
 FROM (VALUES ('213'), ('3/3/5'), (''), ('0/0/0'), ('33333333333333333333333333333'),
              ('29/536870911/0')) AS t (v);
 SELECT tilekey(3, 3, 5), tilekey(3, 3, 5)::bigint, tilekey(3, 3, 5)::bigint::tilekey;
-SELECT v AS input, pg_temp.try(format('SELECT %L::pgmosaic.tilekey', v)) AS result
+SELECT v AS input, regress.try(format('SELECT %L::pgmosaic.tilekey', v)) AS result
 FROM (VALUES ('0124'), ('3/8/0'), ('30/0/0'), ('3/-1/0'), ('3/1'), ('abc'),
              ('333333333333333333333333333333')) AS t (v);
-SELECT pg_temp.try('SELECT pgmosaic.tilekey(3, 8, 0)') AS out_of_matrix,
-       pg_temp.try('SELECT pgmosaic.tilekey(30, 0, 0)') AS too_deep,
-       pg_temp.try('SELECT 30::bigint::pgmosaic.tilekey') AS bad_bits,
-       pg_temp.try('SELECT pgmosaic.tilekey_parent(''21'', 3)') AS ancestor_below;
+SELECT regress.try('SELECT pgmosaic.tilekey(3, 8, 0)') AS out_of_matrix,
+       regress.try('SELECT pgmosaic.tilekey(30, 0, 0)') AS too_deep,
+       regress.try('SELECT 30::bigint::pgmosaic.tilekey') AS bad_bits,
+       regress.try('SELECT pgmosaic.tilekey_parent(''21'', 3)') AS ancestor_below;
 
 -- Navigation
 SELECT tilekey_parent('213'), tilekey_parent(''), tilekey_parent('2130', 1);
@@ -57,7 +50,7 @@ SELECT count(DISTINCT k) AS hashed FROM (SELECT k FROM tiles UNION ALL SELECT k 
 -- WebMercatorQuad (XYZ): Paris is tile 12/2074/1409
 SELECT tilekey_zxy(tilekey_at(ST_SetSRID(ST_MakePoint(2.3522, 48.8566), 4326), 12)) AS paris;
 SELECT ST_AsText(tilekey_envelope('1/0/0')) AS north_west_quarter;
-SELECT pg_temp.try($$SELECT pgmosaic.tilekey_at(ST_MakePoint(3e7, 0), 3)$$) AS outside;
+SELECT regress.try($$SELECT pgmosaic.tilekey_at(ST_MakePoint(3e7, 0), 3)$$) AS outside;
 -- A covering at zoom 12 holds exactly the tiles whose interior meets the polygon's interior
 CREATE TEMP TABLE area AS
 SELECT ST_Transform(ST_GeomFromText('POLYGON((2.25 48.80, 2.42 48.82, 2.47 48.90, 2.33 48.93, '
@@ -75,11 +68,11 @@ SELECT count(*) AS compact_tiles, array_agg(DISTINCT tilekey_zoom(k) ORDER BY ti
        round(sum(ST_Area(tilekey_envelope(k)))) = (SELECT round(sum(ST_Area(tilekey_envelope(k))))
                                                    FROM cover) AS same_area
 FROM area, tilekey_cover(g, 12, compact => true) k;
-SELECT pg_temp.try($$SELECT count(*) FROM pgmosaic.tilekey_cover(
+SELECT regress.try($$SELECT count(*) FROM pgmosaic.tilekey_cover(
     ST_MakeEnvelope(-2e7, -2e7, 2e7, 2e7, 3857), 20)$$) AS too_many;
 SELECT count(*) AS whole_world_compact
 FROM tilekey_cover(ST_MakeEnvelope(-2.1e7, -2.1e7, 2.1e7, 2.1e7, 3857), 20, true);
-SELECT pg_temp.try($$SELECT pgmosaic.tilekey_cover(ST_MakePoint(0, 0), 30)$$) AS too_deep;
+SELECT regress.try($$SELECT pgmosaic.tilekey_cover(ST_MakePoint(0, 0), 30)$$) AS too_deep;
 SELECT array_agg(tilekey_zxy(k)) AS line_tiles
 FROM tilekey_cover(ST_MakeLine(ST_MakePoint(-1, 1), ST_MakePoint(1, 1)), 1) k;
 
@@ -87,7 +80,7 @@ FROM tilekey_cover(ST_MakeLine(ST_MakePoint(-1, 1), ST_MakePoint(1, 1)), 1) k;
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
 SELECT create_mosaic('tiles', 32631);
-SELECT pg_temp.try($$SELECT * FROM pgmosaic.mosaic_tile_matrix('tiles')$$) AS no_grid_yet;
+SELECT regress.try($$SELECT * FROM pgmosaic.mosaic_tile_matrix('tiles')$$) AS no_grid_yet;
 SELECT add_raster('tiles', '/tmp/pgmosaic_regress/a.tif');
 SELECT * FROM mosaic_tile_matrix('tiles');
 SELECT tilekey_zxy(mosaic_tilekey_at('tiles', ST_MakePoint(500005, 4999995), 20)) AS first_pixel,
@@ -99,5 +92,5 @@ SELECT ST_AsText(mosaic_tile_envelope('tiles', mosaic_tilekey_at('tiles', ST_Mak
     AS zoom_19_tile;
 SELECT array_agg(tilekey_zxy(k)) AS covering
 FROM mosaic_tilekey_cover('tiles', ST_MakeEnvelope(497000, 4999000, 503000, 5001000), 20) k;
-SELECT pg_temp.try($$SELECT pgmosaic.mosaic_tilekey_at('nope', ST_MakePoint(0, 0), 3)$$) AS unknown;
+SELECT regress.try($$SELECT pgmosaic.mosaic_tilekey_at('nope', ST_MakePoint(0, 0), 3)$$) AS unknown;
 SELECT drop_mosaic('tiles');
