@@ -6,11 +6,13 @@
 #   bash tests/sanitize/run.sh units [build-dir]                 # GoogleTest units (CTest: sanitize_units)
 #   bash tests/sanitize/run.sh integration [build-dir] [pytest args...]
 #                                                                # pytest through the sanitized plugin
+#                                                                # (CTest: sanitize_integration)
 # The integration run preloads GCC's libasan (and libstdc++, or ASan cannot intercept C++
 # exceptions thrown by libproj) into python3 (the interpreter is not
 # instrumented, the plugin is), with leak detection off (python and GDAL keep memory until
-# exit) and pytest's faulthandler off (ASan reports a SEGV itself); it uses the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not
-# preloaded) and stops it at the end.
+# exit) and pytest's faulthandler off (ASan reports a SEGV itself). The pg_dump/pg_restore test
+# is left out: pg_dump hangs with libasan preloaded (and does not load the plugin). It uses
+# the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not preloaded) and stops it.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,7 +42,8 @@ integration)
     fi
     GDAL_DRIVER_PATH="$BUILD/gdal_driver" LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so.6)" \
         ASAN_OPTIONS=detect_leaks=0 \
-        /usr/bin/python3 -m pytest -p no:cacheprovider -p no:faulthandler -q -rs "$SRC/tests/integration" "$@"
+        /usr/bin/python3 -m pytest -p no:cacheprovider -p no:faulthandler -q -rs \
+        -k "not test_dump_and_restore_keep_every_mosaic" "$SRC/tests/integration" "$@"
     ;;
 *)
     echo "usage: $0 units|integration [build-dir] [args...]" >&2
