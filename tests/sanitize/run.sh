@@ -10,9 +10,9 @@
 # The integration run preloads GCC's libasan (and libstdc++, or ASan cannot intercept C++
 # exceptions thrown by libproj) into python3 (the interpreter is not
 # instrumented, the plugin is), with leak detection off (python and GDAL keep memory until
-# exit) and pytest's faulthandler off (ASan reports a SEGV itself). The pg_dump/pg_restore test
-# is left out: pg_dump hangs with libasan preloaded (and does not load the plugin). It uses
-# the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not preloaded) and stops it.
+# exit) and pytest's faulthandler off (ASan reports a SEGV itself). The pg_dump/pg_restore
+# tests (every test with "dump" in its name) are left out: pg_dump hangs with libasan preloaded
+# (and does not load the plugin). It uses the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not preloaded) and stops it.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -43,7 +43,7 @@ integration)
     GDAL_DRIVER_PATH="$BUILD/gdal_driver" LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so.6)" \
         ASAN_OPTIONS=detect_leaks=0 \
         /usr/bin/python3 -m pytest -p no:cacheprovider -p no:faulthandler -q -rs \
-        -k "not test_dump_and_restore_keep_every_mosaic" "$SRC/tests/integration" "$@"
+        -k "not dump" "$SRC/tests/integration" "$@"
     ;;
 *)
     echo "usage: $0 units|integration [build-dir] [args...]" >&2
