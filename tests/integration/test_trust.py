@@ -242,3 +242,95 @@ def test_a_long_inspection_in_the_backend_stops_at_statement_timeout(db, datadir
             assert cur.fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_loaders_readers_and_gdaladdo_together_leave_only_right_tiles_ok(db, datadir):
+    """Two SQL loaders, a reader through the driver and repeated gdaladdo runs at once, on a
+    mosaic of 4x4 items whose level 1 has 2x2 tiles: every tile marked ok then equals the
+    sequential result, and one more gdaladdo makes the whole level equal it."""
+    import numpy as np
+    from osgeo import gdal
+
+    d = os.path.join(datadir, "fault")
+    root = os.path.join(datadir, "fault_managed")
+    os.makedirs(d)
+    os.makedirs(root)
+    os.chmod(root, 0o777)
+    paths = []
+    for r in range(4):
+        for c in range(4):
+            value = 10 + r * 4 + c
+            paths.append(sampledata.make_cog(
+                os.path.join(d, f"i{r}{c}.tif"), np.full((1, 1024, 1024), value, dtype="uint8"),
+                (500000.0 + c * 10240.0, 5000000.0 - r * 10240.0), 10.0, nodata=0,
+                overviews=False))
+    db.register("fault", paths[:4], [d])
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('fault', %s)", (root,))
+    errors = []
+
+    def load(batch):
+        conn = psycopg2.connect(db.conninfo)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET pgmosaic.enable_file_access = on")
+                cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
+                for p in batch:
+                    cur.execute("SELECT pgmosaic.add_raster('fault', %s)", (p,))
+        except Exception as e:
+            errors.append(e)
+        finally:
+            conn.close()
+
+    def build():
+        for _ in range(3):
+            r = subprocess.run(["gdaladdo", "-r", "nearest", db.mosaic("fault"), "2"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                errors.append(r.stderr)
+
+    def read(stop):
+        try:
+            while not stop.is_set():
+                ds = gdal.Open(db.mosaic("fault"))
+                ds.GetRasterBand(1).GetOverview(0).ReadAsArray(0, 0, 256, 256)
+        except Exception as e:
+            errors.append(e)
+
+    stop = threading.Event()
+    threads = [threading.Thread(target=load, args=(paths[4:10],)),
+               threading.Thread(target=load, args=(paths[10:],)),
+               threading.Thread(target=build), threading.Thread(target=read, args=(stop,))]
+    for t in threads:
+        t.start()
+    for t in threads[:3]:
+        t.join(300)
+    stop.set()
+    threads[3].join(60)
+    assert not errors, errors
+    expected = gdal.BuildVRT("/vsimem/fault.vrt", paths).ReadAsArray()[1::2, 1::2]
+
+    def wrong_ok_tiles():
+        wrong = []
+        for path, in db.query("SELECT pgmosaic.resolve(path) FROM pgmosaic.item "
+                              "WHERE category = 'overview' AND status = 'ok'"):
+            tile = gdal.Open(path)
+            gt = tile.GetGeoTransform()
+            x0, y0 = round((gt[0] - 500000.0) / 20.0), round((5000000.0 - gt[3]) / 20.0)
+            got = tile.GetRasterBand(1).ReadAsArray()
+            want = expected[y0:y0 + got.shape[0], x0:x0 + got.shape[1]]
+            if got.shape != want.shape or not np.array_equal(got, want):
+                wrong.append(path)
+        return wrong
+
+    assert wrong_ok_tiles() == []
+    r = subprocess.run(["gdaladdo", "-r", "nearest", db.mosaic("fault"), "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT status, count(*) FROM pgmosaic.item WHERE category = 'overview' "
+                    "GROUP BY status") == [("ok", 4)]
+    assert wrong_ok_tiles() == []
+    ds = gdal.Open(db.mosaic("fault"))
+    assert np.array_equal(ds.GetRasterBand(1).GetOverview(0).ReadAsArray(), expected)
+    db.query("SELECT pgmosaic.drop_mosaic('fault')")
+    db.query("DELETE FROM pgmosaic.path_root WHERE name = 'fault'")
