@@ -199,15 +199,34 @@ std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
         // Sidecars share the file's stem (a.tif.ovr, a.aux.xml, a.tif.msk, a.tfw, ...).
         if (entry == name || entry.compare(0, stem.size(), stem) != 0)
             continue;
+        const std::string full = dir + "/" + entry;
         try
         {
-            CheckPathAllowed(policy, dir + "/" + entry);
-            siblings.push_back(entry);
+            CheckPathAllowed(policy, full);
         }
         catch (const Error&)
         {
-            // outside the roots (a symbolic link leading out) or gone: GDAL never hears of it
+            continue; // outside the roots (a symbolic link leading out) or gone
         }
+        // A sidecar GDAL would open as a raster of a driver the policy refuses (a VRT named
+        // .ovr or .msk reads any file or URL it names) is left out too; text and XML sidecars
+        // (world files, .prj, .aux.xml) are no raster.
+        if (!policy.allowedDrivers.empty())
+        {
+            GDALDriverH any = GDALIdentifyDriverEx(full.c_str(), GDAL_OF_RASTER, nullptr, nullptr);
+            if (any != nullptr)
+            {
+                try
+                {
+                    CheckDriverAllowed(policy, GDALGetDriverShortName(any), full);
+                }
+                catch (const Error&)
+                {
+                    continue;
+                }
+            }
+        }
+        siblings.push_back(entry);
     }
     return siblings;
 }

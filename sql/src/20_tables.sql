@@ -28,7 +28,9 @@ CREATE TABLE pgmosaic.mosaic (
         CHECK (tile_size BETWEEN 16 AND 65536 AND (tile_size & (tile_size - 1)) = 0),
     band_descriptions text[],
     color_interp text[],
-    default_sort text CHECK (default_sort !~ '(;|--|/\*|\*/)'),
+    -- Item columns with ASC/DESC and NULLS FIRST/LAST: never an expression, since it runs in
+    -- the queries of every role that reads the mosaic.
+    default_sort text CHECK (default_sort ~* '^\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?(\s*,\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?)*\s*$'),
     default_method text NOT NULL DEFAULT 'first'
         CHECK (default_method IN ('first', 'last', 'min', 'max', 'mean', 'sum', 'count')),
     boundary    geometry,
@@ -55,7 +57,8 @@ COMMENT ON COLUMN pgmosaic.mosaic.origin_x IS
 COMMENT ON COLUMN pgmosaic.mosaic.tile_size IS
     'Pixels per side of the mosaic''s quadtree tiles at its native zoom (see mosaic_tile_matrix).';
 COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
-    'ORDER BY list over item columns used by items() when no sort is given; the mosaic order '
+    'ORDER BY list of item columns (each with ASC or DESC, NULLS FIRST or LAST) used by items() '
+    'when no sort is given; the mosaic order '
     '(priority DESC, id DESC) always breaks ties.';
 COMMENT ON COLUMN pgmosaic.mosaic.boundary IS
     'Union of the footprints of the primary items, maintained by the catalog functions '

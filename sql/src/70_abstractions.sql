@@ -35,8 +35,9 @@ COMMENT ON FUNCTION pgmosaic.zonal_stats(text, integer, text) IS
     '(WKT in the raster''s SRS), read by the backend.';
 
 -- The same two reads for the items of a mosaic, by item: the item is looked up as the caller,
--- under row-level security (readable for zonal statistics, writable for a theme), so that
--- nobody reads a file through them that no mosaic of theirs holds.
+-- under row-level security (readable for zonal statistics, writable for a theme), so that a
+-- role reads through them only files of mosaics it may read. (A writer may register any file
+-- under the allowed roots into a mosaic of its own: the roots bound what writers read.)
 CREATE OR REPLACE FUNCTION pgmosaic._item_zonal_stats(mosaic_id integer, item_id bigint,
                                                       band integer, area_wkt text)
     RETURNS jsonb

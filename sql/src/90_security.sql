@@ -117,8 +117,16 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
                 pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme
     TO pgmosaic_reader;
-GRANT INSERT, DELETE ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.mosaic_grant
-    TO pgmosaic_writer;
+-- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
+-- the sequence and make another role's create_mosaic fail.
+GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
+              nodata, created, origin_x, origin_y, tile_size, band_descriptions, color_interp,
+              default_sort, default_method, boundary, owner, title, abstract, purpose, keywords,
+              place_keywords, source_date, begin_date, end_date, publication_date, constraints,
+              contact, metadata)
+    ON pgmosaic.mosaic TO pgmosaic_writer;
+GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
+GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme
     TO pgmosaic_writer;

@@ -1,7 +1,29 @@
 -- pgmosaic 0.2 -> 0.3: what moves data or changes a table, before the re-runnable topic
 -- sources of sql/src/ are applied again (sql/generate.sh appends them).
 --
--- 0.3 changes no table: its changes are functions (every one with a fixed search_path, pixel
--- reads by item for non-admins), row-level security (write policies on tiles, themes and theme
--- rules) and privileges, all redefined by the sources. The 0.2 policies the sources no longer
--- define are dropped there too (90_security.sql).
+-- Besides the sources' functions (a fixed search_path for each, pixel reads by item for
+-- non-admins), row-level security (write policies on tiles, themes and theme rules) and
+-- privileges (90_security.sql drops the 0.2 policies it no longer defines), 0.3 changes one
+-- column.
+
+-- mosaic.default_sort becomes a list of item columns: as an expression it ran in the queries
+-- of every role reading the mosaic (a writer's stored SQL run by an admin). Sorts that are not
+-- such a list are dropped, and named.
+DO $sorts$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT m.id, m.name, m.default_sort FROM pgmosaic.mosaic m
+             WHERE m.default_sort !~* '^\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?(\s*,\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?)*\s*$' LOOP
+        RAISE WARNING 'pgmosaic 0.3: default_sort "%" of mosaic "%" is not a list of item columns and is removed',
+            r.default_sort, r.name;
+        UPDATE pgmosaic.mosaic SET default_sort = NULL WHERE id = r.id;
+    END LOOP;
+END
+$sorts$;
+ALTER TABLE pgmosaic.mosaic
+    DROP CONSTRAINT mosaic_default_sort_check,
+    ADD CONSTRAINT mosaic_default_sort_check CHECK (default_sort ~* '^\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?(\s*,\s*[a-z_][a-z0-9_]*(\s+(asc|desc))?(\s+nulls\s+(first|last))?)*\s*$');
+COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
+    'ORDER BY list of item columns (each with ASC or DESC, NULLS FIRST or LAST) used by items() '
+    'when no sort is given; the mosaic order (priority DESC, id DESC) always breaks ties.';

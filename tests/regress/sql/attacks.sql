@@ -163,11 +163,27 @@ SELECT inspect_raster('/tmp/pgmosaic_regress/work/side.tif') -> 'overview_count'
 \! ln -sf /tmp/pgmosaic_regress/work/side.tif.real.ovr /tmp/pgmosaic_regress/work/side.tif.ovr && mv /tmp/pgmosaic_regress_outside/side.tif.ovr /tmp/pgmosaic_regress/work/side.tif.real.ovr
 SELECT inspect_raster('/tmp/pgmosaic_regress/work/side.tif') -> 'overview_count' AS overviews_inside;
 
+-- ... nor a sidecar of a refused driver: a VRT named .ovr (it could read any file it names)
+\! cp /tmp/pgmosaic_regress/a.tif /tmp/pgmosaic_regress/work/side2.tif && gdalbuildvrt -q /tmp/pgmosaic_regress/work/side2.tif.ovr /tmp/pgmosaic_regress_outside/secret.tif && chmod -R a+rX /tmp/pgmosaic_regress/work
+SELECT inspect_raster('/tmp/pgmosaic_regress/work/side2.tif') -> 'overview_count' AS vrt_overviews_seen;
+
+-- Attack 6: a writer stores SQL in its mosaic's default sort, which every reader's items()
+-- would run (as an admin, as a superuser): only a list of item columns is accepted
+SET ROLE regress_mallory;
+SELECT regress.try($$UPDATE pgmosaic.mosaic SET default_sort = '(SELECT pgmosaic.grant_access(''victim'', ''regress_mallory'', ''write'')) IS NULL' WHERE name = 'mallory'$$);
+SELECT regress.try($$UPDATE pgmosaic.mosaic SET default_sort = 'pg_catalog.pg_read_file(''/etc/passwd'')' WHERE name = 'mallory'$$);
+SELECT regress.try($$UPDATE pgmosaic.mosaic SET default_sort = 'cloud_cover DESC NULLS LAST, acquired' WHERE name = 'mallory'$$);
+-- Attack 7: a writer inserts mosaics with ids of its choosing (the next ids of the sequence,
+-- so that others' create_mosaic fails): the id is not the writer's to give
+SELECT regress.try($$INSERT INTO pgmosaic.mosaic (id, name, srid) VALUES (1000000, 'squat', 32631)$$);
+SELECT regress.try($$INSERT INTO pgmosaic.mosaic (name, srid) VALUES ('own_insert', 32631)$$);
+RESET ROLE;
+
 -- pg_dump by a writer reads the sequences
 SET ROLE regress_mallory;
 SELECT regress.try($$SELECT last_value FROM pgmosaic.item_id_seq$$);
 RESET ROLE;
 
-SELECT drop_mosaic(name) FROM mosaic WHERE name IN ('victim', 'mallory');
+SELECT drop_mosaic(name) FROM mosaic WHERE name IN ('victim', 'mallory', 'own_insert');
 DROP SCHEMA regress_evil CASCADE;
 DROP ROLE regress_victim, regress_mallory, regress_reader, regress_peer;
