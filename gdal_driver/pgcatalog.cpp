@@ -8,7 +8,7 @@
 #include "cpl_json.h"
 
 #include "error.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
 #include "pgmosaic_driver.h"
 
 using pgmosaic::Error;

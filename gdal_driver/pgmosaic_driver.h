@@ -15,12 +15,12 @@
 #include "ogrsf_frmts.h"
 
 #include "catalog.h"
-#include "composite_reader.h"
+#include "read/composite_reader.h"
 #include "conninfo.h"
-#include "inspect.h"
+#include "inspect/inspect.h"
 #include "overview_builder.h"
-#include "read_options.h"
-#include "tile_cache.h"
+#include "read/read_options.h"
+#include "read/tile_cache.h"
 
 // GDAL 3.10 made the band map of IRasterIO const and names its type BANDMAP_TYPE.
 #ifdef BANDMAP_TYPE

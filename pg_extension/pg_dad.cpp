@@ -11,12 +11,12 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
-#include "expression.h"
-#include "inspect.h"
+#include "inspect/expression.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
 #include "pg_util.h"
-#include "themes.h"
+#include "inspect/themes.h"
 
 extern "C"
 {

@@ -18,8 +18,8 @@ extern "C"
 
 #include "cpl_json.h"
 
-#include "file_scan.h"
-#include "inspect.h"
+#include "inspect/file_scan.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
 #include "pg_util.h"

@@ -28,9 +28,10 @@ extern "C"
 #include <string>
 #include <vector>
 
-#include "pathref.h"
+#include "types/pathref.h"
 #include "pg_util.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
+#include "types/wkb_cover.h"
 
 using pgmosaic::CppBoundary;
 using pgmosaic::PgCall;

@@ -16,7 +16,7 @@ extern "C"
 #include "gdal.h"
 #include "cpl_conv.h"
 
-#include "inspect.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_boundary.h"
 #include "pg_module.h"
