@@ -22,6 +22,8 @@
 #include "read/read_options.h"
 #include "read/tile_cache.h"
 
+#include "pgguard.h"
+
 // GDAL 3.10 made the band map of IRasterIO const and names its type BANDMAP_TYPE.
 #ifdef BANDMAP_TYPE
 #define PGMOSAIC_BANDMAP_TYPE BANDMAP_TYPE
