@@ -158,7 +158,7 @@ void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
     if (PQgetisnull(res.get(), 0, 0))
         throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
                                          "(run CREATE EXTENSION pgmosaic CASCADE)");
-    m_osExtVersion = PQgetvalue(res.get(), 0, 0);
+    m_oCaps = CatalogCapabilities::ForExtensionVersion(PQgetvalue(res.get(), 0, 0));
     m_osPostgis = PQgetisnull(res.get(), 0, 1) ? "public" : PQgetvalue(res.get(), 0, 1);
 }
 
@@ -202,7 +202,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
 {
     pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     const ItemQuery query = ParseItemQuery(openOptions, conn);
-    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_osExtVersion != "0.1");
+    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults);
     m_poConn->SetOnReconnect(MosaicRecheck(*m_poConn, m_oMosaic));
     if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
         options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
@@ -218,7 +218,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
     nRasterXSize = m_oMosaic.width;
     nRasterYSize = m_oMosaic.height;
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
-                                                  m_osExtVersion != "0.1", query);
+                                                  m_oCaps.itemCatalog, query);
     m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poCheckedCatalog = WithSourcePolicy(*m_poCatalog);
@@ -269,7 +269,7 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         std::unique_ptr<pgmosaic::CompositeReader> reader;
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
-    const bool overviews = m_osExtVersion != "0.1";
+    const bool overviews = m_oCaps.itemCatalog;
     const int timeoutMs = m_nStatementTimeoutMs;
     const ItemQuery query = m_poCatalog->Query();
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
@@ -323,7 +323,7 @@ void PGMosaicDataset::LoadStatistics()
         return;
     m_bStatisticsLoaded = true;
     const auto method = m_poReader->options().method;
-    if (m_osExtVersion == "0.1" || method == pgmosaic::Method::Sum ||
+    if (!m_oCaps.itemStatistics || method == pgmosaic::Method::Sum ||
         method == pgmosaic::Method::Count)
         return;
     Guarded([&] {
@@ -530,7 +530,7 @@ void PGMosaicDataset::OpenLayers(const std::string& mosaic)
         AddItemsLayer(name, prefix + kLayerItems, srid, nullptr);
         m_apoLayers.push_back(std::make_unique<PGMosaicBoundaryLayer>(
             *m_poConn, m_osPostgis, name, prefix + kLayerBoundary, srid));
-        if (m_osExtVersion != "0.1")
+        if (m_oCaps.themes)
             m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
                 *m_poConn, m_osPostgis, name, prefix + kLayerThemes, srid, false));
     }

@@ -320,7 +320,7 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         if (!m_poReader)
             throw Error(ErrorKind::InvalidParameter,
                         "name a mosaic (mosaic=) to build its overviews");
-        if (m_osExtVersion == "0.1")
+        if (!m_oCaps.overviews)
             throw Error(ErrorKind::InvalidParameter,
                         "mosaic-wide overviews need pgmosaic 0.2 or later "
                         "(ALTER EXTENSION pgmosaic UPDATE)");
