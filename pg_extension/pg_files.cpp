@@ -1,6 +1,7 @@
 // The catalog's file functions: inspecting a raster (with statistics), inspecting without
-// raising, the state of a file, the rasters of a directory; and the settings that limit them.
-// Thin wrappers: the work is done by common/inspect.cpp and common/file_scan.cpp.
+// raising, the state of a file, the rasters of a directory (the settings that limit them are
+// in pgmosaic_pg.cpp). Thin wrappers: the work is done by common/inspect/inspect.cpp and
+// common/inspect/file_scan.cpp.
 extern "C"
 {
 #include "postgres.h"

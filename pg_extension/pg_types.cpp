@@ -1,5 +1,5 @@
 // The SQL types pathref and tilekey: I/O, comparison and functions. Thin wrappers: the parsing
-// and the math are in common/pathref.cpp and common/tilekey.cpp.
+// and the math are in common/types/ (pathref, tilekey, wkb_cover).
 extern "C"
 {
 #include "postgres.h"
