@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gdal.h"
-#include "grid.h"
+#include "types/grid.h"
 
 namespace pgmosaic
 {

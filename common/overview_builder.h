@@ -5,7 +5,7 @@
 
 #include "cpl_string.h"
 
-#include "composite_reader.h"
+#include "read/composite_reader.h"
 
 namespace pgmosaic
 {

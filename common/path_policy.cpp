@@ -11,7 +11,7 @@
 
 #include "cpl_string.h"
 #include "error.h"
-#include "pathref.h"
+#include "types/pathref.h"
 
 namespace pgmosaic
 {

@@ -8,7 +8,7 @@
 #include "cpl_json.h"
 
 #include "error.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
 #include "pgmosaic_driver.h"
 
 using pgmosaic::Error;
@@ -43,6 +43,18 @@ std::string Num(double v)
 }
 
 } // namespace
+
+CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& version)
+{
+    const bool v02 = version != "0.1";
+    CatalogCapabilities caps;
+    caps.mosaicDefaults = v02;
+    caps.itemCatalog = v02;
+    caps.overviews = v02;
+    caps.itemStatistics = v02;
+    caps.themes = v02;
+    return caps;
+}
 
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
                                 const std::string& postgis, bool v02)

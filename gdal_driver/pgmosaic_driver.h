@@ -15,12 +15,14 @@
 #include "ogrsf_frmts.h"
 
 #include "catalog.h"
-#include "composite_reader.h"
+#include "read/composite_reader.h"
 #include "conninfo.h"
-#include "inspect.h"
+#include "inspect/inspect.h"
 #include "overview_builder.h"
-#include "read_options.h"
-#include "tile_cache.h"
+#include "read/read_options.h"
+#include "read/tile_cache.h"
+
+#include "pgguard.h"
 
 // GDAL 3.10 made the band map of IRasterIO const and names its type BANDMAP_TYPE.
 #ifdef BANDMAP_TYPE
@@ -158,6 +160,21 @@ private:
 // are checked against PGMOSAIC_ALLOWED_NETWORK_PREFIXES and PGMOSAIC_ALLOWED_ROOTS before any
 // is opened; a refused item fails the lookup (Error(Permission) naming it).
 std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog);
+
+// What the installed extension's catalog offers, computed once from its version when a dataset
+// connects, so that no code compares version strings: a 0.1 catalog has mosaics and items
+// only, 0.2 added everything below.
+struct CatalogCapabilities
+{
+    bool mosaicDefaults = false; // the mosaic row's 0.2 columns (LoadMosaic's v02)
+    bool itemCatalog = false;    // items() with where=/time=/sort=/ids=, the recorded file
+                                 // layout and overview tiles (PgItemCatalog's overviews)
+    bool overviews = false;      // mosaic-wide overviews built by gdaladdo
+    bool itemStatistics = false; // per-item statistics that merge into the mosaic's
+    bool themes = false;         // theme rules and the themes layer
+
+    static CatalogCapabilities ForExtensionVersion(const std::string& version);
+};
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
@@ -408,7 +425,7 @@ private:
 
     std::string m_osConninfo{};
     std::string m_osPostgis{}; // quoted schema of PostGIS
-    std::string m_osExtVersion{};
+    CatalogCapabilities m_oCaps{}; // of the installed extension, from Connect()
     std::vector<int> m_anBuiltLevels{}; // overview levels with up-to-date tiles
     bool m_bStatisticsLoaded = false;
     std::string m_osMosaicName{};

@@ -152,33 +152,29 @@ void PGMosaicPagedLayer::ResetReading()
 
 OGRFeature* PGMosaicPagedLayer::GetNextFeature()
 {
-    try
-    {
-        while (true)
-        {
-            if (m_nPagePos >= m_apoPage.size())
+    return GdalGuard(
+        [&]() -> OGRFeature* {
+            while (true)
             {
-                if (m_bEnd)
-                    return nullptr;
-                m_apoPage = FetchPage(m_nLastId);
-                m_nPagePos = 0;
-                if (!m_apoPage.empty())
-                    m_nLastId = m_apoPage.back()->GetFID();
-                m_bEnd = m_apoPage.size() < static_cast<size_t>(kPageSize);
-                if (m_apoPage.empty())
-                    return nullptr;
+                if (m_nPagePos >= m_apoPage.size())
+                {
+                    if (m_bEnd)
+                        return nullptr;
+                    m_apoPage = FetchPage(m_nLastId);
+                    m_nPagePos = 0;
+                    if (!m_apoPage.empty())
+                        m_nLastId = m_apoPage.back()->GetFID();
+                    m_bEnd = m_apoPage.size() < static_cast<size_t>(kPageSize);
+                    if (m_apoPage.empty())
+                        return nullptr;
+                }
+                std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
+                if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
+                    (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
+                    return f.release();
             }
-            std::unique_ptr<OGRFeature> f = std::move(m_apoPage[m_nPagePos++]);
-            if ((m_poFilterGeom == nullptr || FilterGeometry(f->GetGeometryRef())) &&
-                (m_poAttrQuery == nullptr || m_poAttrQuery->Evaluate(f.get())))
-                return f.release();
-        }
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return nullptr;
-    }
+        },
+        nullptr);
 }
 
 /************************************************************************/
@@ -314,63 +310,51 @@ OGRFeature* PGMosaicItemsLayer::Translate(PGresult* r, int row)
 
 OGRFeature* PGMosaicItemsLayer::GetFeature(GIntBig nFID)
 {
-    try
-    {
-        const std::string sql = "SELECT " + SelectList() +
-                                " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
-                                "i.mosaic_id WHERE m.name = $1 AND i.id = $2";
-        auto res = m_oConn.Exec(sql.c_str(), {m_osMosaic, std::to_string(nFID)});
-        return PQntuples(res.get()) ? Translate(res.get(), 0) : nullptr;
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return nullptr;
-    }
+    return GdalGuard(
+        [&]() -> OGRFeature* {
+            const std::string sql = "SELECT " + SelectList() +
+                                    " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
+                                    "i.mosaic_id WHERE m.name = $1 AND i.id = $2";
+            auto res = m_oConn.Exec(sql.c_str(), {m_osMosaic, std::to_string(nFID)});
+            return PQntuples(res.get()) ? Translate(res.get(), 0) : nullptr;
+        },
+        nullptr);
 }
 
 GIntBig PGMosaicItemsLayer::GetFeatureCount(int bForce)
 {
     if (m_poFilterGeom != nullptr || m_poAttrQuery != nullptr)
         return OGRLayer::GetFeatureCount(bForce);
-    try
-    {
-        auto res = m_oConn.Exec("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
-                                "ON m.id = i.mosaic_id WHERE m.name = $1",
-                                {m_osMosaic});
-        return std::atoll(PQgetvalue(res.get(), 0, 0));
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return -1;
-    }
+    return GdalGuard(
+        [&]() -> GIntBig {
+            auto res = m_oConn.Exec("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
+                                    "ON m.id = i.mosaic_id WHERE m.name = $1",
+                                    {m_osMosaic});
+            return std::atoll(PQgetvalue(res.get(), 0, 0));
+        },
+        -1);
 }
 
 OGRErr PGMosaicItemsLayer::GetExtent(OGREnvelope* psExtent, int)
 {
-    try
-    {
-        auto res = m_oConn.Exec(("SELECT " + m_osPostgis + ".ST_XMin(e), " + m_osPostgis +
-                                 ".ST_YMin(e), " + m_osPostgis + ".ST_XMax(e), " + m_osPostgis +
-                                 ".ST_YMax(e) FROM (SELECT " + m_osPostgis +
-                                 ".ST_Extent(i.footprint) AS e FROM pgmosaic.item i JOIN "
-                                 "pgmosaic.mosaic m ON m.id = i.mosaic_id WHERE m.name = $1) s")
-                                    .c_str(),
-                                {m_osMosaic});
-        if (PQgetisnull(res.get(), 0, 0))
-            return OGRERR_FAILURE;
-        psExtent->MinX = CPLAtof(PQgetvalue(res.get(), 0, 0));
-        psExtent->MinY = CPLAtof(PQgetvalue(res.get(), 0, 1));
-        psExtent->MaxX = CPLAtof(PQgetvalue(res.get(), 0, 2));
-        psExtent->MaxY = CPLAtof(PQgetvalue(res.get(), 0, 3));
-        return OGRERR_NONE;
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return OGRERR_FAILURE;
-    }
+    return GdalGuard(
+        [&]() -> OGRErr {
+            auto res = m_oConn.Exec(("SELECT " + m_osPostgis + ".ST_XMin(e), " + m_osPostgis +
+                                     ".ST_YMin(e), " + m_osPostgis + ".ST_XMax(e), " + m_osPostgis +
+                                     ".ST_YMax(e) FROM (SELECT " + m_osPostgis +
+                                     ".ST_Extent(i.footprint) AS e FROM pgmosaic.item i JOIN "
+                                     "pgmosaic.mosaic m ON m.id = i.mosaic_id WHERE m.name = $1) s")
+                                        .c_str(),
+                                    {m_osMosaic});
+            if (PQgetisnull(res.get(), 0, 0))
+                return OGRERR_FAILURE;
+            psExtent->MinX = CPLAtof(PQgetvalue(res.get(), 0, 0));
+            psExtent->MinY = CPLAtof(PQgetvalue(res.get(), 0, 1));
+            psExtent->MaxX = CPLAtof(PQgetvalue(res.get(), 0, 2));
+            psExtent->MaxY = CPLAtof(PQgetvalue(res.get(), 0, 3));
+            return OGRERR_NONE;
+        },
+        OGRERR_FAILURE);
 }
 
 int PGMosaicItemsLayer::TestCapability(const char* pszCap)
@@ -473,82 +457,81 @@ bool PGMosaicItemsLayer::Flush()
         return !m_bFailed;
     std::vector<Pending> batch;
     batch.swap(m_aoPending);
-    try
-    {
-        // Client-side inspection, in parallel: the server needs no access to the files.
-        for (auto& p : batch)
-        {
-            p.openPath = OpenablePath(p.path);
-            if (p.path[0] == '@')
+    const bool ok = GdalGuard(
+        [&]() -> bool {
+            // Client-side inspection, in parallel: the server needs no access to the files.
+            for (auto& p : batch)
             {
-                auto res = m_oConn.Exec("SELECT pgmosaic.resolve_path($1)", {p.path});
-                p.openPath = PQgetvalue(res.get(), 0, 0);
+                p.openPath = OpenablePath(p.path);
+                if (p.path[0] == '@')
+                {
+                    auto res = m_oConn.Exec("SELECT pgmosaic.resolve_path($1)", {p.path});
+                    p.openPath = PQgetvalue(res.get(), 0, 0);
+                }
             }
-        }
-        // The mosaic's theme rules are computed here too, with the rest of the inspection.
-        pgmosaic::InspectOptions inspect = m_oLoad.inspect;
-        {
-            auto rules = m_oConn.Exec(
-                "SELECT r.theme, r.expression FROM pgmosaic.theme_rule r JOIN pgmosaic.mosaic m "
-                "ON m.id = r.mosaic_id WHERE m.name = $1 ORDER BY r.theme",
-                {m_osMosaic});
-            for (int i = 0; i < PQntuples(rules.get()); ++i)
-                inspect.themes.emplace_back(
-                    PQgetvalue(rules.get(), i, 0),
-                    pgmosaic::Expression::Parse(PQgetvalue(rules.get(), i, 1)));
-        }
-        pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
-            try
+            // The mosaic's theme rules are computed here too, with the rest of the inspection.
+            pgmosaic::InspectOptions inspect = m_oLoad.inspect;
             {
-                batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, inspect);
+                auto rules =
+                    m_oConn.Exec("SELECT r.theme, r.expression FROM pgmosaic.theme_rule r JOIN "
+                                 "pgmosaic.mosaic m "
+                                 "ON m.id = r.mosaic_id WHERE m.name = $1 ORDER BY r.theme",
+                                 {m_osMosaic});
+                for (int i = 0; i < PQntuples(rules.get()); ++i)
+                    inspect.themes.emplace_back(
+                        PQgetvalue(rules.get(), i, 0),
+                        pgmosaic::Expression::Parse(PQgetvalue(rules.get(), i, 1)));
             }
-            catch (const std::exception& e)
+            pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
+                try
+                {
+                    batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, inspect);
+                }
+                catch (const std::exception& e)
+                {
+                    batch[i].error = e.what();
+                }
+            });
+            CPLJSONArray rows;
+            for (auto& p : batch)
             {
-                batch[i].error = e.what();
+                if (!p.error.empty())
+                {
+                    if (!m_oLoad.skipBad)
+                        throw Error(ErrorKind::Io, "cannot register " + p.path + ": " + p.error +
+                                                       " (nothing of this batch was registered; "
+                                                       "SKIP_BAD=YES skips bad files)");
+                    CPLError(CE_Warning, CPLE_AppDefined, "PGMOSAIC: skipped %s: %s",
+                             p.path.c_str(), p.error.c_str());
+                    continue;
+                }
+                CPLJSONObject row;
+                row.Add("path", p.path);
+                CPLJSONDocument info, props;
+                info.LoadMemory(pgmosaic::RasterInfoToJson(p.info));
+                props.LoadMemory(p.properties);
+                row.Add("info", info.GetRoot());
+                row.Add("properties", props.GetRoot());
+                rows.Add(row);
             }
-        });
-        CPLJSONArray rows;
-        for (auto& p : batch)
-        {
-            if (!p.error.empty())
-            {
-                if (!m_oLoad.skipBad)
-                    throw Error(ErrorKind::Io, "cannot register " + p.path + ": " + p.error +
-                                                   " (nothing of this batch was registered; "
-                                                   "SKIP_BAD=YES skips bad files)");
-                CPLError(CE_Warning, CPLE_AppDefined, "PGMOSAIC: skipped %s: %s", p.path.c_str(),
-                         p.error.c_str());
-                continue;
-            }
-            CPLJSONObject row;
-            row.Add("path", p.path);
-            CPLJSONDocument info, props;
-            info.LoadMemory(pgmosaic::RasterInfoToJson(p.info));
-            props.LoadMemory(p.properties);
-            row.Add("info", info.GetRoot());
-            row.Add("properties", props.GetRoot());
-            rows.Add(row);
-        }
-        if (rows.Size() == 0)
+            if (rows.Size() == 0)
+                return true;
+            const char* dup = m_oLoad.onDuplicate == OnDuplicate::Skip     ? "skip"
+                              : m_oLoad.onDuplicate == OnDuplicate::Update ? "update"
+                                                                           : "fail";
+            // One statement, one transaction: the batch registers wholly or not at all.
+            auto res = m_oConn.Exec(
+                "SELECT count(r) FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n), "
+                "LATERAL pgmosaic.register_raster($1, e->>'path', e->'info', e->'properties', $3) "
+                "AS r",
+                {m_osMosaic, rows.Format(CPLJSONObject::PrettyFormat::Plain), dup});
+            m_nRegistered += std::atoi(PQgetvalue(res.get(), 0, 0));
             return true;
-        const char* dup = m_oLoad.onDuplicate == OnDuplicate::Skip     ? "skip"
-                          : m_oLoad.onDuplicate == OnDuplicate::Update ? "update"
-                                                                       : "fail";
-        // One statement, one transaction: the batch registers wholly or not at all.
-        auto res = m_oConn.Exec(
-            "SELECT count(r) FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n), "
-            "LATERAL pgmosaic.register_raster($1, e->>'path', e->'info', e->'properties', $3) "
-            "AS r",
-            {m_osMosaic, rows.Format(CPLJSONObject::PrettyFormat::Plain), dup});
-        m_nRegistered += std::atoi(PQgetvalue(res.get(), 0, 0));
-        return true;
-    }
-    catch (const std::exception& e)
-    {
+        },
+        false);
+    if (!ok)
         m_bFailed = true;
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return false;
-    }
+    return ok;
 }
 
 /************************************************************************/
@@ -578,29 +561,26 @@ OGRFeature* PGMosaicBoundaryLayer::GetNextFeature()
     if (m_bDone)
         return nullptr;
     m_bDone = true;
-    try
-    {
-        const std::string& pg = m_osPostgis;
-        auto res = m_oConn.Exec(("SELECT encode(" + pg + ".ST_AsBinary(" + pg + ".ST_Multi(" + pg +
-                                 ".ST_Union(i.footprint))), 'hex'), count(*) "
-                                 "FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
-                                 "i.mosaic_id WHERE m.name = $1")
-                                    .c_str(),
-                                {m_osMosaic});
-        auto* f = new OGRFeature(m_poDefn);
-        f->SetFID(1);
-        f->SetField(0, m_osMosaic.c_str());
-        f->SetField(1, static_cast<GIntBig>(std::atoll(PQgetvalue(res.get(), 0, 1))));
-        if (!PQgetisnull(res.get(), 0, 0))
-            f->SetGeometryDirectly(GeometryFromHex(PQgetvalue(res.get(), 0, 0),
-                                                   m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
-        return f;
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return nullptr;
-    }
+    return GdalGuard(
+        [&]() -> OGRFeature* {
+            const std::string& pg = m_osPostgis;
+            auto res =
+                m_oConn.Exec(("SELECT encode(" + pg + ".ST_AsBinary(" + pg + ".ST_Multi(" + pg +
+                              ".ST_Union(i.footprint))), 'hex'), count(*) "
+                              "FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = "
+                              "i.mosaic_id WHERE m.name = $1")
+                                 .c_str(),
+                             {m_osMosaic});
+            auto* f = new OGRFeature(m_poDefn);
+            f->SetFID(1);
+            f->SetField(0, m_osMosaic.c_str());
+            f->SetField(1, static_cast<GIntBig>(std::atoll(PQgetvalue(res.get(), 0, 1))));
+            if (!PQgetisnull(res.get(), 0, 0))
+                f->SetGeometryDirectly(GeometryFromHex(
+                    PQgetvalue(res.get(), 0, 0), m_poDefn->GetGeomFieldDefn(0)->GetSpatialRef()));
+            return f;
+        },
+        nullptr);
 }
 
 /************************************************************************/
@@ -675,59 +655,56 @@ OGRErr PGMosaicThemesLayer::ICreateFeature(OGRFeature* poFeature)
 {
     if (!Updatable(m_bUpdate))
         return OGRERR_FAILURE;
-    try
-    {
-        const OGRGeometry* g = poFeature->GetGeometryRef();
-        if (g == nullptr)
-            throw Error(ErrorKind::InvalidParameter, "theme feature " +
-                                                         std::to_string(poFeature->GetFID()) +
-                                                         " has no geometry");
-        int srid = m_nSrid;
-        if (const OGRSpatialReference* srs = g->getSpatialReference())
-        {
-            OGRSpatialReference copy(*srs);
-            const char* auth = copy.GetAuthorityName(nullptr);
-            if ((auth && EQUAL(auth, "EPSG")) || copy.AutoIdentifyEPSG() == OGRERR_NONE)
-                srid = std::atoi(copy.GetAuthorityCode(nullptr));
-        }
-        std::string theme, klass;
-        CPLJSONObject attributes;
-        for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
-        {
-            if (!poFeature->IsFieldSetAndNotNull(i))
-                continue;
-            const char* name = m_poDefn->GetFieldDefn(i)->GetNameRef();
-            if (EQUAL(name, "theme"))
-                theme = poFeature->GetFieldAsString(i);
-            else if (EQUAL(name, "class"))
-                klass = poFeature->GetFieldAsString(i);
-            else if (!EQUAL(name, "item_id") && !EQUAL(name, "area") && !EQUAL(name, "pixels") &&
-                     !EQUAL(name, "attributes"))
-                attributes.Add(name, poFeature->GetFieldAsString(i));
-        }
-        if (theme.empty())
-            throw Error(ErrorKind::InvalidParameter,
-                        "theme feature " + std::to_string(poFeature->GetFID()) +
-                            " has no \"theme\" field naming its theme");
-        char* wkt = nullptr;
-        g->exportToWkt(&wkt, wkbVariantIso);
-        const std::string geomWkt = wkt ? wkt : "";
-        CPLFree(wkt);
-        const std::string& pg = m_osPostgis;
-        m_oConn.Exec(("INSERT INTO pgmosaic.theme (mosaic_id, theme, class, polygon, area, "
-                      "attributes) SELECT m.id, $2, NULLIF($3, ''), g, " +
-                      pg + ".ST_Area(g), $6::jsonb FROM pgmosaic.mosaic m, " + pg +
-                      ".ST_Transform(" + pg + ".ST_SetSRID(" + pg +
-                      ".ST_GeomFromText($4), $5::integer), m.srid) AS g "
-                      "WHERE m.name = $1")
-                         .c_str(),
-                     {m_osMosaic, theme, klass, geomWkt, std::to_string(srid > 0 ? srid : m_nSrid),
-                      attributes.Format(CPLJSONObject::PrettyFormat::Plain)});
-        return OGRERR_NONE;
-    }
-    catch (const std::exception& e)
-    {
-        CPLError(CE_Failure, CPLE_AppDefined, "PGMOSAIC: %s", e.what());
-        return OGRERR_FAILURE;
-    }
+    return GdalGuard(
+        [&]() -> OGRErr {
+            const OGRGeometry* g = poFeature->GetGeometryRef();
+            if (g == nullptr)
+                throw Error(ErrorKind::InvalidParameter, "theme feature " +
+                                                             std::to_string(poFeature->GetFID()) +
+                                                             " has no geometry");
+            int srid = m_nSrid;
+            if (const OGRSpatialReference* srs = g->getSpatialReference())
+            {
+                OGRSpatialReference copy(*srs);
+                const char* auth = copy.GetAuthorityName(nullptr);
+                if ((auth && EQUAL(auth, "EPSG")) || copy.AutoIdentifyEPSG() == OGRERR_NONE)
+                    srid = std::atoi(copy.GetAuthorityCode(nullptr));
+            }
+            std::string theme, klass;
+            CPLJSONObject attributes;
+            for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
+            {
+                if (!poFeature->IsFieldSetAndNotNull(i))
+                    continue;
+                const char* name = m_poDefn->GetFieldDefn(i)->GetNameRef();
+                if (EQUAL(name, "theme"))
+                    theme = poFeature->GetFieldAsString(i);
+                else if (EQUAL(name, "class"))
+                    klass = poFeature->GetFieldAsString(i);
+                else if (!EQUAL(name, "item_id") && !EQUAL(name, "area") &&
+                         !EQUAL(name, "pixels") && !EQUAL(name, "attributes"))
+                    attributes.Add(name, poFeature->GetFieldAsString(i));
+            }
+            if (theme.empty())
+                throw Error(ErrorKind::InvalidParameter,
+                            "theme feature " + std::to_string(poFeature->GetFID()) +
+                                " has no \"theme\" field naming its theme");
+            char* wkt = nullptr;
+            g->exportToWkt(&wkt, wkbVariantIso);
+            const std::string geomWkt = wkt ? wkt : "";
+            CPLFree(wkt);
+            const std::string& pg = m_osPostgis;
+            m_oConn.Exec(("INSERT INTO pgmosaic.theme (mosaic_id, theme, class, polygon, area, "
+                          "attributes) SELECT m.id, $2, NULLIF($3, ''), g, " +
+                          pg + ".ST_Area(g), $6::jsonb FROM pgmosaic.mosaic m, " + pg +
+                          ".ST_Transform(" + pg + ".ST_SetSRID(" + pg +
+                          ".ST_GeomFromText($4), $5::integer), m.srid) AS g "
+                          "WHERE m.name = $1")
+                             .c_str(),
+                         {m_osMosaic, theme, klass, geomWkt,
+                          std::to_string(srid > 0 ? srid : m_nSrid),
+                          attributes.Format(CPLJSONObject::PrettyFormat::Plain)});
+            return OGRERR_NONE;
+        },
+        OGRERR_FAILURE);
 }

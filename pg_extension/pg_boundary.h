@@ -92,8 +92,8 @@ template <typename Fn> auto PgCall(Fn&& fn) -> decltype(fn())
         return result;
 }
 
-// Runs a C++ function body for PostgreSQL. Call it as the only statement of an extern "C"
-// function: `return CppBoundary([&] { ...; return datum; });`
+// Runs a C++ function body for PostgreSQL: every SQL-callable function runs its body through it,
+// by PGMOSAIC_SQL_FUNCTION (below).
 template <typename Fn> Datum CppBoundary(Fn&& body)
 {
     char message[2048];
@@ -151,3 +151,27 @@ inline Cancel BackendCancel()
 }
 
 } // namespace pgmosaic
+
+// Declares the SQL-callable function `name` (the C symbol the extension scripts name as
+// 'MODULE_PATHNAME', 'name') with its body run inside CppBoundary, so that no entry point can
+// skip the boundary:
+//
+//   PGMOSAIC_SQL_FUNCTION(pgmosaic_xxx)
+//   {
+//       ...; // fcinfo, PG_GETARG_*, PG_NARGS work as in any V1 function
+//       return datum;
+//   }
+//
+// The braces are the body of a static C++ function; the extern "C" entry point calls it inside
+// CppBoundary.
+#define PGMOSAIC_SQL_FUNCTION(name)                                                            \
+    static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo);                        \
+    extern "C"                                                                                 \
+    {                                                                                          \
+        PG_FUNCTION_INFO_V1(name);                                                             \
+        Datum name(PG_FUNCTION_ARGS)                                                           \
+        {                                                                                      \
+            return ::pgmosaic::CppBoundary([&]() -> Datum { return name##_body(fcinfo); });    \
+        }                                                                                      \
+    }                                                                                          \
+    static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

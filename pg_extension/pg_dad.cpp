@@ -11,12 +11,12 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
-#include "expression.h"
-#include "inspect.h"
+#include "inspect/expression.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
 #include "pg_util.h"
-#include "themes.h"
+#include "inspect/themes.h"
 
 extern "C"
 {
@@ -126,8 +126,8 @@ std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
         extra.pProgressData = const_cast<pgmosaic::Cancel*>(&cancel);
         if (mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, w, h, inside.data(), w, h, GDT_Byte, 0,
                                              0, nullptr) != CE_None ||
-            band->RasterIO(GF_Read, x0, y0, w, h, values.data(), w, h, GDT_Float64, 0, 0,
-                           &extra) != CE_None ||
+            band->RasterIO(GF_Read, x0, y0, w, h, values.data(), w, h, GDT_Float64, 0, 0, &extra) !=
+                CE_None ||
             band->GetMaskBand()->RasterIO(GF_Read, x0, y0, w, h, valid.data(), w, h, GDT_Byte, 0, 0,
                                           &extra) != CE_None)
         {
@@ -208,62 +208,41 @@ std::string ItemPathForCaller(int32 mosaicId, int64 itemId, bool forWrite)
 
 } // namespace
 
-extern "C"
+// check_expression(expression text) -> integer: the highest band it uses; 22023 naming the
+// position of a syntax error otherwise.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_check_expression)
 {
+    const std::string text = pgmosaic::TextArg(fcinfo, 0);
+    return Int32GetDatum(pgmosaic::Expression::Parse(text).MaxBand());
+}
 
-    // check_expression(expression text) -> integer: the highest band it uses; 22023 naming the
-    // position of a syntax error otherwise.
-    PG_FUNCTION_INFO_V1(pgmosaic_check_expression);
-    Datum pgmosaic_check_expression(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            const std::string text = pgmosaic::TextArg(fcinfo, 0);
-            return Int32GetDatum(pgmosaic::Expression::Parse(text).MaxBand());
-        });
-    }
+// compute_theme(path text, expression text) -> jsonb: the polygons where the rule holds,
+// [{wkt, area, pixels}] in the raster's own coordinates.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_compute_theme)
+{
+    return ThemeOfFile(pgmosaic::TextArg(fcinfo, 0), pgmosaic::TextArg(fcinfo, 1));
+}
 
-    // compute_theme(path text, expression text) -> jsonb: the polygons where the rule holds,
-    // [{wkt, area, pixels}] in the raster's own coordinates.
-    PG_FUNCTION_INFO_V1(pgmosaic_compute_theme);
-    Datum pgmosaic_compute_theme(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            return ThemeOfFile(pgmosaic::TextArg(fcinfo, 0), pgmosaic::TextArg(fcinfo, 1));
-        });
-    }
+// zonal_stats(path text, band integer, area_wkt text) -> jsonb {count, min, max, sum} of the
+// valid pixels whose centres lie in the area (in the raster's SRS).
+PGMOSAIC_SQL_FUNCTION(pgmosaic_zonal_stats)
+{
+    return ZonalStatisticsOfFile(pgmosaic::TextArg(fcinfo, 0), PG_GETARG_INT32(1),
+                                 pgmosaic::TextArg(fcinfo, 2));
+}
 
-    // zonal_stats(path text, band integer, area_wkt text) -> jsonb {count, min, max, sum} of the
-    // valid pixels whose centres lie in the area (in the raster's SRS).
-    PG_FUNCTION_INFO_V1(pgmosaic_zonal_stats);
-    Datum pgmosaic_zonal_stats(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            return ZonalStatisticsOfFile(pgmosaic::TextArg(fcinfo, 0), PG_GETARG_INT32(1),
-                                         pgmosaic::TextArg(fcinfo, 2));
-        });
-    }
+// _item_zonal_stats(mosaic_id, item_id, band, area_wkt) -> jsonb: zonal_stats of an item
+// the caller may read.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_item_zonal_stats)
+{
+    return ZonalStatisticsOfFile(ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false),
+                                 PG_GETARG_INT32(2), pgmosaic::TextArg(fcinfo, 3));
+}
 
-    // _item_zonal_stats(mosaic_id, item_id, band, area_wkt) -> jsonb: zonal_stats of an item
-    // the caller may read.
-    PG_FUNCTION_INFO_V1(pgmosaic_item_zonal_stats);
-    Datum pgmosaic_item_zonal_stats(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            return ZonalStatisticsOfFile(
-                ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), false),
-                PG_GETARG_INT32(2), pgmosaic::TextArg(fcinfo, 3));
-        });
-    }
-
-    // _item_theme(mosaic_id, item_id, expression) -> jsonb: compute_theme of an item the caller
-    // may write.
-    PG_FUNCTION_INFO_V1(pgmosaic_item_theme);
-    Datum pgmosaic_item_theme(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            return ThemeOfFile(ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), true),
-                               pgmosaic::TextArg(fcinfo, 2));
-        });
-    }
-
-} // extern "C"
+// _item_theme(mosaic_id, item_id, expression) -> jsonb: compute_theme of an item the caller
+// may write.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_item_theme)
+{
+    return ThemeOfFile(ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), true),
+                       pgmosaic::TextArg(fcinfo, 2));
+}

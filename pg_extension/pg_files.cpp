@@ -1,6 +1,7 @@
 // The catalog's file functions: inspecting a raster (with statistics), inspecting without
-// raising, the state of a file, the rasters of a directory; and the settings that limit them.
-// Thin wrappers: the work is done by common/inspect.cpp and common/file_scan.cpp.
+// raising, the state of a file, the rasters of a directory (the settings that limit them are
+// in pgmosaic_pg.cpp). Thin wrappers: the work is done by common/inspect/inspect.cpp and
+// common/inspect/file_scan.cpp.
 extern "C"
 {
 #include "postgres.h"
@@ -17,21 +18,18 @@ extern "C"
 #include <string>
 
 #include "cpl_json.h"
+#include "gdal.h"
 
-#include "file_scan.h"
-#include "inspect.h"
+#include "inspect/file_scan.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
 #include "pg_util.h"
 
-using pgmosaic::CppBoundary;
 using pgmosaic::PgCall;
 
 namespace
 {
-
-char* g_pszAllowedDrivers = nullptr;
-char* g_pszAllowedNetworkPrefixes = nullptr;
 
 Datum JsonbDatum(const std::string& json)
 {
@@ -50,127 +48,102 @@ std::string InspectToJson(const std::string& path, const std::string& statistics
 
 } // namespace
 
-namespace pgmosaic
+// inspect_raster(path text) -> jsonb: the symbol of the released 0.1 script, without statistics.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_inspect_raster)
 {
-
-void CatalogInit()
-{
-    DefineCustomStringVariable(
-        "pgmosaic.allowed_drivers",
-        "Comma-separated GDAL drivers the backend may open raster files with.",
-        "Formats that can reference other files (VRT, for one) are left out by default.",
-        &g_pszAllowedDrivers, "GTiff,HFA,JP2OpenJPEG,PNG,JPEG", PGC_SUSET, 0, nullptr, nullptr,
-        nullptr);
-    DefineCustomStringVariable(
-        "pgmosaic.allowed_network_prefixes",
-        "Comma-separated network prefixes (/vsis3/bucket, https://host/dir, ...) below which the "
-        "backend may open rasters.",
-        "Empty by default: no network access.", &g_pszAllowedNetworkPrefixes, "", PGC_SUSET, 0,
-        nullptr, nullptr, nullptr);
+    std::string path = pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+    pgmosaic::EnsureGdal();
+    pgmosaic::InspectOptions options;
+    options.cancel = pgmosaic::BackendCancel();
+    const std::string json = pgmosaic::RasterInfoToJson(
+        pgmosaic::InspectAllowedRaster(pgmosaic::CurrentFileAccessPolicy(), path, options));
+    return pgmosaic::PgCall(
+        [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
 
-void AddCatalogSettings(FileAccessPolicy& policy)
+// gdal_version() -> text: the GDAL release the backend module runs with.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_gdal_version)
 {
-    policy.allowedDrivers = ParseRootList(g_pszAllowedDrivers ? g_pszAllowedDrivers : "");
-    policy.networkPrefixes =
-        ParseRootList(g_pszAllowedNetworkPrefixes ? g_pszAllowedNetworkPrefixes : "");
+    const char* v = GDALVersionInfo("RELEASE_NAME");
+    return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
 }
 
-} // namespace pgmosaic
-
-extern "C"
+// inspect_raster(path text, statistics text) -> jsonb
+PGMOSAIC_SQL_FUNCTION(pgmosaic_inspect_raster_v2)
 {
+    const std::string path = pgmosaic::TextArg(fcinfo, 0);
+    const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
+    return JsonbDatum(InspectToJson(path, statistics));
+}
 
-    // inspect_raster(path text, statistics text) -> jsonb
-    PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster_v2);
-    Datum pgmosaic_inspect_raster_v2(PG_FUNCTION_ARGS)
+// try_inspect_raster(path text, statistics text) -> jsonb: the header, or
+// {"error": message, "sqlstate": code} for a file that cannot be inspected. Raises only when
+// backend file access is disabled, or for an invalid statistics mode.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_try_inspect_raster)
+{
+    const std::string path = pgmosaic::TextArg(fcinfo, 0);
+    const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
+    pgmosaic::ParseStatisticsMode(statistics);
+    if (!pgmosaic::CurrentFileAccessPolicy().enabled)
+        pgmosaic::CheckPathAllowed(pgmosaic::CurrentFileAccessPolicy(), path);
+    std::string json;
+    try
     {
-        return CppBoundary([&]() -> Datum {
-            const std::string path = pgmosaic::TextArg(fcinfo, 0);
-            const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
-            return JsonbDatum(InspectToJson(path, statistics));
-        });
+        json = InspectToJson(path, statistics);
     }
-
-    // try_inspect_raster(path text, statistics text) -> jsonb: the header, or
-    // {"error": message, "sqlstate": code} for a file that cannot be inspected. Raises only when
-    // backend file access is disabled, or for an invalid statistics mode.
-    PG_FUNCTION_INFO_V1(pgmosaic_try_inspect_raster);
-    Datum pgmosaic_try_inspect_raster(PG_FUNCTION_ARGS)
+    catch (const pgmosaic::Error& e)
     {
-        return CppBoundary([&]() -> Datum {
-            const std::string path = pgmosaic::TextArg(fcinfo, 0);
-            const std::string statistics = pgmosaic::TextArg(fcinfo, 1);
-            pgmosaic::ParseStatisticsMode(statistics);
-            if (!pgmosaic::CurrentFileAccessPolicy().enabled)
-                pgmosaic::CheckPathAllowed(pgmosaic::CurrentFileAccessPolicy(), path);
-            std::string json;
-            try
-            {
-                json = InspectToJson(path, statistics);
-            }
-            catch (const pgmosaic::Error& e)
-            {
-                CPLJSONObject o;
-                o.Add("error", e.what());
-                o.Add("sqlstate", unpack_sql_state(pgmosaic::SqlStateOf(e.kind())));
-                json = o.Format(CPLJSONObject::PrettyFormat::Plain);
-            }
-            return JsonbDatum(json);
-        });
+        CPLJSONObject o;
+        o.Add("error", e.what());
+        o.Add("sqlstate", unpack_sql_state(pgmosaic::SqlStateOf(e.kind())));
+        json = o.Format(CPLJSONObject::PrettyFormat::Plain);
     }
+    return JsonbDatum(json);
+}
 
-    // stat_raster(path text, OUT state text, OUT size bigint, OUT mtime timestamptz,
-    //             OUT detail text): state is present, missing or denied.
-    PG_FUNCTION_INFO_V1(pgmosaic_stat_raster);
-    Datum pgmosaic_stat_raster(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string path = pgmosaic::TextArg(fcinfo, 0);
-            const pgmosaic::FileState st =
-                pgmosaic::StatRasterFile(pgmosaic::CurrentFileAccessPolicy(), path);
-            const char* kind = st.kind == pgmosaic::FileState::Kind::Present   ? "present"
-                               : st.kind == pgmosaic::FileState::Kind::Missing ? "missing"
-                                                                               : "denied";
-            const bool present = st.kind == pgmosaic::FileState::Kind::Present;
-            return PgCall([&] {
-                TupleDesc desc;
-                if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-                    elog(ERROR, "stat_raster must return a record");
-                desc = BlessTupleDesc(desc);
-                Datum values[4];
-                bool nulls[4] = {false, !present, !present, present};
-                values[0] = PointerGetDatum(cstring_to_text(kind));
-                values[1] = Int64GetDatum(st.size);
-                values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st.mtime));
-                values[3] = PointerGetDatum(cstring_to_text(st.detail.c_str()));
-                return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-            });
-        });
-    }
+// stat_raster(path text, OUT state text, OUT size bigint, OUT mtime timestamptz,
+//             OUT detail text): state is present, missing or denied.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_stat_raster)
+{
+    const std::string path = pgmosaic::TextArg(fcinfo, 0);
+    const pgmosaic::FileState st =
+        pgmosaic::StatRasterFile(pgmosaic::CurrentFileAccessPolicy(), path);
+    const char* kind = st.kind == pgmosaic::FileState::Kind::Present   ? "present"
+                       : st.kind == pgmosaic::FileState::Kind::Missing ? "missing"
+                                                                       : "denied";
+    const bool present = st.kind == pgmosaic::FileState::Kind::Present;
+    return PgCall([&] {
+        TupleDesc desc;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "stat_raster must return a record");
+        desc = BlessTupleDesc(desc);
+        Datum values[4];
+        bool nulls[4] = {false, !present, !present, present};
+        values[0] = PointerGetDatum(cstring_to_text(kind));
+        values[1] = Int64GetDatum(st.size);
+        values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st.mtime));
+        values[3] = PointerGetDatum(cstring_to_text(st.detail.c_str()));
+        return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+    });
+}
 
-    // list_rasters(directory text, pattern text, recursive boolean) -> SETOF text
-    PG_FUNCTION_INFO_V1(pgmosaic_list_rasters);
-    Datum pgmosaic_list_rasters(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string directory = pgmosaic::TextArg(fcinfo, 0);
-            const std::string pattern = pgmosaic::TextArg(fcinfo, 1);
-            const bool recursive = PG_GETARG_BOOL(2);
-            const auto files = pgmosaic::ListRasterFiles(pgmosaic::CurrentFileAccessPolicy(),
-                                                         directory, pattern, recursive);
-            PgCall([&] {
-                InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-                ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-                bool isnull = false;
-                for (const auto& f : files)
-                {
-                    Datum d = PointerGetDatum(cstring_to_text_with_len(f.data(), (int)f.size()));
-                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
-                }
-            });
-            return static_cast<Datum>(0);
-        });
-    }
-
-} // extern "C"
+// list_rasters(directory text, pattern text, recursive boolean) -> SETOF text
+PGMOSAIC_SQL_FUNCTION(pgmosaic_list_rasters)
+{
+    const std::string directory = pgmosaic::TextArg(fcinfo, 0);
+    const std::string pattern = pgmosaic::TextArg(fcinfo, 1);
+    const bool recursive = PG_GETARG_BOOL(2);
+    const auto files = pgmosaic::ListRasterFiles(pgmosaic::CurrentFileAccessPolicy(), directory,
+                                                 pattern, recursive);
+    PgCall([&] {
+        InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+        ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+        bool isnull = false;
+        for (const auto& f : files)
+        {
+            Datum d = PointerGetDatum(cstring_to_text_with_len(f.data(), (int)f.size()));
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+        }
+    });
+    return static_cast<Datum>(0);
+}

@@ -1,5 +1,5 @@
 // The SQL types pathref and tilekey: I/O, comparison and functions. Thin wrappers: the parsing
-// and the math are in common/pathref.cpp and common/tilekey.cpp.
+// and the math are in common/types/ (pathref, tilekey, wkb_cover).
 extern "C"
 {
 #include "postgres.h"
@@ -28,11 +28,11 @@ extern "C"
 #include <string>
 #include <vector>
 
-#include "pathref.h"
+#include "types/pathref.h"
 #include "pg_util.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
+#include "types/wkb_cover.h"
 
-using pgmosaic::CppBoundary;
 using pgmosaic::PgCall;
 using pgmosaic::TileKey;
 
@@ -174,417 +174,305 @@ Datum ReturnKeys(FunctionCallInfo fcinfo, const std::vector<TileKey>& keys)
 
 } // namespace
 
-extern "C"
+// ---- pathref ---------------------------------------------------------------------------
+
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_in)
 {
+    return pgmosaic::TextDatum(NormalizeForSql(PG_GETARG_CSTRING(0)));
+}
 
-    // ---- pathref ---------------------------------------------------------------------------
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_out)
+{
+    const Bytes b = PathrefArg(fcinfo, 0);
+    return PgCall([&] { return CStringGetDatum(pnstrdup(b.data, b.len)); });
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_in);
-    Datum pgmosaic_pathref_in(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return pgmosaic::TextDatum(NormalizeForSql(PG_GETARG_CSTRING(0))); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_recv)
+{
+    StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+    int nbytes = 0;
+    char* s = PgCall([&] { return pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes); });
+    return pgmosaic::TextDatum(NormalizeForSql(std::string(s, static_cast<size_t>(nbytes))));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_out);
-    Datum pgmosaic_pathref_out(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const Bytes b = PathrefArg(fcinfo, 0);
-            return PgCall([&] { return CStringGetDatum(pnstrdup(b.data, b.len)); });
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_send)
+{
+    const Bytes b = PathrefArg(fcinfo, 0);
+    return PgCall([&] {
+        StringInfoData buf;
+        pq_begintypsend(&buf);
+        pq_sendtext(&buf, b.data, b.len);
+        return PointerGetDatum(pq_endtypsend(&buf));
+    });
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_recv);
-    Datum pgmosaic_pathref_recv(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
-            int nbytes = 0;
-            char* s = PgCall([&] { return pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes); });
-            return pgmosaic::TextDatum(
-                NormalizeForSql(std::string(s, static_cast<size_t>(nbytes))));
-        });
-    }
+// text -> pathref: the same checks as the input function, with the same SQLSTATE.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_from_text)
+{
+    return pgmosaic::TextDatum(NormalizeForSql(pgmosaic::TextArg(fcinfo, 0)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_send);
-    Datum pgmosaic_pathref_send(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const Bytes b = PathrefArg(fcinfo, 0);
-            return PgCall([&] {
-                StringInfoData buf;
-                pq_begintypsend(&buf);
-                pq_sendtext(&buf, b.data, b.len);
-                return PointerGetDatum(pq_endtypsend(&buf));
-            });
-        });
-    }
-
-    // text -> pathref: the same checks as the input function, with the same SQLSTATE.
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_from_text);
-    Datum pgmosaic_pathref_from_text(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            return pgmosaic::TextDatum(NormalizeForSql(pgmosaic::TextArg(fcinfo, 0)));
-        });
-    }
-
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_cmp);
-    Datum pgmosaic_pathref_cmp(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return Int32GetDatum(ComparePathrefs(fcinfo)); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_cmp)
+{
+    return Int32GetDatum(ComparePathrefs(fcinfo));
+}
 
 #define PGMOSAIC_PATHREF_OP(name, test)                                                            \
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_##name);                                                  \
-    Datum pgmosaic_pathref_##name(PG_FUNCTION_ARGS)                                                \
+    PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_##name)                                                 \
     {                                                                                              \
-        return CppBoundary([&]() -> Datum { return BoolGetDatum(ComparePathrefs(fcinfo) test); }); \
+        return BoolGetDatum(ComparePathrefs(fcinfo) test);                                         \
     }
-    PGMOSAIC_PATHREF_OP(eq, == 0)
-    PGMOSAIC_PATHREF_OP(ne, != 0)
-    PGMOSAIC_PATHREF_OP(lt, < 0)
-    PGMOSAIC_PATHREF_OP(le, <= 0)
-    PGMOSAIC_PATHREF_OP(gt, > 0)
-    PGMOSAIC_PATHREF_OP(ge, >= 0)
+PGMOSAIC_PATHREF_OP(eq, == 0)
+PGMOSAIC_PATHREF_OP(ne, != 0)
+PGMOSAIC_PATHREF_OP(lt, < 0)
+PGMOSAIC_PATHREF_OP(le, <= 0)
+PGMOSAIC_PATHREF_OP(gt, > 0)
+PGMOSAIC_PATHREF_OP(ge, >= 0)
 #undef PGMOSAIC_PATHREF_OP
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash);
-    Datum pgmosaic_pathref_hash(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const Bytes b = PathrefArg(fcinfo, 0);
-            return hash_any(reinterpret_cast<const unsigned char*>(b.data), b.len);
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_hash)
+{
+    const Bytes b = PathrefArg(fcinfo, 0);
+    return hash_any(reinterpret_cast<const unsigned char*>(b.data), b.len);
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_hash_extended);
-    Datum pgmosaic_pathref_hash_extended(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const Bytes b = PathrefArg(fcinfo, 0);
-            return hash_any_extended(reinterpret_cast<const unsigned char*>(b.data), b.len,
-                                     static_cast<uint64>(PG_GETARG_INT64(1)));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_hash_extended)
+{
+    const Bytes b = PathrefArg(fcinfo, 0);
+    return hash_any_extended(reinterpret_cast<const unsigned char*>(b.data), b.len,
+                             static_cast<uint64>(PG_GETARG_INT64(1)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_scheme);
-    Datum pgmosaic_pathref_scheme(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const auto scheme = pgmosaic::SchemeOf(PathrefText(fcinfo, 0));
-            return pgmosaic::TextDatum(pgmosaic::PathSchemeName(scheme));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_scheme)
+{
+    const auto scheme = pgmosaic::SchemeOf(PathrefText(fcinfo, 0));
+    return pgmosaic::TextDatum(pgmosaic::PathSchemeName(scheme));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_root);
-    Datum pgmosaic_pathref_root(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string root = pgmosaic::RootNameOf(PathrefText(fcinfo, 0));
-            if (root.empty())
-                PG_RETURN_NULL();
-            return pgmosaic::TextDatum(root);
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_root)
+{
+    const std::string root = pgmosaic::RootNameOf(PathrefText(fcinfo, 0));
+    if (root.empty())
+        PG_RETURN_NULL();
+    return pgmosaic::TextDatum(root);
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_relative);
-    Datum pgmosaic_pathref_relative(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string rel = pgmosaic::RelativePartOf(PathrefText(fcinfo, 0));
-            if (rel.empty())
-                PG_RETURN_NULL();
-            return pgmosaic::TextDatum(rel);
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_relative)
+{
+    const std::string rel = pgmosaic::RelativePartOf(PathrefText(fcinfo, 0));
+    if (rel.empty())
+        PG_RETURN_NULL();
+    return pgmosaic::TextDatum(rel);
+}
 
-    // pathref_under_root(ref, prefix): the reference @root/rel designates once its root is
-    // `prefix`; ref itself when it is not a root reference.
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_under_root);
-    Datum pgmosaic_pathref_under_root(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string ref = PathrefText(fcinfo, 0);
-            if (pgmosaic::SchemeOf(ref) != pgmosaic::PathScheme::Root)
-                return pgmosaic::TextDatum(ref);
-            return pgmosaic::TextDatum(
-                pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_PARAMETER_VALUE, [&] {
-                    return pgmosaic::ResolveRootRef(ref, PathrefText(fcinfo, 1));
-                }));
-        });
-    }
+// pathref_under_root(ref, prefix): the reference @root/rel designates once its root is
+// `prefix`; ref itself when it is not a root reference.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_under_root)
+{
+    const std::string ref = PathrefText(fcinfo, 0);
+    if (pgmosaic::SchemeOf(ref) != pgmosaic::PathScheme::Root)
+        return pgmosaic::TextDatum(ref);
+    return pgmosaic::TextDatum(
+        pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_PARAMETER_VALUE, [&] {
+            return pgmosaic::ResolveRootRef(ref, PathrefText(fcinfo, 1));
+        }));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_pathref_is_under);
-    Datum pgmosaic_pathref_is_under(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            return BoolGetDatum(
-                pgmosaic::IsPathUnder(PathrefText(fcinfo, 0), PathrefText(fcinfo, 1)));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_pathref_is_under)
+{
+    return BoolGetDatum(pgmosaic::IsPathUnder(PathrefText(fcinfo, 0), PathrefText(fcinfo, 1)));
+}
 
-    // ---- tilekey ---------------------------------------------------------------------------
+// ---- tilekey ---------------------------------------------------------------------------
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_in);
-    Datum pgmosaic_tilekey_in(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string text = PG_GETARG_CSTRING(0);
-            return KeyDatum(pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_TEXT_REPRESENTATION,
-                                                             [&] { return TileKey::Parse(text); }));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_in)
+{
+    const std::string text = PG_GETARG_CSTRING(0);
+    return KeyDatum(pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_TEXT_REPRESENTATION,
+                                                     [&] { return TileKey::Parse(text); }));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_out);
-    Datum pgmosaic_tilekey_out(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const std::string q = KeyArg(fcinfo, 0).Quadkey();
-            return PgCall([&] { return CStringGetDatum(pstrdup(q.c_str())); });
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_out)
+{
+    const std::string q = KeyArg(fcinfo, 0).Quadkey();
+    return PgCall([&] { return CStringGetDatum(pstrdup(q.c_str())); });
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_recv);
-    Datum pgmosaic_tilekey_recv(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
-            const int64 bits = PgCall([&] { return pq_getmsgint64(buf); });
-            return KeyDatum(
-                pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_BINARY_REPRESENTATION, [&] {
-                    return TileKey::FromBits(static_cast<std::uint64_t>(bits));
-                }));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_recv)
+{
+    StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+    const int64 bits = PgCall([&] { return pq_getmsgint64(buf); });
+    return KeyDatum(pgmosaic::WithInvalidParameterAs(ERRCODE_INVALID_BINARY_REPRESENTATION, [&] {
+        return TileKey::FromBits(static_cast<std::uint64_t>(bits));
+    }));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_send);
-    Datum pgmosaic_tilekey_send(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-            return PgCall([&] {
-                StringInfoData buf;
-                pq_begintypsend(&buf);
-                pq_sendint64(&buf, bits);
-                return PointerGetDatum(pq_endtypsend(&buf));
-            });
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_send)
+{
+    const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+    return PgCall([&] {
+        StringInfoData buf;
+        pq_begintypsend(&buf);
+        pq_sendint64(&buf, bits);
+        return PointerGetDatum(pq_endtypsend(&buf));
+    });
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cmp);
-    Datum pgmosaic_tilekey_cmp(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return Int32GetDatum(CompareKeys(fcinfo)); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_cmp)
+{
+    return Int32GetDatum(CompareKeys(fcinfo));
+}
 
 #define PGMOSAIC_TILEKEY_OP(name, test)                                                            \
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_##name);                                                  \
-    Datum pgmosaic_tilekey_##name(PG_FUNCTION_ARGS)                                                \
+    PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_##name)                                                 \
     {                                                                                              \
-        return CppBoundary([&]() -> Datum { return BoolGetDatum(CompareKeys(fcinfo) test); });     \
+        return BoolGetDatum(CompareKeys(fcinfo) test);                                             \
     }
-    PGMOSAIC_TILEKEY_OP(eq, == 0)
-    PGMOSAIC_TILEKEY_OP(ne, != 0)
-    PGMOSAIC_TILEKEY_OP(lt, < 0)
-    PGMOSAIC_TILEKEY_OP(le, <= 0)
-    PGMOSAIC_TILEKEY_OP(gt, > 0)
-    PGMOSAIC_TILEKEY_OP(ge, >= 0)
+PGMOSAIC_TILEKEY_OP(eq, == 0)
+PGMOSAIC_TILEKEY_OP(ne, != 0)
+PGMOSAIC_TILEKEY_OP(lt, < 0)
+PGMOSAIC_TILEKEY_OP(le, <= 0)
+PGMOSAIC_TILEKEY_OP(gt, > 0)
+PGMOSAIC_TILEKEY_OP(ge, >= 0)
 #undef PGMOSAIC_TILEKEY_OP
 
-    // Sorting compares the keys as signed 64-bit integers (bit 63 is never set).
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_sortsupport);
-    Datum pgmosaic_tilekey_sortsupport(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            SortSupport ssup = reinterpret_cast<SortSupport>(PG_GETARG_POINTER(0));
-            ssup->comparator = ssup_datum_signed_cmp;
-            return static_cast<Datum>(0);
-        });
-    }
+// Sorting compares the keys as signed 64-bit integers (bit 63 is never set).
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_sortsupport)
+{
+    SortSupport ssup = reinterpret_cast<SortSupport>(PG_GETARG_POINTER(0));
+    ssup->comparator = ssup_datum_signed_cmp;
+    return static_cast<Datum>(0);
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash);
-    Datum pgmosaic_tilekey_hash(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-            return hash_any(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_hash)
+{
+    const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+    return hash_any(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_hash_extended);
-    Datum pgmosaic_tilekey_hash_extended(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
-            return hash_any_extended(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits),
-                                     static_cast<uint64>(PG_GETARG_INT64(1)));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_hash_extended)
+{
+    const int64 bits = DatumGetInt64(PG_GETARG_DATUM(0));
+    return hash_any_extended(reinterpret_cast<const unsigned char*>(&bits), sizeof(bits),
+                             static_cast<uint64>(PG_GETARG_INT64(1)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_make);
-    Datum pgmosaic_tilekey_make(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            return KeyDatum(
-                TileKey::FromZxy(PG_GETARG_INT32(0), PG_GETARG_INT32(1), PG_GETARG_INT32(2)));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_make)
+{
+    return KeyDatum(TileKey::FromZxy(PG_GETARG_INT32(0), PG_GETARG_INT32(1), PG_GETARG_INT32(2)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_from_bigint);
-    Datum pgmosaic_tilekey_from_bigint(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            return KeyDatum(TileKey::FromBits(static_cast<std::uint64_t>(PG_GETARG_INT64(0))));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_from_bigint)
+{
+    return KeyDatum(TileKey::FromBits(static_cast<std::uint64_t>(PG_GETARG_INT64(0))));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_to_bigint);
-    Datum pgmosaic_tilekey_to_bigint(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return PG_GETARG_DATUM(0); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_to_bigint)
+{
+    return PG_GETARG_DATUM(0);
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_zoom);
-    Datum pgmosaic_tilekey_zoom(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return Int32GetDatum(KeyArg(fcinfo, 0).zoom()); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_zoom)
+{
+    return Int32GetDatum(KeyArg(fcinfo, 0).zoom());
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_x);
-    Datum pgmosaic_tilekey_x(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).x())); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_x)
+{
+    return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).x()));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_y);
-    Datum pgmosaic_tilekey_y(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).y())); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_y)
+{
+    return Int32GetDatum(static_cast<int32>(KeyArg(fcinfo, 0).y()));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_zxy);
-    Datum pgmosaic_tilekey_zxy(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Zxy()); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_zxy)
+{
+    return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Zxy());
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_quadkey);
-    Datum pgmosaic_tilekey_quadkey(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Quadkey()); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_quadkey)
+{
+    return pgmosaic::TextDatum(KeyArg(fcinfo, 0).Quadkey());
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_parent);
-    Datum pgmosaic_tilekey_parent(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const TileKey k = KeyArg(fcinfo, 0);
-            if (!k.HasParent())
-                PG_RETURN_NULL();
-            return KeyDatum(k.Parent());
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_parent)
+{
+    const TileKey k = KeyArg(fcinfo, 0);
+    if (!k.HasParent())
+        PG_RETURN_NULL();
+    return KeyDatum(k.Parent());
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_ancestor);
-    Datum pgmosaic_tilekey_ancestor(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return KeyDatum(KeyArg(fcinfo, 0).Ancestor(PG_GETARG_INT32(1))); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_ancestor)
+{
+    return KeyDatum(KeyArg(fcinfo, 0).Ancestor(PG_GETARG_INT32(1)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_children);
-    Datum pgmosaic_tilekey_children(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const TileKey k = KeyArg(fcinfo, 0);
-            std::vector<TileKey> keys;
-            for (int q = 0; q < 4; ++q)
-                keys.push_back(k.Child(q));
-            return ReturnKeys(fcinfo, keys);
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_children)
+{
+    const TileKey k = KeyArg(fcinfo, 0);
+    std::vector<TileKey> keys;
+    for (int q = 0; q < 4; ++q)
+        keys.push_back(k.Child(q));
+    return ReturnKeys(fcinfo, keys);
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_neighbours);
-    Datum pgmosaic_tilekey_neighbours(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return ReturnKeys(fcinfo, KeyArg(fcinfo, 0).Neighbours()); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_neighbours)
+{
+    return ReturnKeys(fcinfo, KeyArg(fcinfo, 0).Neighbours());
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contains);
-    Datum pgmosaic_tilekey_contains(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return BoolGetDatum(KeyArg(fcinfo, 0).Contains(KeyArg(fcinfo, 1))); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_contains)
+{
+    return BoolGetDatum(KeyArg(fcinfo, 0).Contains(KeyArg(fcinfo, 1)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_contained);
-    Datum pgmosaic_tilekey_contained(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary(
-            [&]() -> Datum { return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0))); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_contained)
+{
+    return BoolGetDatum(KeyArg(fcinfo, 1).Contains(KeyArg(fcinfo, 0)));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_support);
-    Datum pgmosaic_tilekey_support(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
-            return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
-        });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_support)
+{
+    Node* raw = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
+    return PointerGetDatum(PgCall([&] { return TileKeyIndexCondition(raw); }));
+}
 
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_range_end);
-    Datum pgmosaic_tilekey_range_end(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum { return KeyDatum(KeyArg(fcinfo, 0).RangeEnd()); });
-    }
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_range_end)
+{
+    return KeyDatum(KeyArg(fcinfo, 0).RangeEnd());
+}
 
-    // tilekey_at(x, y, zoom, origin_x, origin_y, span_x, span_y)
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_at);
-    Datum pgmosaic_tilekey_at(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            return KeyDatum(pgmosaic::KeyAt(MatrixArgs(fcinfo, 3), PG_GETARG_FLOAT8(0),
-                                            PG_GETARG_FLOAT8(1), PG_GETARG_INT32(2)));
-        });
-    }
+// tilekey_at(x, y, zoom, origin_x, origin_y, span_x, span_y)
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_at)
+{
+    return KeyDatum(pgmosaic::KeyAt(MatrixArgs(fcinfo, 3), PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1),
+                                    PG_GETARG_INT32(2)));
+}
 
-    // tilekey_bounds(key, origin_x, origin_y, span_x, span_y) -> {xmin, ymin, xmax, ymax}
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_bounds);
-    Datum pgmosaic_tilekey_bounds(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            const pgmosaic::QuadMatrix m = MatrixArgs(fcinfo, 1);
-            m.Validate();
-            const pgmosaic::Envelope e = pgmosaic::TileEnvelope(m, KeyArg(fcinfo, 0));
-            return PgCall([&] {
-                Datum values[4] = {Float8GetDatum(e.minx), Float8GetDatum(e.miny),
-                                   Float8GetDatum(e.maxx), Float8GetDatum(e.maxy)};
-                return PointerGetDatum(
-                    construct_array(values, 4, FLOAT8OID, 8, FLOAT8PASSBYVAL, 'd'));
-            });
-        });
-    }
+// tilekey_bounds(key, origin_x, origin_y, span_x, span_y) -> {xmin, ymin, xmax, ymax}
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_bounds)
+{
+    const pgmosaic::QuadMatrix m = MatrixArgs(fcinfo, 1);
+    m.Validate();
+    const pgmosaic::Envelope e = pgmosaic::TileEnvelope(m, KeyArg(fcinfo, 0));
+    return PgCall([&] {
+        Datum values[4] = {Float8GetDatum(e.minx), Float8GetDatum(e.miny), Float8GetDatum(e.maxx),
+                           Float8GetDatum(e.maxy)};
+        return PointerGetDatum(construct_array(values, 4, FLOAT8OID, 8, FLOAT8PASSBYVAL, 'd'));
+    });
+}
 
-    // tilekey_cover_wkb(wkb, zoom, origin_x, origin_y, span_x, span_y, compact)
-    PG_FUNCTION_INFO_V1(pgmosaic_tilekey_cover_wkb);
-    Datum pgmosaic_tilekey_cover_wkb(PG_FUNCTION_ARGS)
-    {
-        return CppBoundary([&]() -> Datum {
-            bytea* wkb = PgCall([&] { return PG_GETARG_BYTEA_PP(0); });
-            const auto geometry = pgmosaic::ParseWkb(
-                reinterpret_cast<const unsigned char*>(VARDATA_ANY(wkb)), VARSIZE_ANY_EXHDR(wkb));
-            pgmosaic::CoverOptions options;
-            options.compact = PG_GETARG_BOOL(6);
-            return ReturnKeys(fcinfo, pgmosaic::Cover(MatrixArgs(fcinfo, 2), geometry,
-                                                      PG_GETARG_INT32(1), options));
-        });
-    }
-
-} // extern "C"
+// tilekey_cover_wkb(wkb, zoom, origin_x, origin_y, span_x, span_y, compact)
+PGMOSAIC_SQL_FUNCTION(pgmosaic_tilekey_cover_wkb)
+{
+    bytea* wkb = PgCall([&] { return PG_GETARG_BYTEA_PP(0); });
+    const auto geometry = pgmosaic::ParseWkb(
+        reinterpret_cast<const unsigned char*>(VARDATA_ANY(wkb)), VARSIZE_ANY_EXHDR(wkb));
+    pgmosaic::CoverOptions options;
+    options.compact = PG_GETARG_BOOL(6);
+    return ReturnKeys(
+        fcinfo, pgmosaic::Cover(MatrixArgs(fcinfo, 2), geometry, PG_GETARG_INT32(1), options));
+}

@@ -1,12 +1,12 @@
-// The backend module: GUCs and the SQL-callable functions. Each function is a thin wrapper; the
-// work is done by common/.
+// The backend module itself: its magic block, _PG_init with every pgmosaic.* setting, GDAL set
+// up for the backend, and the file access policy the settings describe. The SQL-callable
+// functions are in the topic files (pg_files.cpp, pg_dad.cpp; the types in pg_types.cpp, a
+// module of their own), each declared with PGMOSAIC_SQL_FUNCTION (pg_boundary.h).
 extern "C"
 {
 #include "postgres.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/jsonb.h"
     PG_MODULE_MAGIC;
 }
 
@@ -16,9 +16,7 @@ extern "C"
 #include "gdal.h"
 #include "cpl_conv.h"
 
-#include "inspect.h"
 #include "path_policy.h"
-#include "pg_boundary.h"
 #include "pg_module.h"
 
 namespace
@@ -26,6 +24,8 @@ namespace
 
 bool g_bEnableFileAccess = false;
 char* g_pszAllowedRoots = nullptr;
+char* g_pszAllowedDrivers = nullptr;
+char* g_pszAllowedNetworkPrefixes = nullptr;
 
 } // namespace
 
@@ -50,7 +50,9 @@ FileAccessPolicy CurrentFileAccessPolicy()
     FileAccessPolicy policy;
     policy.enabled = g_bEnableFileAccess;
     policy.allowedRoots = ParseRootList(g_pszAllowedRoots ? g_pszAllowedRoots : "");
-    AddCatalogSettings(policy);
+    policy.allowedDrivers = ParseRootList(g_pszAllowedDrivers ? g_pszAllowedDrivers : "");
+    policy.networkPrefixes =
+        ParseRootList(g_pszAllowedNetworkPrefixes ? g_pszAllowedNetworkPrefixes : "");
     return policy;
 }
 
@@ -73,34 +75,19 @@ extern "C"
                                    "raster files.",
                                    "Checked after resolving symbolic links and \"..\".",
                                    &g_pszAllowedRoots, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
-        pgmosaic::CatalogInit();
+        DefineCustomStringVariable(
+            "pgmosaic.allowed_drivers",
+            "Comma-separated GDAL drivers the backend may open raster files with.",
+            "Formats that can reference other files (VRT, for one) are left out by default.",
+            &g_pszAllowedDrivers, "GTiff,HFA,JP2OpenJPEG,PNG,JPEG", PGC_SUSET, 0, nullptr, nullptr,
+            nullptr);
+        DefineCustomStringVariable(
+            "pgmosaic.allowed_network_prefixes",
+            "Comma-separated network prefixes (/vsis3/bucket, https://host/dir, ...) below which "
+            "the backend may open rasters.",
+            "Empty by default: no network access.", &g_pszAllowedNetworkPrefixes, "", PGC_SUSET, 0,
+            nullptr, nullptr, nullptr);
         MarkGUCPrefixReserved("pgmosaic");
-    }
-
-    PG_FUNCTION_INFO_V1(pgmosaic_inspect_raster);
-    Datum pgmosaic_inspect_raster(PG_FUNCTION_ARGS)
-    {
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            std::string path =
-                pgmosaic::PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-            pgmosaic::EnsureGdal();
-            pgmosaic::InspectOptions options;
-            options.cancel = pgmosaic::BackendCancel();
-            const std::string json = pgmosaic::RasterInfoToJson(
-                pgmosaic::InspectAllowedRaster(pgmosaic::CurrentFileAccessPolicy(), path, options));
-            return pgmosaic::PgCall(
-                [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-        });
-    }
-
-    PG_FUNCTION_INFO_V1(pgmosaic_gdal_version);
-    Datum pgmosaic_gdal_version(PG_FUNCTION_ARGS)
-    {
-        (void)fcinfo;
-        return pgmosaic::CppBoundary([&]() -> Datum {
-            const char* v = GDALVersionInfo("RELEASE_NAME");
-            return pgmosaic::PgCall([&] { return PointerGetDatum(cstring_to_text(v)); });
-        });
     }
 
 } // extern "C"

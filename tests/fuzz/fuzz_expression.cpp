@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "error.h"
-#include "expression.h"
+#include "inspect/expression.h"
 #include "fuzz_check.h"
 
 using namespace pgmosaic;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "error.h"
-#include "pathref.h"
+#include "types/pathref.h"
 #include "fuzz_check.h"
 
 using namespace pgmosaic;

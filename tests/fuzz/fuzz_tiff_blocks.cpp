@@ -20,7 +20,7 @@
 #include "gdal_priv.h"
 
 #include "catalog.h"
-#include "tiff_blocks.h"
+#include "read/tiff_blocks.h"
 #include "fuzz_check.h"
 
 using namespace pgmosaic;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "error.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
 #include "fuzz_check.h"
 
 using namespace pgmosaic;

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "error.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
+#include "types/wkb_cover.h"
 #include "fuzz_check.h"
 
 using namespace pgmosaic;

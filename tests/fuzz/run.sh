@@ -25,10 +25,11 @@ mkdir -p "$BUILD/obj"
 CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 -fno-sanitize-recover=all -I$SRC/common $(gdal-config --cflags)"
 LIBS="$(gdal-config --libs) $(pkg-config --libs libdeflate libzstd)"
-COMMON="pathref tilekey conninfo expression error tiff_blocks"
+# Sources below common/, by path without .cpp.
+COMMON="types/pathref types/tilekey types/wkb_cover conninfo inspect/expression error read/tiff_blocks"
 
 # The newest header the sources depend on: a changed header rebuilds everything.
-newest=$(ls -t "$SRC"/common/*.h "$SRC"/tests/fuzz/*.h | head -1)
+newest=$(ls -t "$SRC"/common/*.h "$SRC"/common/*/*.h "$SRC"/tests/fuzz/*.h | head -1)
 stale() { [ ! -f "$1" ] || [ "$2" -nt "$1" ] || [ "$newest" -nt "$1" ]; }
 
 # Background jobs, at most JOBS at a time; a failing one leaves a file in $BUILD/failed.
@@ -54,8 +55,9 @@ mkdir -p "$BUILD/failed"
 start=$(date +%s)
 objs=()
 for c in $COMMON; do
-    run_limited compile "$BUILD/obj/$c.o" "$SRC/common/$c.cpp" -fsanitize=fuzzer-no-link
-    objs+=("$BUILD/obj/$c.o")
+    o="$BUILD/obj/${c//\//_}.o"
+    run_limited compile "$o" "$SRC/common/$c.cpp" -fsanitize=fuzzer-no-link
+    objs+=("$o")
 done
 for t in $TARGETS; do
     run_limited compile "$BUILD/obj/fuzz_$t.o" "$SRC/tests/fuzz/fuzz_$t.cpp" -fsanitize=fuzzer-no-link

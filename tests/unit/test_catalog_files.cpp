@@ -9,8 +9,8 @@
 #include "gdal_priv.h"
 
 #include "error.h"
-#include "file_scan.h"
-#include "inspect.h"
+#include "inspect/file_scan.h"
+#include "inspect/inspect.h"
 #include "path_policy.h"
 
 using namespace pgmosaic;

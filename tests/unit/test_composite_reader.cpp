@@ -9,9 +9,9 @@
 #include "gdal_priv.h"
 #include "ogr_spatialref.h"
 
-#include "composite_reader.h"
+#include "read/composite_reader.h"
 #include "overview_builder.h"
-#include "read_options.h"
+#include "read/read_options.h"
 #include "error.h"
 #include "gdal_utils.h"
 

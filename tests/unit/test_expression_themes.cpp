@@ -7,8 +7,8 @@
 #include "gdal_priv.h"
 
 #include "error.h"
-#include "expression.h"
-#include "themes.h"
+#include "inspect/expression.h"
+#include "inspect/themes.h"
 
 using namespace pgmosaic;
 

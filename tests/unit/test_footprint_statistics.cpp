@@ -9,8 +9,8 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
-#include "footprint.h"
-#include "statistics.h"
+#include "inspect/footprint.h"
+#include "inspect/statistics.h"
 
 using namespace pgmosaic;
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <random>
 
-#include "grid.h"
+#include "types/grid.h"
 
 using namespace pgmosaic;
 

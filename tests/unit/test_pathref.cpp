@@ -4,7 +4,7 @@
 #include <string>
 
 #include "error.h"
-#include "pathref.h"
+#include "types/pathref.h"
 
 using namespace pgmosaic;
 

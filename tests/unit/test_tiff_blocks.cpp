@@ -12,7 +12,7 @@
 #include "cpl_string.h"
 #include "gdal_priv.h"
 
-#include "tiff_blocks.h"
+#include "read/tiff_blocks.h"
 
 using namespace pgmosaic;
 

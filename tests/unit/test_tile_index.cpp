@@ -5,7 +5,7 @@
 
 #include "gdal_priv.h"
 
-#include "tile_index.h"
+#include "inspect/tile_index.h"
 
 using namespace pgmosaic;
 

@@ -7,7 +7,8 @@
 #include <set>
 
 #include "error.h"
-#include "tilekey.h"
+#include "types/tilekey.h"
+#include "types/wkb_cover.h"
 
 using namespace pgmosaic;
 

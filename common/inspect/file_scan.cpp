@@ -1,4 +1,4 @@
-#include "file_scan.h"
+#include "inspect/file_scan.h"
 
 #include <fnmatch.h>
 

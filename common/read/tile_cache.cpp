@@ -1,4 +1,4 @@
-#include "tile_cache.h"
+#include "read/tile_cache.h"
 
 #include <algorithm>
 #include <cstring>

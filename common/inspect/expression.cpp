@@ -1,4 +1,4 @@
-#include "expression.h"
+#include "inspect/expression.h"
 
 #include <cctype>
 #include <cmath>

@@ -7,7 +7,7 @@
 
 #include "gdal_priv.h"
 
-#include "expression.h"
+#include "inspect/expression.h"
 
 namespace pgmosaic
 {

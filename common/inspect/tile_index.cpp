@@ -1,4 +1,4 @@
-#include "tile_index.h"
+#include "inspect/tile_index.h"
 
 #include <algorithm>
 #include <cmath>

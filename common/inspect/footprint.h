@@ -8,7 +8,7 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
-#include "tile_index.h"
+#include "inspect/tile_index.h"
 
 namespace pgmosaic
 {

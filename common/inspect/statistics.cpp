@@ -1,4 +1,4 @@
-#include "statistics.h"
+#include "inspect/statistics.h"
 
 #include <algorithm>
 #include <cmath>

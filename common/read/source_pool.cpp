@@ -1,4 +1,4 @@
-#include "source_pool.h"
+#include "read/source_pool.h"
 
 #include <algorithm>
 #include <climits>

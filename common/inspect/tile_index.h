@@ -9,7 +9,7 @@
 #include "gdal_priv.h"
 
 #include "cancel.h"
-#include "statistics.h"
+#include "inspect/statistics.h"
 
 namespace pgmosaic
 {

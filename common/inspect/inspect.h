@@ -8,13 +8,13 @@
 
 #include "cancel.h"
 #include "cpl_json.h"
-#include "footprint.h"
+#include "inspect/footprint.h"
 #include "gdal.h"
-#include "grid.h"
+#include "types/grid.h"
 #include "path_policy.h"
-#include "statistics.h"
-#include "themes.h"
-#include "tile_index.h"
+#include "inspect/statistics.h"
+#include "inspect/themes.h"
+#include "inspect/tile_index.h"
 
 namespace pgmosaic
 {

@@ -1,4 +1,4 @@
-#include "read_options.h"
+#include "read/read_options.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "grid.h"
+#include "types/grid.h"
 
 #include <algorithm>
 #include <climits>

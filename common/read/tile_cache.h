@@ -16,7 +16,7 @@
 
 #include "gdal.h"
 
-#include "grid.h"
+#include "types/grid.h"
 
 namespace pgmosaic
 {

@@ -1,4 +1,4 @@
-#include "inspect.h"
+#include "inspect/inspect.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "pathref.h"
+#include "types/pathref.h"
 
 #include <cctype>
 #include <cstdio>

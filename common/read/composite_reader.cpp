@@ -1,4 +1,4 @@
-#include "composite_reader.h"
+#include "read/composite_reader.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,10 +1,10 @@
-#include "themes.h"
+#include "inspect/themes.h"
 
 #include <cmath>
 #include <memory>
 
 #include "error.h"
-#include "footprint.h"
+#include "inspect/footprint.h"
 
 namespace pgmosaic
 {

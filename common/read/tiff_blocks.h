@@ -17,7 +17,7 @@
 #include "gdal_priv.h"
 
 #include "catalog.h"
-#include "grid.h"
+#include "types/grid.h"
 
 struct libdeflate_decompressor;
 

@@ -12,8 +12,8 @@
 
 #include "catalog.h"
 #include "error.h"
-#include "read_options.h"
-#include "source_pool.h"
+#include "read/read_options.h"
+#include "read/source_pool.h"
 
 namespace pgmosaic
 {

@@ -1,4 +1,4 @@
-#include "footprint.h"
+#include "inspect/footprint.h"
 
 #include <algorithm>
 #include <cmath>

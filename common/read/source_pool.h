@@ -9,8 +9,8 @@
 #include "gdal_priv.h"
 
 #include "catalog.h"
-#include "read_options.h"
-#include "tiff_blocks.h"
+#include "read/read_options.h"
+#include "read/tiff_blocks.h"
 
 namespace pgmosaic
 {

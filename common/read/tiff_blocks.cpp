@@ -1,4 +1,4 @@
-#include "tiff_blocks.h"
+#include "read/tiff_blocks.h"
 
 #include <libdeflate.h>
 #include <zstd.h>
