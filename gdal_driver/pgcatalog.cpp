@@ -143,20 +143,28 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
     // items() is the one definition of which items show and in what order.
     // items() in its order, with what registration recorded of each file (size, mtime, band
     // types: a reader checks the file is still the one registered before using its layout).
-    const std::string recorded =
-        ", i.file_size, floor(extract(epoch FROM i.file_mtime))::bigint, " +
-        std::string(overviews ? "coalesce((SELECT string_agg(b.e ->> 'data_type', ',' ORDER BY "
-                                "b.n) FROM jsonb_array_elements(CASE jsonb_typeof(i.bands) "
-                                "WHEN 'array' THEN i.bands END) WITH ORDINALITY b(e, n)), "
-                                "i.band_count || '*' || i.data_type)"
-                              : "i.band_count || '*' || i.data_type");
+    // Function names qualified: the query runs with the connecting role's search_path.
+    const std::string recordedColumns =
+        "i.file_size, pg_catalog.floor(pg_catalog.date_part('epoch', i.file_mtime))::bigint, " +
+        std::string(overviews
+                        ? "coalesce((SELECT pg_catalog.string_agg(b.e ->> 'data_type', ',' "
+                          "ORDER BY b.n) FROM pg_catalog.jsonb_array_elements(CASE "
+                          "pg_catalog.jsonb_typeof(i.bands) WHEN 'array' THEN i.bands END) "
+                          "WITH ORDINALITY b(e, n)), pg_catalog.concat(i.band_count, '*', "
+                          "i.data_type))"
+                        : "pg_catalog.concat(i.band_count, '*', i.data_type)");
+    const std::string recorded = ", " + recordedColumns;
+    // Each item's record is looked up by its key, one index probe per item: OFFSET 0 keeps the
+    // planner from turning the lookup into a join, which it would hash over every item of the
+    // table (items() is estimated at 1000 rows): 6.6 ms at 10,000 items instead of 0.3.
     m_oConn.Prepare("pgmosaic_find_items",
-                    ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height" +
-                     recorded + " FROM pgmosaic.items($1, " + postgis +
+                    ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height, "
+                     "r.* FROM pgmosaic.items($1, " + postgis +
                      ".ST_MakeEnvelope($2, $3, $4, $5, $6)" +
                      (overviews ? ", $7, $8::tstzrange, $9, $10::bigint[])" : ")") +
-                     " WITH ORDINALITY x JOIN pgmosaic.item i ON i.mosaic_id = " +
-                     std::to_string(mosaic.id) + " AND i.id = x.id ORDER BY x.ordinality")
+                     " WITH ORDINALITY x CROSS JOIN LATERAL (SELECT " + recordedColumns +
+                     " FROM pgmosaic.item i WHERE i.mosaic_id = " + std::to_string(mosaic.id) +
+                     " AND i.id = x.id OFFSET 0) r ORDER BY x.ordinality")
                         .c_str(),
                     overviews ? 10 : 6);
     if (overviews)

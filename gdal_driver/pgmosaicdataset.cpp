@@ -153,7 +153,7 @@ void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
             std::make_unique<PgConnection>(conn.conninfo, PgConnection::Access::ReadWrite);
     auto res = m_poConn->Exec(
         "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgmosaic'), "
-        "(SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+        "(SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
         "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis')");
     if (PQgetisnull(res.get(), 0, 0))
         throw Error(ErrorKind::NotFound, "the database has no pgmosaic extension "
