@@ -43,7 +43,11 @@ std::string InspectToJson(const std::string& path, const std::string& statistics
     options.cancel = pgmosaic::BackendCancel();
     const auto policy = pgmosaic::CurrentFileAccessPolicy();
     pgmosaic::EnsureGdal();
-    return pgmosaic::RasterInfoToJson(pgmosaic::InspectAllowedRaster(policy, path, options));
+    const pgmosaic::RasterInfo info = pgmosaic::InspectAllowedRaster(policy, path, options);
+    // Formatting the record of a huge tile index takes seconds (and does not stop): not after
+    // an interrupt.
+    options.cancel.Check("inspecting " + path);
+    return pgmosaic::RasterInfoToJson(info);
 }
 
 } // namespace

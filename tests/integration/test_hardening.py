@@ -275,8 +275,11 @@ def test_a_read_after_a_server_restart_reconnects(db, mosaic):
     if os.getuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--"] + cmd
     try:
-        # The server starts without what the sanitizer run preloads into this interpreter.
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        # The server starts without this interpreter's GDAL and sanitizer settings (a backend
+        # would load the test's plugin, an ASan one in the sanitizer run, into its GDAL).
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LD_PRELOAD", "GDAL_DRIVER_PATH")
+               and not k.startswith(("ASAN_", "UBSAN_"))}
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
                        cwd="/tmp", timeout=120, env=env)
     finally:

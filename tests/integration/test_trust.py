@@ -214,8 +214,9 @@ def test_gdaladdo_racing_a_loader_leaves_no_wrong_tile_marked_ok(db, datadir):
 
 
 def test_a_long_inspection_in_the_backend_stops_at_statement_timeout(db, datadir):
-    """The scan of every block of a large sparse GeoTIFF (about 15 s here) honours cancel and
-    statement_timeout within a second."""
+    """The scan of every block of a large sparse GeoTIFF (343,000 blocks; the inspection takes
+    several seconds) honours cancel and statement_timeout. (Formatting the record of such a
+    tile index, after the scan, does not stop yet: the timeout falls in the scan here.)"""
     import time
 
     d = os.path.join(datadir, "cancel")
@@ -231,11 +232,11 @@ def test_a_long_inspection_in_the_backend_stops_at_statement_timeout(db, datadir
         with conn.cursor() as cur:
             cur.execute("SET pgmosaic.enable_file_access = on")
             cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
-            cur.execute("SET statement_timeout = '1s'")
+            cur.execute("SET statement_timeout = '300ms'")
             t0 = time.monotonic()
             with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
                 cur.execute("SELECT pgmosaic.inspect_raster(%s)", (path,))
-            assert time.monotonic() - t0 < 3.0
+            assert time.monotonic() - t0 < 1.5
         conn.rollback()
         with conn.cursor() as cur:  # the backend is usable afterwards
             cur.execute("SELECT 1")
