@@ -196,8 +196,11 @@ std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
     while (const dirent* e = readdir(d.get()))
     {
         const std::string entry = e->d_name;
-        // Sidecars share the file's stem (a.tif.ovr, a.aux.xml, a.tif.msk, a.tfw, ...).
-        if (entry == name || entry.compare(0, stem.size(), stem) != 0)
+        // Sidecars share the file's stem, then a dot (a.tif.ovr, a.aux.xml, a.tif.msk, a.tfw)
+        // or an RPC suffix (a_rpc.txt); not other files that start like it (a1.tif).
+        if (entry == name || entry.compare(0, stem.size(), stem) != 0 ||
+            (entry.compare(stem.size(), 1, ".") != 0 &&
+             !EQUAL(entry.c_str() + stem.size(), "_rpc.txt")))
             continue;
         const std::string full = dir + "/" + entry;
         try

@@ -122,8 +122,10 @@ TEST_F(PathPolicyTest, ListsOnlyAllowedSidecars)
     std::ofstream(m_root / "other" / "a.tif.ovr") << "x";
     fs::create_symlink(m_root / "other" / "a.tif.ovr", dir / "a.tif.ovr");
     std::ofstream(dir / "unrelated.tif") << "x";
+    std::ofstream(dir / "a1.tif") << "x"; // starts like a.tif: no sidecar of it
+    std::ofstream(dir / "a_rpc.txt") << "x";
     auto siblings = AllowedSiblingFiles(m_policy, (dir / "a.tif").string());
     std::sort(siblings.begin(), siblings.end());
-    EXPECT_EQ(siblings, (std::vector<std::string>{"a.tif", "a.tif.aux.xml"}));
+    EXPECT_EQ(siblings, (std::vector<std::string>{"a.tif", "a.tif.aux.xml", "a_rpc.txt"}));
     EXPECT_TRUE(AllowedSiblingFiles(m_policy, "/vsis3/bucket/a.tif").empty());
 }
