@@ -15,6 +15,7 @@
 #include "ogrsf_frmts.h"
 
 #include "catalog.h"
+#include "catalog_sql.h"
 #include "read/composite_reader.h"
 #include "conninfo.h"
 #include "inspect/inspect.h"
@@ -116,16 +117,7 @@ int ParseStatementTimeoutMs(const std::string& value);
 
 // The catalog over libpq: item lookups through pgmosaic.items(), the one definition of
 // mosaic order, with the last window's answer cached for the bands that ask again.
-// Which items a dataset shows, and in what order: items()' arguments besides the area.
-struct ItemQuery
-{
-    std::optional<std::string> filter;    // where=: SQL over item columns
-    std::optional<std::string> timeRange; // time=<from>/<to>, as a tstzrange
-    std::optional<std::string> sort;      // sort=: SQL ORDER BY over item columns
-    bool sortByCenter = false;            // sort=center: closest to the window centre first
-    std::optional<std::string> ids;       // ids=1,2,3, as a bigint[]
-    bool Any() const { return filter || timeRange || sort || sortByCenter || ids; }
-};
+using ItemQuery = pgmosaic::ItemQuery; // catalog_sql.h
 
 // Parses where=, time=, sort= and ids= (open options or connection string). Throws Error.
 ItemQuery ParseItemQuery(CSLConstList openOptions, const pgmosaic::ConnectionString& conn);

@@ -31,21 +31,9 @@ std::string Option(CSLConstList openOptions, const pgmosaic::ConnectionString& c
 pgmosaic::ReadOptions ParseReadOptions(CSLConstList openOptions,
                                        const pgmosaic::ConnectionString& conn)
 {
-    pgmosaic::ReadOptions o;
-    std::string v = Option(openOptions, conn, pgmosaic::kKeyMethod);
-    if (!v.empty())
-        o.method = pgmosaic::ParseMethod(v);
-    v = Option(openOptions, conn, pgmosaic::kKeyResampling);
-    if (!v.empty())
-        o.resampling = pgmosaic::ParseResampling(v);
-    v = Option(openOptions, conn, pgmosaic::kKeyMissing);
-    if (!v.empty())
-        o.skipMissing = pgmosaic::ParseMissing(v);
-    v = Option(openOptions, conn, pgmosaic::kKeyNumThreads);
-    if (v.empty())
-        v = CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS");
-    o.numThreads = pgmosaic::ParseNumThreads(v);
-    return o;
+    return pgmosaic::ParseReadOptions(
+        [&](const char* key) { return Option(openOptions, conn, key); },
+        CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS"));
 }
 
 // After a reconnection: the mosaic the dataset describes must still be there, the same one.
@@ -332,18 +320,8 @@ void PGMosaicDataset::LoadStatistics()
         // percentile is somewhere between the smallest and the largest of the items' (when
         // items do not overlap), so that range is published in the PGMOSAIC domain, never as
         // STATISTICS_PERCENTILE_* (which gdal_translate would copy as if exact).
-        auto res = m_poConn->Exec(
-            "SELECT b.n, min(x.min), max(x.max), sum(x.mean * x.count) / sum(x.count), "
-            "sqrt(greatest(0, sum((x.stddev ^ 2 + x.mean ^ 2) * x.count) / sum(x.count) - "
-            "(sum(x.mean * x.count) / sum(x.count)) ^ 2)), "
-            "min(x.p2), max(x.p2), min(x.p98), max(x.p98) "
-            "FROM pgmosaic.item i, jsonb_array_elements(i.statistics) WITH ORDINALITY b(e, n), "
-            "jsonb_to_record(b.e) AS x(count double precision, min double precision, "
-            "max double precision, mean double precision, stddev double precision, "
-            "p2 double precision, p98 double precision) "
-            "WHERE i.mosaic_id = $1 AND i.category = 'primary' AND x.count > 0 "
-            "GROUP BY b.n ORDER BY b.n",
-            {std::to_string(m_oMosaic.id)});
+        auto res = m_poConn->Exec(pgmosaic::MergedStatisticsSql().c_str(),
+                                  {std::to_string(m_oMosaic.id)});
         for (int r = 0; r < PQntuples(res.get()); ++r)
         {
             const int itemBand = std::atoi(PQgetvalue(res.get(), r, 0));

@@ -11,6 +11,7 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
+#include "gdal_mem.h"
 #include "inspect/expression.h"
 #include "inspect/inspect.h"
 #include "path_policy.h"
@@ -103,8 +104,7 @@ std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
         }
         const size_t n = static_cast<size_t>(w) * h;
         // Burn the area into a mask of the window: pixel centres inside it.
-        auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
-        GDALDatasetUniquePtr mask(memDriver->Create("", w, h, 1, GDT_Byte, nullptr));
+        GDALDatasetUniquePtr mask = pgmosaic::MemRaster(w, h, 1, GDT_Byte);
         double wgt[6] = {gt[0] + x0 * gt[1] + y0 * gt[2], gt[1], gt[2],
                          gt[3] + x0 * gt[4] + y0 * gt[5], gt[4], gt[5]};
         mask->SetGeoTransform(wgt);

@@ -14,4 +14,7 @@ void EnsureGdal();
 // (enable_file_access, allowed_roots, allowed_drivers, allowed_network_prefixes).
 FileAccessPolicy CurrentFileAccessPolicy();
 
+// pgmosaic.max_read_pixels: the most values (width x height x bands) one call composes.
+int MaxReadPixels();
+
 } // namespace pgmosaic

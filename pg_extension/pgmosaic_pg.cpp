@@ -1,7 +1,7 @@
 // The backend module itself: its magic block, _PG_init with every pgmosaic.* setting, GDAL set
 // up for the backend, and the file access policy the settings describe. The SQL-callable
-// functions are in the topic files (pg_files.cpp, pg_dad.cpp; the types in pg_types.cpp, a
-// module of their own), each declared with PGMOSAIC_SQL_FUNCTION (pg_boundary.h).
+// functions are in the topic files (pg_files.cpp, pg_dad.cpp, pg_read.cpp; the types in
+// pg_types.cpp, a module of their own), each declared with PGMOSAIC_SQL_FUNCTION (pg_boundary.h).
 extern "C"
 {
 #include "postgres.h"
@@ -12,10 +12,12 @@ extern "C"
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "gdal.h"
 #include "cpl_conv.h"
 
+#include "error.h"
 #include "path_policy.h"
 #include "pg_module.h"
 
@@ -26,6 +28,7 @@ bool g_bEnableFileAccess = false;
 char* g_pszAllowedRoots = nullptr;
 char* g_pszAllowedDrivers = nullptr;
 char* g_pszAllowedNetworkPrefixes = nullptr;
+int g_nMaxReadPixels = 100000000;
 
 } // namespace
 
@@ -45,6 +48,43 @@ void EnsureGdal()
     });
 }
 
+namespace
+{
+
+// PostGIS raster, once loaded into the backend, deregisters every GDAL driver its own setting
+// postgis.gdal_enabled_drivers does not enable (GDAL's driver list is the process's): then
+// pgmosaic could open nothing, and says why instead of calling every file unreadable.
+void CheckDriversRegistered(const FileAccessPolicy& policy)
+{
+    EnsureGdal();
+    std::vector<std::string> wanted = policy.allowedDrivers;
+    if (wanted.empty())
+        wanted.push_back("GTiff");
+    // Some of the allowed drivers may be off on purpose; none at all is PostGIS's default.
+    std::string missing;
+    size_t registered = 0;
+    for (const auto& d : wanted)
+    {
+        if (GDALGetDriverByName(d.c_str()) != nullptr)
+            ++registered;
+        else
+            missing += (missing.empty() ? "" : ", ") + d;
+    }
+    if (registered > 0)
+        return;
+    const char* postgis = GetConfigOption("postgis.gdal_enabled_drivers", true, false);
+    throw Error(ErrorKind::Permission,
+                "GDAL's drivers " + missing +
+                    " are not registered in this session: PostGIS raster disables every GDAL "
+                    "driver that postgis.gdal_enabled_drivers (here '" +
+                    std::string(postgis ? postgis : "") +
+                    "') does not name; enable the formats pgmosaic reads there, e.g. "
+                    "postgis.gdal_enabled_drivers = 'GTiff PNG JPEG' in postgresql.conf or "
+                    "ALTER DATABASE ... SET");
+}
+
+} // namespace
+
 FileAccessPolicy CurrentFileAccessPolicy()
 {
     FileAccessPolicy policy;
@@ -53,7 +93,14 @@ FileAccessPolicy CurrentFileAccessPolicy()
     policy.allowedDrivers = ParseRootList(g_pszAllowedDrivers ? g_pszAllowedDrivers : "");
     policy.networkPrefixes =
         ParseRootList(g_pszAllowedNetworkPrefixes ? g_pszAllowedNetworkPrefixes : "");
+    if (policy.enabled)
+        CheckDriversRegistered(policy);
     return policy;
+}
+
+int MaxReadPixels()
+{
+    return g_nMaxReadPixels;
 }
 
 } // namespace pgmosaic
@@ -87,6 +134,12 @@ extern "C"
             "the backend may open rasters.",
             "Empty by default: no network access.", &g_pszAllowedNetworkPrefixes, "", PGC_SUSET, 0,
             nullptr, nullptr, nullptr);
+        DefineCustomIntVariable(
+            "pgmosaic.max_read_pixels",
+            "The most values (width x height x bands) one call of read(), export(), "
+            "zonal_stats() or render_tile() composes.",
+            "A call asking for more fails naming this setting and the size asked.",
+            &g_nMaxReadPixels, 100000000, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
         MarkGUCPrefixReserved("pgmosaic");
     }
 

@@ -39,6 +39,10 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 50
 shared_buffers = 256MB
+# PostGIS raster, once loaded into a backend (pgmosaic requires it, read() returns its type),
+# deregisters every GDAL driver this does not name, for pgmosaic too (GDAL's driver list is the
+# process's): the formats pgmosaic reads stay enabled.
+postgis.gdal_enabled_drivers = 'GTiff PNG JPEG COG WEBP'
 CONF
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
   cat >"$dir/env" <<ENV

@@ -10,6 +10,7 @@
 #include "ogrsf_frmts.h"
 
 #include "error.h"
+#include "gdal_mem.h"
 
 namespace pgmosaic
 {
@@ -120,25 +121,18 @@ std::vector<std::unique_ptr<OGRGeometry>> TraceMask(const GByte* mask, int w, in
         return Error(ErrorKind::Internal,
                      "cannot trace " + what + ": " + std::string(CPLGetLastErrorMsg()));
     };
-    auto* memDriver = GetGDALDriverManager()->GetDriverByName("MEM");
-    GDALDatasetUniquePtr mem(memDriver->Create("", w, h, 1, GDT_Byte, nullptr));
-    if (!mem)
-        throw failed();
+    GDALDatasetUniquePtr mem = MemRaster(w, h, 1, GDT_Byte);
     mem->SetGeoTransform(const_cast<double*>(gt));
     GDALRasterBand* band = mem->GetRasterBand(1);
     if (band->RasterIO(GF_Write, 0, 0, w, h, const_cast<GByte*>(mask), w, h, GDT_Byte, 0, 0,
                        nullptr) != CE_None)
         throw failed();
-    auto* vecDriver = GetGDALDriverManager()->GetDriverByName("Memory");
-    GDALDatasetUniquePtr vec(vecDriver->Create("", 0, 0, 0, GDT_Unknown, nullptr));
-    OGRLayer* layer = vec->CreateLayer("regions", nullptr, wkbPolygon, nullptr);
-    OGRFieldDefn field("v", OFTInteger);
-    layer->CreateField(&field);
+    CollectedLayer layer(wkbPolygon);
     char* options[] = {const_cast<char*>("8CONNECTED=8"), nullptr};
-    if (GDALPolygonize(band, band, layer, 0, options, nullptr, nullptr) != CE_None)
+    if (GDALPolygonize(band, band, &layer, 0, options, nullptr, nullptr) != CE_None)
         throw failed();
     std::vector<std::unique_ptr<OGRGeometry>> regions;
-    for (auto& feature : *layer)
+    for (auto& feature : layer.Features())
         if (OGRGeometry* g = feature->StealGeometry())
             regions.emplace_back(g);
     return regions;

@@ -167,13 +167,14 @@ void CompositeReader::EnsurePools(int threads)
 {
     while (m_apoPools.size() < static_cast<size_t>(std::max(1, threads)))
         m_apoPools.push_back(
-            std::make_unique<SourcePool>(m_oMosaic, m_oOptions.resampling, m_nPoolCapacity));
+            std::make_unique<SourcePool>(m_oMosaic, m_oOptions, m_nPoolCapacity));
 }
 
 // Opens the step's item in its home pool and works out where it lands and how its validity is
 // known. False when it lands nowhere or is skipped (missing=skip).
 bool CompositeReader::Probe(Step& step, const Request& req, const std::vector<int>& bands)
 {
+    m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
     GDALDataset* ds = nullptr;
     try
     {
@@ -297,6 +298,7 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
 void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands,
                             bool asDouble, const BufferSpec* direct) const
 {
+    m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
     GDALDataset* ds = pool.Acquire(*step.item);
     const Placement& p = step.place;
     // GDAL is asked for the whole-pixel window a VRT would ask for (its overview choice and

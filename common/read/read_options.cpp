@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "conninfo.h"
 #include "error.h"
 
 namespace pgmosaic
@@ -135,6 +136,24 @@ GDALDataType MethodDataType(Method method, GDALDataType itemType)
     default:
         return itemType;
     }
+}
+
+ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& option,
+                             const std::string& defaultThreads)
+{
+    ReadOptions o;
+    std::string v = option(kKeyMethod);
+    if (!v.empty())
+        o.method = ParseMethod(v);
+    v = option(kKeyResampling);
+    if (!v.empty())
+        o.resampling = ParseResampling(v);
+    v = option(kKeyMissing);
+    if (!v.empty())
+        o.skipMissing = ParseMissing(v);
+    v = option(kKeyNumThreads);
+    o.numThreads = ParseNumThreads(v.empty() ? defaultThreads : v);
+    return o;
 }
 
 } // namespace pgmosaic

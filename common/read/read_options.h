@@ -1,11 +1,16 @@
 // How a mosaic is composed at read time: the options of the connection string and of -oo.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gdal.h"
 #include "gdalwarper.h"
+
+#include "cancel.h"
+#include "path_policy.h"
 
 namespace pgmosaic
 {
@@ -34,7 +39,19 @@ struct ReadOptions
     Resampling resampling{};
     bool skipMissing = false; // missing=skip: warn once per item and treat it as absent
     int numThreads = 1;       // sources read in parallel
+    // Checked before every item a read opens and reads (from any reading thread): the
+    // backend's pending interrupt.
+    Cancel cancel{};
+    // When set, items are opened only as this policy allows (OpenAllowed: within its roots,
+    // with its drivers, sidecars within the roots): the backend's file access settings.
+    std::shared_ptr<const FileAccessPolicy> sourcePolicy{};
 };
+
+// The options of a read from the driver's keys (conninfo.h: method, resampling, missing,
+// num_threads), each looked up by `option` (empty: not given); `defaultThreads` when
+// num_threads is not given. Throws Error(InvalidParameter) naming a bad value.
+ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& option,
+                             const std::string& defaultThreads);
 
 // Parsers for option values; each throws Error(InvalidParameter) naming the bad value.
 Method ParseMethod(const std::string& value);

@@ -32,8 +32,9 @@ bool IsOnMosaicGrid(const MosaicInfo& m, const ItemRef& item)
     return scale && onGrid((g[0] - m.gt[0]) / m.gt[1]) && onGrid((g[3] - m.gt[3]) / m.gt[5]);
 }
 
-SourcePool::SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, size_t capacity)
-    : m_oMosaic(mosaic), m_oResampling(resampling), m_nCapacity(capacity < 1 ? 1 : capacity)
+SourcePool::SourcePool(const MosaicInfo& mosaic, const ReadOptions& options, size_t capacity)
+    : m_oMosaic(mosaic), m_oResampling(options.resampling), m_poPolicy(options.sourcePolicy),
+      m_nCapacity(capacity < 1 ? 1 : capacity)
 {
 }
 
@@ -133,8 +134,20 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
             CheckItemUnchanged(item, &st, nullptr);
     }
     GdalErrorCollector errors;
-    entry.source.reset(
-        GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
+    if (m_poPolicy)
+    {
+        try
+        {
+            entry.source = OpenAllowed(*m_poPolicy, item.path);
+        }
+        catch (const Error& e)
+        {
+            throw Error(e.kind(), "cannot open item " + std::to_string(item.id) + ": " + e.what());
+        }
+    }
+    else
+        entry.source.reset(
+            GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
     if (!entry.source)
         throw Error(ErrorKind::Io, "cannot open item " + std::to_string(item.id) + " (" +
                                        item.path + "): " + errors.Message("open failed"));

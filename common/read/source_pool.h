@@ -27,7 +27,8 @@ void CheckItemUnchanged(const ItemRef& item, const VSIStatBufL* stat, GDALDatase
 class SourcePool final
 {
 public:
-    SourcePool(const MosaicInfo& mosaic, const Resampling& resampling, size_t capacity);
+    // Items are opened with the options' resampling, and through their source policy when set.
+    SourcePool(const MosaicInfo& mosaic, const ReadOptions& options, size_t capacity);
     ~SourcePool();
     SourcePool(const SourcePool&) = delete;
     SourcePool& operator=(const SourcePool&) = delete;
@@ -53,6 +54,7 @@ private:
 
     const MosaicInfo& m_oMosaic;
     Resampling m_oResampling;
+    std::shared_ptr<const FileAccessPolicy> m_poPolicy;
     size_t m_nCapacity;
     std::list<Entry> m_aoEntries{}; // most recently used first
     std::unordered_map<std::string, std::list<Entry>::iterator> m_oIndex{};

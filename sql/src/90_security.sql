@@ -189,7 +189,20 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.mosaic_tilekey_cover(text, geometry, integer, boolean),
     pgmosaic.overview_levels(text),
     pgmosaic.theme_area(text, text, geometry),
-    pgmosaic.theme_polygons(text, text, geometry)
+    pgmosaic.theme_polygons(text, text, geometry),
+    pgmosaic._compose(text, bytea, integer, double precision, integer[], jsonb, text),
+    pgmosaic._values(text, bytea[], integer),
+    pgmosaic._composed_zonal_stats(text, bytea[], integer),
+    pgmosaic._render_tile(text, integer, integer, integer, text, jsonb),
+    pgmosaic._output_area(pgmosaic.mosaic, geometry, integer),
+    pgmosaic._read_options(jsonb, text),
+    pgmosaic.read(text, geometry, double precision, integer, integer[], text, jsonb),
+    pgmosaic.export(text, geometry, text, integer, double precision, integer[], jsonb),
+    pgmosaic.value(text, geometry, integer),
+    pgmosaic.value(text, geometry[], integer),
+    pgmosaic.zonal_stats(text, geometry, integer),
+    pgmosaic.zonal_stats(text, geometry[], integer),
+    pgmosaic.render_tile(text, integer, integer, integer, text, jsonb)
     TO pgmosaic_reader;
 
 -- Writing: registration and maintenance of the mosaics a writer may write, and the file

@@ -9,6 +9,7 @@ CREATE DATABASE regress_pgmosaic_from02;
 
 \c regress_pgmosaic_upgraded
 CREATE EXTENSION postgis;
+CREATE EXTENSION postgis_raster;
 CREATE EXTENSION pgmosaic VERSION '0.1';
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
@@ -106,6 +107,7 @@ FROM pg_temp.pgmosaic_objects() AS line \gset
 -- From 0.2, with a grant and a theme rule: the policies and privileges of 0.2 are replaced.
 \c regress_pgmosaic_from02
 CREATE EXTENSION postgis;
+CREATE EXTENSION postgis_raster;
 CREATE EXTENSION pgmosaic VERSION '0.2';
 SET pgmosaic.enable_file_access = on;
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';

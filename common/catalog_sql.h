@@ -1,0 +1,74 @@
+// The catalog's queries, written once for both front doors: the driver runs them over libpq,
+// the backend over SPI (pg_extension/pg_catalog.cpp). Each query comes with the parser of its
+// rows, which reads the columns through a RowReader, so neither door repeats the SQL or the
+// decoding of what it returns. Every name in the SQL is schema-qualified: the queries run with
+// the connecting role's search_path.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+
+namespace pgmosaic
+{
+
+// An option by its lower-case key (conninfo.h's kKey*), empty when not given: the driver's
+// -oo and connection string, the backend's options jsonb.
+using OptionLookup = std::function<std::string(const char* key)>;
+
+// Which items a reader shows, and in what order: items()' arguments besides the area.
+struct ItemQuery
+{
+    std::optional<std::string> filter;    // where=: SQL over item columns
+    std::optional<std::string> timeRange; // time=<from>/<to>, as a tstzrange
+    std::optional<std::string> sort;      // sort=: SQL ORDER BY over item columns
+    bool sortByCenter = false;            // sort=center: closest to the window centre first
+    std::optional<std::string> ids;       // ids=1,2,3, as a bigint[]
+    bool Any() const { return filter || timeRange || sort || sortByCenter || ids; }
+};
+
+// Parses where, time, sort and ids. Throws Error(InvalidParameter) naming a bad value.
+ItemQuery ParseItemQuery(const OptionLookup& option);
+
+// One row of a query's result: column `col` as text, nullopt when NULL.
+using RowReader = std::function<std::optional<std::string>(int col)>;
+
+// The mosaic row by name ($1): grid, bands, type, nodata, SRS, and with `v02` the band
+// descriptions, colour interpretations and default method. `postgis`: PostGIS's schema, quoted.
+std::string MosaicSql(const std::string& postgis, bool v02);
+// Throws Error(Catalog) on an unusable grid.
+MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v02);
+
+// The items of a window in mosaic order, with what registration recorded of each file.
+// Parameters: FindItemsParams (6, or 10 with `itemCatalog`: extension 0.2 and later).
+std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog);
+std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic,
+                                                        const ItemQuery& query,
+                                                        const Envelope& env, bool itemCatalog);
+// The up-to-date overview tiles of a level in a window: $1 mosaic id, $2 level, $3..$6 the
+// envelope, $7 the SRID.
+std::string FindOverviewTilesSql(const std::string& postgis);
+std::vector<std::string> FindOverviewTilesParams(const MosaicInfo& mosaic, const Envelope& env,
+                                                 int level);
+// Either query's row. Throws Error(Catalog) on an invalid geotransform.
+ItemRef ParseItemRow(const RowReader& row, int columns);
+
+// The empty full-resolution blocks of some items: $1 mosaic id, $2 the ids as a bigint[] literal
+// (IdArray). Rows: item id, then ParseEmptyBlock.
+std::string EmptyBlocksSql();
+std::string IdArray(const std::vector<std::int64_t>& ids);
+EmptyBlock ParseEmptyBlock(const RowReader& row); // columns 1..3
+
+// The levels with up-to-date overview tiles: $1 mosaic id; one integer per row.
+std::string BuiltLevelsSql();
+
+// The items' statistics merged per band ($1 mosaic id): band, min, max, mean, stddev
+// (pooled), then the ranges of the items' 2nd and 98th percentiles (min p2, max p2, min p98,
+// max p98).
+std::string MergedStatisticsSql();
+
+} // namespace pgmosaic

@@ -1,0 +1,41 @@
+// In-memory rasters and layers that do not go through GDAL's driver list. In the backend the
+// list is not pgmosaic's to keep: PostGIS raster deregisters every driver that its
+// postgis.gdal_enabled_drivers does not name (MEM and Memory included), for the whole process.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gdal_priv.h"
+#include "ogrsf_frmts.h"
+
+namespace pgmosaic
+{
+
+// A MEM raster of w x h pixels, bands of `type`. Throws Error(Internal) when it cannot be
+// allocated.
+GDALDatasetUniquePtr MemRaster(int w, int h, int bands, GDALDataType type);
+
+// An in-memory layer that keeps the features written to it (GDALPolygonize's output), with one
+// integer field "v".
+class CollectedLayer final : public OGRLayer
+{
+public:
+    explicit CollectedLayer(OGRwkbGeometryType type);
+    ~CollectedLayer() override;
+    OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
+    void ResetReading() override { m_nNext = 0; }
+    OGRFeature* GetNextFeature() override;
+    int TestCapability(const char* cap) override;
+    std::vector<std::unique_ptr<OGRFeature>>& Features() { return m_apoFeatures; }
+
+protected:
+    OGRErr ICreateFeature(OGRFeature* feature) override;
+
+private:
+    OGRFeatureDefn* m_poDefn = nullptr;
+    std::vector<std::unique_ptr<OGRFeature>> m_apoFeatures{};
+    size_t m_nNext = 0;
+};
+
+} // namespace pgmosaic

@@ -1,0 +1,441 @@
+#include "read/area_reader.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <memory>
+
+#include "gdal_alg.h"
+#include "gdalwarper.h"
+
+#include "error.h"
+#include "gdal_mem.h"
+
+namespace pgmosaic
+{
+namespace
+{
+
+OGRSpatialReference SrsOf(const std::string& wkt)
+{
+    OGRSpatialReference srs;
+    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    if (!wkt.empty())
+        srs.importFromWkt(wkt.c_str());
+    return srs;
+}
+
+bool SameSrs(const OGRSpatialReference& a, const OGRSpatialReference& b)
+{
+    return (a.IsEmpty() && b.IsEmpty()) || a.IsSame(&b);
+}
+
+// A count of pixels along an axis, refused when GDAL cannot hold it.
+int PixelCount(double extent, double res, const char* axis)
+{
+    const double n = std::round(extent / res);
+    if (!(n >= 1 && n <= static_cast<double>(INT_MAX)))
+        throw Error(ErrorKind::InvalidParameter,
+                    std::string("the area is ") + CPLSPrintf("%.0f", n) + " pixels " + axis +
+                        " at a resolution of " + CPLSPrintf("%.17g", res));
+    return static_cast<int>(n);
+}
+
+// Whole steps of `step` from `origin` to `v`, rounded down (up: ceil), forgiving the rounding
+// noise of coordinates that are meant to fall on the grid.
+double StepsDown(double v, double origin, double step)
+{
+    return std::floor((v - origin) / step + 1e-9);
+}
+double StepsUp(double v, double origin, double step)
+{
+    return std::ceil((v - origin) / step - 1e-9);
+}
+
+void CheckSamples(std::int64_t w, std::int64_t h, size_t bands, const AreaReadLimits& limits,
+                  const char* what)
+{
+    const std::int64_t samples = w * h * static_cast<std::int64_t>(bands);
+    if (limits.maxSamples > 0 && samples > limits.maxSamples)
+        throw Error(ErrorKind::InvalidParameter,
+                    std::string(what) + " of " + std::to_string(w) + " x " + std::to_string(h) +
+                        " pixels x " + std::to_string(bands) + " bands (" +
+                        std::to_string(samples) + " values) exceeds " + limits.setting + " (" +
+                        std::to_string(limits.maxSamples) + ")");
+}
+
+GDALDatasetUniquePtr MemDataset(int w, int h, int bands, GDALDataType type,
+                                const std::string& srsWkt, const GeoTransform& gt)
+{
+    GDALDatasetUniquePtr ds = MemRaster(w, h, bands, type);
+    GeoTransform copy = gt;
+    ds->SetGeoTransform(copy.data());
+    if (!srsWkt.empty())
+        ds->SetProjection(srsWkt.c_str());
+    return ds;
+}
+
+void WriteBands(GDALDataset& ds, const std::vector<GByte>& data, GDALDataType type, int count,
+                int firstBand)
+{
+    const int w = ds.GetRasterXSize(), h = ds.GetRasterYSize();
+    const int size = GDALGetDataTypeSizeBytes(type);
+    std::vector<int> map;
+    for (int b = 0; b < count; ++b)
+        map.push_back(firstBand + b);
+    if (ds.RasterIO(GF_Write, 0, 0, w, h, const_cast<GByte*>(data.data()), w, h, type, count,
+                    map.data(), size, static_cast<GSpacing>(w) * size,
+                    static_cast<GSpacing>(w) * h * size, nullptr) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
+}
+
+// Composes on the mosaic grid: window `req` of full-resolution pixels into req.bufW x req.bufH.
+void Compose(CompositeReader& reader, const MosaicInfo& mosaic,
+             const std::vector<int>& builtLevels, const Request& req,
+             const std::vector<int>& bands, GDALDataType type, std::vector<GByte>& data,
+             std::vector<GByte>* coverage)
+{
+    const int size = GDALGetDataTypeSizeBytes(type);
+    const GSpacing bandBytes = static_cast<GSpacing>(req.bufW) * req.bufH * size;
+    data.assign(static_cast<size_t>(bandBytes) * bands.size(), 0);
+    const double reduction = std::min(static_cast<double>(req.win.w) / req.bufW,
+                                      static_cast<double>(req.win.h) / req.bufH);
+    const int level = BuiltLevelFor(builtLevels, reduction);
+    reader.Read(req, bands,
+                {data.data(), type, size, static_cast<GSpacing>(req.bufW) * size, bandBytes},
+                level);
+    if (coverage != nullptr && !mosaic.nodata)
+    {
+        coverage->assign(static_cast<size_t>(req.bufW) * req.bufH, 0);
+        reader.ReadCoverage(req, {coverage->data(), GDT_Byte, 1, req.bufW, 0}, level);
+    }
+}
+
+} // namespace
+
+int BuiltLevelFor(const std::vector<int>& builtLevels, double reduction)
+{
+    int level = 0;
+    for (int k : builtLevels)
+        if ((1 << k) <= reduction * 1.2)
+            level = std::max(level, k);
+    return level;
+}
+
+OutputGrid AreaGrid(const MosaicInfo& mosaic, const Envelope& env, const OGRSpatialReference& srs,
+                    std::optional<double> resolution)
+{
+    if (resolution && !(*resolution > 0 && std::isfinite(*resolution)))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid resolution " + std::string(CPLSPrintf("%.17g", *resolution)) +
+                        ": expected a positive pixel size");
+    if (!(env.maxx > env.minx && env.maxy > env.miny) || !std::isfinite(env.minx) ||
+        !std::isfinite(env.maxx) || !std::isfinite(env.miny) || !std::isfinite(env.maxy))
+        throw Error(ErrorKind::InvalidParameter, "the area is empty: it covers no pixel");
+    OutputGrid g;
+    const OGRSpatialReference mosaicSrs = SrsOf(mosaic.srsWkt);
+    if (SameSrs(srs, mosaicSrs))
+    {
+        // On the mosaic's grid: its origin, its pixel size or the one given.
+        const double rx = resolution.value_or(mosaic.gt[1]);
+        const double ry = resolution.value_or(-mosaic.gt[5]);
+        const double ox = mosaic.gt[0], oy = mosaic.gt[3];
+        const double x0 = ox + StepsDown(env.minx, ox, rx) * rx;
+        const double x1 = ox + StepsUp(env.maxx, ox, rx) * rx;
+        const double y1 = oy - StepsDown(oy - env.maxy, 0, ry) * ry;
+        const double y0 = oy - StepsUp(oy - env.miny, 0, ry) * ry;
+        g.srsWkt = mosaic.srsWkt;
+        g.width = PixelCount(x1 - x0, rx, "wide");
+        g.height = PixelCount(y1 - y0, ry, "high");
+        g.gt = {x0, rx, 0, y1, 0, -ry};
+        return g;
+    }
+    double res = 0;
+    if (resolution)
+        res = *resolution;
+    else
+    {
+        // About the mosaic's pixel size at the area's centre: the geometric mean of the sides
+        // of one mosaic pixel there, in the output SRS.
+        std::unique_ptr<OGRCoordinateTransformation> toMosaic(
+            OGRCreateCoordinateTransformation(&srs, &mosaicSrs));
+        std::unique_ptr<OGRCoordinateTransformation> back(
+            OGRCreateCoordinateTransformation(&mosaicSrs, &srs));
+        double x[3] = {(env.minx + env.maxx) / 2}, y[3] = {(env.miny + env.maxy) / 2};
+        if (!toMosaic || !back || !toMosaic->Transform(1, x, y))
+            throw Error(ErrorKind::InvalidParameter,
+                        "cannot transform the area's centre into the mosaic's SRS");
+        x[1] = x[0] + mosaic.gt[1];
+        y[1] = y[0];
+        x[2] = x[0];
+        y[2] = y[0] + mosaic.gt[5];
+        if (!back->Transform(3, x, y))
+            throw Error(ErrorKind::InvalidParameter,
+                        "cannot transform the mosaic's pixel size into the output SRS");
+        const double a = std::hypot(x[1] - x[0], y[1] - y[0]);
+        const double b = std::hypot(x[2] - x[0], y[2] - y[0]);
+        res = std::sqrt(a * b);
+        if (!(res > 0 && std::isfinite(res)))
+            throw Error(ErrorKind::InvalidParameter,
+                        "no resolution: give one (the mosaic's pixel size does not transform)");
+    }
+    // gdalwarp -tap: edges on multiples of the pixel size.
+    const double x0 = StepsDown(env.minx, 0, res) * res, x1 = StepsUp(env.maxx, 0, res) * res;
+    const double y0 = StepsDown(env.miny, 0, res) * res, y1 = StepsUp(env.maxy, 0, res) * res;
+    char* wkt = nullptr;
+    srs.exportToWkt(&wkt);
+    g.srsWkt = wkt ? wkt : "";
+    CPLFree(wkt);
+    g.width = PixelCount(x1 - x0, res, "wide");
+    g.height = PixelCount(y1 - y0, res, "high");
+    g.gt = {x0, res, 0, y1, 0, -res};
+    return g;
+}
+
+OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
+{
+    if (z < 0 || z > 30 || x < 0 || y < 0 || x >= (1 << z) || y >= (1 << z))
+        throw Error(ErrorKind::InvalidParameter,
+                    "tile " + std::to_string(z) + "/" + std::to_string(x) + "/" +
+                        std::to_string(y) + " does not exist (z in 0..30, x and y in 0..2^z-1)");
+    constexpr double kHalf = 20037508.342789244; // pi * 6378137
+    const double tile = 2 * kHalf / (1 << z);
+    OGRSpatialReference srs;
+    srs.importFromEPSG(3857);
+    char* wkt = nullptr;
+    srs.exportToWkt(&wkt);
+    OutputGrid g;
+    g.srsWkt = wkt ? wkt : "";
+    CPLFree(wkt);
+    g.width = g.height = size;
+    g.gt = {-kHalf + x * tile, tile / size, 0, kHalf - y * tile, 0, -tile / size};
+    return g;
+}
+
+AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
+                    const std::vector<int>& builtLevels, const OutputGrid& grid,
+                    const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits)
+{
+    CheckSamples(grid.width, grid.height, bands.size(), limits, "the output");
+    const int count = static_cast<int>(bands.size());
+    const double fill = mosaic.nodata.value_or(0.0);
+    AreaRaster out;
+    out.ds = MemDataset(grid.width, grid.height, count, type, grid.srsWkt, grid.gt);
+    for (int b = 1; b <= count; ++b)
+        if (mosaic.nodata)
+            out.ds->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
+    std::vector<GByte> data;
+
+    // On the mosaic's grid: one read of the window, as the driver makes it.
+    const OGRSpatialReference mosaicSrs = SrsOf(mosaic.srsWkt), gridSrs = SrsOf(grid.srsWkt);
+    const double fx = grid.gt[1] / mosaic.gt[1], fy = grid.gt[5] / mosaic.gt[5];
+    const double ox = (grid.gt[0] - mosaic.gt[0]) / mosaic.gt[1];
+    const double oy = (grid.gt[3] - mosaic.gt[3]) / mosaic.gt[5];
+    auto whole = [](double v) { return std::fabs(v - std::round(v)) < 1e-6; };
+    if (SameSrs(gridSrs, mosaicSrs) && whole(fx) && whole(fy) && fx >= 1 && fy >= 1 &&
+        whole(ox) && whole(oy) && std::fabs(ox) < 1e15 && std::fabs(oy) < 1e15)
+    {
+        const auto f = [](double v) { return static_cast<std::int64_t>(std::llround(v)); };
+        const std::int64_t winW = f(fx) * grid.width, winH = f(fy) * grid.height;
+        if (winW > INT_MAX || winH > INT_MAX || std::fabs(ox) > INT_MAX ||
+            std::fabs(oy) > INT_MAX)
+            throw Error(ErrorKind::InvalidParameter, "the area is too large for the mosaic grid");
+        const Request req{{static_cast<int>(f(ox)), static_cast<int>(f(oy)),
+                           static_cast<int>(winW), static_cast<int>(winH)},
+                          grid.width,
+                          grid.height};
+        Compose(reader, mosaic, builtLevels, req, bands, type, data, &out.coverage);
+        WriteBands(*out.ds, data, type, count, 1);
+        return out;
+    }
+
+    // Elsewhere: composed on the mosaic grid around the grid's footprint, then warped.
+    std::unique_ptr<OGRCoordinateTransformation> ct(
+        OGRCreateCoordinateTransformation(&gridSrs, &mosaicSrs));
+    if (!ct)
+        throw Error(ErrorKind::InvalidParameter, "cannot transform the output SRS to the mosaic's");
+    // The grid's edges, pixel corner by pixel corner (at most 64 points a side), into mosaic
+    // pixels.
+    std::vector<double> xs, ys;
+    const int steps = 64;
+    for (int i = 0; i <= steps; ++i)
+    {
+        const double t = static_cast<double>(i) / steps;
+        const double px[4] = {t * grid.width, t * grid.width, 0, double(grid.width)};
+        const double py[4] = {0, double(grid.height), t * grid.height, t * grid.height};
+        for (int k = 0; k < 4; ++k)
+        {
+            xs.push_back(grid.gt[0] + px[k] * grid.gt[1]);
+            ys.push_back(grid.gt[3] + py[k] * grid.gt[5]);
+        }
+    }
+    std::vector<int> ok(xs.size(), 0);
+    ct->Transform(static_cast<int>(xs.size()), xs.data(), ys.data(), nullptr, ok.data());
+    double minx = HUGE_VAL, maxx = -HUGE_VAL, miny = HUGE_VAL, maxy = -HUGE_VAL;
+    for (size_t i = 0; i < xs.size(); ++i)
+    {
+        if (!ok[i] || !std::isfinite(xs[i]) || !std::isfinite(ys[i]))
+            continue;
+        const double c = (xs[i] - mosaic.gt[0]) / mosaic.gt[1];
+        const double r = (ys[i] - mosaic.gt[3]) / mosaic.gt[5];
+        minx = std::min(minx, c);
+        maxx = std::max(maxx, c);
+        miny = std::min(miny, r);
+        maxy = std::max(maxy, r);
+    }
+    // Clipped to the mosaic: nothing is composed outside it.
+    const double x0 = std::max(0.0, std::floor(minx) - 2), y0 = std::max(0.0, std::floor(miny) - 2);
+    const double x1 = std::min<double>(mosaic.width, std::ceil(maxx) + 2);
+    const double y1 = std::min<double>(mosaic.height, std::ceil(maxy) + 2);
+    if (!(x1 > x0 && y1 > y0))
+    {
+        // The grid misses the mosaic: nothing covers it.
+        for (int b = 1; b <= count; ++b)
+            out.ds->GetRasterBand(b)->Fill(fill);
+        if (!mosaic.nodata)
+            out.coverage.assign(static_cast<size_t>(grid.width) * grid.height, 0);
+        return out;
+    }
+    // The reduction GDAL's overview choice would read at: the largest power of two not
+    // coarser than the grid's pixels.
+    const double ratio = std::min((x1 - x0) / grid.width, (y1 - y0) / grid.height);
+    int f = 1;
+    while (2.0 * f <= ratio)
+        f *= 2;
+    const int wx0 = static_cast<int>(std::floor(x0 / f)) * f;
+    const int wy0 = static_cast<int>(std::floor(y0 / f)) * f;
+    const int bufW = static_cast<int>(std::ceil((x1 - wx0) / f));
+    const int bufH = static_cast<int>(std::ceil((y1 - wy0) / f));
+    const bool alpha = !mosaic.nodata.has_value();
+    CheckSamples(bufW, bufH, bands.size() + (alpha ? 1 : 0), limits,
+                 "the mosaic window under the output");
+    const Request req{{wx0, wy0, bufW * f, bufH * f}, bufW, bufH};
+    std::vector<GByte> coverage;
+    Compose(reader, mosaic, builtLevels, req, bands, type, data, alpha ? &coverage : nullptr);
+    const GeoTransform srcGt{mosaic.gt[0] + wx0 * mosaic.gt[1], mosaic.gt[1] * f, 0,
+                             mosaic.gt[3] + wy0 * mosaic.gt[5], 0, mosaic.gt[5] * f};
+    GDALDatasetUniquePtr src =
+        MemDataset(bufW, bufH, count + (alpha ? 1 : 0), type, mosaic.srsWkt, srcGt);
+    WriteBands(*src, data, type, count, 1);
+    data.clear();
+    data.shrink_to_fit();
+    if (alpha)
+    {
+        if (src->GetRasterBand(count + 1)->RasterIO(GF_Write, 0, 0, bufW, bufH, coverage.data(),
+                                                    bufW, bufH, GDT_Byte, 0, 0,
+                                                    nullptr) != CE_None)
+            throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
+        src->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
+    }
+    GDALDatasetUniquePtr dst = alpha ? MemDataset(grid.width, grid.height, count + 1, type,
+                                                  grid.srsWkt, grid.gt)
+                                     : GDALDatasetUniquePtr();
+    GDALDataset* target = alpha ? dst.get() : out.ds.get();
+
+    // An exact transformation (no approximation), as gdalwarp -et 0.
+    GdalErrorCollector errors;
+    void* transformer = GDALCreateGenImgProjTransformer2(src.get(), target, nullptr);
+    if (transformer == nullptr)
+        throw Error(ErrorKind::InvalidParameter,
+                    "cannot transform the mosaic to the output SRS: " + errors.Message());
+    struct TransformerFree
+    {
+        void* t;
+        ~TransformerFree() { GDALDestroyGenImgProjTransformer(t); }
+    } freeTransformer{transformer};
+    GDALWarpOptions* wo = GDALCreateWarpOptions();
+    struct WarpFree
+    {
+        GDALWarpOptions* o;
+        ~WarpFree() { GDALDestroyWarpOptions(o); }
+    } freeWarp{wo};
+    wo->hSrcDS = src.get();
+    wo->hDstDS = target;
+    wo->eResampleAlg = reader.options().resampling.warp;
+    wo->eWorkingDataType = type;
+    wo->nBandCount = count;
+    wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * count));
+    wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * count));
+    for (int b = 0; b < count; ++b)
+        wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
+    if (alpha)
+    {
+        wo->nSrcAlphaBand = count + 1;
+        wo->nDstAlphaBand = count + 1;
+    }
+    else
+    {
+        wo->padfSrcNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
+        wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
+        for (int b = 0; b < count; ++b)
+            wo->padfSrcNoDataReal[b] = wo->padfDstNoDataReal[b] = fill;
+    }
+    wo->papszWarpOptions =
+        CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", alpha ? "0" : "NO_DATA");
+    wo->pfnTransformer = GDALGenImgProjTransform;
+    wo->pTransformerArg = transformer;
+    wo->pfnProgress = Cancel::Progress;
+    wo->pProgressArg = const_cast<Cancel*>(&reader.options().cancel);
+    GDALWarpOperation op;
+    if (op.Initialize(wo) != CE_None ||
+        op.ChunkAndWarpImage(0, 0, grid.width, grid.height) != CE_None)
+    {
+        reader.options().cancel.Check("warping the mosaic");
+        throw Error(ErrorKind::Internal, "cannot warp the mosaic: " + errors.Message());
+    }
+    if (alpha)
+    {
+        const int size = GDALGetDataTypeSizeBytes(type);
+        std::vector<GByte> warped(static_cast<size_t>(grid.width) * grid.height * size * count);
+        std::vector<int> map;
+        for (int b = 1; b <= count; ++b)
+            map.push_back(b);
+        out.coverage.assign(static_cast<size_t>(grid.width) * grid.height, 0);
+        if (dst->RasterIO(GF_Read, 0, 0, grid.width, grid.height, warped.data(), grid.width,
+                          grid.height, type, count, map.data(), size,
+                          static_cast<GSpacing>(grid.width) * size,
+                          static_cast<GSpacing>(grid.width) * grid.height * size,
+                          nullptr) != CE_None ||
+            dst->GetRasterBand(count + 1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height,
+                                                    out.coverage.data(), grid.width,
+                                                    grid.height, GDT_Byte, 0, 0,
+                                                    nullptr) != CE_None)
+            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+        WriteBands(*out.ds, warped, type, count, 1);
+    }
+    return out;
+}
+
+std::vector<GByte> InsideMask(const OutputGrid& grid, const OGRGeometry& area)
+{
+    const size_t n = static_cast<size_t>(grid.width) * grid.height;
+    std::vector<GByte> inside(n, 0);
+    // The area clipped to the grid first: GDAL's rasterizer saturates on coordinates far
+    // outside the raster (an area of +-1e300 burnt nothing).
+    OGRLinearRing ring;
+    const double px[5] = {0, 1, 1, 0, 0}, py[5] = {0, 0, 1, 1, 0};
+    for (int k = 0; k < 5; ++k)
+        ring.addPoint(grid.gt[0] + px[k] * grid.width * grid.gt[1],
+                      grid.gt[3] + py[k] * grid.height * grid.gt[5]);
+    OGRPolygon window;
+    window.addRing(&ring);
+    std::unique_ptr<OGRGeometry> clipped(area.Intersection(&window));
+    if (!clipped)
+        throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
+    if (clipped->IsEmpty())
+        return inside;
+    GDALDatasetUniquePtr mask = MemDataset(grid.width, grid.height, 1, GDT_Byte, "", grid.gt);
+    int bandList[1] = {1};
+    double burn[1] = {1};
+    OGRGeometryH geoms[1] = {OGRGeometry::ToHandle(clipped.get())};
+    GdalErrorCollector errors;
+    if (GDALRasterizeGeometries(mask.get(), 1, bandList, 1, geoms, nullptr, nullptr, burn,
+                                nullptr, nullptr, nullptr) != CE_None ||
+        mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height, inside.data(),
+                                         grid.width, grid.height, GDT_Byte, 0, 0,
+                                         nullptr) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot rasterize the area: " + errors.Message());
+    return inside;
+}
+
+} // namespace pgmosaic

@@ -1,0 +1,767 @@
+// The SQL door: mosaic pixels composed in the backend by the engine the GDAL driver uses —
+// read() and export() (a raster over an area, as PostGIS raster WKB or a file), value() at
+// points, zonal_stats() over zones, render_tile() of an XYZ tile. The SQL wrappers
+// (sql/src/55_pixels.sql) put the geometries in the right SRS; here the mosaic and its items
+// come from the catalog over SPI as the calling role (row-level security holds), the files are
+// opened only as the backend's file access settings allow, reading threads never call
+// PostgreSQL, and every long loop stops on a pending cancel or statement_timeout.
+extern "C"
+{
+#include "postgres.h"
+#include "fmgr.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+}
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cpl_json.h"
+#include "cpl_vsi.h"
+#include "gdal_priv.h"
+#include "ogr_geometry.h"
+
+#include "catalog_sql.h"
+#include "conninfo.h"
+#include "gdal_mem.h"
+#include "pg_module.h"
+#include "pg_spi_catalog.h"
+#include "pg_util.h"
+#include "read/area_reader.h"
+#include "read/composite_reader.h"
+#include "read/read_options.h"
+
+using pgmosaic::Error;
+using pgmosaic::ErrorKind;
+
+namespace
+{
+
+constexpr size_t kSourcePoolSize = 128;
+
+// The options jsonb of a call ({"where": ..., "method": ...}), text values by key.
+class JsonOptions
+{
+public:
+    explicit JsonOptions(const std::string& json)
+    {
+        if (!json.empty() && !m_oDoc.LoadMemory(json))
+            throw Error(ErrorKind::InvalidParameter, "options must be a JSON object");
+        m_oRoot = m_oDoc.GetRoot();
+        if (m_oRoot.GetType() != CPLJSONObject::Type::Object &&
+            m_oRoot.GetType() != CPLJSONObject::Type::Null)
+            throw Error(ErrorKind::InvalidParameter, "options must be a JSON object");
+    }
+    std::string Text(const char* key) const
+    {
+        const CPLJSONObject v = m_oRoot.GetObj(key);
+        if (!v.IsValid() || v.GetType() == CPLJSONObject::Type::Null)
+            return "";
+        return v.GetType() == CPLJSONObject::Type::String ? v.ToString() : v.Format(CPLJSONObject::PrettyFormat::Plain);
+    }
+    // A number or an array of numbers: one per band (a single number for every band).
+    std::vector<double> Numbers(const char* key) const
+    {
+        std::vector<double> out;
+        const CPLJSONObject v = m_oRoot.GetObj(key);
+        if (!v.IsValid())
+            return out;
+        if (v.GetType() == CPLJSONObject::Type::Array)
+        {
+            const CPLJSONArray a = v.ToArray();
+            for (int i = 0; i < a.Size(); ++i)
+                out.push_back(a[i].ToDouble());
+        }
+        else if (v.GetType() == CPLJSONObject::Type::Integer ||
+                 v.GetType() == CPLJSONObject::Type::Long ||
+                 v.GetType() == CPLJSONObject::Type::Double)
+            out.push_back(v.ToDouble());
+        else
+            throw Error(ErrorKind::InvalidParameter,
+                        std::string("option ") + key + " must be a number or an array of numbers");
+        return out;
+    }
+
+private:
+    CPLJSONDocument m_oDoc;
+    CPLJSONObject m_oRoot;
+};
+
+// A mosaic opened for composing in this call: its row, its catalog over SPI, a reader.
+struct BackendMosaic
+{
+    pgmosaic::MosaicInfo mosaic;
+    std::unique_ptr<pgmosaic::SpiItemCatalog> catalog;
+    std::unique_ptr<pgmosaic::CompositeReader> reader;
+    std::vector<int> builtLevels;
+    GDALDataType type = GDT_Unknown; // of the composed bands (the method decides)
+
+    BackendMosaic(const std::string& name, const JsonOptions& options)
+    {
+        const pgmosaic::FileAccessPolicy policy = pgmosaic::CurrentFileAccessPolicy();
+        if (!policy.enabled)
+            throw Error(ErrorKind::Permission,
+                        "reading pixels needs backend file access: a superuser must set "
+                        "pgmosaic.enable_file_access = on (and pgmosaic.allowed_roots)");
+        pgmosaic::EnsureGdal();
+        mosaic = pgmosaic::SpiLoadMosaic(name);
+        auto lookup = [&](const char* key) { return options.Text(key); };
+        pgmosaic::ReadOptions read = pgmosaic::ParseReadOptions(
+            lookup, CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS"));
+        if (options.Text(pgmosaic::kKeyMethod).empty() && !mosaic.defaultMethod.empty())
+            read.method = pgmosaic::ParseMethod(mosaic.defaultMethod);
+        read.cancel = pgmosaic::BackendCancel();
+        read.sourcePolicy = std::make_shared<const pgmosaic::FileAccessPolicy>(policy);
+        catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, pgmosaic::ParseItemQuery(lookup));
+        builtLevels = catalog->BuiltLevels();
+        reader = std::make_unique<pgmosaic::CompositeReader>(mosaic, *catalog, read, kSourcePoolSize);
+        type = pgmosaic::MethodDataType(read.method, mosaic.dataType);
+    }
+
+    std::vector<int> Bands(const std::vector<int>& asked) const
+    {
+        std::vector<int> bands = asked;
+        if (bands.empty())
+            for (int b = 1; b <= mosaic.bandCount; ++b)
+                bands.push_back(b);
+        for (int b : bands)
+            if (b < 1 || b > mosaic.bandCount)
+                throw Error(ErrorKind::InvalidParameter,
+                            "band " + std::to_string(b) + " does not exist: mosaic \"" +
+                                mosaic.name + "\" has " + std::to_string(mosaic.bandCount) +
+                                " bands");
+        return bands;
+    }
+
+    // The value that marks no data in the composed bands.
+    double Fill() const
+    {
+        return reader->options().method == pgmosaic::Method::Count ? 0.0
+                                                                    : mosaic.nodata.value_or(0.0);
+    }
+};
+
+pgmosaic::AreaReadLimits Limits()
+{
+    pgmosaic::AreaReadLimits l;
+    l.maxSamples = pgmosaic::MaxReadPixels();
+    l.setting = "pgmosaic.max_read_pixels";
+    return l;
+}
+
+std::unique_ptr<OGRGeometry> GeometryFromWkb(const std::string& wkb)
+{
+    OGRGeometry* raw = nullptr;
+    if (OGRGeometryFactory::createFromWkb(wkb.data(), nullptr, &raw, wkb.size()) != OGRERR_NONE ||
+        raw == nullptr)
+        throw Error(ErrorKind::InvalidParameter, "invalid geometry");
+    return std::unique_ptr<OGRGeometry>(raw);
+}
+
+// A jsonb argument as JSON text ("" when NULL).
+std::string JsonbArg(FunctionCallInfo fcinfo, int n)
+{
+    if (PG_ARGISNULL(n))
+        return "";
+    char* text = pgmosaic::PgCall(
+        [&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(n))); });
+    std::string out(text);
+    pgmosaic::PgCall([&] { pfree(text); });
+    return out;
+}
+
+std::string BytesArg(FunctionCallInfo fcinfo, int n)
+{
+    return pgmosaic::TextArg(fcinfo, n); // bytea and text share the varlena layout
+}
+
+std::vector<int> IntArrayArg(FunctionCallInfo fcinfo, int n)
+{
+    std::vector<int> out;
+    if (PG_ARGISNULL(n))
+        return out;
+    ArrayType* array = pgmosaic::PgCall([&] { return PG_GETARG_ARRAYTYPE_P(n); });
+    Datum* values = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    pgmosaic::PgCall([&] {
+        deconstruct_array(array, INT4OID, sizeof(int32), true, TYPALIGN_INT, &values, &nulls, &count);
+    });
+    for (int i = 0; i < count; ++i)
+    {
+        if (nulls[i])
+            throw Error(ErrorKind::InvalidParameter, "a band number is NULL");
+        out.push_back(DatumGetInt32(values[i]));
+    }
+    return out;
+}
+
+// The elements of a bytea[] argument (WKB geometries).
+std::vector<std::string> ByteaArrayArg(FunctionCallInfo fcinfo, int n)
+{
+    std::vector<std::string> out;
+    ArrayType* array = pgmosaic::PgCall([&] { return PG_GETARG_ARRAYTYPE_P(n); });
+    Datum* values = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    pgmosaic::PgCall([&] {
+        deconstruct_array(array, BYTEAOID, -1, false, TYPALIGN_INT, &values, &nulls, &count);
+    });
+    for (int i = 0; i < count; ++i)
+    {
+        if (nulls[i])
+        {
+            out.emplace_back();
+            continue;
+        }
+        struct varlena* v = pgmosaic::PgCall([&] { return PG_DETOAST_DATUM_PACKED(values[i]); });
+        out.emplace_back(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+    }
+    return out;
+}
+
+Datum ByteaDatum(const GByte* data, size_t size)
+{
+    return pgmosaic::PgCall([&] {
+        bytea* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
+        SET_VARSIZE(out, VARHDRSZ + size);
+        memcpy(VARDATA(out), data, size);
+        return PointerGetDatum(out);
+    });
+}
+
+// A float8[] of `values`, NaN standing for NULL.
+Datum Float8ArrayDatum(const std::vector<double>& values)
+{
+    const int n = static_cast<int>(values.size());
+    return pgmosaic::PgCall([&] {
+        Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * std::max(1, n)));
+        bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * std::max(1, n)));
+        for (int i = 0; i < n; ++i)
+        {
+            nulls[i] = std::isnan(values[static_cast<size_t>(i)]);
+            d[i] = Float8GetDatum(nulls[i] ? 0.0 : values[static_cast<size_t>(i)]);
+        }
+        int dims[1] = {n}, lbs[1] = {1};
+        return PointerGetDatum(
+            construct_md_array(d, nulls, 1, dims, lbs, FLOAT8OID, sizeof(float8), true, TYPALIGN_DOUBLE));
+    });
+}
+
+// The output SRS of `srid`, from spatial_ref_sys (EPSG codes from PROJ's database).
+OGRSpatialReference SrsOfSrid(int srid)
+{
+    OGRSpatialReference srs;
+    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    const auto rows = pgmosaic::SpiRows(
+        "SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid OPERATOR(pg_catalog.=) $1::integer",
+        {std::to_string(srid)});
+    if (rows.empty())
+        throw Error(ErrorKind::InvalidParameter, "unknown SRID " + std::to_string(srid));
+    const auto& r = rows[0];
+    if (r[0] && EQUAL(r[0]->c_str(), "EPSG") && r[1] &&
+        srs.importFromEPSG(std::atoi(r[1]->c_str())) == OGRERR_NONE)
+        return srs;
+    if (!r[2] || srs.importFromWkt(r[2]->c_str()) != OGRERR_NONE)
+        throw Error(ErrorKind::InvalidParameter,
+                    "SRID " + std::to_string(srid) + " has no usable definition");
+    return srs;
+}
+
+// The composed area: the grid of the area's envelope, pixels outside the area set to nodata.
+struct ComposedArea
+{
+    pgmosaic::OutputGrid grid;
+    pgmosaic::AreaRaster raster;
+    int srid = 0;
+};
+
+ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
+                         std::optional<double> resolution, const std::vector<int>& bands)
+{
+    const auto area = GeometryFromWkb(areaWkb);
+    OGREnvelope e;
+    area->getEnvelope(&e);
+    const OGRSpatialReference srs =
+        srid == m.mosaic.srid ? [&] {
+            OGRSpatialReference s;
+            s.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+            s.importFromWkt(m.mosaic.srsWkt.c_str());
+            return s;
+        }()
+                              : SrsOfSrid(srid);
+    ComposedArea out;
+    out.srid = srid;
+    out.grid = pgmosaic::AreaGrid(m.mosaic, {e.MinX, e.MinY, e.MaxX, e.MaxY}, srs, resolution);
+    out.raster = pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, out.grid, bands, m.type,
+                                    Limits());
+    // A rectangle on the grid's pixel edges keeps every pixel: no mask to burn.
+    const bool rectangle = area->getGeometryType() == wkbPolygon &&
+                           area->toPolygon()->getExteriorRing()->getNumPoints() == 5 &&
+                           area->toPolygon()->getNumInteriorRings() == 0 &&
+                           std::fabs(area->toPolygon()->get_Area() - (e.MaxX - e.MinX) * (e.MaxY - e.MinY)) <=
+                               1e-9 * (e.MaxX - e.MinX) * (e.MaxY - e.MinY);
+    if (!rectangle)
+    {
+        const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid, *area);
+        const double fill = m.Fill();
+        const int w = out.grid.width, h = out.grid.height;
+        std::vector<double> row(static_cast<size_t>(w));
+        for (int b = 1; b <= out.raster.ds->GetRasterCount(); ++b)
+        {
+            GDALRasterBand* band = out.raster.ds->GetRasterBand(b);
+            for (int y = 0; y < h; ++y)
+            {
+                const GByte* in = inside.data() + static_cast<size_t>(y) * w;
+                if (std::all_of(in, in + w, [](GByte v) { return v != 0; }))
+                    continue;
+                if (band->RasterIO(GF_Read, 0, y, w, 1, row.data(), w, 1, GDT_Float64, 0, 0, nullptr) !=
+                    CE_None)
+                    throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+                for (int x = 0; x < w; ++x)
+                    if (!in[x])
+                        row[static_cast<size_t>(x)] = fill;
+                if (band->RasterIO(GF_Write, 0, y, w, 1, row.data(), w, 1, GDT_Float64, 0, 0, nullptr) !=
+                    CE_None)
+                    throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+            }
+        }
+        if (!out.raster.coverage.empty())
+            for (size_t i = 0; i < inside.size(); ++i)
+                if (!inside[i])
+                    out.raster.coverage[i] = 0;
+    }
+    // Every band says what marks no data (the mosaic's nodata, else 0).
+    for (int b = 1; b <= out.raster.ds->GetRasterCount(); ++b)
+        out.raster.ds->GetRasterBand(b)->SetNoDataValue(m.Fill());
+    return out;
+}
+
+// PostGIS raster WKB (version 0, little endian) of a composed raster.
+std::vector<GByte> RasterWkb(GDALDataset& ds, int srid, double nodata)
+{
+    int pixtype = -1;
+    const GDALDataType type = ds.GetRasterBand(1)->GetRasterDataType();
+    switch (type)
+    {
+    case GDT_Byte: pixtype = 4; break;
+    case GDT_Int16: pixtype = 5; break;
+    case GDT_UInt16: pixtype = 6; break;
+    case GDT_Int32: pixtype = 7; break;
+    case GDT_UInt32: pixtype = 8; break;
+    case GDT_Float32: pixtype = 10; break;
+    case GDT_Float64: pixtype = 11; break;
+    default:
+        throw Error(ErrorKind::InvalidParameter, std::string("PostGIS rasters have no ") +
+                                                     GDALGetDataTypeName(type) + " pixels");
+    }
+    const int w = ds.GetRasterXSize(), h = ds.GetRasterYSize(), n = ds.GetRasterCount();
+    if (w > 65535 || h > 65535)
+        throw Error(ErrorKind::InvalidParameter,
+                    "a PostGIS raster is at most 65535 pixels a side; the area is " +
+                        std::to_string(w) + " x " + std::to_string(h) +
+                        " (use a coarser resolution or export())");
+    const int size = GDALGetDataTypeSizeBytes(type);
+    std::vector<GByte> out;
+    out.reserve(61 + static_cast<size_t>(n) * (1 + size + static_cast<size_t>(w) * h * size));
+    auto put = [&](const void* p, size_t len) {
+        const GByte* b = static_cast<const GByte*>(p);
+        out.insert(out.end(), b, b + len);
+    };
+    auto u16 = [&](std::uint16_t v) { put(&v, 2); };
+    double gt[6];
+    ds.GetGeoTransform(gt);
+    const GByte endian = 1; // NDR: this machine's order (x86-64, arm64)
+    put(&endian, 1);
+    u16(0);
+    u16(static_cast<std::uint16_t>(n));
+    const double header[6] = {gt[1], gt[5], gt[0], gt[3], gt[2], gt[4]};
+    put(header, sizeof(header));
+    const std::int32_t s = srid;
+    put(&s, 4);
+    u16(static_cast<std::uint16_t>(w));
+    u16(static_cast<std::uint16_t>(h));
+    std::vector<GByte> value(static_cast<size_t>(size));
+    for (int b = 1; b <= n; ++b)
+    {
+        const GByte flags = static_cast<GByte>(pixtype | 0x40); // has nodata
+        put(&flags, 1);
+        GDALCopyWords(&nodata, GDT_Float64, 0, value.data(), type, 0, 1);
+        put(value.data(), value.size());
+        const size_t start = out.size();
+        out.resize(start + static_cast<size_t>(w) * h * size);
+        if (ds.GetRasterBand(b)->RasterIO(GF_Read, 0, 0, w, h, out.data() + start, w, h, type, 0, 0,
+                                          nullptr) != CE_None)
+            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+    }
+    return out;
+}
+
+// A file of `format` (a GDAL driver) holding the dataset, as bytes.
+std::vector<GByte> FileBytes(GDALDataset& ds, const std::string& format, CSLConstList options)
+{
+    GDALDriver* driver = GetGDALDriverManager()->GetDriverByName(format.c_str());
+    if (driver == nullptr || driver->GetMetadataItem(GDAL_DCAP_RASTER) == nullptr ||
+        (driver->GetMetadataItem(GDAL_DCAP_CREATECOPY) == nullptr &&
+         driver->GetMetadataItem(GDAL_DCAP_CREATE) == nullptr))
+        throw Error(ErrorKind::InvalidParameter,
+                    "unknown output format \"" + format +
+                        "\": expected a GDAL raster driver that writes files (COG, GTiff, PNG, "
+                        "JPEG, WEBP, ...)");
+    static int counter = 0;
+    const std::string path = CPLSPrintf("/vsimem/pgmosaic_%d_%d.%s", static_cast<int>(getpid()), ++counter,
+                                        format.c_str());
+    struct Unlink
+    {
+        std::string p;
+        ~Unlink()
+        {
+            VSIUnlink(p.c_str());
+            VSIUnlink((p + ".aux.xml").c_str());
+        }
+    } unlink{path};
+    pgmosaic::GdalErrorCollector errors;
+    GDALDatasetUniquePtr copy(driver->CreateCopy(path.c_str(), &ds, FALSE,
+                                                 const_cast<char**>(options), nullptr, nullptr));
+    if (!copy)
+        throw Error(ErrorKind::InvalidParameter,
+                    "cannot write " + format + ": " + errors.Message("the driver refused"));
+    copy.reset();
+    vsi_l_offset length = 0;
+    GByte* data = VSIGetMemFileBuffer(path.c_str(), &length, FALSE);
+    if (data == nullptr)
+        throw Error(ErrorKind::Internal, "the " + format + " file was not written");
+    return std::vector<GByte>(data, data + length);
+}
+
+std::string Upper(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// count, min, max, mean, stddev (population), sum of values where `use` holds.
+struct Summary
+{
+    std::int64_t count = 0;
+    double min = 0, max = 0, sum = 0, sumSq = 0;
+    void Add(double v)
+    {
+        min = count ? std::min(min, v) : v;
+        max = count ? std::max(max, v) : v;
+        sum += v;
+        sumSq += v * v;
+        ++count;
+    }
+    std::vector<double> Values() const
+    {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        if (count == 0)
+            return {0, nan, nan, nan, nan, 0};
+        const double mean = sum / count;
+        return {static_cast<double>(count), min, max, mean,
+                std::sqrt(std::max(0.0, sumSq / count - mean * mean)), sum};
+    }
+};
+
+} // namespace
+
+// _compose(mosaic text, area_wkb bytea, srid integer, resolution float8, bands integer[],
+// options jsonb, format text) -> bytea: the composed area as PostGIS raster WKB (format
+// 'WKB', for read()) or as a file of a GDAL format (export()). The area is in `srid`.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
+{
+    const JsonOptions options(JsonbArg(fcinfo, 5));
+    BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    const std::optional<double> resolution =
+        PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
+    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
+    ComposedArea area = ComposeArea(m, BytesArg(fcinfo, 1), PG_GETARG_INT32(2), resolution, bands);
+    const std::string format = Upper(pgmosaic::TextArg(fcinfo, 6));
+    std::vector<GByte> bytes;
+    if (format == "WKB")
+        bytes = RasterWkb(*area.raster.ds, area.srid, m.Fill());
+    else
+    {
+        CPLStringList creation;
+        const std::string co = options.Text("creation_options");
+        if (!co.empty())
+            creation = CPLStringList(CSLTokenizeString2(co.c_str(), ",", 0));
+        if (!area.raster.coverage.empty() && (format == "PNG" || format == "WEBP"))
+        {
+            // A mosaic without nodata: where nothing covers is transparent, as an alpha band.
+            GDALDataset& ds = *area.raster.ds;
+            const int w = area.grid.width, h = area.grid.height, n = ds.GetRasterCount();
+            const GDALDataType type = ds.GetRasterBand(1)->GetRasterDataType();
+            GDALDatasetUniquePtr withAlpha = pgmosaic::MemRaster(w, h, n + 1, type);
+            double gt[6];
+            ds.GetGeoTransform(gt);
+            withAlpha->SetGeoTransform(gt);
+            withAlpha->SetProjection(ds.GetProjectionRef());
+            std::vector<double> row(static_cast<size_t>(w));
+            for (int b = 1; b <= n + 1; ++b)
+                for (int y = 0; y < h; ++y)
+                {
+                    if (b <= n)
+                    {
+                        if (ds.GetRasterBand(b)->RasterIO(GF_Read, 0, y, w, 1, row.data(), w, 1,
+                                                          GDT_Float64, 0, 0, nullptr) != CE_None)
+                            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+                    }
+                    else
+                        for (int x = 0; x < w; ++x)
+                            row[static_cast<size_t>(x)] =
+                                area.raster.coverage[static_cast<size_t>(y) * w + x];
+                    if (withAlpha->GetRasterBand(b)->RasterIO(GF_Write, 0, y, w, 1, row.data(), w,
+                                                              1, GDT_Float64, 0, 0,
+                                                              nullptr) != CE_None)
+                        throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+                }
+            withAlpha->GetRasterBand(n + 1)->SetColorInterpretation(GCI_AlphaBand);
+            bytes = FileBytes(*withAlpha, format, creation.List());
+        }
+        else
+            bytes = FileBytes(*area.raster.ds, format, creation.List());
+    }
+    return ByteaDatum(bytes.data(), bytes.size());
+}
+
+// _values(mosaic text, points_wkb bytea[], band integer) -> float8[]: the composed value of
+// the band at each point (mosaic SRS), NULL where no item has a valid pixel. Points are read
+// by blocks of the mosaic grid: one read for the points of a 256 x 256 block.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
+{
+    const JsonOptions options("");
+    BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    const int band = m.Bands({PG_GETARG_INT32(2)})[0];
+    const std::vector<std::string> points = ByteaArrayArg(fcinfo, 1);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> values(points.size(), nan);
+    constexpr int kBlock = 256;
+    std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::pair<size_t, std::pair<int, int>>>> blocks;
+    const auto& gt = m.mosaic.gt;
+    for (size_t i = 0; i < points.size(); ++i)
+    {
+        if (points[i].empty())
+            continue;
+        const auto g = GeometryFromWkb(points[i]);
+        if (wkbFlatten(g->getGeometryType()) != wkbPoint || g->IsEmpty())
+            throw Error(ErrorKind::InvalidParameter, "value() takes points");
+        const double c = std::floor((g->toPoint()->getX() - gt[0]) / gt[1]);
+        const double r = std::floor((g->toPoint()->getY() - gt[3]) / gt[5]);
+        if (!(c >= 0 && r >= 0 && c < m.mosaic.width && r < m.mosaic.height))
+            continue; // outside the mosaic: NULL
+        const int col = static_cast<int>(c), row = static_cast<int>(r);
+        blocks[{col / kBlock, row / kBlock}].push_back({i, {col, row}});
+    }
+    const bool coverage = !m.mosaic.nodata.has_value();
+    for (const auto& [key, list] : blocks)
+    {
+        int x0 = INT_MAX, y0 = INT_MAX, x1 = 0, y1 = 0;
+        for (const auto& p : list)
+        {
+            x0 = std::min(x0, p.second.first);
+            y0 = std::min(y0, p.second.second);
+            x1 = std::max(x1, p.second.first + 1);
+            y1 = std::max(y1, p.second.second + 1);
+        }
+        const int w = x1 - x0, h = y1 - y0;
+        const pgmosaic::Request req{{x0, y0, w, h}, w, h};
+        std::vector<double> data(static_cast<size_t>(w) * h);
+        m.reader->Read(req, {band}, {data.data(), GDT_Float64, 8, static_cast<GSpacing>(w) * 8, 0});
+        std::vector<GByte> valid;
+        if (coverage)
+        {
+            valid.resize(data.size());
+            m.reader->ReadCoverage(req, {valid.data(), GDT_Byte, 1, w, 0});
+        }
+        for (const auto& p : list)
+        {
+            const size_t k = static_cast<size_t>(p.second.second - y0) * w + (p.second.first - x0);
+            const double v = data[k];
+            const bool ok = coverage ? valid[k] != 0
+                                     : !(v == *m.mosaic.nodata ||
+                                         (std::isnan(v) && std::isnan(*m.mosaic.nodata)));
+            values[p.first] = ok ? v : nan;
+        }
+    }
+    return Float8ArrayDatum(values);
+}
+
+// _zonal_stats(mosaic text, zones_wkb bytea[], band integer) -> float8[]: per zone (mosaic
+// SRS) count, min, max, mean, stddev, sum of the composed band's valid pixels whose centres
+// are inside it, six values a zone.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
+{
+    const JsonOptions options("");
+    BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    const int band = m.Bands({PG_GETARG_INT32(2)})[0];
+    const std::vector<std::string> zones = ByteaArrayArg(fcinfo, 1);
+    std::vector<double> out;
+    OGRSpatialReference srs;
+    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    srs.importFromWkt(m.mosaic.srsWkt.c_str());
+    const auto& gt = m.mosaic.gt;
+    const double mx0 = gt[0], mx1 = gt[0] + m.mosaic.width * gt[1];
+    const double my1 = gt[3], my0 = gt[3] + m.mosaic.height * gt[5];
+    for (const auto& wkb : zones)
+    {
+        Summary s;
+        if (wkb.empty())
+        {
+            const auto v = s.Values();
+            out.insert(out.end(), v.begin(), v.end());
+            continue;
+        }
+        const auto zone = GeometryFromWkb(wkb);
+        OGREnvelope e;
+        zone->getEnvelope(&e);
+        // Within the mosaic only: nothing is composed outside it.
+        const pgmosaic::Envelope env{std::max(e.MinX, mx0), std::max(e.MinY, my0),
+                                     std::min(e.MaxX, mx1), std::min(e.MaxY, my1)};
+        if (env.maxx > env.minx && env.maxy > env.miny)
+        {
+            const auto grid = pgmosaic::AreaGrid(m.mosaic, env, srs, std::nullopt);
+            const auto raster = pgmosaic::ReadArea(*m.reader, m.mosaic, {}, grid, {band},
+                                                   GDT_Float64, Limits());
+            const std::vector<GByte> inside = pgmosaic::InsideMask(grid, *zone);
+            std::vector<double> values(inside.size());
+            if (raster.ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height,
+                                                      values.data(), grid.width, grid.height,
+                                                      GDT_Float64, 0, 0, nullptr) != CE_None)
+                throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+            const std::optional<double> nodata = m.mosaic.nodata;
+            for (size_t i = 0; i < values.size(); ++i)
+            {
+                if (!inside[i] || std::isnan(values[i]))
+                    continue;
+                if (raster.coverage.empty() ? (nodata && values[i] == *nodata) : !raster.coverage[i])
+                    continue;
+                s.Add(values[i]);
+            }
+        }
+        const auto v = s.Values();
+        out.insert(out.end(), v.begin(), v.end());
+    }
+    return Float8ArrayDatum(out);
+}
+
+// _render_tile(mosaic text, z integer, x integer, y integer, format text, options jsonb) ->
+// bytea: the XYZ web-mercator tile as an image (RGBA or gray + alpha), stretched to Byte.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
+{
+    const JsonOptions options(JsonbArg(fcinfo, 5));
+    BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    std::vector<int> asked;
+    const std::string bandList = options.Text(pgmosaic::kKeyBands);
+    if (!bandList.empty())
+        asked = pgmosaic::ParseBandList(bandList, m.mosaic.bandCount);
+    else
+        for (int b = 1; b <= std::min(3, m.mosaic.bandCount) && m.mosaic.bandCount != 2; ++b)
+            asked.push_back(b);
+    if (asked.empty())
+        asked.push_back(1);
+    if (asked.size() != 1 && asked.size() != 3)
+        throw Error(ErrorKind::InvalidParameter,
+                    "a tile shows 1 band (gray) or 3 (red, green, blue), not " +
+                        std::to_string(asked.size()));
+    const std::vector<int> bands = m.Bands(asked);
+    const int size = 256;
+    const auto grid = pgmosaic::WebMercatorTileGrid(PG_GETARG_INT32(1), PG_GETARG_INT32(2),
+                                                    PG_GETARG_INT32(3), size);
+    const auto raster =
+        pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, grid, bands, GDT_Float64, Limits());
+    // The stretch: min/max from the options (one number for every band, or one a band), else
+    // none for Byte imagery, else the catalog's merged statistics.
+    const size_t nb = bands.size();
+    std::vector<double> lo = options.Numbers("min"), hi = options.Numbers("max");
+    if (lo.size() == 1)
+        lo.assign(nb, lo[0]);
+    if (hi.size() == 1)
+        hi.assign(nb, hi[0]);
+    const bool stretch = !lo.empty() || !hi.empty() || m.mosaic.dataType != GDT_Byte;
+    if (stretch)
+    {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        lo.resize(nb, nan);
+        hi.resize(nb, nan);
+        for (size_t k = 0; k < nb; ++k)
+        {
+            if (!std::isnan(lo[k]) && !std::isnan(hi[k]))
+                continue;
+            const auto range = m.catalog->BandRange(bands[k]);
+            if (!range)
+                throw Error(ErrorKind::InvalidParameter,
+                            "band " + std::to_string(bands[k]) +
+                                " has no statistics in the catalog: give options min and max");
+            if (std::isnan(lo[k]))
+                lo[k] = range->first;
+            if (std::isnan(hi[k]))
+                hi[k] = range->second;
+        }
+    }
+    const size_t pixels = static_cast<size_t>(size) * size;
+    std::vector<double> values(pixels * nb);
+    std::vector<int> map;
+    for (size_t k = 1; k <= nb; ++k)
+        map.push_back(static_cast<int>(k));
+    if (raster.ds->RasterIO(GF_Read, 0, 0, size, size, values.data(), size, size, GDT_Float64,
+                            static_cast<int>(nb), map.data(), 8, size * 8,
+                            static_cast<GSpacing>(pixels) * 8, nullptr) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+    const int outBands = nb == 1 ? 2 : 4;
+    std::vector<GByte> image(pixels * outBands, 0);
+    const std::optional<double> nodata = m.mosaic.nodata;
+    for (size_t i = 0; i < pixels; ++i)
+    {
+        bool valid = raster.coverage.empty() ? false : raster.coverage[i] != 0;
+        for (size_t k = 0; k < nb; ++k)
+        {
+            double v = values[k * pixels + i];
+            if (raster.coverage.empty() && !std::isnan(v) && !(nodata && v == *nodata))
+                valid = true;
+            if (stretch)
+                v = hi[k] > lo[k] ? (v - lo[k]) * (255.0 / (hi[k] - lo[k])) : 0;
+            v = std::isnan(v) ? 0 : std::min(255.0, std::max(0.0, v));
+            image[k * pixels + i] = static_cast<GByte>(std::lround(v));
+        }
+        image[static_cast<size_t>(outBands - 1) * pixels + i] = valid ? 255 : 0;
+    }
+    GDALDatasetUniquePtr tile = pgmosaic::MemRaster(size, size, outBands, GDT_Byte);
+    if (tile->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte, outBands,
+                       nullptr, 1, size, static_cast<GSpacing>(pixels), nullptr) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+    tile->GetRasterBand(outBands)->SetColorInterpretation(GCI_AlphaBand);
+    tile->SetGeoTransform(const_cast<double*>(grid.gt.data()));
+    tile->SetProjection(grid.srsWkt.c_str());
+    const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
+    CPLStringList creation;
+    if (format == "PNG" || format == "WEBP" || format == "JPEG")
+        creation.SetNameValue("WRITE_METADATA_AS_TEXT", nullptr);
+    GDALDatasetUniquePtr out;
+    if (format == "JPEG")
+    {
+        // No alpha in JPEG: the colour bands only.
+        std::vector<int> colour;
+        for (int b = 1; b < outBands; ++b)
+            colour.push_back(b);
+        out = pgmosaic::MemRaster(size, size, outBands - 1, GDT_Byte);
+        if (out->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte,
+                          outBands - 1, nullptr, 1, size, static_cast<GSpacing>(pixels),
+                          nullptr) != CE_None)
+            throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+    }
+    const std::vector<GByte> bytes = FileBytes(out ? *out : *tile, format, nullptr);
+    return ByteaDatum(bytes.data(), bytes.size());
+}

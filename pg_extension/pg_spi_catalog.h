@@ -1,0 +1,49 @@
+// The catalog over SPI: what the compositing engine asks of the catalog (common/catalog.h),
+// answered inside the backend with the queries the driver sends over libpq
+// (common/catalog_sql.h), as the calling role: row-level security decides which mosaics and
+// items a call composes. Only the backend's own thread may ask: SPI is not thread-safe, and
+// the reading threads never call PostgreSQL (an ask from another thread is an Internal error).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catalog.h"
+#include "catalog_sql.h"
+
+namespace pgmosaic
+{
+
+// Runs a read-only query through SPI with text parameters (cast in the SQL); every row's
+// columns as text (nullopt: NULL). PostgreSQL errors come back as PgError.
+std::vector<std::vector<std::optional<std::string>>>
+SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& params);
+
+// The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
+MosaicInfo SpiLoadMosaic(const std::string& name);
+
+class SpiItemCatalog final : public ItemCatalog
+{
+public:
+    SpiItemCatalog(const MosaicInfo& mosaic, const ItemQuery& query);
+    std::vector<ItemRef> FindItems(const Envelope& env) override;
+    std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override;
+    std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    // Levels with up-to-date mosaic-wide overview tiles.
+    std::vector<int> BuiltLevels();
+    // The items' merged statistics of item band `band` (1-based): min and max, or nullopt.
+    std::optional<std::pair<double, double>> BandRange(int band);
+
+private:
+    void CheckThread() const;
+    const MosaicInfo& m_oMosaic;
+    ItemQuery m_oQuery;
+    std::string m_osPostgis;
+    std::thread::id m_oThread;
+};
+
+} // namespace pgmosaic

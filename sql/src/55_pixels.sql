@@ -1,0 +1,202 @@
+--------------------------------------------------------------------------------------------
+-- The SQL door: the mosaic's pixels composed in the backend by the engine the GDAL driver
+-- uses (pg_extension/pg_read.cpp). Each function reads the items the caller may see, in
+-- mosaic order, and opens their files only as the backend's file access settings allow
+-- (pgmosaic.enable_file_access, allowed_roots, allowed_drivers, allowed_network_prefixes);
+-- pgmosaic.max_read_pixels caps what one call composes. The options jsonb takes the driver's
+-- read keys as text: where, time, sort, ids, method, resampling, missing.
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgmosaic._compose(mosaic text, area_wkb bytea, srid integer,
+                                             resolution double precision, bands integer[],
+                                             options jsonb, format text)
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'pgmosaic_compose' LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT;
+COMMENT ON FUNCTION pgmosaic._compose(text, bytea, integer, double precision, integer[], jsonb,
+                                      text) IS
+    'The composed area (WKB in srid) as PostGIS raster WKB (format WKB) or a file of a GDAL '
+    'format: read() and export().';
+
+CREATE OR REPLACE FUNCTION pgmosaic._values(mosaic text, points_wkb bytea[], band integer)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'pgmosaic_values' LANGUAGE C STABLE PARALLEL SAFE STRICT
+    SET search_path FROM CURRENT;
+COMMENT ON FUNCTION pgmosaic._values(text, bytea[], integer) IS
+    'The composed value of a band at each point (WKB in the mosaic''s SRS), NULL where no item '
+    'has a valid pixel: value().';
+
+CREATE OR REPLACE FUNCTION pgmosaic._composed_zonal_stats(mosaic text, zones_wkb bytea[],
+                                                          band integer)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'pgmosaic_composed_zonal_stats' LANGUAGE C STABLE PARALLEL SAFE STRICT
+    SET search_path FROM CURRENT;
+COMMENT ON FUNCTION pgmosaic._composed_zonal_stats(text, bytea[], integer) IS
+    'count, min, max, mean, stddev, sum of the composed band in each zone (WKB in the mosaic''s '
+    'SRS), six values a zone: zonal_stats(mosaic, ...).';
+
+CREATE OR REPLACE FUNCTION pgmosaic._render_tile(mosaic text, z integer, x integer, y integer,
+                                                 format text, options jsonb)
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'pgmosaic_render_tile' LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT;
+
+-- The area in the output SRID: an area without SRID is in the mosaic's SRS.
+CREATE OR REPLACE FUNCTION pgmosaic._output_area(m pgmosaic.mosaic, area geometry,
+                                                 srid integer)
+    RETURNS bytea
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF area IS NULL OR ST_IsEmpty(area) THEN
+        RAISE EXCEPTION 'an area is needed' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN ST_AsBinary(pgmosaic._in_srid(pgmosaic._in_srid(area, m.srid), srid));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgmosaic._read_options(options jsonb, method text)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+    RETURN COALESCE(options, '{}'::jsonb)
+           || CASE WHEN method IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('method', method) END;
+
+CREATE OR REPLACE FUNCTION pgmosaic.read(mosaic text, area geometry,
+                                         resolution double precision DEFAULT NULL,
+                                         srid integer DEFAULT NULL,
+                                         bands integer[] DEFAULT NULL,
+                                         method text DEFAULT NULL,
+                                         options jsonb DEFAULT '{}')
+    RETURNS raster
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    s integer := COALESCE(srid, m.srid);
+BEGIN
+    RETURN ST_RastFromWKB(pgmosaic._compose(mosaic, pgmosaic._output_area(m, area, s), s,
+                                            resolution, bands,
+                                            pgmosaic._read_options(options, method), 'WKB'));
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.read(text, geometry, double precision, integer, integer[], text,
+                                  jsonb) IS
+    'The composed mosaic over an area as an in-db raster: in the mosaic''s SRS on its own grid '
+    '(at its resolution or the one given), or reprojected to srid on a grid aligned to '
+    'multiples of the resolution; pixels whose centre is outside the area are nodata (the '
+    'mosaic''s, else 0).';
+
+CREATE OR REPLACE FUNCTION pgmosaic.export(mosaic text, area geometry,
+                                           format text DEFAULT 'COG',
+                                           srid integer DEFAULT NULL,
+                                           resolution double precision DEFAULT NULL,
+                                           bands integer[] DEFAULT NULL,
+                                           options jsonb DEFAULT '{}')
+    RETURNS bytea
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    s integer := COALESCE(srid, m.srid);
+BEGIN
+    RETURN pgmosaic._compose(mosaic, pgmosaic._output_area(m, area, s), s, resolution, bands,
+                             COALESCE(options, '{}'::jsonb), COALESCE(format, 'COG'));
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.export(text, geometry, text, integer, double precision, integer[],
+                                    jsonb) IS
+    'read() as a file of a GDAL format (COG, GTiff, PNG, JPEG, WEBP, ...) with its '
+    'georeferencing; options.creation_options: the driver''s creation options, comma-separated.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.value(mosaic text, location geometry, band integer DEFAULT 1)
+    RETURNS double precision
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+BEGIN
+    RETURN (pgmosaic._values(mosaic, ARRAY[ST_AsBinary(pgmosaic._in_srid(location, m.srid))],
+                             band))[1];
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.value(text, geometry, integer) IS
+    'The composed value of a band at a point (the top valid item''s), NULL where no item has a '
+    'valid pixel.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.value(mosaic text, locations geometry[],
+                                          band integer DEFAULT 1)
+    RETURNS TABLE (n integer, value double precision)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+BEGIN
+    RETURN QUERY
+        SELECT u.n::integer, u.v
+        FROM unnest(pgmosaic._values(mosaic,
+                    COALESCE((SELECT array_agg(ST_AsBinary(pgmosaic._in_srid(l.g, m.srid))
+                                               ORDER BY l.o)
+                              FROM unnest(locations) WITH ORDINALITY AS l(g, o)), '{}'),
+                    band)) WITH ORDINALITY AS u(v, n);
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.value(text, geometry[], integer) IS
+    'value() at many points in one call: n is the position in the array.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.zonal_stats(mosaic text, zones geometry[],
+                                                band integer DEFAULT 1)
+    RETURNS TABLE (n integer, count bigint, min double precision, max double precision,
+                   mean double precision, stddev double precision, sum double precision)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    v double precision[];
+BEGIN
+    v := pgmosaic._composed_zonal_stats(mosaic,
+             COALESCE((SELECT array_agg(ST_AsBinary(pgmosaic._in_srid(z.g, m.srid)) ORDER BY z.o)
+                       FROM unnest(zones) WITH ORDINALITY AS z(g, o)), '{}'),
+             band);
+    RETURN QUERY
+        SELECT i, v[6 * i - 5]::bigint, v[6 * i - 4], v[6 * i - 3], v[6 * i - 2], v[6 * i - 1],
+               v[6 * i]
+        FROM generate_series(1, COALESCE(cardinality(zones), 0)) AS i;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry[], integer) IS
+    'zonal_stats(mosaic, zone) of many zones in one call: n is the position in the array.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.zonal_stats(mosaic text, zone geometry, band integer DEFAULT 1)
+    RETURNS TABLE (count bigint, min double precision, max double precision,
+                   mean double precision, stddev double precision, sum double precision)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT z.count, z.min, z.max, z.mean, z.stddev, z.sum
+    FROM pgmosaic.zonal_stats(mosaic, ARRAY[zone], band) z
+$$;
+COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry, integer) IS
+    'count, min, max, mean, stddev (population) and sum of the composed mosaic''s valid pixels '
+    'whose centres lie in the zone: overlaps counted once, the item on top wins.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.render_tile(mosaic text, z integer, x integer, y integer,
+                                                format text DEFAULT 'PNG',
+                                                options jsonb DEFAULT '{}')
+    RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+    RETURN pgmosaic._render_tile(mosaic, z, x, y, COALESCE(format, 'PNG'),
+                                 COALESCE(options, '{}'::jsonb));
+COMMENT ON FUNCTION pgmosaic.render_tile(text, integer, integer, integer, text, jsonb) IS
+    'One 256 x 256 XYZ web-mercator tile (RGBA, or gray and alpha for one band), transparent '
+    'where no item has data; stretched to Byte from options min and max (a number, or one a '
+    'band), else, for imagery other than Byte, from the catalog''s statistics.';
