@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "gdal_alg.h"
 #include "memdataset.h"
 
 #include "error.h"
@@ -17,6 +18,38 @@ GDALDatasetUniquePtr MemRaster(int w, int h, int bands, GDALDataType type)
                                              " x " + std::to_string(h) + " pixels x " +
                                              std::to_string(bands) + " bands");
     return ds;
+}
+
+std::vector<GByte> InsideMask(const GeoTransform& gt, int w, int h, const OGRGeometry& area)
+{
+    std::vector<GByte> inside(static_cast<size_t>(w) * h, 0);
+    OGRLinearRing ring;
+    const double px[5] = {0, 1, 1, 0, 0}, py[5] = {0, 0, 1, 1, 0};
+    for (int k = 0; k < 5; ++k)
+    {
+        const double c = px[k] * w, r = py[k] * h;
+        ring.addPoint(gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]);
+    }
+    OGRPolygon window;
+    window.addRing(&ring);
+    std::unique_ptr<OGRGeometry> clipped(area.Intersection(&window));
+    if (!clipped)
+        throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
+    if (clipped->IsEmpty())
+        return inside;
+    GDALDatasetUniquePtr mask = MemRaster(w, h, 1, GDT_Byte);
+    GeoTransform copy = gt;
+    mask->SetGeoTransform(copy.data());
+    int bandList[1] = {1};
+    double burn[1] = {1};
+    OGRGeometryH geoms[1] = {OGRGeometry::ToHandle(clipped.get())};
+    GdalErrorCollector errors;
+    if (GDALRasterizeGeometries(mask.get(), 1, bandList, 1, geoms, nullptr, nullptr, burn,
+                                nullptr, nullptr, nullptr) != CE_None ||
+        mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, w, h, inside.data(), w, h, GDT_Byte, 0,
+                                         0, nullptr) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot rasterize the area: " + errors.Message());
+    return inside;
 }
 
 CollectedLayer::CollectedLayer(OGRwkbGeometryType type) : m_poDefn(new OGRFeatureDefn("regions"))

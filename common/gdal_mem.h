@@ -9,12 +9,20 @@
 #include "gdal_priv.h"
 #include "ogrsf_frmts.h"
 
+#include "types/grid.h"
+
 namespace pgmosaic
 {
 
 // A MEM raster of w x h pixels, bands of `type`. Throws Error(Internal) when it cannot be
 // allocated.
 GDALDatasetUniquePtr MemRaster(int w, int h, int bands, GDALDataType type);
+
+// Where the pixel centres of a w x h raster with transform `gt` fall inside `area` (its
+// coordinates): 1 inside, 0 outside, row after row. The area is clipped to the raster first
+// (GDAL's rasterizer saturates on coordinates far outside: an area of +-1e300 burnt nothing).
+// Throws Error on an invalid geometry.
+std::vector<GByte> InsideMask(const GeoTransform& gt, int w, int h, const OGRGeometry& area);
 
 // An in-memory layer that keeps the features written to it (GDALPolygonize's output), with one
 // integer field "v".

@@ -1,5 +1,6 @@
 // The backend functions of the abstractions (DAD/DRAD): checking and applying theme rules, and
-// pixel statistics inside a polygon for summary(). Thin wrappers: the work is in common/.
+// pixel statistics of one file inside a polygon for summary(). Thin wrappers: the work is in
+// common/inspect (themes.cpp, zonal_stats.cpp).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -11,13 +12,13 @@
 #include "gdal_priv.h"
 #include "ogr_geometry.h"
 
-#include "gdal_mem.h"
 #include "inspect/expression.h"
 #include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
 #include "pg_util.h"
 #include "inspect/themes.h"
+#include "inspect/zonal_stats.h"
 
 extern "C"
 {
@@ -44,115 +45,6 @@ GDALDatasetUniquePtr OpenChecked(const std::string& path)
     return pgmosaic::OpenAllowed(policy, path);
 }
 
-// count, min, max and sum of the valid pixels of `band` whose centres fall inside `wkt`
-// (coordinates of the raster's own SRS).
-std::string ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& wkt)
-{
-    using pgmosaic::Error;
-    using pgmosaic::ErrorKind;
-    if (bandNumber < 1 || bandNumber > ds->GetRasterCount())
-        throw Error(ErrorKind::InvalidParameter, "band " + std::to_string(bandNumber) +
-                                                     " does not exist in " + ds->GetDescription());
-    OGRGeometry* raw = nullptr;
-    if (OGRGeometryFactory::createFromWkt(wkt.c_str(), nullptr, &raw) != OGRERR_NONE || !raw)
-        throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
-    std::unique_ptr<OGRGeometry> geom(raw);
-    double gt[6], inv[6];
-    if (ds->GetGeoTransform(gt) != CE_None || !GDALInvGeoTransform(gt, inv))
-        throw Error(ErrorKind::Mismatch,
-                    std::string(ds->GetDescription()) + " has no geotransform");
-    // The pixel window around the area's envelope.
-    OGREnvelope env;
-    geom->getEnvelope(&env);
-    double xs[4], ys[4];
-    const double cx[4] = {env.MinX, env.MaxX, env.MinX, env.MaxX};
-    const double cy[4] = {env.MinY, env.MinY, env.MaxY, env.MaxY};
-    for (int k = 0; k < 4; ++k)
-    {
-        xs[k] = inv[0] + cx[k] * inv[1] + cy[k] * inv[2];
-        ys[k] = inv[3] + cx[k] * inv[4] + cy[k] * inv[5];
-    }
-    // Clamped in double precision before the conversion: an area of +-1e300 covers the raster.
-    const auto pixel = [](double v, int size) {
-        return std::isnan(v) ? 0 : static_cast<int>(std::clamp(v, 0.0, static_cast<double>(size)));
-    };
-    const int x0 = pixel(std::floor(*std::min_element(xs, xs + 4)), ds->GetRasterXSize());
-    const int y0 = pixel(std::floor(*std::min_element(ys, ys + 4)), ds->GetRasterYSize());
-    const int x1 = pixel(std::ceil(*std::max_element(xs, xs + 4)), ds->GetRasterXSize());
-    const int y1 = pixel(std::ceil(*std::max_element(ys, ys + 4)), ds->GetRasterYSize());
-    std::int64_t count = 0;
-    double minv = 0, maxv = 0, sum = 0;
-    if (x1 > x0 && y1 > y0)
-    {
-        const int w = x1 - x0, h = y1 - y0;
-        // The area clipped to the window first: GDAL's rasterizer saturates on coordinates
-        // far outside the raster (an area of +-1e300 burnt nothing).
-        {
-            OGRLinearRing ring;
-            const double px[5] = {0, 1, 1, 0, 0}, py[5] = {0, 0, 1, 1, 0};
-            for (int k = 0; k < 5; ++k)
-            {
-                const double c = x0 + px[k] * w, r = y0 + py[k] * h;
-                ring.addPoint(gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]);
-            }
-            OGRPolygon window;
-            window.addRing(&ring);
-            std::unique_ptr<OGRGeometry> clipped(geom->Intersection(&window));
-            if (!clipped)
-                throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
-            geom = std::move(clipped);
-        }
-        const size_t n = static_cast<size_t>(w) * h;
-        // Burn the area into a mask of the window: pixel centres inside it.
-        GDALDatasetUniquePtr mask = pgmosaic::MemRaster(w, h, 1, GDT_Byte);
-        double wgt[6] = {gt[0] + x0 * gt[1] + y0 * gt[2], gt[1], gt[2],
-                         gt[3] + x0 * gt[4] + y0 * gt[5], gt[4], gt[5]};
-        mask->SetGeoTransform(wgt);
-        int bandList[1] = {1};
-        double burn[1] = {1};
-        OGRGeometryH geoms[1] = {OGRGeometry::ToHandle(geom.get())};
-        pgmosaic::GdalErrorCollector errors;
-        if (GDALRasterizeGeometries(mask.get(), 1, bandList, 1, geoms, nullptr, nullptr, burn,
-                                    nullptr, nullptr, nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot rasterize the area: " + errors.Message());
-        std::vector<GByte> inside(n), valid(n);
-        std::vector<double> values(n);
-        GDALRasterBand* band = ds->GetRasterBand(bandNumber);
-        // GDAL's reads stop on a pending interrupt (a cancel, statement_timeout).
-        const pgmosaic::Cancel cancel = pgmosaic::BackendCancel();
-        GDALRasterIOExtraArg extra;
-        INIT_RASTERIO_EXTRA_ARG(extra);
-        extra.pfnProgress = pgmosaic::Cancel::Progress;
-        extra.pProgressData = const_cast<pgmosaic::Cancel*>(&cancel);
-        if (mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, w, h, inside.data(), w, h, GDT_Byte, 0,
-                                             0, nullptr) != CE_None ||
-            band->RasterIO(GF_Read, x0, y0, w, h, values.data(), w, h, GDT_Float64, 0, 0, &extra) !=
-                CE_None ||
-            band->GetMaskBand()->RasterIO(GF_Read, x0, y0, w, h, valid.data(), w, h, GDT_Byte, 0, 0,
-                                          &extra) != CE_None)
-        {
-            cancel.Check(std::string("reading ") + ds->GetDescription());
-            throw Error(ErrorKind::Io, std::string("cannot read ") + ds->GetDescription() + ": " +
-                                           errors.Message("read failed"));
-        }
-        for (size_t i = 0; i < n; ++i)
-        {
-            if (!inside[i] || !valid[i] || std::isnan(values[i]))
-                continue;
-            minv = count ? std::min(minv, values[i]) : values[i];
-            maxv = count ? std::max(maxv, values[i]) : values[i];
-            sum += values[i];
-            ++count;
-        }
-    }
-    CPLJSONObject o;
-    o.Add("count", static_cast<GInt64>(count));
-    o.Add("min", minv);
-    o.Add("max", maxv);
-    o.Add("sum", sum);
-    return o.Format(CPLJSONObject::PrettyFormat::Plain);
-}
-
 // The two reads, as jsonb, of a file the backend may open.
 Datum ThemeOfFile(const std::string& path, const std::string& expression)
 {
@@ -166,7 +58,14 @@ Datum ThemeOfFile(const std::string& path, const std::string& expression)
 Datum ZonalStatisticsOfFile(const std::string& path, int band, const std::string& wkt)
 {
     GDALDatasetUniquePtr ds = OpenChecked(path);
-    return JsonbFromText(ZonalStatistics(ds.get(), band, wkt));
+    const pgmosaic::ZoneSummary z =
+        pgmosaic::ZonalStatistics(ds.get(), band, wkt, pgmosaic::BackendCancel());
+    CPLJSONObject o;
+    o.Add("count", static_cast<GInt64>(z.count));
+    o.Add("min", z.min);
+    o.Add("max", z.max);
+    o.Add("sum", z.sum);
+    return JsonbFromText(o.Format(CPLJSONObject::PrettyFormat::Plain));
 }
 
 // The path GDAL opens for an item, looked up as the caller under row-level security: the item

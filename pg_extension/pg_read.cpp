@@ -313,7 +313,7 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
                                1e-9 * (e.MaxX - e.MinX) * (e.MaxY - e.MinY);
     if (!rectangle)
     {
-        const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid, *area);
+        const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid.gt, out.grid.width, out.grid.height, *area);
         const double fill = m.Fill();
         const int w = out.grid.width, h = out.grid.height;
         std::vector<double> row(static_cast<size_t>(w));
@@ -635,7 +635,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
             const auto grid = pgmosaic::AreaGrid(m.mosaic, env, srs, std::nullopt);
             const auto raster = pgmosaic::ReadArea(*m.reader, m.mosaic, {}, grid, {band},
                                                    GDT_Float64, Limits());
-            const std::vector<GByte> inside = pgmosaic::InsideMask(grid, *zone);
+            const std::vector<GByte> inside = pgmosaic::InsideMask(grid.gt, grid.width, grid.height, *zone);
             std::vector<double> values(inside.size());
             if (raster.ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height,
                                                       values.data(), grid.width, grid.height,

@@ -44,6 +44,10 @@ void EnsureGdal()
         // reported through ereport.
         CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
         CPLSetErrorHandler(CPLQuietErrorHandler);
+        // GDAL's block cache in each backend: 256 MB unless the server's environment sets
+        // GDAL_CACHEMAX (GDAL's default, 5% of the machine's memory, in every backend).
+        if (CPLGetConfigOption("GDAL_CACHEMAX", nullptr) == nullptr)
+            GDALSetCacheMax64(static_cast<GIntBig>(256) * 1024 * 1024);
         GDALAllRegister();
     });
 }

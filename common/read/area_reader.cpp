@@ -406,36 +406,4 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     return out;
 }
 
-std::vector<GByte> InsideMask(const OutputGrid& grid, const OGRGeometry& area)
-{
-    const size_t n = static_cast<size_t>(grid.width) * grid.height;
-    std::vector<GByte> inside(n, 0);
-    // The area clipped to the grid first: GDAL's rasterizer saturates on coordinates far
-    // outside the raster (an area of +-1e300 burnt nothing).
-    OGRLinearRing ring;
-    const double px[5] = {0, 1, 1, 0, 0}, py[5] = {0, 0, 1, 1, 0};
-    for (int k = 0; k < 5; ++k)
-        ring.addPoint(grid.gt[0] + px[k] * grid.width * grid.gt[1],
-                      grid.gt[3] + py[k] * grid.height * grid.gt[5]);
-    OGRPolygon window;
-    window.addRing(&ring);
-    std::unique_ptr<OGRGeometry> clipped(area.Intersection(&window));
-    if (!clipped)
-        throw Error(ErrorKind::InvalidParameter, "invalid area geometry");
-    if (clipped->IsEmpty())
-        return inside;
-    GDALDatasetUniquePtr mask = MemDataset(grid.width, grid.height, 1, GDT_Byte, "", grid.gt);
-    int bandList[1] = {1};
-    double burn[1] = {1};
-    OGRGeometryH geoms[1] = {OGRGeometry::ToHandle(clipped.get())};
-    GdalErrorCollector errors;
-    if (GDALRasterizeGeometries(mask.get(), 1, bandList, 1, geoms, nullptr, nullptr, burn,
-                                nullptr, nullptr, nullptr) != CE_None ||
-        mask->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height, inside.data(),
-                                         grid.width, grid.height, GDT_Byte, 0, 0,
-                                         nullptr) != CE_None)
-        throw Error(ErrorKind::Internal, "cannot rasterize the area: " + errors.Message());
-    return inside;
-}
-
 } // namespace pgmosaic

@@ -65,8 +65,4 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                     const std::vector<int>& builtLevels, const OutputGrid& grid,
                     const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits);
 
-// Where pixel centres of `grid` fall inside `area` (coordinates of the grid's SRS): 1 inside,
-// 0 outside, row after row. Throws Error on an invalid geometry.
-std::vector<GByte> InsideMask(const OutputGrid& grid, const OGRGeometry& area);
-
 } // namespace pgmosaic
