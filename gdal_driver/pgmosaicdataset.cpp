@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "error.h"
+#include "read/area_reader.h"
 #include "pgmosaic_driver.h"
 
 using pgmosaic::Error;
@@ -348,12 +349,7 @@ void PGMosaicDataset::LoadStatistics()
 
 int PGMosaicDataset::LevelFor(double reduction) const
 {
-    // As GDAL picks overviews: a level up to 1.2 times coarser than asked still serves.
-    int level = 0;
-    for (int k : m_anBuiltLevels)
-        if ((1 << k) <= reduction * 1.2)
-            level = std::max(level, k);
-    return level;
+    return pgmosaic::BuiltLevelFor(m_anBuiltLevels, reduction);
 }
 
 GDALDataset* PGMosaicDataset::Overview(int i) const
