@@ -1,7 +1,9 @@
 // The compositing reader on real GDAL rasters in /vsimem/, with an in-memory catalog.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,6 +12,8 @@
 #include "ogr_spatialref.h"
 
 #include "read/composite_reader.h"
+#include "read/area_reader.h"
+#include "gdal_mem.h"
 #include "overview_builder.h"
 #include "read/read_options.h"
 #include "error.h"
@@ -674,4 +678,130 @@ TEST_F(CompositeReaderTest, ScaledReadsOfAGridEqualAGdalbuildvrtVrt)
     GDALClose(vrt);
     VSIUnlink("/vsimem/grid_ref.vrt");
     EXPECT_EQ(differing, 0) << "of " << cases;
+}
+
+// The area reader: the grids of areas and their reads (the SQL door's).
+TEST_F(CompositeReaderTest, AreaGridSnapsOutwardToTheMosaicGridOrToMultiplesOfTheResolution)
+{
+    const MosaicInfo m = Mosaic(GDT_Byte, 0.0);
+    OGRSpatialReference utm;
+    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    utm.importFromWkt(m.srsWkt.c_str());
+    const OutputGrid g = AreaGrid(m, {10.5, 20.2, 30.1, 50.9}, utm, std::nullopt);
+    EXPECT_EQ(g.gt[0], 10);
+    EXPECT_EQ(g.gt[3], 51);
+    EXPECT_EQ(g.width, 21);
+    EXPECT_EQ(g.height, 31);
+    const OutputGrid coarse = AreaGrid(m, {10.5, 20.2, 30.1, 50.9}, utm, 4.0);
+    EXPECT_EQ(coarse.gt[0], 8);  // the mosaic origin (0, 100) plus whole pixels of 4 m
+    EXPECT_EQ(coarse.gt[3], 52);
+    EXPECT_EQ(coarse.width, 6);  // 8 .. 32
+    EXPECT_EQ(coarse.height, 8); // 52 .. 20
+    OGRSpatialReference wgs84;
+    wgs84.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    wgs84.importFromEPSG(4326);
+    const OutputGrid geo = AreaGrid(m, {2.05, 40.01, 2.17, 40.02}, wgs84, 0.01);
+    EXPECT_NEAR(geo.gt[0], 2.05, 1e-12); // gdalwarp -tap: multiples of the resolution
+    EXPECT_NEAR(geo.gt[3], 40.02, 1e-12);
+    EXPECT_EQ(geo.width, 12);
+    EXPECT_EQ(geo.height, 1);
+    EXPECT_THROW(AreaGrid(m, {1, 1, 1, 5}, utm, std::nullopt), Error);
+    EXPECT_THROW(AreaGrid(m, {1, 1, 5, 5}, utm, -1.0), Error);
+}
+
+TEST_F(CompositeReaderTest, BuiltLevelsAndWebMercatorTiles)
+{
+    EXPECT_EQ(BuiltLevelFor({1, 2}, 1.5), 0);
+    EXPECT_EQ(BuiltLevelFor({1, 2}, 2.0), 1);
+    EXPECT_EQ(BuiltLevelFor({1, 2}, 3.4), 2); // 4 <= 3.4 x 1.2, as GDAL picks overviews
+    EXPECT_EQ(BuiltLevelFor({}, 16), 0);
+    const OutputGrid t = WebMercatorTileGrid(1, 1, 0, 256);
+    EXPECT_NEAR(t.gt[0], 0, 1e-6);
+    EXPECT_NEAR(t.gt[3], 20037508.342789244, 1e-6);
+    EXPECT_NEAR(t.gt[1], 20037508.342789244 / 256, 1e-9);
+    EXPECT_THROW(WebMercatorTileGrid(1, 2, 0, 256), Error);
+}
+
+TEST_F(CompositeReaderTest, AreaReadsEqualTheReaderOnTheGridAndWarpElsewhere)
+{
+    catalog.items = {MakeItem(1, 10, 10, 20, 20, GDT_Byte, 7)};
+    MosaicInfo m = Mosaic(GDT_Byte, std::nullopt); // no nodata: coverage says where data is
+    CompositeReader reader(m, catalog, {}, 8);
+    OGRSpatialReference utm;
+    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    utm.importFromWkt(m.srsWkt.c_str());
+    // On the grid: pixels 5..35 x 5..35 of the mosaic.
+    const OutputGrid g = AreaGrid(m, {5, 65, 35, 95}, utm, std::nullopt);
+    const AreaRaster r = ReadArea(reader, m, {}, g, {1}, GDT_Byte, {});
+    ASSERT_EQ(r.ds->GetRasterXSize(), 30);
+    std::vector<GByte> px(30 * 30);
+    ASSERT_EQ(r.ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, 30, 30, px.data(), 30, 30, GDT_Byte,
+                                               0, 0, nullptr),
+              CE_None);
+    EXPECT_EQ(px[0], 0);
+    EXPECT_EQ(px[5 * 30 + 5], 7);   // mosaic pixel (10, 10): the item's corner
+    EXPECT_EQ(px[24 * 30 + 24], 7); // (29, 29)
+    EXPECT_EQ(px[25 * 30 + 25], 0); // (30, 30): past it
+    ASSERT_EQ(r.coverage.size(), px.size());
+    EXPECT_EQ(r.coverage[0], 0);
+    EXPECT_EQ(r.coverage[5 * 30 + 5], 255);
+    // The cap names its setting and the size asked.
+    AreaReadLimits small;
+    small.maxSamples = 100;
+    small.setting = "test.max";
+    try
+    {
+        ReadArea(reader, m, {}, g, {1}, GDT_Byte, small);
+        ADD_FAILURE() << "the cap did not hold";
+    }
+    catch (const Error& e)
+    {
+        EXPECT_NE(std::string(e.what()).find("test.max"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("30 x 30"), std::string::npos) << e.what();
+    }
+    // Elsewhere: the item's centre (20, 80) in EPSG:4326, warped from the mosaic grid.
+    OGRSpatialReference wgs84;
+    wgs84.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    wgs84.importFromEPSG(4326);
+    std::unique_ptr<OGRCoordinateTransformation> ct(
+        OGRCreateCoordinateTransformation(&utm, &wgs84));
+    double x[2] = {20, 20 + 40}, y[2] = {80, 80};
+    ASSERT_TRUE(ct->Transform(2, x, y));
+    const double res = 1e-6;
+    const OutputGrid geo = AreaGrid(m, {x[0] - 3 * res, y[0] - 3 * res, x[1], y[0] + 3 * res},
+                                    wgs84, res);
+    const AreaRaster w = ReadArea(reader, m, {}, geo, {1}, GDT_Byte, {});
+    std::vector<GByte> row(static_cast<size_t>(geo.width));
+    const int mid = geo.height / 2;
+    ASSERT_EQ(w.ds->GetRasterBand(1)->RasterIO(GF_Read, 0, mid, geo.width, 1, row.data(),
+                                               geo.width, 1, GDT_Byte, 0, 0, nullptr),
+              CE_None);
+    EXPECT_EQ(row[3], 7);                      // the item's centre
+    EXPECT_EQ(row[geo.width - 1], 0);          // 40 m east: no item
+    EXPECT_EQ(w.coverage[static_cast<size_t>(mid) * geo.width + 3], 255);
+    EXPECT_EQ(w.coverage[static_cast<size_t>(mid) * geo.width + geo.width - 1], 0);
+}
+
+TEST_F(CompositeReaderTest, InsideMaskBurnsPixelCentresOfAClippedArea)
+{
+    OGRGeometry* raw = nullptr;
+    // A triangle over the lower-left half of a 10 x 10 grid at (0, 10), and far beyond it.
+    ASSERT_EQ(OGRGeometryFactory::createFromWkt("POLYGON((0 0,10 0,0 10,0 0))", nullptr, &raw),
+              OGRERR_NONE);
+    std::unique_ptr<OGRGeometry> tri(raw);
+    const std::vector<GByte> inside = InsideMask({0, 1, 0, 10, 0, -1}, 10, 10, *tri);
+    int count = 0;
+    for (GByte v : inside)
+        count += v;
+    // Centres under the diagonal (45), and the 10 on it: GDAL's rasterizer counts an edge in.
+    EXPECT_EQ(count, 55);
+    EXPECT_EQ(inside[9 * 10 + 0], 1); // the lower-left pixel
+    EXPECT_EQ(inside[0 * 10 + 9], 0); // the upper-right pixel
+    ASSERT_EQ(OGRGeometryFactory::createFromWkt("POLYGON((-1e300 -1e300,1e300 -1e300,1e300 1e300,"
+                                                "-1e300 1e300,-1e300 -1e300))",
+                                                nullptr, &raw),
+              OGRERR_NONE);
+    std::unique_ptr<OGRGeometry> huge(raw);
+    const std::vector<GByte> all = InsideMask({0, 1, 0, 10, 0, -1}, 10, 10, *huge);
+    EXPECT_EQ(std::count(all.begin(), all.end(), 1), 100);
 }
