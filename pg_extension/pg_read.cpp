@@ -305,12 +305,18 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     out.grid = pgmosaic::AreaGrid(m.mosaic, {e.MinX, e.MinY, e.MaxX, e.MaxY}, srs, resolution);
     out.raster = pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, out.grid, bands, m.type,
                                     Limits());
-    // A rectangle on the grid's pixel edges keeps every pixel: no mask to burn.
-    const bool rectangle = area->getGeometryType() == wkbPolygon &&
-                           area->toPolygon()->getExteriorRing()->getNumPoints() == 5 &&
-                           area->toPolygon()->getNumInteriorRings() == 0 &&
-                           std::fabs(area->toPolygon()->get_Area() - (e.MaxX - e.MinX) * (e.MaxY - e.MinY)) <=
-                               1e-9 * (e.MaxX - e.MinX) * (e.MaxY - e.MinY);
+    // A rectangle whose corners are the grid's keeps every pixel: no mask to burn.
+    const auto& g = out.grid;
+    const double tol = 1e-9 * std::fabs(g.gt[1]);
+    const bool rectangle =
+        area->getGeometryType() == wkbPolygon &&
+        area->toPolygon()->getExteriorRing()->getNumPoints() == 5 &&
+        area->toPolygon()->getNumInteriorRings() == 0 &&
+        std::fabs(area->toPolygon()->get_Area() - (e.MaxX - e.MinX) * (e.MaxY - e.MinY)) <=
+            1e-9 * (e.MaxX - e.MinX) * (e.MaxY - e.MinY) &&
+        std::fabs(e.MinX - g.gt[0]) <= tol && std::fabs(e.MaxY - g.gt[3]) <= tol &&
+        std::fabs(e.MaxX - (g.gt[0] + g.width * g.gt[1])) <= tol &&
+        std::fabs(e.MinY - (g.gt[3] + g.height * g.gt[5])) <= tol;
     if (!rectangle)
     {
         const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid.gt, out.grid.width, out.grid.height, *area);
@@ -731,10 +737,17 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
             double v = values[k * pixels + i];
             if (raster.coverage.empty() && !std::isnan(v) && !(nodata && v == *nodata))
                 valid = true;
+            // As gdal_translate -ot Byte -scale lo hi 0 255 computes it: a ratio and an offset
+            // in double, the result kept in float (its working type), rounded half up.
+            float f = static_cast<float>(v);
             if (stretch)
-                v = hi[k] > lo[k] ? (v - lo[k]) * (255.0 / (hi[k] - lo[k])) : 0;
-            v = std::isnan(v) ? 0 : std::min(255.0, std::max(0.0, v));
-            image[k * pixels + i] = static_cast<GByte>(std::lround(v));
+            {
+                const double ratio = hi[k] > lo[k] ? 255.0 / (hi[k] - lo[k]) : 0.0;
+                f = static_cast<float>(-lo[k] * ratio + v * ratio);
+            }
+            image[k * pixels + i] = std::isnan(f) || f <= 0.0f ? 0
+                                    : f >= 255.0f            ? 255
+                                                             : static_cast<GByte>(f + 0.5f);
         }
         image[static_cast<size_t>(outBands - 1) * pixels + i] = valid ? 255 : 0;
     }

@@ -155,29 +155,29 @@ OutputGrid AreaGrid(const MosaicInfo& mosaic, const Envelope& env, const OGRSpat
         res = *resolution;
     else
     {
-        // About the mosaic's pixel size at the area's centre: the geometric mean of the sides
-        // of one mosaic pixel there, in the output SRS.
-        std::unique_ptr<OGRCoordinateTransformation> toMosaic(
-            OGRCreateCoordinateTransformation(&srs, &mosaicSrs));
-        std::unique_ptr<OGRCoordinateTransformation> back(
-            OGRCreateCoordinateTransformation(&mosaicSrs, &srs));
-        double x[3] = {(env.minx + env.maxx) / 2}, y[3] = {(env.miny + env.maxy) / 2};
-        if (!toMosaic || !back || !toMosaic->Transform(1, x, y))
+        // GDAL's suggested warp output for the whole mosaic, as gdalwarp -t_srs would make it.
+        GDALDatasetUniquePtr grid = MemRaster(mosaic.width, mosaic.height, 0, GDT_Byte);
+        GeoTransform gt = mosaic.gt;
+        grid->SetGeoTransform(gt.data());
+        grid->SetProjection(mosaic.srsWkt.c_str());
+        char* wkt = nullptr;
+        srs.exportToWkt(&wkt);
+        CPLStringList options;
+        options.SetNameValue("DST_SRS", wkt ? wkt : "");
+        CPLFree(wkt);
+        GdalErrorCollector errors;
+        void* transformer = GDALCreateGenImgProjTransformer2(grid.get(), nullptr, options.List());
+        double suggested[6];
+        int sw = 0, sh = 0;
+        const bool ok = transformer != nullptr &&
+                        GDALSuggestedWarpOutput(grid.get(), GDALGenImgProjTransform, transformer,
+                                                suggested, &sw, &sh) == CE_None;
+        if (transformer != nullptr)
+            GDALDestroyGenImgProjTransformer(transformer);
+        if (!ok)
             throw Error(ErrorKind::InvalidParameter,
-                        "cannot transform the area's centre into the mosaic's SRS");
-        x[1] = x[0] + mosaic.gt[1];
-        y[1] = y[0];
-        x[2] = x[0];
-        y[2] = y[0] + mosaic.gt[5];
-        if (!back->Transform(3, x, y))
-            throw Error(ErrorKind::InvalidParameter,
-                        "cannot transform the mosaic's pixel size into the output SRS");
-        const double a = std::hypot(x[1] - x[0], y[1] - y[0]);
-        const double b = std::hypot(x[2] - x[0], y[2] - y[0]);
-        res = std::sqrt(a * b);
-        if (!(res > 0 && std::isfinite(res)))
-            throw Error(ErrorKind::InvalidParameter,
-                        "no resolution: give one (the mosaic's pixel size does not transform)");
+                        "no resolution in the output SRS (give one): " + errors.Message());
+        res = suggested[1];
     }
     // gdalwarp -tap: edges on multiples of the pixel size.
     const double x0 = StepsDown(env.minx, 0, res) * res, x1 = StepsUp(env.maxx, 0, res) * res;
