@@ -174,7 +174,7 @@ void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& drive
             return;
     }
     throw Error(ErrorKind::Permission, "raster " + path + " is a " + driver + " file, and " +
-                                           driver + " is not in pgmosaic.allowed_drivers");
+                                           driver + " is not in " + policy.driversSetting);
 }
 
 std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,

@@ -23,6 +23,7 @@ struct FileAccessPolicy
     // driver applies the same policy to its reads, under its own configuration options).
     std::string rootsSetting = "pgmosaic.allowed_roots";
     std::string networkSetting = "pgmosaic.allowed_network_prefixes";
+    std::string driversSetting = "pgmosaic.allowed_drivers";
     std::string accessName = "backend file access";
 };
 

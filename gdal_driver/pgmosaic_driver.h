@@ -153,6 +153,16 @@ private:
 // is opened; a refused item fails the lookup (Error(Permission) naming it).
 std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog);
 
+// The drivers a client opens items and their raster sidecars with, unless
+// PGMOSAIC_ALLOWED_DRIVERS says otherwise.
+constexpr const char* kDefaultClientDrivers = "GTiff,HFA,JP2OpenJPEG,PNG,JPEG";
+
+// How the client opens items (ReadOptions::sourcePolicy): within PGMOSAIC_ALLOWED_ROOTS (any
+// local path when unset) and PGMOSAIC_ALLOWED_NETWORK_PREFIXES, with PGMOSAIC_ALLOWED_DRIVERS,
+// GDAL told of only the sidecars that are no raster of a refused driver (a VRT named .msk or
+// .ovr would read any file or URL it names).
+std::shared_ptr<const pgmosaic::FileAccessPolicy> ClientOpenPolicy();
+
 // What the installed extension's catalog offers, computed once from its version when a dataset
 // connects, so that no code compares version strings: a 0.1 catalog has mosaics and items
 // only, 0.2 added everything below.

@@ -32,9 +32,11 @@ std::string Option(CSLConstList openOptions, const pgmosaic::ConnectionString& c
 pgmosaic::ReadOptions ParseReadOptions(CSLConstList openOptions,
                                        const pgmosaic::ConnectionString& conn)
 {
-    return pgmosaic::ParseReadOptions(
+    pgmosaic::ReadOptions options = pgmosaic::ParseReadOptions(
         [&](const char* key) { return Option(openOptions, conn, key); },
         CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS"));
+    options.sourcePolicy = ClientOpenPolicy();
+    return options;
 }
 
 // After a reconnection: the mosaic the dataset describes must still be there, the same one.

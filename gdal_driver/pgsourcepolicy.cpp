@@ -8,6 +8,10 @@
 //                                      unset or empty: network items are refused
 //   PGMOSAIC_ALLOWED_ROOTS             comma list of local directories items must be under
 //                                      (checked after symbolic links and ".."); unset: any
+//   PGMOSAIC_ALLOWED_DRIVERS           comma list of the GDAL drivers items and their raster
+//                                      sidecars (.ovr, .msk) may be opened with (default
+//                                      GTiff,HFA,JP2OpenJPEG,PNG,JPEG: no VRT, which can name
+//                                      any file or URL)
 #include <mutex>
 #include <set>
 
@@ -84,16 +88,40 @@ private:
 
 } // namespace
 
-std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog)
+namespace
+{
+
+pgmosaic::FileAccessPolicy ClientPolicy()
 {
     pgmosaic::FileAccessPolicy policy;
     policy.enabled = true;
     policy.networkPrefixes =
         pgmosaic::ParseRootList(CPLGetConfigOption("PGMOSAIC_ALLOWED_NETWORK_PREFIXES", ""));
     policy.allowedRoots = pgmosaic::ParseRootList(CPLGetConfigOption("PGMOSAIC_ALLOWED_ROOTS", ""));
+    policy.allowedDrivers = pgmosaic::ParseRootList(
+        CPLGetConfigOption("PGMOSAIC_ALLOWED_DRIVERS", kDefaultClientDrivers));
     policy.rootsSetting = "PGMOSAIC_ALLOWED_ROOTS";
     policy.networkSetting = "PGMOSAIC_ALLOWED_NETWORK_PREFIXES";
+    policy.driversSetting = "PGMOSAIC_ALLOWED_DRIVERS";
     policy.accessName = "the client (PGMOSAIC_ALLOWED_NETWORK_PREFIXES is not set)";
+    return policy;
+}
+
+} // namespace
+
+std::unique_ptr<pgmosaic::ItemCatalog> WithSourcePolicy(pgmosaic::ItemCatalog& catalog)
+{
+    pgmosaic::FileAccessPolicy policy = ClientPolicy();
     const bool checkLocal = !policy.allowedRoots.empty();
     return std::make_unique<PolicyCheckedCatalog>(catalog, std::move(policy), checkLocal);
+}
+
+std::shared_ptr<const pgmosaic::FileAccessPolicy> ClientOpenPolicy()
+{
+    pgmosaic::FileAccessPolicy policy = ClientPolicy();
+    // Unset roots: any local file, but still opened with the allowed drivers and only the
+    // sidecars that are no raster of a refused driver.
+    if (policy.allowedRoots.empty())
+        policy.allowedRoots = {"/"};
+    return std::make_shared<const pgmosaic::FileAccessPolicy>(std::move(policy));
 }

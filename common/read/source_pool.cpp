@@ -142,7 +142,8 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
         }
         catch (const Error& e)
         {
-            throw Error(e.kind(), "cannot open item " + std::to_string(item.id) + ": " + e.what());
+            throw Error(e.kind(), "cannot open item " + std::to_string(item.id) + " (" +
+                                      item.path + "): " + e.what());
         }
     }
     else

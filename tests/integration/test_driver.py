@@ -284,7 +284,7 @@ def test_missing_file_fails_by_default_and_is_skipped_when_asked(db, datadir):
     # One warning for the item, however many reads touch it.
     assert [m for c, m in messages if c == gdal.CE_Warning] == [
         f"PGMOSAIC: skipping item {ids[1]}: cannot open item {ids[1]} ({above}): "
-        f"{above}: No such file or directory"]
+        f"raster file not found: {above}"]
 
 
 # --- overview levels --------------------------------------------------------------------

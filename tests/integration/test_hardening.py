@@ -6,6 +6,7 @@ its connection, and registering a huge sparse raster is refused at once."""
 import contextlib
 import http.server
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -184,6 +185,50 @@ def test_a_network_item_outside_the_allowed_prefixes_is_refused(mosaic, loopback
         with pytest.raises(RuntimeError):
             read_all(gdal.Open(mosaic))
     assert server.requests > 0
+
+
+def test_a_vrt_sidecar_of_an_item_is_never_opened_by_the_client(db, tiles, datadir):
+    """A .msk beside an item that is a VRT naming a URL: the client opens items with the allowed
+    drivers and tells GDAL of no such sidecar, so no request leaves (GDAL alone would send one)."""
+    server = CountingServer()
+    try:
+        d = os.path.join(datadir, "sidecar")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        tif = os.path.join(d, "a.tif")
+        shutil.copy(tiles[0], tif)
+        os.chmod(tif, 0o644)
+        db.query("SELECT pgmosaic.drop_mosaic('side') FROM pgmosaic.mosaic WHERE name = 'side'")
+        db.register("side", [tif], [d])
+        expected = read_all(gdal.Open(db.mosaic("side")))
+        src = gdal.Open(tif)
+        with open(tif + ".msk", "w") as f:
+            # The mask flags GDAL looks for in a .msk: one mask for the dataset's bands.
+            flags = "".join(f'<MDI key="INTERNAL_MASK_FLAGS_{b}">2</MDI>'
+                            for b in range(1, src.RasterCount + 1))
+            f.write(f'<VRTDataset rasterXSize="{src.RasterXSize}" rasterYSize="{src.RasterYSize}">'
+                    f'<Metadata>{flags}</Metadata><VRTRasterBand dataType="Byte" band="1"><SimpleSource><SourceFilename>'
+                    f'/vsicurl/http://127.0.0.1:{server.port}/mask.tif</SourceFilename>'
+                    '<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
+        src = None
+        assert read_all(gdal.Open(db.mosaic("side"))) == expected
+        assert server.requests == 0
+        # The attack is real: GDAL on its own opens the sidecar and asks the server.
+        with config({"GDAL_HTTP_MAX_RETRY": "0"}):
+            gdal.PushErrorHandler("CPLQuietErrorHandler")
+            try:
+                direct = gdal.Open(tif)
+                direct.GetRasterBand(1).GetMaskBand().Checksum()
+            except RuntimeError:
+                pass
+            finally:
+                gdal.PopErrorHandler()
+                direct = None
+        assert server.requests > 0
+    finally:
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(datadir, "sidecar", "a.tif.msk"))
 
 
 def test_local_items_outside_the_allowed_roots_are_refused(mosaic, tiles, tmp_path):
