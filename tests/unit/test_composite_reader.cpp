@@ -14,6 +14,7 @@
 #include "read/read_options.h"
 #include "error.h"
 #include "gdal_utils.h"
+#include "test_grid_mosaic.h"
 
 using namespace pgmosaic;
 
@@ -48,17 +49,6 @@ public:
         return out;
     }
 };
-
-std::string Wkt32631()
-{
-    OGRSpatialReference srs;
-    srs.importFromEPSG(32631);
-    char* wkt = nullptr;
-    srs.exportToWkt(&wkt);
-    std::string out = wkt;
-    CPLFree(wkt);
-    return out;
-}
 
 // A one-band raster of `type` filled with `value`, its corner at mosaic pixel (col, row) of a
 // 1 m grid anchored at (0, 100); GTiff creation options as "KEY=VALUE".
@@ -104,17 +94,7 @@ protected:
 
     MosaicInfo Mosaic(GDALDataType type, std::optional<double> nodata)
     {
-        MosaicInfo m;
-        m.name = "t";
-        m.srid = 32631;
-        m.srsWkt = Wkt32631();
-        m.gt = {0, 1, 0, 100, 0, -1};
-        m.width = 100;
-        m.height = 100;
-        m.bandCount = 1;
-        m.dataType = type;
-        m.nodata = nodata;
-        return m;
+        return GridMosaic(type, nodata);
     }
 
     std::vector<double> Read(const MosaicInfo& m, const Request& req,
