@@ -1,8 +1,14 @@
+// Mosaic-wide overviews (DAD): the level build (which tiles to rebuild, the write pipeline,
+// files moved into place and registered through the OverviewStore) and its pieces.
 #include "overview_builder.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <future>
+#include <memory>
+#include <optional>
+#include <sys/stat.h>
 #include <vector>
 
 #include "gdal_priv.h"
@@ -33,6 +39,26 @@ GeoTransform TileGeoTransform(const MosaicInfo& mosaic, const OverviewLevelGrid&
     const auto& m = mosaic.gt;
     return {m[0] + col * grid.tileSize * f * m[1], m[1] * f, 0,
             m[3] + row * grid.tileSize * f * m[5], 0,        m[5] * f};
+}
+
+std::vector<int> OverviewLevels(const int* factors, int count)
+{
+    std::vector<int> levels;
+    for (int i = 0; i < count; ++i)
+    {
+        const int f = factors[i];
+        if (f < 2 || (f & (f - 1)) != 0)
+            throw Error(ErrorKind::InvalidParameter,
+                        "overview factor " + std::to_string(f) +
+                            " is not a power of two: mosaic-wide levels are 2, 4, 8, ...");
+        int k = 0;
+        while ((1 << k) < f)
+            ++k;
+        levels.push_back(k);
+    }
+    std::sort(levels.begin(), levels.end());
+    levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+    return levels;
 }
 
 CPLStringList OverviewTileOptions()
@@ -117,15 +143,151 @@ void WriteOverviewTile(GDALDataset& tile, const std::string& path, CSLConstList 
                                        errors.Message("COG creation failed"));
 }
 
-bool BuildOverviewTile(CompositeReader& reader, const MosaicInfo& mosaic,
-                       const OverviewLevelGrid& grid, int col, int row, const std::string& path,
-                       CSLConstList cogOptions)
+namespace
 {
-    GDALDatasetUniquePtr tile = ComposeOverviewTile(reader, mosaic, grid, col, row);
-    if (!tile)
-        return false;
-    WriteOverviewTile(*tile, path, cogOptions);
-    return true;
+
+// Writes composed tiles one at a time on a thread of its own while the caller composes the
+// next; a written tile is moved into place and registered when the next one is handed over or
+// at Finish, so registrations keep the tile order. Destroyed with a tile still being written
+// (an error or an interruption), it waits for it and deletes its partial file.
+class TilePipeline
+{
+public:
+    TilePipeline(OverviewStore& store, CSLConstList cogOptions)
+        : m_store(store), m_cogOptions(cogOptions),
+          // gdal.config_option in Python and the like hold on the writing thread too.
+          m_threadConfig(CPLGetThreadLocalConfigOptions(), TRUE)
+    {
+    }
+    TilePipeline(const TilePipeline&) = delete;
+    TilePipeline& operator=(const TilePipeline&) = delete;
+    ~TilePipeline()
+    {
+        if (m_writing)
+        {
+            m_writing->done.wait();
+            VSIUnlink(m_writing->tmp.c_str());
+        }
+    }
+
+    // Starts writing `tile` (to `file`, registered as `stored`) once the previous one is done.
+    void Write(std::shared_ptr<GDALDataset> tile, const std::string& file,
+               const std::string& stored, int level, const std::string& builtFrom)
+    {
+        Finish();
+        const std::string tmp = file + ".partial.tif";
+        m_writing = Writing{std::async(std::launch::async,
+                                       [this, tile, tmp] {
+                                           CPLSetThreadLocalConfigOptions(m_threadConfig.List());
+                                           WriteOverviewTile(*tile, tmp, m_cogOptions);
+                                       }),
+                            tmp,
+                            file,
+                            stored,
+                            level,
+                            builtFrom};
+    }
+
+    // Waits for the tile being written, moves it into place and registers it.
+    void Finish()
+    {
+        if (!m_writing)
+            return;
+        Writing w = std::move(*m_writing);
+        m_writing.reset();
+        try
+        {
+            w.done.get(); // the writer's Error, if any
+        }
+        catch (...)
+        {
+            VSIUnlink(w.tmp.c_str());
+            throw;
+        }
+        if (VSIRename(w.tmp.c_str(), w.file.c_str()) != 0)
+        {
+            VSIUnlink(w.tmp.c_str());
+            throw Error(ErrorKind::Io, "cannot move " + w.tmp + " to " + w.file);
+        }
+        chmod(w.file.c_str(), 0644); // the database server may read it too (local files)
+        m_store.Register(w.stored, w.level, w.builtFrom);
+    }
+
+private:
+    struct Writing
+    {
+        std::future<void> done;
+        std::string tmp, file, stored;
+        int level;
+        std::string builtFrom; // the items under the tile when it was composed
+    };
+    OverviewStore& m_store;
+    CSLConstList m_cogOptions;
+    const CPLStringList m_threadConfig;
+    std::optional<Writing> m_writing{};
+};
+
+} // namespace
+
+void BuildOverviews(CompositeReader& reader, const MosaicInfo& mosaic, OverviewStore& store,
+                    const OverviewBuildPlan& plan, GDALProgressFunc progress, void* progressData)
+{
+    double total = 0, done = 0;
+    for (int k : plan.levels)
+    {
+        const auto g = LevelGrid(mosaic, k, plan.tileSize);
+        total += static_cast<double>(g.cols) * g.rows;
+    }
+    std::vector<std::string> obsolete;
+    TilePipeline pipeline(store, plan.cogOptions.List());
+    for (int k : plan.levels)
+    {
+        const auto grid = LevelGrid(mosaic, k, plan.tileSize);
+        const std::string sub = "/" + mosaic.name + "_overviews/L" + std::to_string(k);
+        if (VSIMkdirRecursive((plan.directory + sub).c_str(), 0755) != 0)
+            throw Error(ErrorKind::Io, "cannot create " + plan.directory + sub);
+        const std::map<std::string, std::string> existing = store.LevelTiles(k);
+        for (int row = 0; row < grid.rows; ++row)
+            for (int col = 0; col < grid.cols; ++col)
+            {
+                const std::string name = CPLSPrintf("/r%05d_c%05d.tif", row, col);
+                const std::string stored = plan.storedDirectory + sub + name;
+                const std::string file = plan.directory + sub + name;
+                const auto it = existing.find(stored);
+                if (it == existing.end() || it->second != "ok")
+                {
+                    // What the tile is composed from, taken before the items are asked for:
+                    // registration marks it stale if that changed meanwhile.
+                    const std::string builtFrom = store.TileSources(grid, col, row);
+                    store.Invalidate();
+                    std::shared_ptr<GDALDataset> tile =
+                        ComposeOverviewTile(reader, mosaic, grid, col, row);
+                    if (tile)
+                        pipeline.Write(std::move(tile), file, stored, k, builtFrom);
+                    else if (it != existing.end())
+                    {
+                        obsolete.push_back(stored);
+                        VSIUnlink(file.c_str());
+                    }
+                }
+                ++done;
+                if (progress && !progress(done / total, nullptr, progressData))
+                    throw Error(ErrorKind::Internal, "interrupted");
+            }
+        // The next level reads this one: register it first.
+        pipeline.Finish();
+        store.Flush();
+        store.Invalidate();
+    }
+    if (!obsolete.empty())
+        store.Remove(obsolete);
+}
+
+void CleanOverviews(OverviewStore& store)
+{
+    for (const std::string& file : store.RemoveAll())
+        VSIUnlink(file.c_str());
+    store.Invalidate();
 }
 
 } // namespace pgmosaic

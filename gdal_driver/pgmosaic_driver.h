@@ -350,6 +350,33 @@ constexpr const char* kLayerThemes = "themes";
 // The catalog columns of pgmosaic.item that become fields (all but keys and the footprint).
 std::vector<CatalogColumn> LoadItemColumns(PgConnection& conn);
 
+// The catalog side of a gdaladdo build (pgoverviewstore.cpp): tiles and their sources read
+// through `reads`, registered through an items layer on `writes` (category 'overview', with
+// overview_level and built_from), removed through remove_rasters; Invalidate forgets what
+// `catalog` cached.
+class PgOverviewStore final : public pgmosaic::OverviewStore
+{
+public:
+    PgOverviewStore(PgConnection& reads, PgConnection& writes, PgItemCatalog& catalog,
+                    const std::string& postgis, const pgmosaic::MosaicInfo& mosaic);
+    ~PgOverviewStore() override; // registers what the items layer still holds
+    std::map<std::string, std::string> LevelTiles(int level) override;
+    std::string TileSources(const pgmosaic::OverviewLevelGrid& grid, int col, int row) override;
+    void Register(const std::string& stored, int level, const std::string& builtFrom) override;
+    void Flush() override;
+    void Remove(const std::vector<std::string>& stored) override;
+    void Invalidate() override;
+    std::vector<std::string> RemoveAll() override;
+
+private:
+    PgConnection& m_oReads;
+    PgConnection& m_oWrites;
+    PgItemCatalog& m_oCatalog;
+    std::string m_osPostgis;
+    const pgmosaic::MosaicInfo& m_oMosaic;
+    std::unique_ptr<PGMosaicItemsLayer> m_poLayer{}; // made at the first registration
+};
+
 /************************************************************************/
 /*                           PGMosaicDataset                            */
 /************************************************************************/
@@ -415,7 +442,6 @@ protected:
 
 private:
     void Connect(const pgmosaic::ConnectionString& conn);
-    std::string OverviewSources(const pgmosaic::OverviewLevelGrid& grid, int col, int row);
     void OpenMosaic(const std::string& name, const pgmosaic::ConnectionString& conn,
                     CSLConstList openOptions);
     void ListMosaics();

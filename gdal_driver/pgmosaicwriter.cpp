@@ -1,11 +1,10 @@
 // What the PGMOSAIC driver writes: CreateCopy (a raster written as a COG under the mosaic's
-// managed root and registered), IBuildOverviews (mosaic-wide overview tiles), and the vector
-// side's registration glue (load options, layer creation, transactions of the items layers).
-#include <algorithm>
-#include <future>
-#include <map>
+// managed root and registered), IBuildOverviews (gdaladdo's entry: its checks, the build's
+// reader and directory; the build is common/overview_builder, its catalog side
+// pgoverviewstore.cpp), and the vector side's registration glue (load options, layer creation,
+// transactions of the items layers).
+#include <cctype>
 #include <memory>
-#include <optional>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -13,24 +12,6 @@
 
 using pgmosaic::Error;
 using pgmosaic::ErrorKind;
-
-namespace
-{
-
-// A text[] literal element, double-quoted with backslash escapes.
-std::string QuoteArrayElement(const std::string& v)
-{
-    std::string out = "\"";
-    for (char c : v)
-    {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
-} // namespace
 
 /************************************************************************/
 /*                            Vector side                               */
@@ -293,21 +274,6 @@ std::string PGMosaicDataset::ManagedDirectory(const std::string& explicitDir, st
     return dir;
 }
 
-// The _overview_sources of tile (col, row) of a level, as register_raster's built_from takes
-// it: '{xmin,ymin,xmax,ymax}|digest'.
-std::string PGMosaicDataset::OverviewSources(const pgmosaic::OverviewLevelGrid& grid, int col,
-                                             int row)
-{
-    const auto gt = pgmosaic::TileGeoTransform(m_oMosaic, grid, col, row);
-    const double x1 = gt[0] + grid.tileSize * gt[1], y0 = gt[3] + grid.tileSize * gt[5];
-    const std::string bounds = CPLSPrintf("{%.17g,%.17g,%.17g,%.17g}", std::min(gt[0], x1),
-                                          std::min(gt[3], y0), std::max(gt[0], x1),
-                                          std::max(gt[3], y0));
-    auto res = m_poConn->Exec("SELECT pgmosaic._overview_sources($1, $2::float8[])",
-                              {std::to_string(m_oMosaic.id), bounds});
-    return bounds + "|" + PQgetvalue(res.get(), 0, 0);
-}
-
 // gdaladdo "PGMOSAIC:... mosaic=m" 2 4 8 ...: builds the levels as COG tiles under the managed
 // root, each level from the one below, registered as overview items; up-to-date tiles are
 // kept, stale and missing ones (re)built. gdaladdo -clean removes them.
@@ -324,33 +290,15 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             throw Error(ErrorKind::InvalidParameter,
                         "mosaic-wide overviews need pgmosaic 0.2 or later "
                         "(ALTER EXTENSION pgmosaic UPDATE)");
-        const std::string mosaicId = std::to_string(m_oMosaic.id);
+        PgOverviewStore store(*m_poConn, Writer(), *m_poCatalog, m_osPostgis, m_oMosaic);
         if (nOverviews == 0)
         {
-            auto res = Writer().Exec("DELETE FROM pgmosaic.item WHERE mosaic_id = $1 AND "
-                                     "category = 'overview' RETURNING pgmosaic.resolve(path)",
-                                     {mosaicId});
-            for (int i = 0; i < PQntuples(res.get()); ++i)
-                VSIUnlink(PQgetvalue(res.get(), i, 0));
+            pgmosaic::CleanOverviews(store);
             m_anBuiltLevels.clear();
-            m_poCatalog->Invalidate();
             return;
         }
-        std::vector<int> levels;
-        for (int i = 0; i < nOverviews; ++i)
-        {
-            const int f = panOverviewList[i];
-            if (f < 2 || (f & (f - 1)) != 0)
-                throw Error(ErrorKind::InvalidParameter,
-                            "overview factor " + std::to_string(f) +
-                                " is not a power of two: mosaic-wide levels are 2, 4, 8, ...");
-            int k = 0;
-            while ((1 << k) < f)
-                ++k;
-            levels.push_back(k);
-        }
-        std::sort(levels.begin(), levels.end());
-        levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+        pgmosaic::OverviewBuildPlan plan;
+        plan.levels = pgmosaic::OverviewLevels(panOverviewList, nOverviews);
 
         pgmosaic::ReadOptions options = m_poReader->options();
         std::string resampling = pszResampling ? pszResampling : "nearest";
@@ -359,148 +307,10 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         options.resampling = pgmosaic::ParseResampling(resampling);
         pgmosaic::CompositeReader builder(m_oMosaic, *m_poCheckedCatalog, options,
                                           kDefaultSourcePoolSize);
-        std::string stored;
-        const std::string root = ManagedDirectory(
-            CSLFetchNameValueDef(m_aosOpenOptions.List(), "DIRECTORY", ""), &stored);
-
-        // Registration as the items layer does it, tiles inspected here.
-        const char* loadOptions[] = {"FOOTPRINT=EXTENT", "STATISTICS=APPROX", "ON_DUPLICATE=UPDATE",
-                                     "BATCH_SIZE=64", nullptr};
-        PGMosaicItemsLayer layer(Writer(), m_osPostgis, m_osMosaicName, kLayerItems, m_oMosaic.srid,
-                                 LoadItemColumns(*m_poConn), true,
-                                 ParseLoadOptions(nullptr, loadOptions));
-        for (const char* field : {"category", "overview_level", "built_from"})
-        {
-            OGRFieldDefn fd(field, EQUAL(field, "overview_level") ? OFTInteger : OFTString);
-            layer.CreateField(&fd);
-        }
-        const int tileSize = 1024;
-        double total = 0, done = 0;
-        for (int k : levels)
-        {
-            const auto g = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
-            total += static_cast<double>(g.cols) * g.rows;
-        }
-        const CPLStringList cogOptions = pgmosaic::OverviewTileOptions();
-        // The caller's thread-local configuration (gdal.config_option in Python) holds on the
-        // writer's thread too.
-        const CPLStringList threadConfig(CPLGetThreadLocalConfigOptions(), TRUE);
-        std::vector<std::string> obsolete;
-        // A composed tile is written (compressed) on a thread of its own while the next one
-        // is composed; it is moved into place and registered once written, in tile order.
-        struct Writing
-        {
-            std::future<void> done;
-            std::string tmp, file, ref;
-            int level;
-            std::string builtFrom; // the items under the tile when it was composed
-        };
-        std::optional<Writing> writing;
-        struct RemoveUnfinished // interrupted or failed: the tile being written is dropped
-        {
-            std::optional<Writing>& writing;
-            ~RemoveUnfinished()
-            {
-                if (writing)
-                {
-                    writing->done.wait();
-                    VSIUnlink(writing->tmp.c_str());
-                }
-            }
-        } removeUnfinished{writing};
-        auto finishWriting = [&] {
-            if (!writing)
-                return;
-            Writing w = std::move(*writing);
-            writing.reset();
-            try
-            {
-                w.done.get(); // the writer's Error, if any
-            }
-            catch (...)
-            {
-                VSIUnlink(w.tmp.c_str());
-                throw;
-            }
-            if (VSIRename(w.tmp.c_str(), w.file.c_str()) != 0)
-            {
-                VSIUnlink(w.tmp.c_str());
-                throw Error(ErrorKind::Io, "cannot move " + w.tmp + " to " + w.file);
-            }
-            chmod(w.file.c_str(), 0644);
-            OGRFeature f(layer.GetLayerDefn());
-            f.SetField("path", w.ref.c_str());
-            f.SetField("category", "overview");
-            f.SetField("overview_level", w.level);
-            f.SetField("built_from", w.builtFrom.c_str());
-            if (layer.CreateFeature(&f) != OGRERR_NONE)
-                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
-        };
-        for (int k : levels)
-        {
-            const auto grid = pgmosaic::LevelGrid(m_oMosaic, k, tileSize);
-            const std::string sub = "/" + m_osMosaicName + "_overviews/L" + std::to_string(k);
-            if (VSIMkdirRecursive((root + sub).c_str(), 0755) != 0)
-                throw Error(ErrorKind::Io, "cannot create " + root + sub);
-            // Tiles of this level already in the catalog, with their status.
-            std::map<std::string, std::string> existing;
-            auto res = m_poConn->Exec("SELECT path::text, status FROM pgmosaic.item WHERE "
-                                      "mosaic_id = $1 AND category = 'overview' AND "
-                                      "overview_level = $2",
-                                      {mosaicId, std::to_string(k)});
-            for (int i = 0; i < PQntuples(res.get()); ++i)
-                existing[PQgetvalue(res.get(), i, 0)] = PQgetvalue(res.get(), i, 1);
-            for (int row = 0; row < grid.rows; ++row)
-                for (int col = 0; col < grid.cols; ++col)
-                {
-                    const std::string name = CPLSPrintf("/r%05d_c%05d.tif", row, col);
-                    const std::string ref = stored + sub + name, file = root + sub + name;
-                    auto it = existing.find(ref);
-                    if (it == existing.end() || it->second != "ok")
-                    {
-                        // What the tile is composed from, taken before the items are asked
-                        // for: registration marks it stale if that changed meanwhile.
-                        const std::string builtFrom = OverviewSources(grid, col, row);
-                        m_poCatalog->Invalidate();
-                        std::shared_ptr<GDALDataset> tile =
-                            pgmosaic::ComposeOverviewTile(builder, m_oMosaic, grid, col, row);
-                        if (tile)
-                        {
-                            finishWriting();
-                            const std::string tmp = file + ".partial.tif";
-                            writing = Writing{
-                                std::async(std::launch::async,
-                                           [tile, tmp, &cogOptions, &threadConfig] {
-                                               CPLSetThreadLocalConfigOptions(threadConfig.List());
-                                               pgmosaic::WriteOverviewTile(*tile, tmp,
-                                                                           cogOptions.List());
-                                           }),
-                                tmp, file, ref, k, builtFrom};
-                        }
-                        else if (it != existing.end())
-                        {
-                            obsolete.push_back(ref);
-                            VSIUnlink(file.c_str());
-                        }
-                    }
-                    ++done;
-                    if (pfnProgress && !pfnProgress(done / total, nullptr, pProgressData))
-                        throw Error(ErrorKind::Internal, "interrupted");
-                }
-            // The next level reads this one: register it first.
-            finishWriting();
-            if (!layer.Flush())
-                throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
-            m_poCatalog->Invalidate();
-        }
-        if (!obsolete.empty())
-        {
-            std::string array = "{";
-            for (size_t i = 0; i < obsolete.size(); ++i)
-                array += (i ? "," : "") + QuoteArrayElement(obsolete[i]);
-            Writer().Exec("SELECT pgmosaic.remove_rasters($1, $2::text[])",
-                          {m_osMosaicName, array + "}"});
-        }
+        plan.directory = ManagedDirectory(
+            CSLFetchNameValueDef(m_aosOpenOptions.List(), "DIRECTORY", ""), &plan.storedDirectory);
+        plan.cogOptions = pgmosaic::OverviewTileOptions();
+        pgmosaic::BuildOverviews(builder, m_oMosaic, store, plan, pfnProgress, pProgressData);
         m_anBuiltLevels = m_poCatalog->BuiltLevels();
     });
 }

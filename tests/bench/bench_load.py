@@ -120,7 +120,7 @@ def make_cases(args):
 
 def fresh_database(dbname):
     psql("postgres", "-c", f'DROP DATABASE IF EXISTS "{dbname}"', "-c", f'CREATE DATABASE "{dbname}"')
-    psql(dbname, "-c", "CREATE EXTENSION pgmosaic CASCADE", "-c", "CREATE EXTENSION postgis_raster")
+    psql(dbname, "-c", "CREATE EXTENSION pgmosaic CASCADE", "-c", "CREATE EXTENSION IF NOT EXISTS postgis_raster")
     # Whatever the setup left to write goes to disk now, not during the timed load.
     psql(dbname, "-c", "CHECKPOINT")
 

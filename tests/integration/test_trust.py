@@ -46,7 +46,7 @@ def test_a_02_database_updated_dumps_and_restores_whole(db, cluster, tiles, data
         admin.query(f"CREATE DATABASE {name}")
     old = db.__class__(cluster, "pgmosaic_it_from02")
     old.query("CREATE EXTENSION postgis")
-    old.query("CREATE EXTENSION postgis_raster")
+    old.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
     old.query("CREATE EXTENSION pgmosaic VERSION '0.2'")
     conn = psycopg2.connect(old.conninfo)
     try:
