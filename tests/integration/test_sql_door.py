@@ -8,7 +8,6 @@ The whole module is skipped while the installed extension has no pgmosaic.read."
 
 import math
 import os
-import struct
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import pytest
 from osgeo import gdal, ogr, osr
 
 import sampledata
+from pgraster import Raster
 
 SRID = 32631
 RES = 10.0
@@ -113,7 +113,7 @@ def roles(door, grid, cluster):
     door.query("SELECT pgmosaic.grant_access('door', %s)", (READER,))
     yield
     door.query("DELETE FROM pgmosaic.mosaic_grant")
-    door.query(f"DROP POLICY IF EXISTS door_hide ON pgmosaic.item")
+    door.query("DROP POLICY IF EXISTS door_hide ON pgmosaic.item")
     door.query(f"DROP OWNED BY {READER}, {STRANGER}")
     with admin.cursor() as cur:
         for r in (READER, STRANGER):
@@ -140,35 +140,6 @@ def run(db, sql, params=None, role=None, files=True, roots=None, settings=None):
             return cur.fetchall() if cur.description else None
     finally:
         conn.close()
-
-
-PIXTYPES = {0: "u1", 1: "u1", 2: "u1", 3: "i1", 4: "u1", 5: "i2", 6: "u2", 7: "i4", 8: "u4",
-            10: "f4", 11: "f8"}
-
-
-class Raster:
-    """A PostGIS raster parsed from its WKB (ST_AsBinary): header, per-band nodata, pixels."""
-
-    def __init__(self, wkb):
-        wkb = bytes(wkb)
-        end = "<" if wkb[0] == 1 else ">"
-        (_, self.nbands, sx, sy, ux, uy, kx, ky, self.srid, self.width,
-         self.height) = struct.unpack(end + "HHddddddiHH", wkb[1:61])
-        self.gt = (ux, sx, kx, uy, ky, sy)
-        off = 61
-        self.nodata, bands = [], []
-        for _ in range(self.nbands):
-            flags = wkb[off]
-            assert not flags & 0x80, "an out-db band"
-            dt = np.dtype(end + PIXTYPES[flags & 0x0F])
-            off += 1
-            nd = np.frombuffer(wkb, dt, 1, off)[0]
-            off += dt.itemsize
-            self.nodata.append(float(nd) if flags & 0x40 else None)
-            n = self.width * self.height
-            bands.append(np.frombuffer(wkb, dt, n, off).reshape(self.height, self.width))
-            off += n * dt.itemsize
-        self.array = np.stack(bands)
 
 
 def read(db, area_wkt, area_srid=SRID, mosaic="door", **kw):
@@ -301,7 +272,6 @@ def test_read_of_band_subsets(door, grid):
 def test_read_of_an_area_off_the_grid_snaps_outward(door, grid):
     """Corners inside pixels: the window grows to the pixels holding them; the edge pixels
     whose centres are outside the rectangle are nodata."""
-    gt = grid["gt"]
     wkt = (f"POLYGON(({X0 + 1003.0} {Y0 - 3004.0},{X0 + 4996.0} {Y0 - 3004.0},"
            f"{X0 + 4996.0} {Y0 - 1007.0},{X0 + 1003.0} {Y0 - 1007.0},"
            f"{X0 + 1003.0} {Y0 - 3004.0}))")
@@ -902,7 +872,6 @@ def test_pg_cancel_backend_stops_a_big_read(door, grid):
     t = threading.Thread(target=work)
     t.start()
     time.sleep(0.3)
-    t_cancel = time.monotonic()
     (ok,), = door.query("SELECT pg_cancel_backend(%s)", (pid,))
     t.join(30)
     conn.close()
