@@ -159,7 +159,7 @@ def make_tiles(args, datadir):
 
 def setup_database(dbname):
     psql("postgres", "-c", f'DROP DATABASE IF EXISTS "{dbname}"', "-c", f'CREATE DATABASE "{dbname}"')
-    psql(dbname, "-c", "CREATE EXTENSION pgmosaic CASCADE", "-c", "CREATE EXTENSION postgis_raster")
+    psql(dbname, "-c", "CREATE EXTENSION pgmosaic CASCADE", "-c", "CREATE EXTENSION IF NOT EXISTS postgis_raster")
 
 
 def register_pgmosaic(dbname, datadir, paths, workdir, mosaic=MOSAIC):
