@@ -286,23 +286,32 @@ struct ComposedArea
     int srid = 0;
 };
 
+// The grid read() and export() compose for an area (its envelope) in `srid`.
+pgmosaic::OutputGrid GridOfArea(const pgmosaic::MosaicInfo& mosaic, const OGRGeometry& area,
+                                int srid, std::optional<double> resolution)
+{
+    OGREnvelope e;
+    area.getEnvelope(&e);
+    const OGRSpatialReference srs =
+        srid == mosaic.srid ? [&] {
+            OGRSpatialReference s;
+            s.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+            s.importFromWkt(mosaic.srsWkt.c_str());
+            return s;
+        }()
+                            : SrsOfSrid(srid);
+    return pgmosaic::AreaGrid(mosaic, {e.MinX, e.MinY, e.MaxX, e.MaxY}, srs, resolution);
+}
+
 ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
                          std::optional<double> resolution, const std::vector<int>& bands)
 {
     const auto area = GeometryFromWkb(areaWkb);
     OGREnvelope e;
     area->getEnvelope(&e);
-    const OGRSpatialReference srs =
-        srid == m.mosaic.srid ? [&] {
-            OGRSpatialReference s;
-            s.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-            s.importFromWkt(m.mosaic.srsWkt.c_str());
-            return s;
-        }()
-                              : SrsOfSrid(srid);
     ComposedArea out;
     out.srid = srid;
-    out.grid = pgmosaic::AreaGrid(m.mosaic, {e.MinX, e.MinY, e.MaxX, e.MaxY}, srs, resolution);
+    out.grid = GridOfArea(m.mosaic, *area, srid, resolution);
     out.raster = pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, out.grid, bands, m.type,
                                     Limits());
     // A rectangle whose corners are the grid's keeps every pixel: no mask to burn.
@@ -541,6 +550,21 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
             bytes = FileBytes(*area.raster.ds, format, creation.List());
     }
     return ByteaDatum(bytes.data(), bytes.size());
+}
+
+// _output_grid(mosaic text, area_wkb bytea, srid integer, resolution float8) -> float8[]:
+// width, height and the six geotransform coefficients of the grid _compose makes for the area
+// (in `srid`). Reads no file: estimate_size() needs no file access.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_output_grid)
+{
+    const pgmosaic::MosaicInfo mosaic = pgmosaic::SpiLoadMosaic(pgmosaic::TextArg(fcinfo, 0));
+    const std::optional<double> resolution =
+        PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
+    pgmosaic::EnsureGdal();
+    const auto area = GeometryFromWkb(BytesArg(fcinfo, 1));
+    const pgmosaic::OutputGrid g = GridOfArea(mosaic, *area, PG_GETARG_INT32(2), resolution);
+    return Float8ArrayDatum({static_cast<double>(g.width), static_cast<double>(g.height), g.gt[0],
+                             g.gt[1], g.gt[2], g.gt[3], g.gt[4], g.gt[5]});
 }
 
 // _values(mosaic text, points_wkb bytea[], band integer) -> float8[]: the composed value of

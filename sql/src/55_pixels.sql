@@ -200,3 +200,98 @@ COMMENT ON FUNCTION pgmosaic.render_tile(text, integer, integer, integer, text, 
     'One 256 x 256 XYZ web-mercator tile (RGBA, or gray and alpha for one band), transparent '
     'where no item has data; stretched to Byte from options min and max (a number, or one a '
     'band), else, for imagery other than Byte, from the catalog''s statistics.';
+
+CREATE OR REPLACE FUNCTION pgmosaic._output_grid(mosaic text, area_wkb bytea, srid integer,
+                                                 resolution double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'pgmosaic_output_grid' LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT;
+COMMENT ON FUNCTION pgmosaic._output_grid(text, bytea, integer, double precision) IS
+    'width, height and geotransform of the grid read() and export() compose for an area (WKB in '
+    'srid); reads no file.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.estimate_size(mosaic text, area geometry,
+                                                  resolution double precision DEFAULT NULL,
+                                                  bands integer[] DEFAULT NULL,
+                                                  srid integer DEFAULT NULL,
+                                                  format text DEFAULT NULL)
+    RETURNS TABLE (width bigint, height bigint, band_count integer, data_type text, bytes bigint,
+                   source_bytes bigint, item_count bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    s integer := COALESCE(srid, m.srid);
+    f text := upper(COALESCE(format, 'GTiff'));
+    a geometry;
+    g double precision[];
+    nb integer;
+    w bigint;
+    h bigint;
+    pixels bigint;
+BEGIN
+    IF area IS NULL THEN
+        RAISE EXCEPTION 'estimate_size needs an area' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF resolution IS NOT NULL AND NOT resolution > 0 THEN
+        RAISE EXCEPTION 'resolution must be positive, got %', resolution
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bands IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(bands) b
+                                     WHERE b IS NULL OR b < 1 OR b > m.band_count) THEN
+        RAISE EXCEPTION 'bands % are not all between 1 and % (mosaic "%")', bands, m.band_count,
+            m.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    nb := COALESCE(cardinality(bands), m.band_count);
+    band_count := nb;
+    data_type := m.data_type;
+    IF m.min_x IS NULL THEN
+        RETURN QUERY SELECT 0::bigint, 0::bigint, nb, m.data_type, 0::bigint, 0::bigint,
+                            0::bigint;
+        RETURN;
+    END IF;
+    -- The grid export() makes (the same code computes it).
+    g := pgmosaic._output_grid(mosaic, pgmosaic._output_area(m, area, s), s, resolution);
+    width := g[1]::bigint;
+    height := g[2]::bigint;
+    -- Uncompressed bytes: PNG and WEBP get an alpha band where a mosaic has no nodata; a COG
+    -- is written in whole 512-pixel tiles and holds its overviews too (halved until they fit
+    -- in one tile, as GDAL's COG driver does by default).
+    IF f IN ('PNG', 'WEBP') AND m.nodata IS NULL THEN
+        nb := nb + 1;
+    END IF;
+    pixels := width * height;
+    IF f = 'COG' THEN
+        w := width;
+        h := height;
+        pixels := 0;
+        LOOP
+            pixels := pixels + ((w + 511) / 512) * ((h + 511) / 512) * 512 * 512;
+            EXIT WHEN w <= 512 AND h <= 512;
+            w := (w + 1) / 2;
+            h := (h + 1) / 2;
+        END LOOP;
+    END IF;
+    bytes := pixels * nb * pgmosaic._data_type_bytes(m.data_type);
+    a := pgmosaic._in_srid(area, m.srid);
+    SELECT count(*),
+           round(sum(i.file_size * ST_Area(ST_Intersection(i.footprint, a))
+                     / NULLIF(ST_Area(i.footprint), 0)))::bigint
+    INTO item_count, source_bytes
+    FROM pgmosaic.item i
+    WHERE i.mosaic_id = m.id AND i.category = 'primary'
+      AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a);
+    source_bytes := COALESCE(source_bytes, 0);
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.estimate_size(text, geometry, double precision, integer[], integer,
+                                           text) IS
+    'Estimates a download before it is made: the grid export() makes of the area (its size in '
+    'pixels at a resolution, default native, in srid, default the mosaic''s), its uncompressed '
+    'bytes for the bands (default all) in a format (default GTiff; PNG and WEBP add an alpha '
+    'band when the mosaic has no nodata, COG its whole tiles and overviews), and the bytes of the source files '
+    'that cover it (file sizes prorated by area), with their count.';

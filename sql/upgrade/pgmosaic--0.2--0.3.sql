@@ -4,7 +4,7 @@
 -- Besides the sources' functions (a fixed search_path for each, pixel reads by item for
 -- non-admins), row-level security (write policies on tiles, themes and theme rules) and
 -- privileges (90_security.sql drops the 0.2 policies it no longer defines), 0.3 changes one
--- column.
+-- column and one function's arguments.
 
 -- mosaic.default_sort becomes a list of item columns: as an expression it ran in the queries
 -- of every role reading the mosaic (a writer's stored SQL run by an admin). Sorts that are not
@@ -27,3 +27,7 @@ ALTER TABLE pgmosaic.mosaic
 COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
     'ORDER BY list of item columns (each with ASC or DESC, NULLS FIRST or LAST) used by items() '
     'when no sort is given; the mosaic order (priority DESC, id DESC) always breaks ties.';
+
+-- estimate_size() takes the output SRID and format of export() (two more arguments with
+-- defaults): the 0.2 signature would make every call ambiguous.
+DROP FUNCTION IF EXISTS pgmosaic.estimate_size(text, geometry, double precision, integer[]);

@@ -452,6 +452,28 @@ def test_export_in_another_srid_equals_read(door, grid):
         gdal.Unlink(name)
 
 
+@pytest.mark.parametrize("fmt,srid", [("GTiff", None), ("COG", None), ("GTiff", 4326)])
+def test_estimate_size_agrees_with_uncompressed_export(door, grid, fmt, srid):
+    """estimate_size's grid is export's grid, and its bytes are within 10% of what an
+    uncompressed export returns (COG counts its overviews)."""
+    wkt = envelope(grid["gt"], 100, 100, 700, 600)
+    (w, h, nbytes), = run(door, "SELECT width, height, bytes FROM pgmosaic.estimate_size("
+                          "'door', ST_GeomFromText(%s, %s), NULL, NULL, srid => %s, "
+                          "format => %s)", (wkt, SRID, srid, fmt))
+    (data,), = run(door, "SELECT pgmosaic.export('door', ST_GeomFromText(%s, %s), %s, "
+                   "srid => %s, options => '{\"creation_options\": \"COMPRESS=NONE\"}')",
+                   (wkt, SRID, fmt, srid))
+    name = f"/vsimem/door_estimate_{uuid.uuid4().hex}.tif"
+    gdal.FileFromMemBuffer(name, bytes(data))
+    try:
+        ds = gdal.Open(name)
+        assert (ds.RasterXSize, ds.RasterYSize) == (w, h)
+        ds = None
+    finally:
+        gdal.Unlink(name)
+    assert abs(len(data) - nbytes) <= 0.1 * len(data), (len(data), nbytes)
+
+
 # --- value() -----------------------------------------------------------------------------------
 
 def points(grid):
