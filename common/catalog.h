@@ -64,6 +64,17 @@ struct EmptyBlock
 };
 using EmptyBlocks = std::vector<EmptyBlock>;
 
+// A full-resolution DRAD tile of an item with what registration recorded of one band's valid
+// pixels in it (zonal_stats(exact => false) answers from these).
+struct RecordedTile
+{
+    std::int64_t itemId = 0;
+    Envelope bounds; // mosaic SRS
+    std::int64_t count = 0;
+    double min = 0, max = 0, sum = 0;
+    std::optional<double> sumSq; // recorded since 0.3
+};
+
 class ItemCatalog
 {
 public:

@@ -301,6 +301,55 @@ EmptyBlock ParseEmptyBlock(const RowReader& row)
     return b;
 }
 
+std::string RecordedTilesSql(const std::string& postgis)
+{
+    std::string sql = "SELECT t.item_id, " + postgis + ".ST_XMin(t.bounds), " + postgis +
+                      ".ST_YMin(t.bounds), " + postgis + ".ST_XMax(t.bounds), " + postgis +
+                      ".ST_YMax(t.bounds)";
+    for (int k = 0; k < 5; ++k)
+        sql += ", (b.s OPERATOR(pg_catalog.->>) " + std::to_string(k) + ")::float8";
+    return sql +
+           " FROM pgmosaic.tile t CROSS JOIN LATERAL (SELECT t.stats OPERATOR(pg_catalog.->) "
+           "($3::integer OPERATOR(pg_catalog.-) 1) AS s) b WHERE t.mosaic_id "
+           "OPERATOR(pg_catalog.=) $1::integer AND t.item_id OPERATOR(pg_catalog.=) "
+           "ANY($2::bigint[]) AND t.level OPERATOR(pg_catalog.=) 0 AND b.s IS NOT NULL AND "
+           "t.bounds OPERATOR(" +
+           postgis + ".@) " + postgis +
+           ".ST_MakeEnvelope($4::float8, $5::float8, $6::float8, $7::float8, $8::integer)";
+}
+
+std::vector<std::optional<std::string>> RecordedTilesParams(const MosaicInfo& mosaic,
+                                                            const std::vector<std::int64_t>& ids,
+                                                            const Envelope& env, int band)
+{
+    return {std::to_string(mosaic.id), IdArray(ids),  std::to_string(band),
+            Num(env.minx),             Num(env.miny), Num(env.maxx),
+            Num(env.maxy),             std::to_string(mosaic.srid)};
+}
+
+RecordedTile ParseRecordedTile(const RowReader& row)
+{
+    auto number = [&](int col) {
+        const auto v = row(col);
+        return v ? std::optional<double>(std::strtod(v->c_str(), nullptr)) : std::nullopt;
+    };
+    RecordedTile t;
+    t.itemId = std::atoll(row(0).value_or("0").c_str());
+    t.bounds = {number(1).value_or(0), number(2).value_or(0), number(3).value_or(0),
+                number(4).value_or(0)};
+    const auto min = number(5), max = number(6), sum = number(7), count = number(8);
+    if (!min || !max || !sum || !count)
+        throw Error(ErrorKind::Catalog, "a tile of item " + std::to_string(t.itemId) +
+                                            " has statistics that are not [min, max, sum, "
+                                            "count, sum of squares] in the catalog");
+    t.min = *min;
+    t.max = *max;
+    t.sum = *sum;
+    t.count = static_cast<std::int64_t>(*count);
+    t.sumSq = number(9);
+    return t;
+}
+
 std::string BuiltLevelsSql()
 {
     return "SELECT DISTINCT overview_level FROM pgmosaic.item WHERE mosaic_id "

@@ -63,6 +63,16 @@ std::string EmptyBlocksSql();
 std::string IdArray(const std::vector<std::int64_t>& ids);
 EmptyBlock ParseEmptyBlock(const RowReader& row); // columns 1..3
 
+// The full-resolution tiles with statistics of some items inside an envelope: $1 mosaic id,
+// $2 the ids (IdArray), $3 the band (1-based), $4..$7 the envelope, $8 the SRID. Rows:
+// ParseRecordedTile.
+std::string RecordedTilesSql(const std::string& postgis);
+std::vector<std::optional<std::string>> RecordedTilesParams(const MosaicInfo& mosaic,
+                                                            const std::vector<std::int64_t>& ids,
+                                                            const Envelope& env, int band);
+// Throws Error(Catalog) on statistics that are not [min, max, sum, count(, sum of squares)].
+RecordedTile ParseRecordedTile(const RowReader& row);
+
 // The levels with up-to-date overview tiles: $1 mosaic id; one integer per row.
 std::string BuiltLevelsSql();
 

@@ -40,6 +40,7 @@ extern "C"
 #include "read/area_reader.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
+#include "read/zone_stats.h"
 
 using pgmosaic::Error;
 using pgmosaic::ErrorKind;
@@ -466,30 +467,6 @@ std::string Upper(std::string s)
     return s;
 }
 
-// count, min, max, mean, stddev (population), sum of values where `use` holds.
-struct Summary
-{
-    std::int64_t count = 0;
-    double min = 0, max = 0, sum = 0, sumSq = 0;
-    void Add(double v)
-    {
-        min = count ? std::min(min, v) : v;
-        max = count ? std::max(max, v) : v;
-        sum += v;
-        sumSq += v * v;
-        ++count;
-    }
-    std::vector<double> Values() const
-    {
-        const double nan = std::numeric_limits<double>::quiet_NaN();
-        if (count == 0)
-            return {0, nan, nan, nan, nan, 0};
-        const double mean = sum / count;
-        return {static_cast<double>(count), min, max, mean,
-                std::sqrt(std::max(0.0, sumSq / count - mean * mean)), sum};
-    }
-};
-
 } // namespace
 
 // _compose(mosaic text, area_wkb bytea, srid integer, resolution float8, bands integer[],
@@ -629,57 +606,41 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
     return Float8ArrayDatum(values);
 }
 
-// _zonal_stats(mosaic text, zones_wkb bytea[], band integer) -> float8[]: per zone (mosaic
-// SRS) count, min, max, mean, stddev, sum of the composed band's valid pixels whose centres
-// are inside it, six values a zone.
+// _composed_zonal_stats(mosaic text, zones_wkb bytea[], band integer, exact boolean) ->
+// float8[]: per zone (mosaic SRS) count, min, max, mean, stddev, sum of the composed band's
+// valid pixels whose centres are inside it, six values a zone. Not exact: the DRAD tiles that
+// answer for the composite (common/read/zone_stats.h) from their recorded statistics.
 PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
 {
     const JsonOptions options("");
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
     const int band = m.Bands({PG_GETARG_INT32(2)})[0];
     const std::vector<std::string> zones = ByteaArrayArg(fcinfo, 1);
+    const bool exact = PG_GETARG_BOOL(3);
+    const pgmosaic::FileAccessPolicy policy = pgmosaic::CurrentFileAccessPolicy();
     std::vector<double> out;
-    OGRSpatialReference srs;
-    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    srs.importFromWkt(m.mosaic.srsWkt.c_str());
-    const auto& gt = m.mosaic.gt;
-    const double mx0 = gt[0], mx1 = gt[0] + m.mosaic.width * gt[1];
-    const double my1 = gt[3], my0 = gt[3] + m.mosaic.height * gt[5];
     for (const auto& wkb : zones)
     {
-        Summary s;
-        if (wkb.empty())
+        pgmosaic::ZoneSummary s;
+        if (!wkb.empty())
         {
-            const auto v = s.Values();
-            out.insert(out.end(), v.begin(), v.end());
-            continue;
-        }
-        const auto zone = GeometryFromWkb(wkb);
-        OGREnvelope e;
-        zone->getEnvelope(&e);
-        // Within the mosaic only: nothing is composed outside it.
-        const pgmosaic::Envelope env{std::max(e.MinX, mx0), std::max(e.MinY, my0),
-                                     std::min(e.MaxX, mx1), std::min(e.MaxY, my1)};
-        if (env.maxx > env.minx && env.maxy > env.miny)
-        {
-            const auto grid = pgmosaic::AreaGrid(m.mosaic, env, srs, std::nullopt);
-            const auto raster = pgmosaic::ReadArea(*m.reader, m.mosaic, {}, grid, {band},
-                                                   GDT_Float64, Limits());
-            const std::vector<GByte> inside = pgmosaic::InsideMask(grid.gt, grid.width, grid.height, *zone);
-            std::vector<double> values(inside.size());
-            if (raster.ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height,
-                                                      values.data(), grid.width, grid.height,
-                                                      GDT_Float64, 0, 0, nullptr) != CE_None)
-                throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
-            const std::optional<double> nodata = m.mosaic.nodata;
-            for (size_t i = 0; i < values.size(); ++i)
+            const auto zone = GeometryFromWkb(wkb);
+            std::vector<pgmosaic::RecordedTile> answered;
+            if (!exact && m.reader->options().method == pgmosaic::Method::First)
             {
-                if (!inside[i] || std::isnan(values[i]))
-                    continue;
-                if (raster.coverage.empty() ? (nodata && values[i] == *nodata) : !raster.coverage[i])
-                    continue;
-                s.Add(values[i]);
+                OGREnvelope e;
+                zone->getEnvelope(&e);
+                const pgmosaic::Envelope env{e.MinX, e.MinY, e.MaxX, e.MaxY};
+                const std::vector<pgmosaic::ItemRef> items = m.catalog->FindItems(env);
+                std::vector<std::int64_t> ids;
+                for (const auto& it : items)
+                    ids.push_back(it.id);
+                answered = pgmosaic::TilesAnsweringForComposite(
+                    m.mosaic, items, m.catalog->FindRecordedTiles(ids, env, band), band, *zone,
+                    &policy);
             }
+            s = pgmosaic::ComposedZoneStatistics(*m.reader, m.mosaic, *zone, band, answered,
+                                                 Limits());
         }
         const auto v = s.Values();
         out.insert(out.end(), v.begin(), v.end());

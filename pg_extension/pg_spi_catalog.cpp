@@ -163,6 +163,19 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
     return out;
 }
 
+std::vector<RecordedTile> SpiItemCatalog::FindRecordedTiles(const std::vector<std::int64_t>& ids,
+                                                            const Envelope& env, int band)
+{
+    CheckThread();
+    std::vector<RecordedTile> tiles;
+    if (ids.empty())
+        return tiles;
+    for (const auto& row : SpiRows(RecordedTilesSql(m_osPostgis),
+                                   RecordedTilesParams(m_oMosaic, ids, env, band)))
+        tiles.push_back(ParseRecordedTile(RowOf(row)));
+    return tiles;
+}
+
 std::vector<int> SpiItemCatalog::BuiltLevels()
 {
     CheckThread();

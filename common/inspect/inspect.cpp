@@ -261,12 +261,13 @@ std::string RasterInfoToJson(const RasterInfo& info)
             CPLJSONArray stats;
             for (const auto& b : t.stats)
             {
-                CPLJSONArray s4;
-                s4.Add(b.min);
-                s4.Add(b.max);
-                s4.Add(b.sum);
-                s4.Add(static_cast<GInt64>(b.count));
-                stats.Add(s4);
+                CPLJSONArray s5;
+                s5.Add(b.min);
+                s5.Add(b.max);
+                s5.Add(b.sum);
+                s5.Add(static_cast<GInt64>(b.count));
+                s5.Add(b.sumSq);
+                stats.Add(s5);
             }
             row.Add(stats);
             tiles.Add(row);

@@ -57,6 +57,7 @@ void AccumulateT(const T* v, size_t n, const GByte* mask, BandState& s, TileBand
         if (t.count == 0 || x > t.max)
             t.max = x;
         t.sum += x;
+        t.sumSq += x * x;
         ++t.count;
         s.sumSq += x * x;
         if (s.histogram)
@@ -108,6 +109,7 @@ void AccumulateByte(const GByte* v, size_t n, const GByte* mask, BandState& s,
         t.max = b;
         t.count += h[b];
         t.sum += static_cast<double>(b) * h[b];
+        t.sumSq += static_cast<double>(b) * b * h[b];
         s.sumSq += static_cast<double>(b) * b * h[b];
         s.bins[static_cast<size_t>(b)] += h[b];
     }

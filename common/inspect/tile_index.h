@@ -16,7 +16,7 @@ namespace pgmosaic
 
 struct TileBandStatistics
 {
-    double min = 0, max = 0, sum = 0;
+    double min = 0, max = 0, sum = 0, sumSq = 0;
     std::int64_t count = 0; // valid pixels
 };
 

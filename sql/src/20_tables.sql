@@ -158,7 +158,7 @@ CREATE TABLE pgmosaic.tile (
     byte_offset  bigint,                     -- where the tile's bytes are (GeoTIFF)
     byte_length  bigint,
     empty        boolean NOT NULL,           -- absent from the file, or no valid pixel
-    stats        jsonb,                      -- full resolution: [[min, max, sum, count], ...]
+    stats        jsonb,                      -- full resolution: [[min, max, sum, count, sum_sq], ...]
     PRIMARY KEY (mosaic_id, item_id, level, key),
     FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
 );

@@ -27,13 +27,14 @@ COMMENT ON FUNCTION pgmosaic._values(text, bytea[], integer) IS
     'has a valid pixel: value().';
 
 CREATE OR REPLACE FUNCTION pgmosaic._composed_zonal_stats(mosaic text, zones_wkb bytea[],
-                                                          band integer)
+                                                          band integer, exact boolean)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'pgmosaic_composed_zonal_stats' LANGUAGE C STABLE PARALLEL SAFE STRICT
     SET search_path FROM CURRENT;
-COMMENT ON FUNCTION pgmosaic._composed_zonal_stats(text, bytea[], integer) IS
+COMMENT ON FUNCTION pgmosaic._composed_zonal_stats(text, bytea[], integer, boolean) IS
     'count, min, max, mean, stddev, sum of the composed band in each zone (WKB in the mosaic''s '
-    'SRS), six values a zone: zonal_stats(mosaic, ...).';
+    'SRS), six values a zone; not exact: whole DRAD tiles from their statistics. '
+    'zonal_stats(mosaic, ...).';
 
 CREATE OR REPLACE FUNCTION pgmosaic._render_tile(mosaic text, z integer, x integer, y integer,
                                                  format text, options jsonb)
@@ -151,7 +152,8 @@ COMMENT ON FUNCTION pgmosaic.value(text, geometry[], integer) IS
     'value() at many points in one call: n is the position in the array.';
 
 CREATE OR REPLACE FUNCTION pgmosaic.zonal_stats(mosaic text, zones geometry[],
-                                                band integer DEFAULT 1)
+                                                band integer DEFAULT 1,
+                                                exact boolean DEFAULT true)
     RETURNS TABLE (n integer, count bigint, min double precision, max double precision,
                    mean double precision, stddev double precision, sum double precision)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -165,28 +167,31 @@ BEGIN
     v := pgmosaic._composed_zonal_stats(mosaic,
              COALESCE((SELECT array_agg(ST_AsBinary(pgmosaic._in_srid(z.g, m.srid)) ORDER BY z.o)
                        FROM unnest(zones) WITH ORDINALITY AS z(g, o)), '{}'),
-             band);
+             band, COALESCE(exact, true));
     RETURN QUERY
         SELECT i, v[6 * i - 5]::bigint, v[6 * i - 4], v[6 * i - 3], v[6 * i - 2], v[6 * i - 1],
                v[6 * i]
         FROM generate_series(1, COALESCE(cardinality(zones), 0)) AS i;
 END
 $$;
-COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry[], integer) IS
+COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry[], integer, boolean) IS
     'zonal_stats(mosaic, zone) of many zones in one call: n is the position in the array.';
 
-CREATE OR REPLACE FUNCTION pgmosaic.zonal_stats(mosaic text, zone geometry, band integer DEFAULT 1)
+CREATE OR REPLACE FUNCTION pgmosaic.zonal_stats(mosaic text, zone geometry, band integer DEFAULT 1,
+                                                exact boolean DEFAULT true)
     RETURNS TABLE (count bigint, min double precision, max double precision,
                    mean double precision, stddev double precision, sum double precision)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path FROM CURRENT
 AS $$
     SELECT z.count, z.min, z.max, z.mean, z.stddev, z.sum
-    FROM pgmosaic.zonal_stats(mosaic, ARRAY[zone], band) z
+    FROM pgmosaic.zonal_stats(mosaic, ARRAY[zone], band, exact) z
 $$;
-COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry, integer) IS
+COMMENT ON FUNCTION pgmosaic.zonal_stats(text, geometry, integer, boolean) IS
     'count, min, max, mean, stddev (population) and sum of the composed mosaic''s valid pixels '
-    'whose centres lie in the zone: overlaps counted once, the item on top wins.';
+    'whose centres lie in the zone: overlaps counted once, the item on top wins. exact => false: '
+    'the DRAD tiles inside the zone that alone show in the composite answer from their recorded '
+    'statistics, and only the rest (the zone''s edge, overlaps) is read.';
 
 CREATE OR REPLACE FUNCTION pgmosaic.render_tile(mosaic text, z integer, x integer, y integer,
                                                 format text DEFAULT 'PNG',

@@ -192,7 +192,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.theme_polygons(text, text, geometry),
     pgmosaic._compose(text, bytea, integer, double precision, integer[], jsonb, text),
     pgmosaic._values(text, bytea[], integer),
-    pgmosaic._composed_zonal_stats(text, bytea[], integer),
+    pgmosaic._composed_zonal_stats(text, bytea[], integer, boolean),
     pgmosaic._render_tile(text, integer, integer, integer, text, jsonb),
     pgmosaic._output_grid(text, bytea, integer, double precision),
     pgmosaic._output_area(pgmosaic.mosaic, geometry, integer),
@@ -201,8 +201,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.export(text, geometry, text, integer, double precision, integer[], jsonb),
     pgmosaic.value(text, geometry, integer),
     pgmosaic.value(text, geometry[], integer),
-    pgmosaic.zonal_stats(text, geometry, integer),
-    pgmosaic.zonal_stats(text, geometry[], integer),
+    pgmosaic.zonal_stats(text, geometry, integer, boolean),
+    pgmosaic.zonal_stats(text, geometry[], integer, boolean),
     pgmosaic.render_tile(text, integer, integer, integer, text, jsonb)
     TO pgmosaic_reader;
 

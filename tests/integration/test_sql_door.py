@@ -6,6 +6,7 @@ security, the pixel cap, statement_timeout and pg_cancel_backend).
 
 The whole module is skipped while the installed extension has no pgmosaic.read."""
 
+import json
 import math
 import os
 import subprocess
@@ -592,6 +593,120 @@ def test_zonal_stats_array_form(door, grid):
     assert [r[0] for r in rows] == list(range(1, len(zs) + 1))
     for r, wkt in zip(rows, zs):
         assert_stats(r[1:], numpy_stats(door, grid, wkt, 3), f"zone {r[0]}")
+
+
+@pytest.fixture(scope="module")
+def blocks(door, datadir):
+    """Mosaic "door_blocks": 2 x 2 COG tiles of 512 pixels in blocks of 128 (one band of
+    Byte, nodata 0), overlapping by 64 pixels, a nodata triangle in the first tile: DRAD tiles
+    inside items, under other items, and partly valid with and without an item below."""
+    d = os.path.join(datadir, "door_blocks")
+    ROOT[0] = datadir
+    paths = sampledata.make_tile_grid(d, 2, 2, 512, bands=1, overlap=64, nodata_every=4,
+                                      blocksize=128, origin=(X0, Y0), res=RES, seed=7)
+    door.register("door_blocks", paths, [d])
+    return dict(name="door_blocks", dir=d, paths=paths)
+
+
+def block_zones():
+    """A zone covering most of the mosaic with slanted edges, one in the overlap of four
+    tiles, one inside the first tile's nodata triangle and past the mosaic's edge."""
+    return [
+        f"POLYGON(({X0 + 130.5} {Y0 - 9400.2},{X0 + 9500.7} {Y0 - 9100.1},"
+        f"{X0 + 9300.3} {Y0 - 170.9},{X0 + 410.6} {Y0 - 90.4},{X0 + 130.5} {Y0 - 9400.2}))",
+        f"POLYGON(({X0 + 4000.0} {Y0 - 5600.0},{X0 + 5600.0} {Y0 - 5600.0},"
+        f"{X0 + 5600.0} {Y0 - 4000.0},{X0 + 4000.0} {Y0 - 4000.0},{X0 + 4000.0} {Y0 - 5600.0}))",
+        f"POLYGON(({X0 - 500.0} {Y0 - 2000.0},{X0 + 2000.0} {Y0 - 2000.0},"
+        f"{X0 + 2000.0} {Y0 + 500.0},{X0 - 500.0} {Y0 + 500.0},{X0 - 500.0} {Y0 - 2000.0}))",
+    ]
+
+
+def zonal(door, mosaic, wkt, exact, band=1):
+    row, = run(door, "SELECT count, min, max, mean, stddev, sum FROM pgmosaic.zonal_stats("
+                  "%s, ST_GeomFromText(%s, %s), %s, exact => %s)", (mosaic, wkt, SRID, band, exact))
+    return row
+
+
+@pytest.mark.parametrize("mosaic", ["door_blocks", "door"])
+def test_zonal_stats_not_exact_equals_exact(door, grid, blocks, mosaic):
+    zs = block_zones() + (zones() if mosaic == "door" else [])
+    for i, wkt in enumerate(zs):
+        exact, approx = zonal(door, mosaic, wkt, True), zonal(door, mosaic, wkt, False)
+        assert approx[0] == exact[0], f"zone {i}: count {approx[0]} != {exact[0]}"
+        for name, a, e in zip(("min", "max", "mean", "stddev", "sum"), approx[1:], exact[1:]):
+            if e is None:
+                assert a is None or (name == "sum" and a == 0), f"zone {i}: {name} {a}"
+            else:
+                assert a == pytest.approx(e, rel=1e-9, abs=1e-9), f"zone {i}: {name} {a} != {e}"
+
+
+def test_zonal_stats_not_exact_answers_from_the_tile_statistics(door, blocks):
+    """Tampered statistics of one tile inside the zone show in exact => false only: the
+    tile was answered from the catalog, not read; exact => true reads every pixel."""
+    wkt = block_zones()[0]
+    exact = zonal(door, "door_blocks", wkt, True)
+    (item, key, stats), = door.query(
+        "SELECT t.item_id, t.key::text, t.stats FROM pgmosaic.tile t JOIN pgmosaic.item i ON "
+        "i.mosaic_id = t.mosaic_id AND i.id = t.item_id JOIN pgmosaic.mosaic m ON m.id = "
+        "t.mosaic_id WHERE m.name = 'door_blocks' AND t.level = 0 AND "
+        "i.path LIKE '%%tile_r001_c001.tif' AND ST_Contains(ST_GeomFromText(%s, %s), t.bounds) "
+        "AND (t.stats -> 0 ->> 3)::bigint = 128 * 128 ORDER BY t.key DESC LIMIT 1", (wkt, SRID))
+    try:
+        door.query("UPDATE pgmosaic.tile SET stats = jsonb_set(stats, '{0,2}', to_jsonb("
+                   "(stats -> 0 ->> 2)::float8 + 1000)) WHERE item_id = %s AND key::text = %s "
+                   "AND level = 0", (item, key))
+        assert zonal(door, "door_blocks", wkt, True) == exact
+        approx = zonal(door, "door_blocks", wkt, False)
+        assert approx[0] == exact[0]
+        assert approx[5] == pytest.approx(exact[5] + 1000)
+    finally:
+        door.query("UPDATE pgmosaic.tile SET stats = %s::jsonb WHERE item_id = %s AND "
+                   "key::text = %s AND level = 0", (json.dumps(stats), item, key))
+    assert zonal(door, "door_blocks", wkt, False)[5] == pytest.approx(exact[5])
+
+
+def test_zonal_stats_not_exact_fails_naming_a_changed_item(door, blocks):
+    """The recorded statistics are used only while the file is the one registered."""
+    wkt = block_zones()[0]
+    path = blocks["paths"][3]
+    st = os.stat(path)
+    try:
+        os.utime(path, (st.st_atime, st.st_mtime + 100))
+        with pytest.raises(psycopg2.Error) as e:
+            zonal(door, "door_blocks", wkt, False)
+        assert "changed since it was registered" in str(e.value)
+        assert os.path.basename(path) in str(e.value)
+    finally:
+        os.utime(path, (st.st_atime, st.st_mtime))
+
+
+def test_zonal_stats_not_exact_without_sums_of_squares_has_no_stddev(door, blocks):
+    """Tiles recorded before 0.3 have [min, max, sum, count]: no stddev from them."""
+    wkt = block_zones()[0]
+    exact = zonal(door, "door_blocks", wkt, True)
+    door.query("CREATE TABLE door_blocks_stats AS SELECT t.mosaic_id, t.item_id, t.key, "
+               "t.stats FROM pgmosaic.tile t JOIN pgmosaic.mosaic m ON m.id = t.mosaic_id "
+               "WHERE m.name = 'door_blocks' AND t.level = 0")
+    door.query("UPDATE pgmosaic.tile t SET stats = (SELECT jsonb_agg(e - 4) FROM "
+               "jsonb_array_elements(t.stats) e) FROM pgmosaic.mosaic m WHERE m.id = t.mosaic_id "
+               "AND m.name = 'door_blocks' AND t.level = 0 AND t.stats IS NOT NULL")
+    try:
+        approx = zonal(door, "door_blocks", wkt, False)
+    finally:
+        door.query("UPDATE pgmosaic.tile t SET stats = NULL FROM pgmosaic.mosaic m WHERE "
+                   "m.id = t.mosaic_id AND m.name = 'door_blocks'")
+    # Still the exact count and sum; stddev unknown where any tile answered.
+    assert approx[0] == exact[0] and approx[5] == pytest.approx(exact[5])
+    assert approx[4] is None and exact[4] is not None
+    # (Without statistics no tile answers: exact => false reads everything.)
+    try:
+        assert zonal(door, "door_blocks", wkt, False) == pytest.approx(exact)
+    finally:
+        door.query("UPDATE pgmosaic.tile t SET stats = b.stats FROM door_blocks_stats b WHERE "
+                   "(t.mosaic_id, t.item_id, t.key::text, t.level) = (b.mosaic_id, b.item_id, "
+                   "b.key::text, 0)")
+        door.query("DROP TABLE door_blocks_stats")
+    assert zonal(door, "door_blocks", wkt, False) == pytest.approx(exact)
 
 
 # --- render_tile() -----------------------------------------------------------------------------

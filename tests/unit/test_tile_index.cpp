@@ -67,6 +67,12 @@ TEST(TileIndex, BlocksRectanglesByteRangesEmptinessAndStatistics)
     EXPECT_EQ(full[1]->stats[0].count, 0);
     EXPECT_FALSE(full[2]->empty); // the partial block
     EXPECT_EQ(full[2]->stats[0].count, 8 * 16);
+    EXPECT_DOUBLE_EQ(full[2]->stats[0].sum, 7 * 8 * 16);
+    EXPECT_DOUBLE_EQ(full[2]->stats[0].sumSq, 49 * 8 * 16);
+    double sumSq = 0;
+    for (int i = 0; i < 256; ++i)
+        sumSq += (1 + i % 100) * (1 + i % 100);
+    EXPECT_DOUBLE_EQ(a.stats[0].sumSq, sumSq);
     EXPECT_DOUBLE_EQ(full[2]->maxx, 1080);
     for (int i = 3; i < 6; ++i)
     {
