@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Runs the benchmarks against a throw-away PostgreSQL cluster:
 #   - tests/bench/bench_read.py           reads: pgmosaic vs a VRT, PostGISRaster and gdalwarp;
-#   - tests/bench/bench_catalog_scale.py  a 100,000-item catalog: open and item-lookup times.
+#   - tests/bench/bench_catalog_scale.py  a 100,000-item catalog: open and item-lookup times;
+#   - tests/bench/bench_sql_door.py       (only with --sql-door) the SQL door against PostGIS
+#                                         raster: clip, reprojection, zonal stats, values, tiles.
 #
 #   tests/bench/run.sh [--no-read] [--no-catalog] [bench_read.py options] [--catalog options]
+#   tests/bench/run.sh --sql-door [bench_sql_door.py options]
 #     e.g.  tests/bench/run.sh --tiles 4 --size 512 --mixed-tiles 4 --catalog --cols 100 --rows 100
-#   Options after --catalog go to bench_catalog_scale.py; the others to bench_read.py.
+#           tests/bench/run.sh --sql-door --keep /tmp/bench-tiles
+#   Options after --catalog go to bench_catalog_scale.py; the others to bench_read.py (or, after
+#   --sql-door, to bench_sql_door.py).
 #
 # PGMOSAIC_BUILD_DIR: the CMake build directory holding gdal_driver/gdal_PGMOSAIC.so
 # (default <repo>/build). The plugin is copied at startup into the run's temporary directory
@@ -20,20 +25,28 @@ python=/usr/bin/python3
 
 run_read=1
 run_catalog=1
+run_door=0
 read_args=()
 catalog_args=()
+door_args=()
 target="read"
 for arg in "$@"; do
   case "$target:$arg" in
   *:--no-read) run_read=0 ;;
   *:--no-catalog) run_catalog=0 ;;
   read:--catalog) target=catalog ;;
+  read:--sql-door)
+    target=door run_door=1 run_read=0 run_catalog=0
+    ;;
+  door:*) door_args+=("$arg") ;;
   read:-h | read:--help)
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo
     "$python" "$repo/tests/bench/bench_read.py" --help
     echo
     "$python" "$repo/tests/bench/bench_catalog_scale.py" --help
+    echo
+    "$python" "$repo/tests/bench/bench_sql_door.py" --help
     exit 0
     ;;
   read:*) read_args+=("$arg") ;;
@@ -55,5 +68,8 @@ if [ "$run_catalog" = 1 ]; then
     r=$?
     [ "$rc" != 0 ] || rc=$r
   }
+fi
+if [ "$run_door" = 1 ]; then
+  "$python" "$repo/tests/bench/bench_sql_door.py" "${door_args[@]}" || rc=$?
 fi
 exit "$rc"

@@ -585,6 +585,23 @@ def test_zonal_stats_of_a_zone_outside_the_mosaic(door, grid):
     assert rows[0][5] in (None, 0.0)
 
 
+def test_zonal_stats_takes_exact(door, grid):
+    """zonal_stats(mosaic, zone, band, exact boolean DEFAULT true): exact => true is the
+    default's result, for one zone and for an array of zones."""
+    z = zones()[1]
+    default = run(door, "SELECT * FROM pgmosaic.zonal_stats('door', ST_GeomFromText(%s, %s), 2)",
+                  (z, SRID))
+    exact = run(door, "SELECT * FROM pgmosaic.zonal_stats('door', ST_GeomFromText(%s, %s), 2, "
+                "exact => true)", (z, SRID))
+    assert exact == default
+    arr = run(door, "SELECT count, min, max, mean, stddev, sum FROM pgmosaic.zonal_stats('door', "
+              "ARRAY[ST_GeomFromText(%s, %s)], 2, exact => true)", (z, SRID))
+    assert arr == default
+    approx = run(door, "SELECT count FROM pgmosaic.zonal_stats('door', ST_GeomFromText(%s, %s), "
+                 "2, exact => false)", (z, SRID))
+    assert len(approx) == 1 and approx[0][0] > 0
+
+
 def test_zonal_stats_array_form(door, grid):
     zs = zones()
     arr = "ARRAY[" + ",".join(f"ST_GeomFromText('{z}', {SRID})" for z in zs) + "]"
