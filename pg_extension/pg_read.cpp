@@ -37,6 +37,7 @@ extern "C"
 #include "pg_module.h"
 #include "pg_spi_catalog.h"
 #include "pg_util.h"
+#include "png.h"
 #include "read/area_reader.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
@@ -672,7 +673,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     const auto grid = pgmosaic::WebMercatorTileGrid(PG_GETARG_INT32(1), PG_GETARG_INT32(2),
                                                     PG_GETARG_INT32(3), size);
     const auto raster =
-        pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, grid, bands, GDT_Float64, Limits());
+        pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, grid, bands, m.type, Limits());
     // The stretch: min/max from the options (one number for every band, or one a band), else
     // none for Byte imagery, else the catalog's merged statistics.
     const size_t nb = bands.size();
@@ -736,6 +737,12 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
         }
         image[static_cast<size_t>(outBands - 1) * pixels + i] = valid ? 255 : 0;
     }
+    const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
+    if (format == "PNG")
+    {
+        const std::vector<GByte> png = pgmosaic::EncodePng(image.data(), size, size, outBands);
+        return ByteaDatum(png.data(), png.size());
+    }
     GDALDatasetUniquePtr tile = pgmosaic::MemRaster(size, size, outBands, GDT_Byte);
     if (tile->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte, outBands,
                        nullptr, 1, size, static_cast<GSpacing>(pixels), nullptr) != CE_None)
@@ -743,17 +750,10 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     tile->GetRasterBand(outBands)->SetColorInterpretation(GCI_AlphaBand);
     tile->SetGeoTransform(const_cast<double*>(grid.gt.data()));
     tile->SetProjection(grid.srsWkt.c_str());
-    const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
-    CPLStringList creation;
-    if (format == "PNG" || format == "WEBP" || format == "JPEG")
-        creation.SetNameValue("WRITE_METADATA_AS_TEXT", nullptr);
     GDALDatasetUniquePtr out;
     if (format == "JPEG")
     {
         // No alpha in JPEG: the colour bands only.
-        std::vector<int> colour;
-        for (int b = 1; b < outBands; ++b)
-            colour.push_back(b);
         out = pgmosaic::MemRaster(size, size, outBands - 1, GDT_Byte);
         if (out->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte,
                           outBands - 1, nullptr, 1, size, static_cast<GSpacing>(pixels),

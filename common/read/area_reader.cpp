@@ -5,8 +5,10 @@
 #include <cmath>
 #include <memory>
 
+#include "cpl_string.h"
 #include "gdal_alg.h"
 #include "gdalwarper.h"
+#include "ogr_spatialref.h"
 
 #include "error.h"
 #include "gdal_mem.h"
@@ -50,6 +52,26 @@ double StepsDown(double v, double origin, double step)
 double StepsUp(double v, double origin, double step)
 {
     return std::ceil((v - origin) / step - 1e-9);
+}
+
+// The mosaic's extent in degrees as "west,south,east,north"; empty when it cannot be had.
+std::string AreaOfInterest(const MosaicInfo& mosaic)
+{
+    OGRSpatialReference from, wgs84;
+    from.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    wgs84.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    if (from.importFromWkt(mosaic.srsWkt.c_str()) != OGRERR_NONE ||
+        wgs84.importFromEPSG(4326) != OGRERR_NONE)
+        return "";
+    std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&from, &wgs84));
+    const auto& gt = mosaic.gt;
+    const double x0 = gt[0], x1 = gt[0] + mosaic.width * gt[1];
+    const double y0 = gt[3] + mosaic.height * gt[5], y1 = gt[3];
+    double w = 0, s = 0, e = 0, n = 0;
+    if (!ct || !ct->TransformBounds(std::min(x0, x1), std::min(y0, y1), std::max(x0, x1),
+                                    std::max(y0, y1), &w, &s, &e, &n, 21))
+        return "";
+    return CPLSPrintf("%.17g,%.17g,%.17g,%.17g", w, s, e, n);
 }
 
 void CheckSamples(std::int64_t w, std::int64_t h, size_t bands, const AreaReadLimits& limits,
@@ -209,6 +231,7 @@ OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
     CPLFree(wkt);
     g.width = g.height = size;
     g.gt = {-kHalf + x * tile, tile / size, 0, kHalf - y * tile, 0, -tile / size};
+    g.maxError = 0.125; // gdalwarp's default, as map servers warp
     return g;
 }
 
@@ -332,9 +355,17 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                                      : GDALDatasetUniquePtr();
     GDALDataset* target = alpha ? dst.get() : out.ds.get();
 
-    // An exact transformation (no approximation), as gdalwarp -et 0.
+    // The exact transformation (gdalwarp -et 0), approximated within the grid's tolerance. The
+    // coordinate operation is chosen for the whole mosaic (as a gdalwarp of all its files
+    // would), not for this window: one choice for every read, found in GDAL's cache of
+    // transformations instead of PROJ's database each time (3 ms of a 20 ms web tile).
     GdalErrorCollector errors;
-    void* transformer = GDALCreateGenImgProjTransformer2(src.get(), target, nullptr);
+    CPLStringList transformerOptions;
+    const std::string aoi = AreaOfInterest(mosaic);
+    if (!aoi.empty())
+        transformerOptions.SetNameValue("AREA_OF_INTEREST", aoi.c_str());
+    void* transformer =
+        GDALCreateGenImgProjTransformer2(src.get(), target, transformerOptions.List());
     if (transformer == nullptr)
         throw Error(ErrorKind::InvalidParameter,
                     "cannot transform the mosaic to the output SRS: " + errors.Message());
@@ -343,6 +374,18 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
         void* t;
         ~TransformerFree() { GDALDestroyGenImgProjTransformer(t); }
     } freeTransformer{transformer};
+    void* approx = grid.maxError > 0 ? GDALCreateApproxTransformer(GDALGenImgProjTransform,
+                                                                   transformer, grid.maxError)
+                                     : nullptr;
+    struct ApproxFree
+    {
+        void* t;
+        ~ApproxFree()
+        {
+            if (t)
+                GDALDestroyApproxTransformer(t);
+        }
+    } freeApprox{approx};
     GDALWarpOptions* wo = GDALCreateWarpOptions();
     struct WarpFree
     {
@@ -372,8 +415,8 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     }
     wo->papszWarpOptions =
         CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", alpha ? "0" : "NO_DATA");
-    wo->pfnTransformer = GDALGenImgProjTransform;
-    wo->pTransformerArg = transformer;
+    wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
+    wo->pTransformerArg = approx ? approx : transformer;
     wo->pfnProgress = Cancel::Progress;
     wo->pProgressArg = const_cast<Cancel*>(&reader.options().cancel);
     GDALWarpOperation op;

@@ -26,6 +26,9 @@ struct OutputGrid
     std::string srsWkt;
     GeoTransform gt{};
     int width = 0, height = 0;
+    // The warp's tolerance in output pixels: 0 transforms every pixel exactly (gdalwarp -et 0);
+    // more interpolates the transformation where it stays within that (GDAL's approximation).
+    double maxError = 0;
 };
 
 // The grid of an area whose envelope `env` is in `srs`: with `resolution` (or, when not given,

@@ -744,10 +744,11 @@ def tile_of(lon, lat, z):
 
 
 def expected_tile(vrt, z, x, y, scale):
-    """gdalwarp of the VRT to the tile's bounds at 256x256, nearest, with an alpha band, then
-    gdal_translate -ot Byte -scale (when given); (bands, alpha)."""
+    """gdalwarp of the VRT to the tile's bounds at 256x256, nearest, gdalwarp's default error
+    threshold (0.125 pixel), with an alpha band, then gdal_translate -ot Byte -scale (when
+    given); (bands, alpha)."""
     warped = gdal.Warp("", vrt, format="MEM", dstSRS="EPSG:3857", outputBounds=tile_bounds(z, x, y),
-                       width=256, height=256, resampleAlg="near", errorThreshold=0,
+                       width=256, height=256, resampleAlg="near", errorThreshold=0.125,
                        dstAlpha=True)
     n = warped.RasterCount - 1
     alpha = np.where(warped.GetRasterBand(n + 1).ReadAsArray() > 0, 255, 0).astype(np.uint8)
