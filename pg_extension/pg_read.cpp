@@ -306,7 +306,8 @@ pgmosaic::OutputGrid GridOfArea(const pgmosaic::MosaicInfo& mosaic, const OGRGeo
 }
 
 ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
-                         std::optional<double> resolution, const std::vector<int>& bands)
+                         std::optional<double> resolution, const std::vector<int>& bands,
+                         double maxError)
 {
     const auto area = GeometryFromWkb(areaWkb);
     OGREnvelope e;
@@ -314,6 +315,7 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     ComposedArea out;
     out.srid = srid;
     out.grid = GridOfArea(m.mosaic, *area, srid, resolution);
+    out.grid.maxError = maxError;
     out.raster = pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, out.grid, bands, m.type,
                                     Limits());
     // A rectangle whose corners are the grid's keeps every pixel: no mask to burn.
@@ -480,7 +482,13 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
     const std::optional<double> resolution =
         PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
     const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
-    ComposedArea area = ComposeArea(m, BytesArg(fcinfo, 1), PG_GETARG_INT32(2), resolution, bands);
+    // options.max_error: the warp's tolerance in output pixels (gdalwarp -et), exact by default.
+    const std::vector<double> maxError = options.Numbers("max_error");
+    if (maxError.size() > 1 || (maxError.size() == 1 && !(maxError[0] >= 0 && maxError[0] <= 10)))
+        throw Error(ErrorKind::InvalidParameter,
+                    "option max_error must be one number of output pixels between 0 and 10");
+    ComposedArea area = ComposeArea(m, BytesArg(fcinfo, 1), PG_GETARG_INT32(2), resolution, bands,
+                                    maxError.empty() ? 0.0 : maxError[0]);
     const std::string format = Upper(pgmosaic::TextArg(fcinfo, 6));
     std::vector<GByte> bytes;
     if (format == "WKB")

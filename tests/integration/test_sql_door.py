@@ -362,6 +362,24 @@ def test_read_in_4326_equals_gdalwarp_of_the_vrt(door, grid, tmp_path, inside):
     assert diff.size == 0, f"{len(diff)} of {expected.size} values differ, first {diff[:5]}"
 
 
+def test_read_with_max_error_equals_gdalwarp_with_the_same_et(door, grid, tmp_path):
+    """options.max_error interpolates the transformation as gdalwarp -et does."""
+    r = 1.0 / 8192
+    minx, miny, maxx, maxy = mosaic_bounds(4326)
+    cx, cy = math.floor((minx + maxx) / 2 / r) * r, math.floor((miny + maxy) / 2 / r) * r
+    te = (cx - 200 * r, cy - 150 * r, cx + 200 * r, cy + 150 * r)
+    wkt = (f"POLYGON(({te[0]!r} {te[1]!r},{te[2]!r} {te[1]!r},{te[2]!r} {te[3]!r},"
+           f"{te[0]!r} {te[3]!r},{te[0]!r} {te[1]!r}))")
+    got = read(door, wkt, area_srid=4326, srid=4326, resolution=r,
+               options='{"max_error": 0.125}')
+    expected, _ = gdalwarp(grid["vrt"], te, (r, r), "EPSG:4326", tmp_path, extra=("-et", "0.125"))
+    diff = np.argwhere(got.array != expected)
+    assert diff.size == 0, f"{len(diff)} of {expected.size} values differ, first {diff[:5]}"
+    with pytest.raises(psycopg2.Error) as e:
+        read(door, wkt, area_srid=4326, srid=4326, resolution=r, options='{"max_error": -1}')
+    assert "max_error" in str(e.value)
+
+
 def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_path):
     """An area in the mosaic's SRS, output in EPSG:3857: the envelope of the area in 3857
     snapped outward to multiples of the pixel size (gdalwarp -tap)."""
