@@ -626,7 +626,6 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
     const int band = m.Bands({PG_GETARG_INT32(2)})[0];
     const std::vector<std::string> zones = ByteaArrayArg(fcinfo, 1);
     const bool exact = PG_GETARG_BOOL(3);
-    const pgmosaic::FileAccessPolicy policy = pgmosaic::CurrentFileAccessPolicy();
     std::vector<double> out;
     for (const auto& wkb : zones)
     {
@@ -646,7 +645,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
                     ids.push_back(it.id);
                 answered = pgmosaic::TilesAnsweringForComposite(
                     m.mosaic, items, m.catalog->FindRecordedTiles(ids, env, band), band, *zone,
-                    &policy);
+                    m.reader->options().sourcePolicy.get(), m.reader->options().cancel);
             }
             s = pgmosaic::ComposedZoneStatistics(*m.reader, m.mosaic, *zone, band, answered,
                                                  Limits());

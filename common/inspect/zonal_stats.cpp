@@ -47,8 +47,7 @@ ZoneSummary ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
     const int y0 = pixel(std::floor(*std::min_element(ys, ys + 4)), ds->GetRasterYSize());
     const int x1 = pixel(std::ceil(*std::max_element(xs, xs + 4)), ds->GetRasterXSize());
     const int y1 = pixel(std::ceil(*std::max_element(ys, ys + 4)), ds->GetRasterYSize());
-    std::int64_t count = 0;
-    double minv = 0, maxv = 0, sum = 0;
+    ZoneSummary z;
     if (x1 > x0 && y1 > y0)
     {
         const int w = x1 - x0, h = y1 - y0;
@@ -78,13 +77,10 @@ ZoneSummary ZonalStatistics(GDALDataset* ds, int bandNumber, const std::string& 
         {
             if (!inside[i] || !valid[i] || std::isnan(values[i]))
                 continue;
-            minv = count ? std::min(minv, values[i]) : values[i];
-            maxv = count ? std::max(maxv, values[i]) : values[i];
-            sum += values[i];
-            ++count;
+            z.Add(values[i]);
         }
     }
-    return {count, minv, maxv, sum};
+    return z;
 }
 
 } // namespace pgmosaic

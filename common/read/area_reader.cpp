@@ -357,8 +357,8 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
 
     // The exact transformation (gdalwarp -et 0), approximated within the grid's tolerance. The
     // coordinate operation is chosen for the whole mosaic (as a gdalwarp of all its files
-    // would), not for this window: one choice for every read, found in GDAL's cache of
-    // transformations instead of PROJ's database each time (3 ms of a 20 ms web tile).
+    // would), not for this window: one choice for every read of the mosaic (PROJ's database
+    // lookups fell from 9.5% to 5% of a web tile's time).
     GdalErrorCollector errors;
     CPLStringList transformerOptions;
     const std::string aoi = AreaOfInterest(mosaic);

@@ -16,19 +16,7 @@
 namespace pgmosaic
 {
 
-void ZoneSummary::Merge(const ZoneSummary& o)
-{
-    if (o.count == 0)
-        return;
-    min = count ? std::min(min, o.min) : o.min;
-    max = count ? std::max(max, o.max) : o.max;
-    sum += o.sum;
-    sumSq += o.sumSq;
-    sumSqKnown = sumSqKnown && o.sumSqKnown;
-    count += o.count;
-}
-
-ZoneSummary ZoneSummary::Of(const RecordedTile& t)
+ZoneSummary SummaryOf(const RecordedTile& t)
 {
     ZoneSummary s;
     s.count = t.count;
@@ -38,17 +26,6 @@ ZoneSummary ZoneSummary::Of(const RecordedTile& t)
     s.sumSq = t.sumSq.value_or(0);
     s.sumSqKnown = t.sumSq.has_value();
     return s;
-}
-
-std::vector<double> ZoneSummary::Values() const
-{
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    if (count == 0)
-        return {0, nan, nan, nan, nan, 0};
-    const double mean = sum / static_cast<double>(count);
-    const double var = sumSq / static_cast<double>(count) - mean * mean;
-    return {static_cast<double>(count), min, max, mean,
-            sumSqKnown ? std::sqrt(std::max(0.0, var)) : nan, sum};
 }
 
 namespace
@@ -121,7 +98,8 @@ std::vector<RecordedTile> TilesAnsweringForComposite(const MosaicInfo& mosaic,
                                                      const std::vector<ItemRef>& items,
                                                      const std::vector<RecordedTile>& tiles,
                                                      int band, const OGRGeometry& zone,
-                                                     const FileAccessPolicy* policy)
+                                                     const FileAccessPolicy* policy,
+                                                     const Cancel& cancel)
 {
     std::vector<RecordedTile> out;
     if (!IsNorthUp(mosaic.gt) || tiles.empty())
@@ -136,8 +114,11 @@ std::vector<RecordedTile> TilesAnsweringForComposite(const MosaicInfo& mosaic,
     auto reaches = [&](size_t i, const Envelope& b) { return !reach[i] || Meet(*reach[i], b); };
     const double pixelArea = std::fabs(mosaic.gt[1] * mosaic.gt[5]);
     std::vector<bool> checked(items.size(), false);
+    size_t seen = 0;
     for (const RecordedTile& t : tiles)
     {
+        if (++seen % 1024 == 0)
+            cancel.Check("zonal statistics from the tile statistics");
         const auto at = position.find(t.itemId);
         if (at == position.end())
             continue;
@@ -205,7 +186,7 @@ ZoneSummary ComposedZoneStatistics(CompositeReader& reader, const MosaicInfo& mo
     if (reader.options().method == Method::First)
         for (const RecordedTile& t : answered)
         {
-            total.Merge(ZoneSummary::Of(t));
+            total.Merge(SummaryOf(t));
             skip.push_back(TileWindow(mosaic, t.bounds));
         }
 

@@ -20,44 +20,25 @@
 #include "path_policy.h"
 #include "read/area_reader.h"
 #include "read/composite_reader.h"
+#include "zone_summary.h"
 
 namespace pgmosaic
 {
 
-// count, min, max, sum and sum of squares of values; sum of squares unknown once a part
-// without one was merged.
-struct ZoneSummary
-{
-    std::int64_t count = 0;
-    double min = 0, max = 0, sum = 0, sumSq = 0;
-    bool sumSqKnown = true;
-
-    void Add(double v)
-    {
-        min = count ? std::min(min, v) : v;
-        max = count ? std::max(max, v) : v;
-        sum += v;
-        sumSq += v * v;
-        ++count;
-    }
-    void Merge(const ZoneSummary& o);
-    // A recorded tile's statistics.
-    static ZoneSummary Of(const RecordedTile& t);
-    // count, min, max, mean, stddev (population), sum; NaN for "none" (min, max, mean and
-    // stddev of an empty zone, stddev without sums of squares).
-    std::vector<double> Values() const;
-};
+// A recorded tile's statistics as a summary (no sum of squares before 0.3).
+ZoneSummary SummaryOf(const RecordedTile& t);
 
 // The tiles among `tiles` (statistics of band `band`, 1-based) that answer for the composed
 // pixels under them in `zone` (see the header comment). `items`: the items under the zone in
 // mosaic order (top first), as the reader composes them with the `first` method. The file of every item answering is checked
 // to be the one registered (its size and modification time, through `policy` when given):
-// Error naming the item otherwise, as a read would fail.
+// Error naming the item otherwise, as a read would fail; Cancelled when `cancel` says stop.
 std::vector<RecordedTile> TilesAnsweringForComposite(const MosaicInfo& mosaic,
                                                      const std::vector<ItemRef>& items,
                                                      const std::vector<RecordedTile>& tiles,
                                                      int band, const OGRGeometry& zone,
-                                                     const FileAccessPolicy* policy);
+                                                     const FileAccessPolicy* policy,
+                                                     const Cancel& cancel);
 
 // The statistics of band `band` (1-based) of the composite over `zone` (mosaic SRS): the
 // `answered` tiles from their statistics (TilesAnsweringForComposite; ignored unless the

@@ -715,6 +715,25 @@ def test_zonal_stats_not_exact_fails_naming_a_changed_item(door, blocks):
         os.utime(path, (st.st_atime, st.st_mtime))
 
 
+def test_zonal_stats_not_exact_from_tiles_alone_keeps_the_rules_of_reads(door, blocks, roles):
+    """A zone answered wholly from tile statistics (one block of the first tile, which no other
+    tile reaches) reads no pixel, yet needs file access under the allowed roots, and shows
+    nothing to a role without a grant on the mosaic."""
+    x0, y0 = X0 + 128 * RES, Y0 - 256 * RES
+    wkt = (f"POLYGON(({x0} {y0},{x0 + 128 * RES} {y0},{x0 + 128 * RES} {y0 + 128 * RES},"
+           f"{x0} {y0 + 128 * RES},{x0} {y0}))")
+    exact = zonal(door, "door_blocks", wkt, True)
+    assert exact[0] > 0
+    assert zonal(door, "door_blocks", wkt, False) == pytest.approx(exact)
+    sql = ("SELECT count, min, max, mean, stddev, sum FROM pgmosaic.zonal_stats('door_blocks', "
+           "ST_GeomFromText(%s, %s), 1, exact => false)")
+    with pytest.raises(psycopg2.Error, match=r"pgmosaic\.allowed_roots"):
+        run(door, sql, (wkt, SRID), roots="/nonexistent-door-root")
+    with pytest.raises(psycopg2.Error, match=r"pgmosaic\.enable_file_access"):
+        run(door, sql, (wkt, SRID), files=False)
+    assert reveals_nothing(door, None, sql, (wkt, SRID), READER)
+
+
 def test_zonal_stats_not_exact_without_sums_of_squares_has_no_stddev(door, blocks):
     """Tiles recorded before 0.3 have [min, max, sum, count]: no stddev from them."""
     wkt = block_zones()[0]

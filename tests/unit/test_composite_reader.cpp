@@ -54,35 +54,6 @@ public:
     }
 };
 
-// A one-band raster of `type` filled with `value`, its corner at mosaic pixel (col, row) of a
-// 1 m grid anchored at (0, 100); GTiff creation options as "KEY=VALUE".
-ItemRef MakeItem(int id, int col, int row, int w, int h, GDALDataType type, double value,
-                 std::optional<double> nodata = std::nullopt,
-                 const std::vector<std::string>& options = {})
-{
-    const std::string path = "/vsimem/composite_" + std::to_string(id) + ".tif";
-    auto* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
-    CPLStringList createOptions;
-    for (const std::string& o : options)
-        createOptions.AddString(o.c_str());
-    GDALDatasetUniquePtr ds(drv->Create(path.c_str(), w, h, 1, type, createOptions.List()));
-    double gt[6] = {static_cast<double>(col), 1, 0, 100.0 - row, 0, -1};
-    ds->SetGeoTransform(gt);
-    ds->SetProjection(Wkt32631().c_str());
-    GDALRasterBand* band = ds->GetRasterBand(1);
-    if (nodata)
-        band->SetNoDataValue(*nodata);
-    band->Fill(value);
-    ItemRef item;
-    item.id = id;
-    item.path = path;
-    item.srid = 32631;
-    std::copy(gt, gt + 6, item.gt.begin());
-    item.width = w;
-    item.height = h;
-    return item;
-}
-
 void SetPixel(const ItemRef& item, int x, int y, double value)
 {
     GDALDatasetUniquePtr ds(GDALDataset::Open(item.path.c_str(), GDAL_OF_UPDATE));

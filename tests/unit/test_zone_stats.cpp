@@ -31,21 +31,7 @@ public:
 // grid of GridMosaic, with its recorded band type.
 ItemRef Item(int id, int col, int row, int w, int h, double value)
 {
-    const std::string path = "/vsimem/zone_" + std::to_string(id) + ".tif";
-    GDALDatasetUniquePtr ds(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
-        path.c_str(), w, h, 1, GDT_Byte, nullptr));
-    double gt[6] = {1.0 * col, 1, 0, 100.0 - row, 0, -1};
-    ds->SetGeoTransform(gt);
-    ds->SetProjection(Wkt32631().c_str());
-    ds->GetRasterBand(1)->SetNoDataValue(0);
-    ds->GetRasterBand(1)->Fill(value);
-    ItemRef item;
-    item.id = id;
-    item.path = path;
-    item.srid = 32631;
-    std::copy(gt, gt + 6, item.gt.begin());
-    item.width = w;
-    item.height = h;
+    ItemRef item = MakeItem(id, col, row, w, h, GDT_Byte, value, 0.0, {}, "zone");
     item.bandTypes = {GDT_Byte};
     return item;
 }
@@ -119,7 +105,7 @@ TEST_F(ZoneStatsTest, OnlyTilesThatAloneShowInTheCompositeAnswer)
         Tile(bottom, 4, 0, 8, 4, 7, 16),  // under top: read
         Tile(bottom, 8, 0, 12, 4, 7, 10), // partly valid, nothing below: answers
     };
-    auto got = TilesAnsweringForComposite(m, {top, bottom}, tiles, 1, *zone, nullptr);
+    auto got = TilesAnsweringForComposite(m, {top, bottom}, tiles, 1, *zone, nullptr, Cancel{});
     ASSERT_EQ(got.size(), 3u);
     EXPECT_EQ(got[0].bounds.minx, 0);
     EXPECT_EQ(got[1].bounds.minx, 4);
@@ -128,22 +114,22 @@ TEST_F(ZoneStatsTest, OnlyTilesThatAloneShowInTheCompositeAnswer)
 
     // A partly valid tile over another item is read: the item below shows through its holes.
     got = TilesAnsweringForComposite(m, {top, bottom}, {Tile(top, 4, 0, 8, 4, 5, 12)}, 1, *zone,
-                                     nullptr);
+                                     nullptr, Cancel{});
     EXPECT_TRUE(got.empty());
     // Not inside the zone, another band type, or a band the item lacks: read.
     const auto narrow = Zone("POLYGON((0 90,3 90,3 100,0 100,0 90))");
-    EXPECT_TRUE(TilesAnsweringForComposite(m, {top, bottom}, {tiles[0]}, 1, *narrow, nullptr)
+    EXPECT_TRUE(TilesAnsweringForComposite(m, {top, bottom}, {tiles[0]}, 1, *narrow, nullptr, Cancel{})
                     .empty());
     ItemRef wide = top;
     wide.bandTypes = {GDT_UInt16};
-    EXPECT_TRUE(TilesAnsweringForComposite(m, {wide, bottom}, {tiles[0]}, 1, *zone, nullptr)
+    EXPECT_TRUE(TilesAnsweringForComposite(m, {wide, bottom}, {tiles[0]}, 1, *zone, nullptr, Cancel{})
                     .empty());
     EXPECT_TRUE(
-        TilesAnsweringForComposite(m, {top, bottom}, {tiles[0]}, 2, *zone, nullptr).empty());
+        TilesAnsweringForComposite(m, {top, bottom}, {tiles[0]}, 2, *zone, nullptr, Cancel{}).empty());
     // An item off the mosaic grid (half a pixel) answers nothing.
     ItemRef shifted = top;
     shifted.gt[0] += 0.5;
-    EXPECT_TRUE(TilesAnsweringForComposite(m, {shifted, bottom}, {tiles[0]}, 1, *zone, nullptr)
+    EXPECT_TRUE(TilesAnsweringForComposite(m, {shifted, bottom}, {tiles[0]}, 1, *zone, nullptr, Cancel{})
                     .empty());
 }
 
@@ -155,7 +141,7 @@ TEST_F(ZoneStatsTest, ATileOfAChangedFileFailsNamingTheItem)
     const auto zone = Zone("POLYGON((0 90,20 90,20 100,0 100,0 90))");
     try
     {
-        TilesAnsweringForComposite(m, {top}, {Tile(top, 0, 0, 4, 4, 5, 16)}, 1, *zone, nullptr);
+        TilesAnsweringForComposite(m, {top}, {Tile(top, 0, 0, 4, 4, 5, 16)}, 1, *zone, nullptr, Cancel{});
         FAIL() << "a changed file answered";
     }
     catch (const Error& e)
