@@ -395,6 +395,9 @@ public:
     ~PGMosaicDataset() override;
 
     static GDALDataset* Open(GDALOpenInfo* poOpenInfo);
+    // Open() that, for update, may also name a mosaic that does not exist yet (Create: its
+    // items layer creates it).
+    static GDALDataset* OpenDataset(GDALOpenInfo* poOpenInfo, bool mayCreate);
 
     CPLErr GetGeoTransform(double* padfTransform) override;
     const OGRSpatialReference* GetSpatialRef() const override;
@@ -446,7 +449,7 @@ private:
                     CSLConstList openOptions);
     void ListMosaics();
     void EnablePrefetch(const pgmosaic::ReadOptions& options);
-    void OpenLayers(const std::string& mosaic);
+    void OpenLayers(const std::string& mosaic, bool mayCreate);
     std::string ManagedDirectory(const std::string& explicitDir, std::string* stored);
     PGMosaicItemsLayer* AddItemsLayer(const std::string& mosaic, const std::string& layerName,
                                       int srid, CSLConstList options);

@@ -64,6 +64,11 @@ std::function<void()> MosaicRecheck(PgConnection& conn, const pgmosaic::MosaicIn
 
 GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
 {
+    return OpenDataset(poOpenInfo, false);
+}
+
+GDALDataset* PGMosaicDataset::OpenDataset(GDALOpenInfo* poOpenInfo, bool mayCreate)
+{
     if (!PGMosaicDriverIdentify(poOpenInfo))
         return nullptr;
     const bool wantRaster = (poOpenInfo->nOpenFlags & GDAL_OF_RASTER) != 0;
@@ -108,7 +113,7 @@ GDALDataset* PGMosaicDataset::Open(GDALOpenInfo* poOpenInfo)
             }
         }
         if (wantVector)
-            poDS->OpenLayers(mosaic);
+            poDS->OpenLayers(mosaic, mayCreate);
     });
     if (err != CE_None)
         return nullptr;
@@ -129,7 +134,7 @@ GDALDataset* PGMosaicDataset::CreateVector(const char* pszName, int, int, int nB
     }
     GDALOpenInfo info(pszName, GA_Update | GDAL_OF_VECTOR);
     info.papszOpenOptions = papszOptions;
-    return Open(&info);
+    return OpenDataset(&info, true);
 }
 
 void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
@@ -486,18 +491,27 @@ PGMosaicItemsLayer* PGMosaicDataset::AddItemsLayer(const std::string& mosaic,
     return raw;
 }
 
-void PGMosaicDataset::OpenLayers(const std::string& mosaic)
+void PGMosaicDataset::OpenLayers(const std::string& mosaic, bool mayCreate)
 {
-    // Open for update, the layers appear as ogr2ogr creates them (so that "ogr2ogr -update
-    // ... -nln items" registers without -append).
-    if (m_bUpdate)
-        return;
+    if (m_bUpdate && mosaic.empty())
+        return; // layers appear as they are created, in mosaics named by the layers
     auto res =
         mosaic.empty()
             ? m_poConn->Exec("SELECT name, srid FROM pgmosaic.mosaic ORDER BY name")
             : m_poConn->Exec("SELECT name, srid FROM pgmosaic.mosaic WHERE name = $1", {mosaic});
-    if (!mosaic.empty() && PQntuples(res.get()) == 0)
-        throw Error(ErrorKind::NotFound, "unknown mosaic \"" + mosaic + "\"");
+    // A named mosaic must exist, in update mode too (ogrinfo retries a failed open for
+    // update and would list nothing with success); only Create (ogr2ogr -f PGMOSAIC, or
+    // -append, which falls back to it) may name a new one.
+    if (!mosaic.empty() && PQntuples(res.get()) == 0 && !mayCreate)
+        throw Error(ErrorKind::NotFound,
+                    "unknown mosaic \"" + mosaic +
+                        "\"" + (m_bUpdate ? " (to create it while loading, use \"ogr2ogr -f "
+                                             "PGMOSAIC\" instead of -update)"
+                                           : ""));
+    // Open for update, the layers appear as ogr2ogr creates them (so that "ogr2ogr -update
+    // ... -nln items" registers without -append).
+    if (m_bUpdate)
+        return;
     for (int i = 0; i < PQntuples(res.get()); ++i)
     {
         const std::string name = PQgetvalue(res.get(), i, 0);

@@ -159,7 +159,7 @@ GDALDataset* PGMosaicDataset::CreateCopy(const char* pszName, GDALDataset* poSrc
             throw Error(ErrorKind::InvalidParameter,
                         "gdal_translate -of PGMOSAIC needs mosaic= in the connection string");
         GDALOpenInfo info(pszName, GA_Update | GDAL_OF_VECTOR);
-        std::unique_ptr<PGMosaicDataset> ds(static_cast<PGMosaicDataset*>(Open(&info)));
+        std::unique_ptr<PGMosaicDataset> ds(static_cast<PGMosaicDataset*>(OpenDataset(&info, true)));
         if (!ds)
             throw Error(ErrorKind::Catalog, CPLGetLastErrorMsg());
 

@@ -5,7 +5,7 @@ On the read benchmark's tile grid (bench_read.make_tiles, same parameters, so --
 directories are shared with tests/bench/bench_read.py), it times, each run on a freshly
 created database:
   (a) gdaltindex index.gpkg <files>                                 (for information)
-  (b) ogr2ogr -update "PGMOSAIC:... mosaic=load" index.gpkg -nln items, default options:
+  (b) ogr2ogr -f PGMOSAIC "PGMOSAIC:... mosaic=load" index.gpkg -nln items, default options:
       valid-data footprints traced from the masks, approximate per-band statistics,
       NUM_THREADS=ALL_CPUS
   (c) the same with -doo NUM_THREADS=1
@@ -152,7 +152,7 @@ def run_pgmosaic(args, case, paths, workdir):
     t0 = time.perf_counter()
     run_logged(["gdaltindex", "-f", "GPKG", index] + paths, log_path, "gdaltindex")
     t1 = time.perf_counter()
-    cmd = ["ogr2ogr", "-update", f"PGMOSAIC:{conninfo(args.dbname)} mosaic={MOSAIC}", index,
+    cmd = ["ogr2ogr", "-f", "PGMOSAIC", f"PGMOSAIC:{conninfo(args.dbname)} mosaic={MOSAIC}", index,
            "-nln", "items"]
     for opt in case.doo:
         cmd += ["-doo", opt]

@@ -87,3 +87,15 @@ def test_gdalinfo_reports_errors_without_crashing(db):
     r = subprocess.run(["gdalinfo", db.mosaic("nope")], capture_output=True, text=True)
     assert r.returncode != 0
     assert 'unknown mosaic "nope"' in r.stderr
+
+
+def test_ogrinfo_on_an_unknown_mosaic_fails(db):
+    # ogrinfo retries a failed open in update mode: that open must fail too, or it lists
+    # nothing and exits 0.
+    r = subprocess.run(["ogrinfo", "-so", db.mosaic("nope")], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert 'unknown mosaic "nope"' in r.stderr
+    r = subprocess.run(["ogr2ogr", "-update", db.mosaic("nope"), db.mosaic("nope")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and '"ogr2ogr -f PGMOSAIC" instead of -update' in r.stderr
+    assert db.query("SELECT count(*) FROM pgmosaic.mosaic WHERE name = 'nope'")[0][0] == 0

@@ -32,7 +32,8 @@ def tiles(datadir):
 def test_gdaltindex_then_ogr2ogr_registers_every_file(db, tiles, tmp_path):
     index = str(tmp_path / "index.gpkg")
     run("gdaltindex", index, *tiles)
-    run("ogr2ogr", "-update", conn(db, "etl"), index, "-nln", "items", "-progress")
+    # -f PGMOSAIC creates the mosaic "etl"; -update opens mosaics that exist (below).
+    run("ogr2ogr", "-f", "PGMOSAIC", conn(db, "etl"), index, "-nln", "items", "-progress")
     rows = db.query("SELECT path::text, ST_SRID(footprint), statistics IS NOT NULL, is_cog "
                     "FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id "
                     "WHERE m.name = 'etl' ORDER BY i.id")
