@@ -284,6 +284,7 @@ private:
     std::string SelectList() const;
     OGRFeature* Translate(PGresult* r, int row);
     std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
+    std::string SpatialFilterSql(std::vector<std::string>& params) const;
 
     PgConnection& m_oConn;
     std::string m_osPostgis;
@@ -309,9 +310,11 @@ public:
     void ResetReading() override { m_bDone = false; }
     OGRFeature* GetNextFeature() override;
     OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
-    int TestCapability(const char*) override { return FALSE; }
+    int TestCapability(const char* pszCap) override;
+    GIntBig GetFeatureCount(int bForce = TRUE) override;
 
 private:
+    OGRFeature* ReadBoundary();
     PgConnection& m_oConn;
     std::string m_osPostgis;
     std::string m_osMosaic;
@@ -330,6 +333,7 @@ public:
     ~PGMosaicThemesLayer() override;
     OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
     int TestCapability(const char* pszCap) override;
+    GIntBig GetFeatureCount(int bForce = TRUE) override;
     OGRErr CreateField(OGRFieldDefn* poField, int bApproxOK = TRUE) override;
 
 protected:

@@ -232,21 +232,40 @@ void PGMosaicItemsLayer::SetSpatialFilter(OGRGeometry* poGeom)
     ResetReading();
 }
 
+// " AND ..." keeping the items whose footprint intersects the spatial filter (none without
+// one), its values appended to `params`; the same test as OGRLayer::FilterGeometry, so that
+// the server's count agrees with the features read.
+std::string PGMosaicItemsLayer::SpatialFilterSql(std::vector<std::string>& params) const
+{
+    if (m_poFilterGeom == nullptr)
+        return std::string();
+    const std::string& pg = m_osPostgis;
+    const size_t first = params.size() + 1;
+    auto arg = [&](size_t k) { return "$" + std::to_string(first + k); };
+    params.push_back(Num(m_sFilterEnvelope.MinX));
+    params.push_back(Num(m_sFilterEnvelope.MinY));
+    params.push_back(Num(m_sFilterEnvelope.MaxX));
+    params.push_back(Num(m_sFilterEnvelope.MaxY));
+    std::string sql = " AND i.footprint OPERATOR(" + pg + ".&&) " + pg + ".ST_MakeEnvelope(" +
+                      arg(0) + ", " + arg(1) + ", " + arg(2) + ", " + arg(3) + ", m.srid)";
+    char* wkt = nullptr;
+    if (m_poFilterGeom->exportToWkt(&wkt) == OGRERR_NONE && wkt != nullptr)
+    {
+        params.push_back(wkt);
+        sql += " AND " + pg + ".ST_Intersects(i.footprint, " + pg + ".ST_GeomFromText(" +
+               arg(4) + ", m.srid))";
+    }
+    CPLFree(wkt);
+    return sql;
+}
+
 std::vector<std::unique_ptr<OGRFeature>> PGMosaicItemsLayer::FetchPage(GIntBig afterId)
 {
     std::string sql = "SELECT " + SelectList() +
                       " FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id "
                       "WHERE m.name = $1 AND i.id > $2";
     std::vector<std::string> params{m_osMosaic, std::to_string(afterId)};
-    if (m_poFilterGeom != nullptr)
-    {
-        sql += " AND i.footprint OPERATOR(" + m_osPostgis + ".&&) " + m_osPostgis +
-               ".ST_MakeEnvelope($3, $4, $5, $6, m.srid)";
-        params.push_back(Num(m_sFilterEnvelope.MinX));
-        params.push_back(Num(m_sFilterEnvelope.MinY));
-        params.push_back(Num(m_sFilterEnvelope.MaxX));
-        params.push_back(Num(m_sFilterEnvelope.MaxY));
-    }
+    sql += SpatialFilterSql(params);
     sql += " ORDER BY i.id LIMIT " + std::to_string(kPageSize);
     auto res = m_oConn.Exec(sql.c_str(), params);
     std::vector<std::unique_ptr<OGRFeature>> page;
@@ -323,13 +342,15 @@ OGRFeature* PGMosaicItemsLayer::GetFeature(GIntBig nFID)
 
 GIntBig PGMosaicItemsLayer::GetFeatureCount(int bForce)
 {
-    if (m_poFilterGeom != nullptr || m_poAttrQuery != nullptr)
+    if (m_poAttrQuery != nullptr)
         return OGRLayer::GetFeatureCount(bForce);
     return GdalGuard(
         [&]() -> GIntBig {
-            auto res = m_oConn.Exec("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
-                                    "ON m.id = i.mosaic_id WHERE m.name = $1",
-                                    {m_osMosaic});
+            std::vector<std::string> params{m_osMosaic};
+            const std::string sql = "SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
+                                    "ON m.id = i.mosaic_id WHERE m.name = $1" +
+                                    SpatialFilterSql(params);
+            auto res = m_oConn.Exec(sql.c_str(), params);
             return std::atoll(PQgetvalue(res.get(), 0, 0));
         },
         -1);
@@ -360,7 +381,7 @@ OGRErr PGMosaicItemsLayer::GetExtent(OGREnvelope* psExtent, int)
 int PGMosaicItemsLayer::TestCapability(const char* pszCap)
 {
     if (EQUAL(pszCap, OLCFastFeatureCount))
-        return m_poFilterGeom == nullptr && m_poAttrQuery == nullptr;
+        return m_poAttrQuery == nullptr;
     if (EQUAL(pszCap, OLCRandomRead) || EQUAL(pszCap, OLCFastSpatialFilter) ||
         EQUAL(pszCap, OLCStringsAsUTF8) || EQUAL(pszCap, OLCFastGetExtent))
         return TRUE;
@@ -561,6 +582,32 @@ OGRFeature* PGMosaicBoundaryLayer::GetNextFeature()
     if (m_bDone)
         return nullptr;
     m_bDone = true;
+    OGRFeature* f = ReadBoundary();
+    if (f != nullptr && ((m_poFilterGeom != nullptr && !FilterGeometry(f->GetGeometryRef())) ||
+                         (m_poAttrQuery != nullptr && !m_poAttrQuery->Evaluate(f))))
+    {
+        delete f;
+        return nullptr;
+    }
+    return f;
+}
+
+// One feature, always (the union of no footprints is empty).
+int PGMosaicBoundaryLayer::TestCapability(const char* pszCap)
+{
+    return EQUAL(pszCap, OLCFastFeatureCount) && m_poFilterGeom == nullptr &&
+           m_poAttrQuery == nullptr;
+}
+
+GIntBig PGMosaicBoundaryLayer::GetFeatureCount(int bForce)
+{
+    if (m_poFilterGeom == nullptr && m_poAttrQuery == nullptr)
+        return 1;
+    return OGRLayer::GetFeatureCount(bForce);
+}
+
+OGRFeature* PGMosaicBoundaryLayer::ReadBoundary()
+{
     return GdalGuard(
         [&]() -> OGRFeature* {
             const std::string& pg = m_osPostgis;
@@ -643,7 +690,23 @@ int PGMosaicThemesLayer::TestCapability(const char* pszCap)
 {
     if (EQUAL(pszCap, OLCSequentialWrite) || EQUAL(pszCap, OLCCreateField))
         return m_bUpdate;
+    if (EQUAL(pszCap, OLCFastFeatureCount))
+        return m_poFilterGeom == nullptr && m_poAttrQuery == nullptr;
     return EQUAL(pszCap, OLCStringsAsUTF8);
+}
+
+GIntBig PGMosaicThemesLayer::GetFeatureCount(int bForce)
+{
+    if (m_poFilterGeom != nullptr || m_poAttrQuery != nullptr)
+        return OGRLayer::GetFeatureCount(bForce);
+    return GdalGuard(
+        [&]() -> GIntBig {
+            auto res = m_oConn.Exec("SELECT count(*) FROM pgmosaic.theme t JOIN pgmosaic.mosaic m "
+                                    "ON m.id = t.mosaic_id WHERE m.name = $1",
+                                    {m_osMosaic});
+            return std::atoll(PQgetvalue(res.get(), 0, 0));
+        },
+        -1);
 }
 
 OGRErr PGMosaicThemesLayer::CreateField(OGRFieldDefn* poField, int)

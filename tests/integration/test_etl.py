@@ -62,6 +62,26 @@ def test_items_layer_reads_back(db, tiles):
     assert b["item_count"] == len(tiles)
 
 
+def test_layers_count_fast_so_ogr2ogr_shows_progress(db, tiles, tmp_path):
+    ds = gdal.OpenEx(conn(db, "etl"), gdal.OF_VECTOR)
+    items = ds.GetLayerByName("items")
+    # A spatial filter is counted by the server, with the same answer as the features read.
+    minx, maxx, miny, maxy = items.GetExtent()
+    items.SetSpatialFilterRect(minx, miny, minx + (maxx - minx) / 4, maxy)
+    assert items.TestCapability("FastFeatureCount")
+    read = sum(1 for _ in items)
+    assert 0 < read < len(tiles) and items.GetFeatureCount() == read
+    items.SetSpatialFilter(None)
+    for name in ("items", "boundary", "themes"):
+        assert ds.GetLayerByName(name).TestCapability("FastFeatureCount"), name
+    assert ds.GetLayerByName("boundary").GetFeatureCount() == 1
+    assert ds.GetLayerByName("themes").GetFeatureCount() == len(list(ds.GetLayerByName("themes")))
+    out = str(tmp_path / "copy.gpkg")
+    r = run("ogr2ogr", "-progress", out, conn(db, "etl"))
+    assert "Progress turned off" not in r.stderr and "100 - done" in r.stdout
+    assert gdal.OpenEx(out).GetLayerByName("items").GetFeatureCount() == len(tiles)
+
+
 def test_loading_the_same_index_twice_does_not_duplicate(db, tiles, tmp_path):
     index = str(tmp_path / "again.gpkg")
     run("gdaltindex", index, *tiles)
