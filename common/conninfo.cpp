@@ -26,6 +26,19 @@ std::string Lower(std::string s)
     return s;
 }
 
+bool StartsWithCI(const char* text, const char* prefix)
+{
+    if (text == nullptr)
+        return false;
+    for (; *prefix; ++prefix, ++text)
+    {
+        if (*text == '\0' || std::toupper(static_cast<unsigned char>(*text)) !=
+                                 std::toupper(static_cast<unsigned char>(*prefix)))
+            return false;
+    }
+    return true;
+}
+
 Error Malformed(const std::string& what)
 {
     return Error(ErrorKind::InvalidParameter, "malformed PGMOSAIC connection string: " + what);
@@ -41,14 +54,29 @@ std::string ConnectionString::Get(const std::string& key) const
 
 bool HasConnectionPrefix(const char* text)
 {
-    if (text == nullptr)
-        return false;
-    for (const char* p = kConnectionPrefix; *p; ++p, ++text)
-    {
-        if (*text == '\0' || std::toupper(static_cast<unsigned char>(*text)) != *p)
-            return false;
-    }
-    return true;
+    return StartsWithCI(text, kConnectionPrefix);
+}
+
+bool HasPathPrefix(const char* text)
+{
+    return StartsWithCI(text, kPathPrefix);
+}
+
+std::string ConnectionTextOf(const std::string& name)
+{
+    if (HasConnectionPrefix(name.c_str()))
+        return name.substr(std::string(kConnectionPrefix).size());
+    if (!HasPathPrefix(name.c_str()))
+        throw Malformed("expected PGMOSAIC:<conninfo> or " + std::string(kPathPrefix) +
+                        "<conninfo>/<mosaic>");
+    const std::string rest = name.substr(std::string(kPathPrefix).size());
+    const size_t slash = rest.rfind('/');
+    const std::string mosaic = slash == std::string::npos ? rest : rest.substr(slash + 1);
+    if (mosaic.empty() || slash == std::string::npos)
+        throw Malformed("a " + std::string(kPathPrefix) +
+                        " path names the mosaic last: " + kPathPrefix +
+                        "<conninfo>/<mosaic> (\"" + RedactConninfo(rest) + "\" has none)");
+    return rest.substr(0, slash) + " " + kKeyMosaic + "=" + QuoteConnValue(mosaic);
 }
 
 ConnectionString ParseConnectionString(const std::string& text)

@@ -10,6 +10,9 @@ namespace pgmosaic
 {
 
 constexpr const char* kConnectionPrefix = "PGMOSAIC:";
+// The same dataset as a path, for tools that want a file name (gdal2tiles.py checks one exists;
+// QGIS names a layer after its base name): /vsipgmosaic/<libpq conninfo>/<mosaic>.
+constexpr const char* kPathPrefix = "/vsipgmosaic/";
 
 // Keys pgmosaic owns in a connection string (and as open options, upper-cased).
 constexpr const char* kKeyMosaic = "mosaic";
@@ -34,6 +37,13 @@ struct ConnectionString
 
 // True when `text` starts with the PGMOSAIC: prefix (case-insensitive).
 bool HasConnectionPrefix(const char* text);
+
+// True when `text` starts with /vsipgmosaic/ (case-insensitive).
+bool HasPathPrefix(const char* text);
+
+// The connection text (what follows PGMOSAIC:) of a dataset name in either form: a path's last
+// component is the mosaic. Throws Error(InvalidParameter) for a path without one.
+std::string ConnectionTextOf(const std::string& name);
 
 // Parses the text after the prefix. Throws Error(InvalidParameter) naming the problem.
 ConnectionString ParseConnectionString(const std::string& text);

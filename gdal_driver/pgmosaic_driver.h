@@ -203,6 +203,9 @@ struct LoadOptions
     bool skipBad = false; // SKIP_BAD=YES: report unreadable rasters and go on
     OnDuplicate onDuplicate = OnDuplicate::Skip;
     int numThreads = 1; // rasters inspected in parallel
+    // JSON_FIELDS=JSON: jsonb columns carry OFSTJSON (default: plain strings, which QGIS 3.22
+    // can save; written features are parsed as JSON either way).
+    bool jsonSubtype = false;
     pgmosaic::InspectOptions inspect{};
 };
 
@@ -285,6 +288,7 @@ private:
     OGRFeature* Translate(PGresult* r, int row);
     std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
     std::string SpatialFilterSql(std::vector<std::string>& params) const;
+    bool IsJsonColumn(const std::string& lowerName) const;
 
     PgConnection& m_oConn;
     std::string m_osPostgis;
@@ -329,7 +333,7 @@ class PGMosaicThemesLayer final : public PGMosaicPagedLayer
 {
 public:
     PGMosaicThemesLayer(PgConnection& conn, const std::string& postgis, const std::string& mosaic,
-                        const std::string& layerName, int srid, bool update);
+                        const std::string& layerName, int srid, bool update, bool jsonSubtype);
     ~PGMosaicThemesLayer() override;
     OGRFeatureDefn* GetLayerDefn() override { return m_poDefn; }
     int TestCapability(const char* pszCap) override;

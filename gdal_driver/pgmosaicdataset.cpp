@@ -80,8 +80,8 @@ GDALDataset* PGMosaicDataset::OpenDataset(GDALOpenInfo* poOpenInfo, bool mayCrea
     poDS->eAccess = poOpenInfo->eAccess;
     poDS->m_aosOpenOptions = CPLStringList(CSLDuplicate(poOpenInfo->papszOpenOptions));
     const CPLErr err = Guarded([&] {
-        auto conn = pgmosaic::ParseConnectionString(poOpenInfo->pszFilename +
-                                                    strlen(pgmosaic::kConnectionPrefix));
+        auto conn = pgmosaic::ParseConnectionString(
+            pgmosaic::ConnectionTextOf(poOpenInfo->pszFilename));
         const std::string mosaic = Option(poOpenInfo->papszOpenOptions, conn, pgmosaic::kKeyMosaic);
         ParseReadOptions(poOpenInfo->papszOpenOptions, conn); // bad options fail first
         ParseItemQuery(poOpenInfo->papszOpenOptions, conn);
@@ -179,9 +179,12 @@ void PGMosaicDataset::ListMosaics()
     {
         const std::string name = PQgetvalue(res.get(), i, 0);
         const std::string key = CPLSPrintf("SUBDATASET_%d_", i + 1);
+        // The mosaic first: QGIS shows (and names the layer) by the whole string, which a
+        // host's address would otherwise push the mosaic's name out of sight in.
         subdatasets.SetNameValue((key + "NAME").c_str(),
-                                 (std::string(pgmosaic::kConnectionPrefix) + m_osConninfo +
-                                  " mosaic=" + pgmosaic::QuoteConnValue(name))
+                                 (std::string(pgmosaic::kConnectionPrefix) +
+                                  "mosaic=" + pgmosaic::QuoteConnValue(name) +
+                                  (m_osConninfo.empty() ? "" : " " + m_osConninfo))
                                      .c_str());
         subdatasets.SetNameValue(
             (key + "DESC").c_str(),
@@ -522,7 +525,8 @@ void PGMosaicDataset::OpenLayers(const std::string& mosaic, bool mayCreate)
             *m_poConn, m_osPostgis, name, prefix + kLayerBoundary, srid));
         if (m_oCaps.themes)
             m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
-                *m_poConn, m_osPostgis, name, prefix + kLayerThemes, srid, false));
+                *m_poConn, m_osPostgis, name, prefix + kLayerThemes, srid, false,
+                ParseLoadOptions(m_aosOpenOptions.List(), nullptr).jsonSubtype));
     }
 }
 

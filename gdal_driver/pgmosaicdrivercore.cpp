@@ -1,10 +1,53 @@
 // Driver core: Identify, the driver's metadata, and registration.
 #include "pgmosaic_driver.h"
 
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
+
+#include "cpl_vsi.h"
+
 int PGMosaicDriverIdentify(GDALOpenInfo* poOpenInfo)
 {
-    return pgmosaic::HasConnectionPrefix(poOpenInfo->pszFilename);
+    return pgmosaic::HasConnectionPrefix(poOpenInfo->pszFilename) ||
+           pgmosaic::HasPathPrefix(poOpenInfo->pszFilename);
 }
+
+namespace
+{
+
+// /vsipgmosaic/<conninfo>/<mosaic> stats as an empty regular file (so that tools checking a
+// file exists, such as gdal2tiles.py, go on to open it) and has no bytes to read; the driver
+// opens it. Nothing here touches the server.
+int PathStat(void*, const char* pszFilename, VSIStatBufL* pStatBuf, int)
+{
+    const char* last = strrchr(pszFilename, '/');
+    if (last == nullptr || last[1] == '\0')
+    {
+        errno = ENOENT;
+        return -1;
+    }
+    pStatBuf->st_mode = S_IFREG | 0444;
+    pStatBuf->st_size = 0;
+    return 0;
+}
+
+void* PathOpen(void*, const char*, const char*)
+{
+    errno = ENOENT;
+    return nullptr;
+}
+
+void InstallPathHandler()
+{
+    VSIFilesystemPluginCallbacksStruct* cb = VSIAllocFilesystemPluginCallbacksStruct();
+    cb->stat = PathStat;
+    cb->open = PathOpen;
+    VSIInstallPluginHandler(pgmosaic::kPathPrefix, cb);
+    VSIFreeFilesystemPluginCallbacksStruct(cb);
+}
+
+} // namespace
 
 void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
 {
@@ -77,6 +120,12 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "the 8 tiles around each read in the background (zoom and pan)'>"
         "    <Value>none</Value><Value>neighbors</Value>"
         "  </Option>"
+        "  <Option name='JSON_FIELDS' type='string-select' default='STRING' "
+        "description='jsonb columns of the items and themes layers as plain strings (QGIS 3.22 "
+        "cannot save JSON-subtype fields) or with GDAL&apos;s JSON subtype (nested objects in "
+        "GeoJSON output)'>"
+        "    <Value>STRING</Value><Value>JSON</Value>"
+        "  </Option>"
         "  <Option name='SKIP_BAD' type='boolean' default='NO' description='Loading: skip "
         "unreadable rasters'/>"
         "  <Option name='ON_DUPLICATE' type='string' default='SKIP' description='Loading: "
@@ -113,4 +162,5 @@ extern "C" void GDALRegister_PGMOSAIC()
         PgConnection::ClosePool();
     };
     GetGDALDriverManager()->RegisterDriver(poDriver);
+    InstallPathHandler();
 }

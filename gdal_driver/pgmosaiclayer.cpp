@@ -193,7 +193,8 @@ PGMosaicItemsLayer::PGMosaicItemsLayer(PgConnection& conn, const std::string& po
     for (const auto& c : m_aoColumns)
     {
         OGRFieldDefn f(c.name.c_str(), c.type);
-        f.SetSubType(c.subType);
+        if (c.subType != OFSTJSON || m_oLoad.jsonSubtype)
+            f.SetSubType(c.subType);
         m_poDefn->AddFieldDefn(&f);
     }
 }
@@ -390,6 +391,16 @@ int PGMosaicItemsLayer::TestCapability(const char* pszCap)
     return FALSE;
 }
 
+// A jsonb column of the catalog, by lower-case name: written values are parsed as JSON even
+// when the field shows as a plain string.
+bool PGMosaicItemsLayer::IsJsonColumn(const std::string& lowerName) const
+{
+    for (const auto& c : m_aoColumns)
+        if (c.subType == OFSTJSON && Lower(c.name) == lowerName)
+            return true;
+    return false;
+}
+
 OGRErr PGMosaicItemsLayer::CreateField(OGRFieldDefn* poField, int)
 {
     // Fields of the source become catalog columns when the names match, else attributes.
@@ -438,7 +449,7 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
             break;
         }
         default:
-            if (fd->GetSubType() == OFSTJSON)
+            if (fd->GetSubType() == OFSTJSON || IsJsonColumn(name))
             {
                 CPLJSONDocument doc;
                 if (doc.LoadMemory(poFeature->GetFieldAsString(i)))
@@ -636,7 +647,7 @@ OGRFeature* PGMosaicBoundaryLayer::ReadBoundary()
 
 PGMosaicThemesLayer::PGMosaicThemesLayer(PgConnection& conn, const std::string& postgis,
                                          const std::string& mosaic, const std::string& layerName,
-                                         int srid, bool update)
+                                         int srid, bool update, bool jsonSubtype)
     : m_oConn(conn), m_osPostgis(postgis), m_osMosaic(mosaic), m_nSrid(srid), m_bUpdate(update)
 {
     m_poDefn = NewLayerDefn(layerName, srid);
@@ -649,7 +660,7 @@ PGMosaicThemesLayer::PGMosaicThemesLayer(PgConnection& conn, const std::string& 
                                      {"attributes", OFTString}})
     {
         OGRFieldDefn f(name, type);
-        if (EQUAL(name, "attributes"))
+        if (EQUAL(name, "attributes") && jsonSubtype)
             f.SetSubType(OFSTJSON);
         m_poDefn->AddFieldDefn(&f);
     }

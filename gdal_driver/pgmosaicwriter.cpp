@@ -37,6 +37,11 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
     else
         throw Error(ErrorKind::InvalidParameter,
                     "invalid ON_DUPLICATE \"" + dup + "\": expected SKIP, UPDATE or FAIL");
+    const std::string json = get("JSON_FIELDS", "STRING");
+    if (!EQUAL(json.c_str(), "STRING") && !EQUAL(json.c_str(), "JSON"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid JSON_FIELDS \"" + json + "\": expected STRING or JSON");
+    o.jsonSubtype = EQUAL(json.c_str(), "JSON");
     o.batchSize = std::atoi(get("BATCH_SIZE", "200").c_str());
     if (o.batchSize < 1)
         throw Error(ErrorKind::InvalidParameter, "BATCH_SIZE must be at least 1");
@@ -89,7 +94,8 @@ OGRLayer* PGMosaicDataset::ICreateLayer(const char* pszName, OGRSpatialReference
             if (PQntuples(res.get()) == 0)
                 throw Error(ErrorKind::NotFound, "unknown mosaic \"" + mosaic + "\"");
             m_apoLayers.push_back(std::make_unique<PGMosaicThemesLayer>(
-                Writer(), m_osPostgis, mosaic, name, std::atoi(PQgetvalue(res.get(), 0, 0)), true));
+                Writer(), m_osPostgis, mosaic, name, std::atoi(PQgetvalue(res.get(), 0, 0)), true,
+                ParseLoadOptions(m_aosOpenOptions.List(), papszOptions).jsonSubtype));
             created = m_apoLayers.back().get();
             return;
         }
@@ -153,7 +159,7 @@ GDALDataset* PGMosaicDataset::CreateCopy(const char* pszName, GDALDataset* poSrc
     std::string written;
     GDALDatasetUniquePtr result;
     const CPLErr err = Guarded([&] {
-        auto conn = pgmosaic::ParseConnectionString(pszName + strlen(pgmosaic::kConnectionPrefix));
+        auto conn = pgmosaic::ParseConnectionString(pgmosaic::ConnectionTextOf(pszName));
         const std::string mosaic = conn.Get(pgmosaic::kKeyMosaic);
         if (mosaic.empty())
             throw Error(ErrorKind::InvalidParameter,

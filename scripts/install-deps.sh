@@ -8,7 +8,7 @@ packages=(
   libgdal-dev gdal-bin python3-gdal python3-rasterio python3-pytest python3-numpy python3-psycopg2
   postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgis libpq-dev
   libproj-dev libtiff-dev libdeflate-dev libzstd-dev googletest libgtest-dev
-  cgi-mapserver mapserver-bin
+  cgi-mapserver mapserver-bin python3-qgis
 )
 
 missing=()

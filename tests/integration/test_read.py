@@ -157,6 +157,26 @@ def test_without_mosaic_lists_subdatasets(db, mosaic):
     ds = gdal.Open(f"PGMOSAIC:{db.conninfo}")
     subs = ds.GetSubDatasets()
     names = [s[0] for s in subs]
-    assert f"PGMOSAIC:{db.conninfo} mosaic=grid" in names
+    assert f"PGMOSAIC:mosaic=grid {db.conninfo}" in names
     assert any("Mosaic grid (EPSG:32631, 3 bands of Byte)" == s[1] for s in subs)
-    assert gdal.Open(names[names.index(f"PGMOSAIC:{db.conninfo} mosaic=grid")]).RasterCount == 3
+    assert gdal.Open(names[names.index(f"PGMOSAIC:mosaic=grid {db.conninfo}")]).RasterCount == 3
+
+
+def test_gdal2tiles_reads_the_path_form(db, mosaic, tmp_path):
+    """gdal2tiles.py wants a name that exists as a file: /vsipgmosaic/<conninfo>/<mosaic> does,
+    and tiles like the VRT of the same files at the zoom nearest the mosaic's resolution (at
+    zooms far out each reads its own overviews: averages of the sources' overviews differ from
+    the VRT's by rounding)."""
+    name, vrt = mosaic
+    out = {}
+    for key, src in (("pgm", f"/vsipgmosaic/{db.conninfo}/grid"), ("vrt", vrt)):
+        out[key] = tmp_path / key
+        r = subprocess.run(["gdal2tiles.py", "-q", "-z", "13", "--processes=2", src,
+                            str(out[key])], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    pngs = sorted(p.relative_to(out["vrt"]) for p in out["vrt"].rglob("*.png"))
+    assert len(pngs) >= 2
+    assert sorted(p.relative_to(out["pgm"]) for p in out["pgm"].rglob("*.png")) == pngs
+    for p in pngs:
+        a = gdal.Open(str(out["pgm"] / p)).ReadRaster()
+        assert a == gdal.Open(str(out["vrt"] / p)).ReadRaster(), str(p)

@@ -82,6 +82,21 @@ TEST(ConnInfo, PrefixIsCaseInsensitiveAndStrict)
     EXPECT_FALSE(HasConnectionPrefix(nullptr));
 }
 
+TEST(ConnInfo, PathFormNamesTheMosaicLast)
+{
+    EXPECT_TRUE(HasPathPrefix("/vsipgmosaic/dbname=x/m"));
+    EXPECT_TRUE(HasPathPrefix("/VSIPGMOSAIC/"));
+    EXPECT_FALSE(HasPathPrefix("/vsimem/x"));
+    EXPECT_EQ(ConnectionTextOf("PGMOSAIC:dbname=x mosaic=m"), "dbname=x mosaic=m");
+    // A socket directory in host= keeps its slashes: the mosaic is after the last one.
+    const ConnectionString c = ParseConnectionString(
+        ConnectionTextOf("/vsipgmosaic/host=/var/run/postgresql dbname=gis/ortho 2020"));
+    EXPECT_EQ(c.Get("mosaic"), "ortho 2020");
+    EXPECT_EQ(c.conninfo, "host=/var/run/postgresql dbname=gis");
+    for (const char* bad : {"/vsipgmosaic/dbname=x", "/vsipgmosaic/dbname=x/", "/vsimem/a/b"})
+        EXPECT_THROW(ConnectionTextOf(bad), Error) << bad;
+}
+
 TEST(ConnInfo, QuotingRoundTrips)
 {
     for (std::string v : {"plain", "with space", "quote'd", "back\\slash", ""})
