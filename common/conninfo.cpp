@@ -76,7 +76,16 @@ std::string ConnectionTextOf(const std::string& name)
         throw Malformed("a " + std::string(kPathPrefix) +
                         " path names the mosaic last: " + kPathPrefix +
                         "<conninfo>/<mosaic> (\"" + RedactConninfo(rest) + "\" has none)");
-    return rest.substr(0, slash) + " " + kKeyMosaic + "=" + QuoteConnValue(mosaic);
+    // The part before the mosaic is parsed on its own and written again quoted, so that
+    // nothing in it (an open quote, a trailing backslash) takes in the mosaic appended.
+    const ConnectionString head = ParseConnectionString(rest.substr(0, slash));
+    if (!head.Get(kKeyMosaic).empty())
+        throw Malformed("a " + std::string(kPathPrefix) +
+                        " path names the mosaic last, not with mosaic=");
+    std::string text = head.conninfo;
+    for (const auto& kv : head.options)
+        text += (text.empty() ? "" : " ") + kv.first + "=" + QuoteConnValue(kv.second);
+    return text + (text.empty() ? "" : " ") + kKeyMosaic + "=" + QuoteConnValue(mosaic);
 }
 
 ConnectionString ParseConnectionString(const std::string& text)

@@ -15,6 +15,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 {
     const std::string text(reinterpret_cast<const char*>(data), size);
     (void)HasConnectionPrefix(text.c_str());
+    // The path form either names a mosaic (the last component) or is refused.
+    try
+    {
+        const ConnectionString p = ParseConnectionString(ConnectionTextOf(kPathPrefix + text));
+        FUZZ_CHECK(!p.Get(kKeyMosaic).empty());
+    }
+    catch (const Error&)
+    {
+    }
     ConnectionString cs;
     try
     {

@@ -63,8 +63,10 @@ for t in $TARGETS; do
     run_limited compile "$BUILD/obj/fuzz_$t.o" "$SRC/tests/fuzz/fuzz_$t.cpp" -fsanitize=fuzzer-no-link
 done
 wait_all || { echo "fuzz: build failed" >&2; exit 1; }
+# A harness is relinked when its object or any common/ object is newer than it.
+newest_obj=$(ls -t "${objs[@]}" | head -1)
 for t in $TARGETS; do
-    if stale "$BUILD/fuzz_$t" "$BUILD/obj/fuzz_$t.o"; then
+    if stale "$BUILD/fuzz_$t" "$BUILD/obj/fuzz_$t.o" || [ "$newest_obj" -nt "$BUILD/fuzz_$t" ]; then
         # shellcheck disable=SC2086
         run_limited $CXX $CXXFLAGS -fsanitize=fuzzer "$BUILD/obj/fuzz_$t.o" "${objs[@]}" $LIBS \
             -o "$BUILD/fuzz_$t"
