@@ -90,7 +90,7 @@ def _running(pid):
         return False
 
 
-def _stop_pids(pids, timeout=5):
+def _stop_pids(pids, timeout=3):
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -125,8 +125,9 @@ def mapfile_text(layers, srid, extent, resample="NEAREST", processing=None):
     PostGISRaster layer given by CONNECTION-less GDAL string; processing maps a layer name to
     extra PROCESSING directives (a stretch, say)."""
     x0, y0, x1, y1 = extent
+    # The map's NAME is WMS's root layer (asking for it draws every layer): no layer's name.
     out = [f"""MAP
-  NAME "pgmosaic"
+  NAME "pgmosaic_site_root"
   EXTENT {x0!r} {y0!r} {x1!r} {y1!r}
   SIZE 256 256
   MAXSIZE 4096
@@ -476,7 +477,9 @@ MapCacheAlias /mapcache {self.config}
                                      "-m", mode]
         if extent:
             cmd += ["-e", ",".join(repr(v) for v in extent)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {(r.stdout + r.stderr)[-2000:]}")
 
     def stop(self):
         if self._apache is not None and self._apache.poll() is None:
