@@ -363,3 +363,42 @@ def test_map_page_in_headless_chromium_paints_the_tiles(site, mosaic, tmp_path):
     magenta = (got[0] > 230) & (got[1] < 30) & (got[2] > 230)
     assert magenta.sum() > 200
     assert (got != painted).any(axis=0).sum() < 0.1 * 512 * 512
+
+
+# --- a stretch from the catalog --------------------------------------------------------------
+
+def test_mapserver_stretches_16_bit_imagery_from_the_catalog_statistics(db, datadir, webdir,
+                                                                        tmp_path):
+    """Int16 items of different ranges: one stretch for every tile, from the statistics the
+    driver publishes (STATISTICS_MINIMUM/MAXIMUM, merged from the catalog), written into the
+    mapfile as PROCESSING "SCALE=min,max": neighbouring items match, no per-tile stretch."""
+    need("mapserver")
+    d = os.path.join(datadir, "servers_int16")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    yy, xx = np.mgrid[0:300, 0:300]
+    low = sampledata.make_cog(os.path.join(d, "low.tif"), (100 + xx + yy)[None].astype(np.int16),
+                              (500000.0, 5000000.0), RES, nodata=-9999)
+    high = sampledata.make_cog(os.path.join(d, "high.tif"),
+                               (2000 + 3 * xx + yy)[None].astype(np.int16),
+                               (503000.0, 5000000.0), RES, nodata=-9999)
+    db.register("dem16", [low, high], [d])
+    ds = gdal.Open(db.mosaic("dem16"))
+    band = ds.GetRasterBand(1)
+    lo = float(band.GetMetadataItem("STATISTICS_MINIMUM"))
+    hi = float(band.GetMetadataItem("STATISTICS_MAXIMUM"))
+    assert (lo, hi) == (100, 2000 + 3 * 299 + 299)  # both items, no pixel scanned
+    extent = (500000.0, 4997000.0, 506000.0, 5000000.0)
+    with servers.WebSite(webdir / "stretch", {"dem": db.mosaic("dem16")}, 32631, extent,
+                         env=driver_env(), processing={"dem": [f"SCALE={lo:g},{hi:g}"]}) as s:
+        # A window across the seam of the two items, on the mosaic's grid.
+        bbox = (502000.0, 4997440.0, 502000.0 + 2560, 5000000.0)
+        status, _, body = s.get(getmap_path("/wms", "dem", "EPSG:32631", bbox))
+        assert status == 200, body[:300]
+        got = decode(body, tmp_path)
+    values = ds.ReadAsArray(200, 0, 256, 256).astype(float)
+    want = np.clip((values - lo) * 255.0 / (hi - lo), 0, 255)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], got[2])  # grey
+    assert np.abs(got[0] - want).max() <= 1.0
+    # Left of the seam the low item, right of it the high one: one scale for both.
+    assert got[0][:, :50].max() < 45 and got[0][:, -50:].min() > 120

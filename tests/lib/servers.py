@@ -17,7 +17,6 @@ scripts/install-deps.sh; available() says which are there.
 
 import os
 import pwd
-import shlex
 import signal
 import socket
 import subprocess
@@ -319,10 +318,6 @@ http {{
             pool.stop()
 
 
-# Backwards name of the first version of this module.
-MapServerSite = WebSite
-
-
 # --- MapCache under apache2 ---------------------------------------------------------------
 
 def grid_xml(name, srid, origin, resolutions, size=256, units="m"):
@@ -512,6 +507,3 @@ def chromium_screenshot(url, out_png, workdir, size=(800, 800), budget_ms=15000)
         raise RuntimeError("chromium made no screenshot: " + r.stderr.decode()[-2000:])
     return out_png
 
-
-def shell_words(text):
-    return shlex.split(text)
