@@ -55,6 +55,18 @@ template <typename T> void UndoPredictor(GByte* row, int pixels, int spp)
     }
 }
 
+// The decoding buffers of the calling thread, shared by every reader it runs: a reader per
+// open item had its own, allocated (and zeroed) afresh for each item a read opened.
+struct DecodeBuffers
+{
+    std::vector<GByte> compressed, block, spare;
+};
+DecodeBuffers& ThreadBuffers()
+{
+    thread_local DecodeBuffers buffers;
+    return buffers;
+}
+
 std::uint64_t BlockItem(GDALRasterBand* band, const char* what, int col, int row)
 {
     const char* v = band->GetMetadataItem(CPLSPrintf("%s_%d_%d", what, col, row), "TIFF");
@@ -162,26 +174,31 @@ bool TiffBlockReader::Decode(int band, int col, int row)
             : full;
     if (length == 0 || length > 2 * full + 65536) // no codec here expands data that much
         return false;
-    m_abyBlock.resize(full);
-    m_abyCompressed.resize(length);
+    DecodeBuffers& buffers = ThreadBuffers();
+    std::vector<GByte>& block = buffers.block;
+    std::vector<GByte>& compressed = buffers.compressed;
+    if (block.size() < full)
+        block.resize(full);
+    if (compressed.size() < length)
+        compressed.resize(length);
     if (VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
-        VSIFReadL(m_abyCompressed.data(), 1, length, m_fp) != length)
+        VSIFReadL(compressed.data(), 1, length, m_fp) != length)
         return false;
     size_t produced = 0;
     switch (m_eCodec)
     {
     case Codec::None:
         produced = std::min<size_t>(length, full);
-        memcpy(m_abyBlock.data(), m_abyCompressed.data(), produced);
+        memcpy(block.data(), compressed.data(), produced);
         break;
     case Codec::Deflate:
-        if (libdeflate_zlib_decompress(m_poInflater, m_abyCompressed.data(), length,
-                                       m_abyBlock.data(), full, &produced) != LIBDEFLATE_SUCCESS)
+        if (libdeflate_zlib_decompress(m_poInflater, compressed.data(), length, block.data(),
+                                       full, &produced) != LIBDEFLATE_SUCCESS)
             produced = 0;
         break;
     case Codec::Zstd:
     {
-        const size_t n = ZSTD_decompress(m_abyBlock.data(), full, m_abyCompressed.data(), length);
+        const size_t n = ZSTD_decompress(block.data(), full, compressed.data(), length);
         produced = ZSTD_isError(n) ? 0 : n;
         break;
     }
@@ -192,7 +209,7 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     if (m_bPredictor)
         for (int y = 0; y < m_nDecodedRows; ++y)
         {
-            GByte* p = m_abyBlock.data() + y * rowBytes;
+            GByte* p = block.data() + y * rowBytes;
             switch (m_nTypeSize)
             {
             case 1:
@@ -221,11 +238,13 @@ void TiffBlockReader::Adopt(int band, int col, int row, bool fill)
     const size_t bandBlock = static_cast<size_t>(m_nBlockW) * m_nBlockH * m_nTypeSize;
     std::vector<GDALRasterBlock*> locked;
     std::vector<void*> targets(static_cast<size_t>(spp));
-    m_abyScratch.resize(bandBlock);
+    DecodeBuffers& buffers = ThreadBuffers();
+    if (buffers.spare.size() < bandBlock)
+        buffers.spare.resize(bandBlock);
     for (int k = 0; k < spp; ++k)
     {
         GDALRasterBand* b = m_poDS->GetRasterBand(spp > 1 ? k + 1 : band);
-        targets[static_cast<size_t>(k)] = m_abyScratch.data();
+        targets[static_cast<size_t>(k)] = buffers.spare.data();
         // A block cached already is left alone: once its lock is dropped, any thread's cache
         // eviction may free it, so it is never written.
         if (GDALRasterBlock* cached = b->TryGetLockedBlockRef(col, row))
@@ -251,9 +270,9 @@ void TiffBlockReader::Adopt(int band, int col, int row, bool fill)
                             targets[static_cast<size_t>(k)], m_eType, m_nTypeSize,
                             static_cast<GPtrDiff_t>(m_nBlockW) * m_nBlockH);
     else if (spp == 1)
-        memcpy(targets[0], m_abyBlock.data(), pixels * m_nTypeSize);
+        memcpy(targets[0], buffers.block.data(), pixels * m_nTypeSize);
     else
-        GDALDeinterleave(m_abyBlock.data(), m_eType, spp, targets.data(), m_eType, pixels);
+        GDALDeinterleave(buffers.block.data(), m_eType, spp, targets.data(), m_eType, pixels);
     if (!fill && m_nDecodedRows < m_nBlockH) // past the end of a short last strip
         for (void* t : targets)
             memset(static_cast<GByte*>(t) + pixels * m_nTypeSize, 0,

@@ -52,7 +52,7 @@ private:
     };
     TiffBlockReader() = default;
     // Decodes block (col, row) of `band` (1-based; any band when pixel interleaved) into
-    // m_abyBlock: false when absent from the file or not as expected.
+    // the calling thread's block buffer: false when absent from the file or not as expected.
     bool Decode(int band, int col, int row);
     // Puts block (col, row) into GDAL's cache: the decoded block (every band of a
     // pixel-interleaved one, `band` of a band-interleaved one), or with `fill` every band's
@@ -70,7 +70,6 @@ private:
     int m_nWidth = 0, m_nHeight = 0;
     int m_nDecodedRows = 0;            // rows of the last decoded block (a last strip may be short)
     std::vector<double> m_adfNodata{}; // per band; empty unless every band has nodata
-    std::vector<GByte> m_abyCompressed{}, m_abyBlock{}, m_abyScratch{};
 };
 
 } // namespace pgmosaic
