@@ -552,12 +552,8 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
         return;
     }
 
-    std::vector<Step> steps = Plan(req, items, bands, true); // top first
-    const bool covered = !steps.empty() && steps.back().opaque &&
-                         steps.back().place.dst.Contains({0, 0, req.bufW, req.bufH});
-    if (!covered)
-        Fill({0, 0, req.bufW, req.bufH}, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
-    steps = SplitDirect(std::move(steps));
+    std::vector<Step> steps = SplitDirect(Plan(req, items, bands, true)); // top first
+    FillUnwritten(req, steps, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
     const bool parallel = Parallel(req, steps.size());
     FetchAll(steps, bands, false, &buf, parallel);
     // Painting bottom-up, each thread on its own band of rows: the order within a row is kept.
@@ -651,6 +647,48 @@ void CompositeReader::Fill(const Window& area, size_t bandCount, const BufferSpe
         for (int y = area.y; y < area.y + area.h; ++y)
             GDALCopyWords64(&value, GDT_Float64, 0, base + b * buf.bandSpace + y * buf.lineSpace,
                             buf.type, static_cast<int>(buf.pixelSpace), area.w);
+}
+
+void CompositeReader::FillUnwritten(const Request& req, const std::vector<Step>& steps,
+                                    size_t bandCount, const BufferSpec& buf, double value) const
+{
+    // Filling the whole buffer first cost a window of many items as much as decoding them:
+    // only what no step writes whole is filled, band of rows by band of rows.
+    std::vector<Window> written;
+    std::vector<int> edges{0, req.bufH};
+    for (const Step& s : steps)
+        if (s.direct || s.opaque)
+        {
+            const int x0 = std::max(0, s.place.dst.x), y0 = std::max(0, s.place.dst.y);
+            const int x1 = std::min(req.bufW, s.place.dst.x + s.place.dst.w);
+            const int y1 = std::min(req.bufH, s.place.dst.y + s.place.dst.h);
+            if (x1 <= x0 || y1 <= y0)
+                continue;
+            written.push_back({x0, y0, x1 - x0, y1 - y0});
+            edges.push_back(y0);
+            edges.push_back(y1);
+        }
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+    std::vector<std::pair<int, int>> spans;
+    for (size_t i = 0; i + 1 < edges.size(); ++i)
+    {
+        const int y0 = edges[i], y1 = edges[i + 1];
+        spans.clear();
+        for (const Window& w : written)
+            if (w.y <= y0 && w.y + w.h >= y1)
+                spans.push_back({w.x, w.x + w.w});
+        std::sort(spans.begin(), spans.end());
+        int x = 0;
+        for (const auto& [a, b] : spans)
+        {
+            if (a > x)
+                Fill({x, y0, a - x, y1 - y0}, bandCount, buf, value);
+            x = std::max(x, b);
+        }
+        if (x < req.bufW)
+            Fill({x, y0, req.bufW - x, y1 - y0}, bandCount, buf, value);
+    }
 }
 
 void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec& buf, int rowBegin,

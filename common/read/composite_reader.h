@@ -66,6 +66,9 @@ private:
     void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
                    const BufferSpec& buf) const;
     void Fill(const Window& area, size_t bandCount, const BufferSpec& buf, double value) const;
+    // Fills the pixels of the request that no step writes whole (a direct step, an opaque one).
+    void FillUnwritten(const Request& req, const std::vector<Step>& steps, size_t bandCount,
+                       const BufferSpec& buf, double value) const;
     bool Skip(const ItemRef& item, const Error& error);
     SourcePool& PoolFor(int thread);
 
