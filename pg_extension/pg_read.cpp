@@ -14,6 +14,7 @@ extern "C"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 }
 
 #include <algorithm>
@@ -307,7 +308,7 @@ pgmosaic::OutputGrid GridOfArea(const pgmosaic::MosaicInfo& mosaic, const OGRGeo
 
 ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
                          std::optional<double> resolution, const std::vector<int>& bands,
-                         double maxError)
+                         double maxError, const pgmosaic::BandAllocator& allocate = nullptr)
 {
     const auto area = GeometryFromWkb(areaWkb);
     OGREnvelope e;
@@ -317,7 +318,7 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     out.grid = GridOfArea(m.mosaic, *area, srid, resolution);
     out.grid.maxError = maxError;
     out.raster = pgmosaic::ReadArea(*m.reader, m.mosaic, m.builtLevels, out.grid, bands, m.type,
-                                    Limits());
+                                    Limits(), allocate);
     // A rectangle whose corners are the grid's keeps every pixel: no mask to burn.
     const auto& g = out.grid;
     const double tol = 1e-9 * std::fabs(g.gt[1]);
@@ -366,64 +367,76 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     return out;
 }
 
-// PostGIS raster WKB (version 0, little endian) of a composed raster.
-std::vector<GByte> RasterWkb(GDALDataset& ds, int srid, double nodata)
+// PostGIS raster's pixel type of a GDAL data type.
+int PixType(GDALDataType type)
 {
-    int pixtype = -1;
-    const GDALDataType type = ds.GetRasterBand(1)->GetRasterDataType();
     switch (type)
     {
-    case GDT_Byte: pixtype = 4; break;
-    case GDT_Int16: pixtype = 5; break;
-    case GDT_UInt16: pixtype = 6; break;
-    case GDT_Int32: pixtype = 7; break;
-    case GDT_UInt32: pixtype = 8; break;
-    case GDT_Float32: pixtype = 10; break;
-    case GDT_Float64: pixtype = 11; break;
+    case GDT_Byte: return 4;
+    case GDT_Int16: return 5;
+    case GDT_UInt16: return 6;
+    case GDT_Int32: return 7;
+    case GDT_UInt32: return 8;
+    case GDT_Float32: return 10;
+    case GDT_Float64: return 11;
     default:
         throw Error(ErrorKind::InvalidParameter, std::string("PostGIS rasters have no ") +
                                                      GDALGetDataTypeName(type) + " pixels");
     }
-    const int w = ds.GetRasterXSize(), h = ds.GetRasterYSize(), n = ds.GetRasterCount();
+}
+
+// An in-db PostGIS raster value in its serialized form (PostGIS's RFC1 format, this machine's
+// byte order), palloc'd with its bands' pixels left for the caller to write: a 64-byte header
+// (varlena size, version 0, band count, scale x/y, origin x/y, skew x/y, SRID, width, height),
+// then per band its pixel type with the has-nodata flag, padding to the pixel size, the nodata
+// value, the pixels, and padding to 8 bytes. Bands are therefore `stride` bytes apart.
+struct SerializedRaster
+{
+    GByte* value = nullptr;
+    pgmosaic::BandMemory pixels;
+};
+
+SerializedRaster AllocateRaster(const pgmosaic::OutputGrid& grid, size_t bands, GDALDataType type,
+                                int srid, double nodata)
+{
+    const int pixtype = PixType(type);
+    const int w = grid.width, h = grid.height;
     if (w > 65535 || h > 65535)
         throw Error(ErrorKind::InvalidParameter,
                     "a PostGIS raster is at most 65535 pixels a side; the area is " +
                         std::to_string(w) + " x " + std::to_string(h) +
                         " (use a coarser resolution or export())");
-    const int size = GDALGetDataTypeSizeBytes(type);
-    std::vector<GByte> out;
-    out.reserve(61 + static_cast<size_t>(n) * (1 + size + static_cast<size_t>(w) * h * size));
-    auto put = [&](const void* p, size_t len) {
-        const GByte* b = static_cast<const GByte*>(p);
-        out.insert(out.end(), b, b + len);
-    };
-    auto u16 = [&](std::uint16_t v) { put(&v, 2); };
-    double gt[6];
-    ds.GetGeoTransform(gt);
-    const GByte endian = 1; // NDR: this machine's order (x86-64, arm64)
-    put(&endian, 1);
-    u16(0);
-    u16(static_cast<std::uint16_t>(n));
-    const double header[6] = {gt[1], gt[5], gt[0], gt[3], gt[2], gt[4]};
-    put(header, sizeof(header));
+    constexpr size_t kHeader = 64;
+    const size_t px = static_cast<size_t>(GDALGetDataTypeSizeBytes(type));
+    const size_t data = static_cast<size_t>(w) * h * px;
+    const size_t stride = (2 * px + data + 7) & ~static_cast<size_t>(7);
+    const size_t total = kHeader + bands * stride;
+    if (bands > 65535 || total > MaxAllocSize)
+        throw Error(ErrorKind::InvalidParameter,
+                    "a raster of " + std::to_string(total) +
+                        " bytes exceeds PostgreSQL's largest value (1 GB): read a smaller area, at "
+                        "a coarser resolution, or fewer bands");
+    GByte* v = pgmosaic::PgCall([&] { return static_cast<GByte*>(palloc(total)); });
+    SET_VARSIZE(v, total);
+    const std::uint16_t version = 0, count = static_cast<std::uint16_t>(bands);
+    const std::uint16_t width = static_cast<std::uint16_t>(w), height = static_cast<std::uint16_t>(h);
+    const double geo[6] = {grid.gt[1], grid.gt[5], grid.gt[0], grid.gt[3], grid.gt[2], grid.gt[4]};
     const std::int32_t s = srid;
-    put(&s, 4);
-    u16(static_cast<std::uint16_t>(w));
-    u16(static_cast<std::uint16_t>(h));
-    std::vector<GByte> value(static_cast<size_t>(size));
-    for (int b = 1; b <= n; ++b)
+    memcpy(v + 4, &version, 2);
+    memcpy(v + 6, &count, 2);
+    memcpy(v + 8, geo, sizeof(geo));
+    memcpy(v + 56, &s, 4);
+    memcpy(v + 60, &width, 2);
+    memcpy(v + 62, &height, 2);
+    for (size_t b = 0; b < bands; ++b)
     {
-        const GByte flags = static_cast<GByte>(pixtype | 0x40); // has nodata
-        put(&flags, 1);
-        GDALCopyWords(&nodata, GDT_Float64, 0, value.data(), type, 0, 1);
-        put(value.data(), value.size());
-        const size_t start = out.size();
-        out.resize(start + static_cast<size_t>(w) * h * size);
-        if (ds.GetRasterBand(b)->RasterIO(GF_Read, 0, 0, w, h, out.data() + start, w, h, type, 0, 0,
-                                          nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
+        GByte* band = v + kHeader + b * stride;
+        memset(band, 0, px);
+        band[0] = static_cast<GByte>(pixtype | 0x40); // has nodata
+        GDALCopyWords(&nodata, GDT_Float64, 0, band + px, type, 0, 1);
+        memset(band + 2 * px + data, 0, stride - 2 * px - data);
     }
-    return out;
+    return {v, {v + kHeader + 2 * px, static_cast<GSpacing>(stride)}};
 }
 
 // A file of `format` (a GDAL driver) holding the dataset, as bytes.
@@ -463,6 +476,32 @@ std::vector<GByte> FileBytes(GDALDataset& ds, const std::string& format, CSLCons
     return std::vector<GByte>(data, data + length);
 }
 
+// options.max_error: the warp's tolerance in output pixels (gdalwarp -et), exact by default.
+double MaxError(const JsonOptions& options)
+{
+    const std::vector<double> maxError = options.Numbers("max_error");
+    if (maxError.size() > 1 || (maxError.size() == 1 && !(maxError[0] >= 0 && maxError[0] <= 10)))
+        throw Error(ErrorKind::InvalidParameter,
+                    "option max_error must be one number of output pixels between 0 and 10");
+    return maxError.empty() ? 0.0 : maxError[0];
+}
+
+// Argument n in its type's text form (nullopt when NULL).
+std::optional<std::string> ArgText(FunctionCallInfo fcinfo, int n)
+{
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
+    char* text = pgmosaic::PgCall([&] {
+        Oid output = InvalidOid;
+        bool varlena = false;
+        getTypeOutputInfo(get_fn_expr_argtype(fcinfo->flinfo, n), &output, &varlena);
+        return OidOutputFunctionCall(output, PG_GETARG_DATUM(n));
+    });
+    std::string out(text);
+    pgmosaic::PgCall([&] { pfree(text); });
+    return out;
+}
+
 std::string Upper(std::string s)
 {
     for (auto& c : s)
@@ -472,9 +511,42 @@ std::string Upper(std::string s)
 
 } // namespace
 
+// read(mosaic text, area geometry, resolution float8, srid integer, bands integer[], method
+// text, options jsonb) -> raster: the composed area as an in-db raster, composed in place in
+// the value returned (its pixels are never copied). The mosaic, the output SRID and the area in
+// it come from the SQL helpers, as the caller may see them.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_read)
+{
+    const auto rows = pgmosaic::SpiRows(
+        "SELECT pg_catalog.encode(pgmosaic._output_area(m, $2::geometry, x.s), 'hex'), x.s, "
+        "pgmosaic._read_options($4::jsonb, $5)::text FROM pgmosaic._mosaic($1) m, "
+        "LATERAL (SELECT COALESCE($3::integer, m.srid) AS s) x",
+        {ArgText(fcinfo, 0), ArgText(fcinfo, 1), ArgText(fcinfo, 3), ArgText(fcinfo, 6),
+         ArgText(fcinfo, 5)});
+    if (rows.size() != 1 || !rows[0][0] || !rows[0][1] || !rows[0][2])
+        throw Error(ErrorKind::Internal, "the area could not be had in the output SRS");
+    int wkbSize = 0;
+    GByte* wkb = CPLHexToBinary(rows[0][0]->c_str(), &wkbSize);
+    const std::string areaWkb(reinterpret_cast<const char*>(wkb), static_cast<size_t>(wkbSize));
+    CPLFree(wkb);
+    const int srid = std::stoi(*rows[0][1]);
+    const JsonOptions options(*rows[0][2]);
+    BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    const std::optional<double> resolution =
+        PG_ARGISNULL(2) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(2));
+    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
+    SerializedRaster raster;
+    ComposeArea(m, areaWkb, srid, resolution, bands, MaxError(options),
+                [&](const pgmosaic::OutputGrid& grid, size_t n, GDALDataType type) {
+                    raster = AllocateRaster(grid, n, type, srid, m.Fill());
+                    return raster.pixels;
+                });
+    PG_RETURN_POINTER(raster.value);
+}
+
 // _compose(mosaic text, area_wkb bytea, srid integer, resolution float8, bands integer[],
-// options jsonb, format text) -> bytea: the composed area as PostGIS raster WKB (format
-// 'WKB', for read()) or as a file of a GDAL format (export()). The area is in `srid`.
+// options jsonb, format text) -> bytea: the composed area as a file of a GDAL format
+// (export()). The area is in `srid`.
 PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
 {
     const JsonOptions options(JsonbArg(fcinfo, 5));
@@ -482,18 +554,10 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
     const std::optional<double> resolution =
         PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
     const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
-    // options.max_error: the warp's tolerance in output pixels (gdalwarp -et), exact by default.
-    const std::vector<double> maxError = options.Numbers("max_error");
-    if (maxError.size() > 1 || (maxError.size() == 1 && !(maxError[0] >= 0 && maxError[0] <= 10)))
-        throw Error(ErrorKind::InvalidParameter,
-                    "option max_error must be one number of output pixels between 0 and 10");
     ComposedArea area = ComposeArea(m, BytesArg(fcinfo, 1), PG_GETARG_INT32(2), resolution, bands,
-                                    maxError.empty() ? 0.0 : maxError[0]);
+                                    MaxError(options));
     const std::string format = Upper(pgmosaic::TextArg(fcinfo, 6));
     std::vector<GByte> bytes;
-    if (format == "WKB")
-        bytes = RasterWkb(*area.raster.ds, area.srid, m.Fill());
-    else
     {
         CPLStringList creation;
         const std::string co = options.Text("creation_options");

@@ -86,10 +86,29 @@ void CheckSamples(std::int64_t w, std::int64_t h, size_t bands, const AreaReadLi
                         std::to_string(limits.maxSamples) + ")");
 }
 
-GDALDatasetUniquePtr MemDataset(int w, int h, int bands, GDALDataType type,
-                                const std::string& srsWkt, const GeoTransform& gt)
+// Adds to a MEM dataset a band of `type` over memory it does not own (rows one after the
+// other).
+void AddBandOver(GDALDataset& ds, GByte* data, GDALDataType type)
 {
-    GDALDatasetUniquePtr ds = MemRaster(w, h, bands, type);
+    const int size = GDALGetDataTypeSizeBytes(type);
+    CPLStringList options;
+    char pointer[64] = {};
+    CPLPrintPointer(pointer, data, sizeof(pointer) - 1);
+    options.SetNameValue("DATAPOINTER", pointer);
+    options.SetNameValue("PIXELOFFSET", CPLSPrintf("%d", size));
+    options.SetNameValue("LINEOFFSET",
+                         CPLSPrintf(CPL_FRMT_GIB, static_cast<GIntBig>(ds.GetRasterXSize()) * size));
+    if (ds.AddBand(type, options.List()) != CE_None)
+        throw Error(ErrorKind::Internal, "cannot make an in-memory raster");
+}
+
+// A MEM dataset of w x h pixels whose bands of `type` are the memory at `bands`.
+GDALDatasetUniquePtr MemOver(int w, int h, const std::vector<GByte*>& bands, GDALDataType type,
+                             const std::string& srsWkt, const GeoTransform& gt)
+{
+    GDALDatasetUniquePtr ds = MemRaster(w, h, 0, type);
+    for (GByte* band : bands)
+        AddBandOver(*ds, band, type);
     GeoTransform copy = gt;
     ds->SetGeoTransform(copy.data());
     if (!srsWkt.empty())
@@ -97,40 +116,36 @@ GDALDatasetUniquePtr MemDataset(int w, int h, int bands, GDALDataType type,
     return ds;
 }
 
-void WriteBands(GDALDataset& ds, const std::vector<GByte>& data, GDALDataType type, int count,
-                int firstBand)
+std::vector<GByte*> Bands(GByte* data, GSpacing bandSpace, int count)
 {
-    const int w = ds.GetRasterXSize(), h = ds.GetRasterYSize();
-    const int size = GDALGetDataTypeSizeBytes(type);
-    std::vector<int> map;
+    std::vector<GByte*> out;
     for (int b = 0; b < count; ++b)
-        map.push_back(firstBand + b);
-    if (ds.RasterIO(GF_Write, 0, 0, w, h, const_cast<GByte*>(data.data()), w, h, type, count,
-                    map.data(), size, static_cast<GSpacing>(w) * size,
-                    static_cast<GSpacing>(w) * h * size, nullptr) != CE_None)
-        throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
+        out.push_back(data + b * bandSpace);
+    return out;
 }
 
-// Composes on the mosaic grid: window `req` of full-resolution pixels into req.bufW x req.bufH.
-void Compose(CompositeReader& reader, const MosaicInfo& mosaic,
-             const std::vector<int>& builtLevels, const Request& req,
-             const std::vector<int>& bands, GDALDataType type, std::vector<GByte>& data,
-             std::vector<GByte>* coverage)
+// Composes on the mosaic grid: window `req` of full-resolution pixels into req.bufW x req.bufH
+// pixels at `data` (bands `bandSpace` apart), every pixel written.
+void Compose(CompositeReader& reader, const std::vector<int>& builtLevels, const Request& req,
+             const std::vector<int>& bands, GDALDataType type, GByte* data, GSpacing bandSpace)
 {
     const int size = GDALGetDataTypeSizeBytes(type);
-    const GSpacing bandBytes = static_cast<GSpacing>(req.bufW) * req.bufH * size;
-    data.assign(static_cast<size_t>(bandBytes) * bands.size(), 0);
     const double reduction = std::min(static_cast<double>(req.win.w) / req.bufW,
                                       static_cast<double>(req.win.h) / req.bufH);
-    const int level = BuiltLevelFor(builtLevels, reduction);
-    reader.Read(req, bands,
-                {data.data(), type, size, static_cast<GSpacing>(req.bufW) * size, bandBytes},
-                level);
-    if (coverage != nullptr && !mosaic.nodata)
-    {
-        coverage->assign(static_cast<size_t>(req.bufW) * req.bufH, 0);
-        reader.ReadCoverage(req, {coverage->data(), GDT_Byte, 1, req.bufW, 0}, level);
-    }
+    reader.Read(req, bands, {data, type, size, static_cast<GSpacing>(req.bufW) * size, bandSpace},
+                BuiltLevelFor(builtLevels, reduction));
+}
+
+// Where some item has a valid pixel (255) or not (0), as Compose composes the window.
+std::vector<GByte> Coverage(CompositeReader& reader, const std::vector<int>& builtLevels,
+                            const Request& req)
+{
+    std::vector<GByte> coverage(static_cast<size_t>(req.bufW) * req.bufH);
+    const double reduction = std::min(static_cast<double>(req.win.w) / req.bufW,
+                                      static_cast<double>(req.win.h) / req.bufH);
+    reader.ReadCoverage(req, {coverage.data(), GDT_Byte, 1, req.bufW, 0},
+                        BuiltLevelFor(builtLevels, reduction));
+    return coverage;
 }
 
 } // namespace
@@ -237,19 +252,31 @@ OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
 
 AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                     const std::vector<int>& builtLevels, const OutputGrid& grid,
-                    const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits)
+                    const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits,
+                    const BandAllocator& allocate)
 {
     CheckSamples(grid.width, grid.height, bands.size(), limits, "the output");
     const int count = static_cast<int>(bands.size());
     const double fill = mosaic.nodata.value_or(0.0);
+    const int size = GDALGetDataTypeSizeBytes(type);
     AreaRaster out;
-    out.ds = MemDataset(grid.width, grid.height, count, type, grid.srsWkt, grid.gt);
+    BandMemory memory;
+    if (allocate)
+        memory = allocate(grid, bands.size(), type);
+    else
+    {
+        memory.bandSpace = static_cast<GSpacing>(grid.width) * grid.height * size;
+        out.owned.reset(new GByte[static_cast<size_t>(memory.bandSpace) * bands.size()]);
+        memory.data = out.owned.get();
+    }
+    out.ds = MemOver(grid.width, grid.height, Bands(memory.data, memory.bandSpace, count), type,
+                     grid.srsWkt, grid.gt);
     for (int b = 1; b <= count; ++b)
         if (mosaic.nodata)
             out.ds->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
-    std::vector<GByte> data;
 
-    // On the mosaic's grid: one read of the window, as the driver makes it.
+    // On the mosaic's grid: one read of the window, as the driver makes it, straight into the
+    // output.
     const OGRSpatialReference mosaicSrs = SrsOf(mosaic.srsWkt), gridSrs = SrsOf(grid.srsWkt);
     const double fx = grid.gt[1] / mosaic.gt[1], fy = grid.gt[5] / mosaic.gt[5];
     const double ox = (grid.gt[0] - mosaic.gt[0]) / mosaic.gt[1];
@@ -267,8 +294,9 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                            static_cast<int>(winW), static_cast<int>(winH)},
                           grid.width,
                           grid.height};
-        Compose(reader, mosaic, builtLevels, req, bands, type, data, &out.coverage);
-        WriteBands(*out.ds, data, type, count, 1);
+        Compose(reader, builtLevels, req, bands, type, memory.data, memory.bandSpace);
+        if (!mosaic.nodata)
+            out.coverage = Coverage(reader, builtLevels, req);
         return out;
     }
 
@@ -333,27 +361,25 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     CheckSamples(bufW, bufH, bands.size() + (alpha ? 1 : 0), limits,
                  "the mosaic window under the output");
     const Request req{{wx0, wy0, bufW * f, bufH * f}, bufW, bufH};
-    std::vector<GByte> coverage;
-    Compose(reader, mosaic, builtLevels, req, bands, type, data, alpha ? &coverage : nullptr);
+    const GSpacing srcBand = static_cast<GSpacing>(bufW) * bufH * size;
+    std::unique_ptr<GByte[]> data(new GByte[static_cast<size_t>(srcBand) * count]);
+    Compose(reader, builtLevels, req, bands, type, data.get(), srcBand);
     const GeoTransform srcGt{mosaic.gt[0] + wx0 * mosaic.gt[1], mosaic.gt[1] * f, 0,
                              mosaic.gt[3] + wy0 * mosaic.gt[5], 0, mosaic.gt[5] * f};
     GDALDatasetUniquePtr src =
-        MemDataset(bufW, bufH, count + (alpha ? 1 : 0), type, mosaic.srsWkt, srcGt);
-    WriteBands(*src, data, type, count, 1);
-    data.clear();
-    data.shrink_to_fit();
+        MemOver(bufW, bufH, Bands(data.get(), srcBand, count), type, mosaic.srsWkt, srcGt);
+    // A mosaic without nodata: an alpha band of where items cover, warped into out.coverage.
+    std::vector<GByte> coverage;
     if (alpha)
     {
-        if (src->GetRasterBand(count + 1)->RasterIO(GF_Write, 0, 0, bufW, bufH, coverage.data(),
-                                                    bufW, bufH, GDT_Byte, 0, 0,
-                                                    nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
+        coverage = Coverage(reader, builtLevels, req);
+        out.coverage.resize(static_cast<size_t>(grid.width) * grid.height);
+        AddBandOver(*src, coverage.data(), GDT_Byte);
+        AddBandOver(*out.ds, out.coverage.data(), GDT_Byte);
         src->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
+        out.ds->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
     }
-    GDALDatasetUniquePtr dst = alpha ? MemDataset(grid.width, grid.height, count + 1, type,
-                                                  grid.srsWkt, grid.gt)
-                                     : GDALDatasetUniquePtr();
-    GDALDataset* target = alpha ? dst.get() : out.ds.get();
+    GDALDataset* target = out.ds.get();
 
     // The exact transformation (gdalwarp -et 0), approximated within the grid's tolerance. The
     // coordinate operation is chosen for the whole mosaic (as a gdalwarp of all its files
@@ -428,23 +454,10 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     }
     if (alpha)
     {
-        const int size = GDALGetDataTypeSizeBytes(type);
-        std::vector<GByte> warped(static_cast<size_t>(grid.width) * grid.height * size * count);
-        std::vector<int> map;
-        for (int b = 1; b <= count; ++b)
-            map.push_back(b);
-        out.coverage.assign(static_cast<size_t>(grid.width) * grid.height, 0);
-        if (dst->RasterIO(GF_Read, 0, 0, grid.width, grid.height, warped.data(), grid.width,
-                          grid.height, type, count, map.data(), size,
-                          static_cast<GSpacing>(grid.width) * size,
-                          static_cast<GSpacing>(grid.width) * grid.height * size,
-                          nullptr) != CE_None ||
-            dst->GetRasterBand(count + 1)->RasterIO(GF_Read, 0, 0, grid.width, grid.height,
-                                                    out.coverage.data(), grid.width,
-                                                    grid.height, GDT_Byte, 0, 0,
-                                                    nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
-        WriteBands(*out.ds, warped, type, count, 1);
+        // The alpha band lent to the warp goes: the output's bands are the composed ones.
+        out.ds.reset();
+        out.ds = MemOver(grid.width, grid.height, Bands(memory.data, memory.bandSpace, count),
+                         type, grid.srsWkt, grid.gt);
     }
     return out;
 }

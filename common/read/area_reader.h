@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,10 +44,24 @@ OutputGrid AreaGrid(const MosaicInfo& mosaic, const Envelope& env, const OGRSpat
 // The XYZ web-mercator tile z/x/y as a grid of size x size pixels (EPSG:3857).
 OutputGrid WebMercatorTileGrid(int z, int x, int y, int size);
 
+// Memory the composed bands are written to: band b (0-based) at data + b * bandSpace, each a
+// width x height raster of rows one after the other.
+struct BandMemory
+{
+    GByte* data = nullptr;
+    GSpacing bandSpace = 0;
+};
+
+// Gives the memory of `bands` bands of `type` over `grid`, once the read passed its limits.
+using BandAllocator =
+    std::function<BandMemory(const OutputGrid& grid, size_t bands, GDALDataType type)>;
+
 // The composed bands over a grid.
 struct AreaRaster
 {
-    GDALDatasetUniquePtr ds; // MEM, with the grid's SRS and geotransform and nodata when any
+    std::unique_ptr<GByte[]> owned; // the bands' memory, unless an allocator gave it
+    GDALDatasetUniquePtr ds; // MEM over that memory, with the grid's SRS and geotransform and
+                             // nodata when any
     // With a mosaic without nodata: 255 where some item has a valid pixel, 0 elsewhere (row
     // after row). Empty when the mosaic has nodata (its bands say it).
     std::vector<GByte> coverage;
@@ -61,11 +77,14 @@ struct AreaReadLimits
     std::string setting;           // what an error names when a read exceeds it
 };
 
-// Composes item bands `bands` (1-based) over `grid` with `reader`, in `type`. `builtLevels`:
-// the mosaic-wide overview levels with up-to-date tiles. Throws Error (InvalidParameter naming
-// the limit's setting and the size asked when a raster composed would exceed it).
+// Composes item bands `bands` (1-based) over `grid` with `reader`, in `type`, into the memory
+// `allocate` gives (when given: a caller's result composed in place, never copied) or memory of
+// its own. `builtLevels`: the mosaic-wide overview levels with up-to-date tiles. Throws Error
+// (InvalidParameter naming the limit's setting and the size asked when a raster composed would
+// exceed it).
 AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                     const std::vector<int>& builtLevels, const OutputGrid& grid,
-                    const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits);
+                    const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits,
+                    const BandAllocator& allocate = nullptr);
 
 } // namespace pgmosaic

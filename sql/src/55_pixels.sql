@@ -15,8 +15,7 @@ CREATE OR REPLACE FUNCTION pgmosaic._compose(mosaic text, area_wkb bytea, srid i
     SET search_path FROM CURRENT;
 COMMENT ON FUNCTION pgmosaic._compose(text, bytea, integer, double precision, integer[], jsonb,
                                       text) IS
-    'The composed area (WKB in srid) as PostGIS raster WKB (format WKB) or a file of a GDAL '
-    'format: read() and export().';
+    'The composed area (WKB in srid) as a file of a GDAL format: export().';
 
 CREATE OR REPLACE FUNCTION pgmosaic._values(mosaic text, points_wkb bytea[], band integer)
     RETURNS double precision[]
@@ -64,6 +63,10 @@ CREATE OR REPLACE FUNCTION pgmosaic._read_options(options jsonb, method text)
     RETURN COALESCE(options, '{}'::jsonb)
            || CASE WHEN method IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('method', method) END;
 
+-- C: the raster is composed in place in the value returned (a PL/pgSQL wrapper copied it twice
+-- more, and ST_RastFromWKB of raster WKB twice again: 1.5 s of a 4096 x 4096 read that composes
+-- in 0.3 s). The mosaic, the output SRID and the area in it come from _mosaic, _output_area
+-- and _read_options, run by the function through SPI as the caller.
 CREATE OR REPLACE FUNCTION pgmosaic.read(mosaic text, area geometry,
                                          resolution double precision DEFAULT NULL,
                                          srid integer DEFAULT NULL,
@@ -71,18 +74,8 @@ CREATE OR REPLACE FUNCTION pgmosaic.read(mosaic text, area geometry,
                                          method text DEFAULT NULL,
                                          options jsonb DEFAULT '{}')
     RETURNS raster
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path FROM CURRENT
-AS $$
-DECLARE
-    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
-    s integer := COALESCE(srid, m.srid);
-BEGIN
-    RETURN ST_RastFromWKB(pgmosaic._compose(mosaic, pgmosaic._output_area(m, area, s), s,
-                                            resolution, bands,
-                                            pgmosaic._read_options(options, method), 'WKB'));
-END
-$$;
+    AS 'MODULE_PATHNAME', 'pgmosaic_read' LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT;
 COMMENT ON FUNCTION pgmosaic.read(text, geometry, double precision, integer, integer[], text,
                                   jsonb) IS
     'The composed mosaic over an area as an in-db raster: in the mosaic''s SRS on its own grid '
