@@ -1,12 +1,16 @@
 #include "path_policy.h"
 
+#include <unordered_map>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <memory>
 
 #include "cpl_string.h"
@@ -177,6 +181,48 @@ void CheckDriverAllowed(const FileAccessPolicy& policy, const std::string& drive
                                            driver + " is not in " + policy.driversSetting);
 }
 
+namespace
+{
+
+// The names in directory `dir` (empty when it cannot be listed), kept by the calling thread
+// while the directory's modification time stays what it was: a read opening the items of one
+// directory listed it once per item (400 names each time, a twentieth of zonal_stats' time); a
+// stat now tells whether a listing still stands. A directory modified less than a second before
+// it was listed is listed again next time (its time may not yet show a change in the same clock
+// tick). Only names are kept: every sidecar candidate is still checked against the policy.
+const std::vector<std::string>& DirectoryNames(const std::string& dir)
+{
+    struct Listing
+    {
+        std::vector<std::string> names;
+        timespec mtime{};
+        bool settled = false;
+    };
+    thread_local std::unordered_map<std::string, Listing> listings;
+    struct stat st
+    {
+    };
+    const bool known = stat(dir.c_str(), &st) == 0;
+    const auto it = listings.find(dir);
+    if (known && it != listings.end() && it->second.settled &&
+        it->second.mtime.tv_sec == st.st_mtim.tv_sec &&
+        it->second.mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return it->second.names;
+    if (listings.size() >= 64)
+        listings.clear();
+    Listing& l = listings[dir];
+    l.names.clear();
+    l.mtime = st.st_mtim;
+    l.settled = known && time(nullptr) > st.st_mtim.tv_sec + 1;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+    if (d)
+        while (const dirent* e = readdir(d.get()))
+            l.names.emplace_back(e->d_name);
+    return l.names;
+}
+
+} // namespace
+
 std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
                                              const std::string& canonical)
 {
@@ -190,12 +236,8 @@ std::vector<std::string> AllowedSiblingFiles(const FileAccessPolicy& policy,
     // The file itself is listed, as in GDAL's own listing: an empty list would reach GDAL as
     // none at all, and GDAL would look for sidecars itself.
     siblings.push_back(name);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
-    if (!d)
-        return siblings;
-    while (const dirent* e = readdir(d.get()))
+    for (const std::string& entry : DirectoryNames(dir))
     {
-        const std::string entry = e->d_name;
         // Sidecars share the file's stem, then a dot (a.tif.ovr, a.aux.xml, a.tif.msk, a.tfw)
         // or an RPC suffix (a_rpc.txt); not other files that start like it (a1.tif).
         if (entry == name || entry.compare(0, stem.size(), stem) != 0 ||
