@@ -39,11 +39,15 @@ SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.tif
 
 -- Only the allowed GDAL drivers open files: a VRT could reach any file the server can read
 SET pgmosaic.allowed_roots = '/tmp/pgmosaic_regress';
+-- (GDAL's drivers are PostGIS raster's too: its own setting registers VRT here, pgmosaic's
+-- gate decides; the cluster's setting enables the formats pgmosaic reads, VRT not among them)
+SET postgis.gdal_enabled_drivers = 'GTiff VRT';
 SHOW pgmosaic.allowed_drivers;
 SELECT regress.try($$SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt')$$);
 SET pgmosaic.allowed_drivers = 'GTiff, VRT';
 SELECT pgmosaic.inspect_raster('/tmp/pgmosaic_regress/a.vrt') ->> 'driver' AS allowed_now;
 RESET pgmosaic.allowed_drivers;
+RESET postgis.gdal_enabled_drivers;
 -- Network references need their own allowance, by prefix
 SHOW pgmosaic.allowed_network_prefixes;
 SET pgmosaic.allowed_network_prefixes = 'http://127.0.0.1:1/allowed/';
