@@ -9,14 +9,17 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgis libpq-dev
   libproj-dev libtiff-dev libdeflate-dev libzstd-dev googletest libgtest-dev
   cgi-mapserver mapserver-bin python3-qgis
+  nginx-light
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (for s3rver): the machine's own when present, else Debian's.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+  exec bash "$(dirname "$0")/install-test-servers.sh"
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
@@ -26,3 +29,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bash "$(dirname "$0")/install-test-servers.sh"
