@@ -132,6 +132,8 @@ public:
                                                      int level) override;
     std::map<std::int64_t, pgmosaic::EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::int64_t, pgmosaic::RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }
@@ -142,6 +144,7 @@ private:
     PgConnection& m_oConn;
     const pgmosaic::MosaicInfo& m_oMosaic;
     bool m_bOverviews = false; // the catalog has overview tiles (extension 0.2 and later)
+    std::optional<bool> m_obRemoteRecords{}; // the catalog has item_remote (0.3), once asked
     ItemQuery m_oQuery{};
     bool m_bCached = false;
     pgmosaic::Envelope m_oCachedEnv{};

@@ -1,5 +1,6 @@
 // The items and boundary layers, and raster registration through ogr2ogr.
 #include "pgmosaic_driver.h"
+#include "read/range_fetcher.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -514,7 +515,13 @@ bool PGMosaicItemsLayer::Flush()
                         PQgetvalue(rules.get(), i, 0),
                         pgmosaic::Expression::Parse(PQgetvalue(rules.get(), i, 1)));
             }
-            pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
+            // Network files wait on round trips, not on the CPU: inspected as many at once as
+            // the I/O concurrency allows.
+            int threads = m_oLoad.numThreads;
+            for (const auto& p : batch)
+                if (pgmosaic::IsNetworkPath(p.openPath))
+                    threads = std::max(threads, pgmosaic::IoConcurrency());
+            pgmosaic::ParallelFor(batch.size(), threads, [&](size_t i, int) {
                 try
                 {
                     batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, inspect);

@@ -48,6 +48,11 @@ public:
     {
         return m_oInner.FindEmptyBlocks(ids);
     }
+    std::map<std::int64_t, pgmosaic::RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override
+    {
+        return m_oInner.FindRemoteRecords(ids);
+    }
 
 private:
     // Every item before any is opened; a refused one fails the read, naming it.

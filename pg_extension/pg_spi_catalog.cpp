@@ -163,6 +163,18 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
     return out;
 }
 
+std::map<std::int64_t, RemoteRecord>
+SpiItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
+{
+    CheckThread();
+    std::map<std::int64_t, RemoteRecord> out;
+    if (ids.empty())
+        return out;
+    for (const auto& row : SpiRows(RemoteRecordsSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
+        out[std::atoll(row[0].value_or("0").c_str())] = ParseRemoteRecord(RowOf(row));
+    return out;
+}
+
 std::vector<RecordedTile> SpiItemCatalog::FindRecordedTiles(const std::vector<std::int64_t>& ids,
                                                             const Envelope& env, int band)
 {

@@ -33,6 +33,8 @@ public:
     std::vector<ItemRef> FindItems(const Envelope& env) override;
     std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override;
     std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::int64_t, RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
     // The full-resolution tiles of items `ids` with statistics of band `band` (1-based) whose
     // bounds lie within `env`.
     std::vector<RecordedTile> FindRecordedTiles(const std::vector<std::int64_t>& ids,

@@ -167,6 +167,22 @@ COMMENT ON TABLE pgmosaic.tile IS
     'ranges, emptiness and (full resolution) per-band statistics. Recorded at registration.';
 CREATE INDEX tile_bounds_idx ON pgmosaic.tile USING gist (bounds);
 
+-- What registration recorded of an item on object storage or an HTTP server: the version of the
+-- object (its ETag; size and modification time are the item's file_size and file_mtime) and the
+-- bytes GDAL reads to open it, from which a reader opens the item without a request.
+CREATE TABLE pgmosaic.item_remote (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    etag         text,
+    header       bytea NOT NULL,
+    PRIMARY KEY (mosaic_id, item_id),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.item_remote IS
+    'Items on object storage or HTTP servers: the ETag of the version registered and the byte '
+    'ranges of the file GDAL reads to open it (encoded as "PGMH1", then per range an 8-byte '
+    'offset, a 4-byte length, little-endian, and the bytes). Recorded at registration.';
+
 -- DAD: thematic rules, and the polygons where they hold.
 CREATE TABLE pgmosaic.theme_rule (
     mosaic_id   integer NOT NULL REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE,
@@ -203,6 +219,7 @@ SELECT pg_catalog.pg_extension_config_dump('pgmosaic.mosaic_grant', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.mosaic_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.tile', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_remote', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_id_seq', '');

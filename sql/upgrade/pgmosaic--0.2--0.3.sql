@@ -31,3 +31,19 @@ COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
 -- estimate_size() takes the output SRID and format of export() (two more arguments with
 -- defaults): the 0.2 signature would make every call ambiguous.
 DROP FUNCTION IF EXISTS pgmosaic.estimate_size(text, geometry, double precision, integer[]);
+
+-- Items on object storage record their version and the bytes GDAL reads to open them (see
+-- 20_tables.sql); items registered before have none and are read through GDAL.
+CREATE TABLE pgmosaic.item_remote (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    etag         text,
+    header       bytea NOT NULL,
+    PRIMARY KEY (mosaic_id, item_id),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.item_remote IS
+    'Items on object storage or HTTP servers: the ETag of the version registered and the byte '
+    'ranges of the file GDAL reads to open it (encoded as "PGMH1", then per range an 8-byte '
+    'offset, a 4-byte length, little-endian, and the bytes). Recorded at registration.';
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_remote', '');
