@@ -159,6 +159,22 @@ RasterInfo InspectAllowedRaster(const FileAccessPolicy& policy, const std::strin
     return info;
 }
 
+namespace
+{
+
+// The pixels of the file's smallest level (its last overview, else itself), at least 64 x 64:
+// what header-only registration reads for statistics and footprints.
+std::int64_t SmallestLevelPixels(GDALDataset* ds)
+{
+    GDALRasterBand* band = ds->GetRasterBand(1);
+    const int n = band->GetOverviewCount();
+    GDALRasterBand* small = n > 0 && band->GetOverview(n - 1) ? band->GetOverview(n - 1) : band;
+    return std::max<std::int64_t>(64 * 64,
+                                  static_cast<std::int64_t>(small->GetXSize()) * small->GetYSize());
+}
+
+} // namespace
+
 void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& info)
 {
     const std::string& path = info.path;
@@ -216,7 +232,8 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
         info.statistics = scan.statistics;
     else
-        info.statistics = ComputeStatistics(ds, options.statistics);
+        info.statistics = ComputeStatistics(ds, options.statistics,
+                                            scanned ? 1024 * 1024 : SmallestLevelPixels(ds));
     if (options.tiles)
         info.tiles = options.scan ? std::move(scan.tiles) : LayoutTiles(ds);
 
@@ -234,9 +251,9 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     info.footprintVertices = 5;
     if (options.validFootprint)
     {
-        // Without a scan, traced on the reduced mask GDAL reads from an overview.
+        // Without a scan, traced on the smallest overview (a cell per overview pixel).
         const Footprint fp = scanned ? TraceFootprint(ds, scan.cells, options.footprint)
-                                     : ComputeFootprint(ds, options.footprint);
+                                     : ComputeOverviewFootprint(ds, options.footprint);
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }

@@ -277,8 +277,12 @@ void RemoteObject::MarkStale(const std::string& reason)
         m_osStale = reason;
         id = m_oIdentity;
     }
-    std::lock_guard<std::mutex> lock(g_oStaleMutex);
-    StaleSet().insert(StaleKey(m_osPath, id));
+    {
+        std::lock_guard<std::mutex> lock(g_oStaleMutex);
+        StaleSet().insert(StaleKey(m_osPath, id));
+    }
+    // GDAL reads it from now on: nothing it cached of an older version may serve.
+    VSICurlPartialClearCache(m_osPath.c_str());
 }
 
 bool IsKnownStale(const std::string& path, const ObjectIdentity& identity)
