@@ -331,6 +331,17 @@ RemoteRecord ParseRemoteRecord(const RowReader& row)
     return r;
 }
 
+std::string RootOptionsSql()
+{
+    return "SELECT r.name, r.prefix::text, o.key, o.value FROM pgmosaic.path_root_option o "
+           "JOIN pgmosaic.path_root r ON r.name OPERATOR(pg_catalog.=) o.root ORDER BY 1, 3";
+}
+
+std::string RootOptionsExistSql()
+{
+    return "SELECT pg_catalog.to_regclass('pgmosaic.path_root_option') IS NOT NULL";
+}
+
 std::string RecordedTilesSql(const std::string& postgis)
 {
     std::string sql = "SELECT t.item_id, " + postgis + ".ST_XMin(t.bounds), " + postgis +

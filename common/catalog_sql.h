@@ -70,6 +70,11 @@ std::string RemoteRecordsSql();
 std::string RemoteRecordsExistSql();
 RemoteRecord ParseRemoteRecord(const RowReader& row); // columns 1..2 (etag, header as bytea)
 
+// The GDAL options of the path roots (path_root_option, extension 0.3): rows of root name,
+// prefix, key, value. RootOptionsExistSql: one row, whether the catalog has the table.
+std::string RootOptionsSql();
+std::string RootOptionsExistSql();
+
 // The full-resolution tiles with statistics of some items inside an envelope: $1 mosaic id,
 // $2 the ids (IdArray), $3 the band (1-based), $4..$7 the envelope, $8 the SRID. Rows:
 // ParseRecordedTile.

@@ -38,6 +38,7 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
     caps.overviews = v02;
     caps.itemStatistics = v02;
     caps.themes = v02;
+    caps.remote = v02 && version != "0.2";
     return caps;
 }
 

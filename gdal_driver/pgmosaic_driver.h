@@ -166,6 +166,11 @@ constexpr const char* kDefaultClientDrivers = "GTiff,HFA,JP2OpenJPEG,PNG,JPEG";
 // .ovr would read any file or URL it names).
 std::shared_ptr<const pgmosaic::FileAccessPolicy> ClientOpenPolicy();
 
+// Sets the path roots' GDAL options (path_root_option) for the paths under them, endpoints only
+// where PGMOSAIC_ALLOWED_NETWORK_PREFIXES allows them (pgsourcepolicy.cpp). With `ask`, asks
+// first whether the catalog has them (extension 0.3).
+void ApplyClientRootOptions(PgConnection& conn, bool ask = false);
+
 // What the installed extension's catalog offers, computed once from its version when a dataset
 // connects, so that no code compares version strings: a 0.1 catalog has mosaics and items
 // only, 0.2 added everything below.
@@ -177,6 +182,7 @@ struct CatalogCapabilities
     bool overviews = false;      // mosaic-wide overviews built by gdaladdo
     bool itemStatistics = false; // per-item statistics that merge into the mosaic's
     bool themes = false;         // theme rules and the themes layer
+    bool remote = false;         // remote items' records and path roots' GDAL options (0.3)
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };

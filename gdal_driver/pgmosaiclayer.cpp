@@ -502,6 +502,8 @@ bool PGMosaicItemsLayer::Flush()
                     p.openPath = PQgetvalue(res.get(), 0, 0);
                 }
             }
+            // Remote files are read with their path roots' GDAL options.
+            ApplyClientRootOptions(m_oConn, true);
             // The mosaic's theme rules are computed here too, with the rest of the inspection.
             pgmosaic::InspectOptions inspect = m_oLoad.inspect;
             {

@@ -1,4 +1,5 @@
 #include "pg_spi_catalog.h"
+#include "read/remote_source.h"
 
 #include <algorithm>
 
@@ -161,6 +162,19 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
     for (auto& [id, blocks] : out)
         std::sort(blocks.begin(), blocks.end());
     return out;
+}
+
+void SpiApplyRootOptions(const FileAccessPolicy& policy)
+{
+    const auto has = SpiRows(RootOptionsExistSql(), {});
+    if (has.empty() || has[0][0].value_or("f") != "t")
+        return;
+    std::vector<RootOption> options;
+    for (const auto& row : SpiRows(RootOptionsSql(), {}))
+        options.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
+                           row[3].value_or("")});
+    if (!options.empty())
+        ApplyRootOptions(options, policy);
 }
 
 std::map<std::int64_t, RemoteRecord>

@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "catalog_sql.h"
+#include "path_policy.h"
 
 namespace pgmosaic
 {
@@ -25,6 +26,10 @@ SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& p
 
 // The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
 MosaicInfo SpiLoadMosaic(const std::string& name);
+
+// Sets the path roots' GDAL options (path_root_option) for the paths under them, endpoints only
+// where `policy` (the backend's pgmosaic.allowed_network_prefixes) allows them.
+void SpiApplyRootOptions(const FileAccessPolicy& policy);
 
 class SpiItemCatalog final : public ItemCatalog
 {

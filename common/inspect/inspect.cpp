@@ -77,7 +77,7 @@ GDALDatasetUniquePtr OpenNetwork(const std::string& path, const InspectOptions& 
         info.fileSize <= (256 << 20))
     {
         RemoteRead whole;
-        whole.object = object.get();
+        whole.object = object;
         whole.dataset = ds;
         whole.window = {0, 0, ds->GetRasterXSize(), ds->GetRasterYSize()};
         whole.bufW = whole.window.w;
@@ -86,7 +86,9 @@ GDALDatasetUniquePtr OpenNetwork(const std::string& path, const InspectOptions& 
         for (int b = 1; b <= ds->GetRasterCount(); ++b)
             whole.bands.push_back(b);
         whole.label = path;
-        if (PrefetchRemote({whole}, options.cancel))
+        RemoteBatch batch;
+        batch.Add(whole);
+        if (batch.Fetch(options.cancel))
             throw Error(ErrorKind::Io, "raster " + path + " changed while it was inspected");
     }
     return std::move(remote.dataset);

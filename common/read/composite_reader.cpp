@@ -802,13 +802,14 @@ bool CompositeReader::PrefetchRemoteBlocks(std::vector<Step>& steps, const std::
     // What Fetch will ask GDAL of each step read from a recorded object (its whole-pixel
     // window into its buffer size, or the window at full resolution when Fetch decodes or
     // samples it itself), in the pool where Probe opened it. No reading thread runs meanwhile.
-    std::vector<RemoteRead> reads;
+    // The batch outlives the read: a pool closing an item keeps its bytes for reopening.
+    auto batch = std::make_unique<RemoteBatch>();
     for (Step& step : steps)
     {
         SourcePool& pool = PoolFor(step.thread);
         GDALDataset* ds = pool.Acquire(*step.item);
-        RemoteObject* object = pool.Remote();
-        if (object == nullptr)
+        std::shared_ptr<RemoteObject> object = pool.Remote();
+        if (!object)
             continue;
         const Placement& p = step.place;
         Window enclosing = p.SrcWindowEnclosing();
@@ -828,7 +829,7 @@ bool CompositeReader::PrefetchRemoteBlocks(std::vector<Step>& steps, const std::
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h);
         RemoteRead r;
-        r.object = object;
+        r.object = std::move(object);
         r.dataset = ds;
         r.window = full ? enclosing : src;
         r.bufW = p.dst.w;
@@ -838,9 +839,12 @@ bool CompositeReader::PrefetchRemoteBlocks(std::vector<Step>& steps, const std::
         r.bands = bands;
         r.empty = step.emptyBlocks;
         r.label = "item " + std::to_string(step.item->id) + " (" + step.item->path + ")";
-        reads.push_back(std::move(r));
+        batch->Add(r); // now: the pool may close the dataset at the next Acquire
     }
-    return !reads.empty() && PrefetchRemote(reads, m_oOptions.cancel);
+    if (batch->empty())
+        return false;
+    m_poRemoteBatch = std::move(batch);
+    return m_poRemoteBatch->Fetch(m_oOptions.cancel);
 }
 
 void CompositeReader::RetryStale(const std::function<void()>& read)

@@ -87,6 +87,7 @@ private:
     std::map<std::int64_t, EmptyBlocks> m_oEmptyBlocks{};
     // Network items' records (remote_source.h), asked of the catalog once per item.
     std::map<std::int64_t, std::shared_ptr<const RemoteRecord>> m_oRemoteRecords{};
+    std::unique_ptr<RemoteBatch> m_poRemoteBatch{}; // the last read's: keeps its objects alive
     std::mutex m_oWarnMutex{};
     std::set<std::int64_t> m_oWarnedItems{};
 };

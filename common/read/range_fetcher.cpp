@@ -268,8 +268,18 @@ bool Setup(Request& r, CURLSH* share)
     r.curl = curl_easy_init();
     if (r.curl == nullptr)
         return false;
-    // GDAL's HTTP settings (proxy, TLS, timeouts, user agent, GDAL_HTTP_HEADERS, ...).
+    // GDAL's HTTP settings (proxy, TLS, timeouts, user agent, ...), and the headers set for
+    // the object's path (a path root's GDAL_HTTP_HEADERS), which GDAL 3.6 applies to no path.
     r.headers = static_cast<curl_slist*>(CPLHTTPSetOptions(r.curl, r.owner->url.c_str(), nullptr));
+    const char* own = VSIGetPathSpecificOption(r.owner->path.c_str(), "GDAL_HTTP_HEADERS", nullptr);
+    const char* global = CPLGetConfigOption("GDAL_HTTP_HEADERS", nullptr);
+    if (own != nullptr && (global == nullptr || strcmp(own, global) != 0))
+    {
+        // One header a line (\r\n or \n between them, as GDAL_HTTP_HEADERS).
+        const CPLStringList lines(CSLTokenizeString2(own, "\r\n", CSLT_STRIPLEADSPACES));
+        for (int i = 0; i < lines.size(); ++i)
+            r.headers = curl_slist_append(r.headers, lines[i]);
+    }
     curl_easy_setopt(r.curl, CURLOPT_URL, r.owner->url.c_str());
     curl_easy_setopt(r.curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(r.curl, CURLOPT_NOSIGNAL, 1L);

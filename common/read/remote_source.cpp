@@ -26,6 +26,12 @@ std::map<std::uint64_t, std::weak_ptr<RemoteObject>>& Registry()
     return registry;
 }
 std::atomic<std::uint64_t> g_nNextKey{1};
+// Live objects by path and identity, shared by the pools that open the same item.
+std::map<std::string, std::weak_ptr<RemoteObject>>& Shared()
+{
+    static std::map<std::string, std::weak_ptr<RemoteObject>> shared;
+    return shared;
+}
 
 std::mutex g_oStaleMutex;
 std::set<std::string>& StaleSet()
@@ -225,6 +231,16 @@ std::shared_ptr<RemoteObject> RemoteObject::Create(const std::string& path,
     if (url.empty())
         return nullptr;
     InstallFilesystem();
+    const std::string key = StaleKey(path, identity);
+    const bool known = identity.size.has_value(); // a registration learns it: never shared
+    if (known)
+    {
+        std::lock_guard<std::mutex> lock(g_oRegistryMutex);
+        auto it = Shared().find(key);
+        if (it != Shared().end())
+            if (auto live = it->second.lock())
+                return live;
+    }
     std::shared_ptr<RemoteObject> o(new RemoteObject());
     o->m_osPath = path;
     o->m_osUrl = url;
@@ -234,6 +250,11 @@ std::shared_ptr<RemoteObject> RemoteObject::Create(const std::string& path,
                       CPLGetFilename(path.c_str());
     std::lock_guard<std::mutex> lock(g_oRegistryMutex);
     Registry()[o->m_nKey] = o;
+    if (known)
+    {
+        o->m_osSharedKey = key;
+        Shared()[key] = o;
+    }
     return o;
 }
 
@@ -241,6 +262,12 @@ RemoteObject::~RemoteObject()
 {
     std::lock_guard<std::mutex> lock(g_oRegistryMutex);
     Registry().erase(m_nKey);
+    if (!m_osSharedKey.empty())
+    {
+        auto it = Shared().find(m_osSharedKey);
+        if (it != Shared().end() && it->second.expired())
+            Shared().erase(it);
+    }
 }
 
 ObjectIdentity RemoteObject::identity() const
@@ -555,9 +582,12 @@ RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity
     out.object = object;
     if (record != nullptr)
     {
-        for (auto& [offset, bytes] : header)
-            object->Hold(offset, std::move(bytes));
-        object->MarkHeader();
+        if (!object->Holds(header.front().first, header.front().second.size()))
+        {
+            for (auto& [offset, bytes] : header)
+                object->Hold(offset, std::move(bytes));
+            object->MarkHeader();
+        }
         out.dataset = OpenThrough(*object, drivers, path);
         return out;
     }
@@ -588,113 +618,188 @@ RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity
     return out;
 }
 
-bool PrefetchRemote(const std::vector<RemoteRead>& reads, const Cancel& cancel)
+void RemoteBatch::Add(const RemoteRead& r)
+{
+    if (!r.object || r.dataset == nullptr || r.bands.empty() || r.object->stale())
+        return;
+    GDALDataset* ds = r.dataset;
+    // The level GDAL reads: full resolution at 1:1 (or when read so), else the overview
+    // GDALRasterBand::IRasterIO picks, and the window there.
+    int level = -1;
+    int x = r.window.x, y = r.window.y, w = r.window.w, h = r.window.h;
+    if (!r.fullResolution && (w != r.bufW || h != r.bufH))
+    {
+        GDALRasterIOExtraArg extra;
+        INIT_RASTERIO_EXTRA_ARG(extra);
+        extra.eResampleAlg = r.resampling;
+        level = GDALBandGetBestOverviewLevel2(ds->GetRasterBand(r.bands[0]), x, y, w, h, r.bufW,
+                                              r.bufH, &extra);
+    }
+    const char* interleave = ds->GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE");
+    const bool pixel = ds->GetRasterCount() > 1 && interleave && EQUAL(interleave, "PIXEL");
+    const std::vector<int> bands = pixel ? std::vector<int>{1} : r.bands;
+    auto it = m_oSlot.find(r.object.get());
+    if (it == m_oSlot.end())
+    {
+        it = m_oSlot.emplace(r.object.get(), m_aoObjects.size()).first;
+        m_aoObjects.push_back(r.object);
+        m_aoRanges.emplace_back();
+        m_aosLabels.push_back(r.label);
+    }
+    std::vector<ByteRange>& ranges = m_aoRanges[it->second];
+    const std::uint64_t objectSize =
+        static_cast<std::uint64_t>(r.object->identity().size.value_or(INT64_MAX));
+    for (int b : bands)
+    {
+        GDALRasterBand* band = ds->GetRasterBand(b);
+        if (level >= 0)
+            band = band->GetOverview(level);
+        if (band == nullptr)
+            continue;
+        int bw = 0, bh = 0;
+        band->GetBlockSize(&bw, &bh);
+        if (bw < 1 || bh < 1 || w < 1 || h < 1)
+            continue;
+        const int c0 = x / bw, c1 = (x + w - 1) / bw, r0 = y / bh, r1 = (y + h - 1) / bh;
+        for (int row = r0; row <= r1; ++row)
+            for (int col = c0; col <= c1; ++col)
+            {
+                const char* o =
+                    band->GetMetadataItem(CPLSPrintf("BLOCK_OFFSET_%d_%d", col, row), "TIFF");
+                const char* sz =
+                    band->GetMetadataItem(CPLSPrintf("BLOCK_SIZE_%d_%d", col, row), "TIFF");
+                const std::uint64_t offset = o ? std::strtoull(o, nullptr, 10) : 0;
+                const std::uint64_t size = sz ? std::strtoull(sz, nullptr, 10) : 0;
+                if (offset == 0 || size == 0)
+                    continue;
+                // Cached already (every band this block holds): not fetched again.
+                bool cached = true;
+                for (int cb : pixel ? r.bands : std::vector<int>{b})
+                {
+                    GDALRasterBand* cband = ds->GetRasterBand(cb);
+                    if (level >= 0)
+                        cband = cband->GetOverview(level);
+                    GDALRasterBlock* block = cband ? cband->TryGetLockedBlockRef(col, row) : nullptr;
+                    if (block)
+                        block->DropLock();
+                    else
+                        cached = false;
+                }
+                if (cached)
+                    continue;
+                // The DRAD's empty blocks are filled with nodata, never read.
+                if (level < 0 && r.empty)
+                {
+                    const EmptyBlock key{col, row, 0, 0};
+                    auto e = std::lower_bound(r.empty->begin(), r.empty->end(), key);
+                    if (e != r.empty->end() && e->col == col && e->row == row &&
+                        e->offset == offset && e->length == size)
+                        continue;
+                }
+                // GDAL's COG blocks carry their size before them and their last 4 bytes after
+                // them, which GDAL may check.
+                const std::uint64_t before = std::min<std::uint64_t>(offset, 4);
+                const std::uint64_t end = std::min(offset + size + 4, objectSize);
+                if (end > offset && !r.object->Holds(offset - before, end - offset + before))
+                    ranges.push_back({offset - before, end - offset + before});
+            }
+    }
+}
+
+bool RemoteBatch::Fetch(const Cancel& cancel)
 {
     std::vector<std::pair<RemoteObject*, std::vector<ByteRange>>> work;
+    for (size_t i = 0; i < m_aoObjects.size(); ++i)
+        if (!m_aoRanges[i].empty())
+        {
+            m_aoObjects[i]->DropFetched();
+            work.push_back({m_aoObjects[i].get(), m_aoRanges[i]});
+        }
     std::vector<std::string> labels;
-    std::map<RemoteObject*, size_t> slot;
-    for (const RemoteRead& r : reads)
-    {
-        if (r.object == nullptr || r.dataset == nullptr || r.bands.empty() || r.object->stale())
-            continue;
-        GDALDataset* ds = r.dataset;
-        // The level GDAL reads: full resolution at 1:1 (or when read so), else the overview
-        // GDALRasterBand::IRasterIO picks, and the window there.
-        int level = -1;
-        int x = r.window.x, y = r.window.y, w = r.window.w, h = r.window.h;
-        if (!r.fullResolution && (w != r.bufW || h != r.bufH))
-        {
-            GDALRasterIOExtraArg extra;
-            INIT_RASTERIO_EXTRA_ARG(extra);
-            extra.eResampleAlg = r.resampling;
-            level = GDALBandGetBestOverviewLevel2(ds->GetRasterBand(r.bands[0]), x, y, w, h,
-                                                  r.bufW, r.bufH, &extra);
-        }
-        const char* interleave = ds->GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE");
-        const bool pixel = ds->GetRasterCount() > 1 && interleave && EQUAL(interleave, "PIXEL");
-        std::vector<int> bands = pixel ? std::vector<int>{1} : r.bands;
-        auto it = slot.find(r.object);
-        if (it == slot.end())
-        {
-            it = slot.emplace(r.object, work.size()).first;
-            work.push_back({r.object, {}});
-            labels.push_back(r.label);
-        }
-        std::vector<ByteRange>& ranges = work[it->second].second;
-        const std::uint64_t objectSize =
-            static_cast<std::uint64_t>(r.object->identity().size.value_or(INT64_MAX));
-        for (int b : bands)
-        {
-            GDALRasterBand* band = ds->GetRasterBand(b);
-            if (level >= 0)
-                band = band->GetOverview(level);
-            if (band == nullptr)
-                continue;
-            int bw = 0, bh = 0;
-            band->GetBlockSize(&bw, &bh);
-            if (bw < 1 || bh < 1 || w < 1 || h < 1)
-                continue;
-            const int c0 = x / bw, c1 = (x + w - 1) / bw, r0 = y / bh, r1 = (y + h - 1) / bh;
-            for (int row = r0; row <= r1; ++row)
-                for (int col = c0; col <= c1; ++col)
-                {
-                    const char* o =
-                        band->GetMetadataItem(CPLSPrintf("BLOCK_OFFSET_%d_%d", col, row), "TIFF");
-                    const char* s =
-                        band->GetMetadataItem(CPLSPrintf("BLOCK_SIZE_%d_%d", col, row), "TIFF");
-                    const std::uint64_t offset = o ? std::strtoull(o, nullptr, 10) : 0;
-                    const std::uint64_t size = s ? std::strtoull(s, nullptr, 10) : 0;
-                    if (offset == 0 || size == 0)
-                        continue;
-                    // Cached already (every band this block holds): not fetched again.
-                    bool cached = true;
-                    for (int cb : pixel ? r.bands : std::vector<int>{b})
-                    {
-                        GDALRasterBand* cband = ds->GetRasterBand(cb);
-                        if (level >= 0)
-                            cband = cband->GetOverview(level);
-                        GDALRasterBlock* block =
-                            cband ? cband->TryGetLockedBlockRef(col, row) : nullptr;
-                        if (block)
-                            block->DropLock();
-                        else
-                            cached = false;
-                    }
-                    if (cached)
-                        continue;
-                    // The DRAD's empty blocks are filled with nodata, never read.
-                    if (level < 0 && r.empty)
-                    {
-                        const EmptyBlock key{col, row, 0, 0};
-                        auto e = std::lower_bound(r.empty->begin(), r.empty->end(), key);
-                        if (e != r.empty->end() && e->col == col && e->row == row &&
-                            e->offset == offset && e->length == size)
-                            continue;
-                    }
-                    // GDAL's COG blocks carry their size before them and their last 4 bytes
-                    // after them, which GDAL may check.
-                    const std::uint64_t before = std::min<std::uint64_t>(offset, 4);
-                    const std::uint64_t end = std::min(offset + size + 4, objectSize);
-                    if (end > offset && !r.object->Holds(offset - before, end - offset + before))
-                        ranges.push_back({offset - before, end - offset + before});
-                }
-        }
-    }
-    for (auto& [object, ranges] : work)
-        if (!ranges.empty())
-            object->DropFetched();
+    for (const auto& [object, ranges] : work)
+        labels.push_back(m_aosLabels[m_oSlot[object]]);
     RemoteObject::FetchAll(work, cancel, labels);
     bool stale = false;
-    for (auto& [object, ranges] : work)
-        if (object->stale())
+    for (size_t i = 0; i < m_aoObjects.size(); ++i)
+        if (m_aoObjects[i]->stale())
         {
             stale = true;
             CPLError(CE_Warning, CPLE_AppDefined,
                      "PGMOSAIC: %s changed since it was registered (%s): read through GDAL; "
                      "pgmosaic.sync() re-inspects it",
-                     labels[slot[object]].c_str(), object->staleReason().c_str());
+                     m_aosLabels[i].c_str(), m_aoObjects[i]->staleReason().c_str());
         }
     return stale;
+}
+
+void ApplyRootOptions(const std::vector<RootOption>& options, const FileAccessPolicy& policy)
+{
+    static std::mutex warned;
+    static std::set<std::string> said;
+    // What an earlier call set for these prefixes goes first (an option removed since).
+    std::set<std::string> cleared;
+    for (const RootOption& o : options)
+    {
+        std::string prefix = o.prefix;
+        if (prefix.empty())
+            continue;
+        if (prefix.back() != '/')
+            prefix += '/';
+        if (cleared.insert(prefix).second)
+        {
+#if GDAL_VERSION_NUM >= GDAL_COMPUTE_VERSION(3, 6, 0)
+            VSIClearPathSpecificOptions(prefix.c_str());
+#else
+            VSIClearCredentials(prefix.c_str());
+#endif
+        }
+    }
+    for (const RootOption& o : options)
+    {
+        if (o.prefix.empty() || o.key.empty())
+            continue;
+        std::string prefix = o.prefix;
+        if (prefix.back() != '/')
+            prefix += '/';
+        if (o.key == "AWS_S3_ENDPOINT" || o.key == "OSS_ENDPOINT")
+        {
+            // The URL the endpoint makes, as its HTTPS option (same root) or the default says.
+            std::string https = "YES";
+            for (const RootOption& other : options)
+                if (other.root == o.root && other.key == (o.key[0] == 'A' ? "AWS_HTTPS" : "OSS_HTTPS"))
+                    https = other.value;
+            std::string url = o.value;
+            if (url.find("://") == std::string::npos)
+                url = (CPLTestBool(https.c_str()) ? "https://" : "http://") + url;
+            if (url.back() != '/')
+                url += '/';
+            bool allowed = true;
+            try
+            {
+                CheckPathAllowed(policy, "/vsicurl/" + url);
+            }
+            catch (const Error&)
+            {
+                allowed = false;
+            }
+            if (!allowed)
+            {
+                std::lock_guard<std::mutex> lock(warned);
+                if (said.insert(o.root + "\n" + o.value).second)
+                    CPLError(CE_Warning, CPLE_AppDefined,
+                             "PGMOSAIC: path root \"%s\" sets %s to %s, which %s does not allow "
+                             "(add /vsicurl/%s to it): left out",
+                             o.root.c_str(), o.key.c_str(), o.value.c_str(),
+                             policy.networkSetting.c_str(), url.c_str());
+                continue;
+            }
+        }
+#if GDAL_VERSION_NUM >= GDAL_COMPUTE_VERSION(3, 6, 0)
+        VSISetPathSpecificOption(prefix.c_str(), o.key.c_str(), o.value.c_str());
+#else
+        VSISetCredential(prefix.c_str(), o.key.c_str(), o.value.c_str());
+#endif
+    }
 }
 
 } // namespace pgmosaic

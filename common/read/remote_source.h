@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,7 +46,8 @@ bool DecodeHeaderRanges(const std::string& blob,
 class RemoteObject final
 {
 public:
-    // Null when no URL can be had for `path` (then GDAL reads it itself).
+    // Null when no URL can be had for `path` (then GDAL reads it itself). An object of the
+    // same path and identity still alive in the process is shared (with the bytes it holds).
     static std::shared_ptr<RemoteObject> Create(const std::string& path,
                                                 const ObjectIdentity& identity);
     ~RemoteObject();
@@ -81,7 +83,7 @@ private:
     RemoteObject() = default;
     void MarkStale(const std::string& reason);
 
-    std::string m_osPath, m_osUrl, m_osGdalName;
+    std::string m_osPath, m_osUrl, m_osGdalName, m_osSharedKey;
     std::uint64_t m_nKey = 0;
     mutable std::mutex m_oMutex{};
     ObjectIdentity m_oIdentity{};
@@ -108,16 +110,29 @@ RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity
                          const RemoteRecord* record, const std::vector<std::string>& drivers,
                          RemoteRecord* recorded = nullptr, ObjectIdentity* learned = nullptr);
 
+// One GDAL option of a path root's storage (path_root_option).
+struct RootOption
+{
+    std::string root, prefix, key, value;
+};
+
+// Sets the options as GDAL path-specific options of their roots' prefixes (GDAL's own reads
+// and ours). An endpoint (AWS_S3_ENDPOINT, OSS_ENDPOINT) is set only when `policy`'s network
+// prefixes allow its URL as a /vsicurl/ prefix: otherwise a catalog writer could send readers
+// to a server of its choosing; it is then left out with a warning naming the root and the
+// setting.
+void ApplyRootOptions(const std::vector<RootOption>& options, const FileAccessPolicy& policy);
+
 // Whether this process found `path` changed since it was registered with `identity`.
 bool IsKnownStale(const std::string& path, const ObjectIdentity& identity);
 
 // One item's part in a read of remote items: what CompositeReader::Fetch asks GDAL.
 struct RemoteRead
 {
-    RemoteObject* object = nullptr;
-    GDALDataset* dataset = nullptr;
-    Window window{};          // source window (whole pixels)
-    int bufW = 0, bufH = 0;   // buffer GDAL reads it into
+    std::shared_ptr<RemoteObject> object;
+    GDALDataset* dataset = nullptr; // opened from `object`; needed only while Add runs
+    Window window{};             // source window (whole pixels)
+    int bufW = 0, bufH = 0;      // buffer GDAL reads it into
     bool fullResolution = false; // read at full resolution whatever the scale
     GDALRIOResampleAlg resampling = GRIORA_NearestNeighbour;
     std::vector<int> bands;
@@ -125,9 +140,25 @@ struct RemoteRead
     std::string label; // "item 12 (/vsis3/...)"
 };
 
-// Fetches the blocks every read needs that GDAL's cache lacks, all at once. Returns true when
-// some object turned out stale (the read must start again). Throws Error naming the item when
-// one cannot be read.
-bool PrefetchRemote(const std::vector<RemoteRead>& reads, const Cancel& cancel);
+// The blocks the reads of a read need, fetched all at once. It keeps their objects alive (a
+// source pool may close an item meanwhile: opened again, it finds the same object, with the
+// bytes fetched).
+class RemoteBatch final
+{
+public:
+    // Works out the blocks `read` needs that GDAL's cache lacks, at the level GDAL reads (its
+    // dataset must be open now).
+    void Add(const RemoteRead& read);
+    // Fetches them. Returns true when some object turned out stale (the read must start
+    // again). Throws Error naming the item when one cannot be read.
+    bool Fetch(const Cancel& cancel);
+    bool empty() const { return m_aoObjects.empty(); }
+
+private:
+    std::vector<std::shared_ptr<RemoteObject>> m_aoObjects{};
+    std::vector<std::vector<ByteRange>> m_aoRanges{};
+    std::vector<std::string> m_aosLabels{};
+    std::map<RemoteObject*, size_t> m_oSlot{};
+};
 
 } // namespace pgmosaic

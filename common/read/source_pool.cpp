@@ -192,9 +192,9 @@ TiffBlockReader* SourcePool::Blocks() const
     return m_aoEntries.empty() ? nullptr : m_aoEntries.front().blocks.get();
 }
 
-RemoteObject* SourcePool::Remote() const
+std::shared_ptr<RemoteObject> SourcePool::Remote() const
 {
-    return m_aoEntries.empty() ? nullptr : m_aoEntries.front().remote.get();
+    return m_aoEntries.empty() ? nullptr : m_aoEntries.front().remote;
 }
 
 int SourcePool::ForgetStale()

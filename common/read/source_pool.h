@@ -43,7 +43,7 @@ public:
     TiffBlockReader* Blocks() const;
     // The object the last Acquire's item is read from by its recorded byte ranges (a network
     // item opened from its record, see remote_source.h); else nullptr.
-    RemoteObject* Remote() const;
+    std::shared_ptr<RemoteObject> Remote() const;
     // Closes the items whose object turned out stale: opened again, they are read through GDAL.
     // Returns how many.
     int ForgetStale();

@@ -117,7 +117,8 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- Tables: readers select (rows under the policies above), writers change the rows of the
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
-                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote
+                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote,
+                pgmosaic.path_root_option
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -140,7 +141,7 @@ GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               contact, metadata)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT UPDATE (owner) ON pgmosaic.mosaic TO pgmosaic_admin;
-GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root TO pgmosaic_admin;
+GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root, pgmosaic.path_root_option TO pgmosaic_admin;
 -- SELECT on the sequences: pg_dump by a writer reads them.
 GRANT USAGE, SELECT ON SEQUENCE pgmosaic.mosaic_id_seq, pgmosaic.item_id_seq,
                                pgmosaic.theme_id_seq

@@ -331,3 +331,44 @@ def test_header_only_registration_reads_no_block_at_full_resolution(db, tiles, n
     with ConfigOptions({"PGMOSAIC_ALLOWED_NETWORK_PREFIXES": f"/vsicurl/{nginx.url}/"}):
         ds = gdal.Open(f"PGMOSAIC:{db.conninfo} mosaic=header_only")
         assert read_all(ds) == read_all(local_vrt(tiles))
+
+
+def test_path_root_options_reach_the_requests(db, tiles, nginx, tmp_path):
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('hdr', %s)", (f"/vsicurl/{nginx.url}",))
+    db.query("INSERT INTO pgmosaic.path_root_option VALUES "
+             "('hdr', 'GDAL_HTTP_HEADERS', 'X-Pgmosaic-Test: from-the-catalog')")
+    paths = [f"@hdr/{os.path.basename(p)}" for p in tiles[:3]]
+    nginx.clear_log()
+    register_with_ogr2ogr(db, "rooted", paths, tmp_path)
+    assert nginx.requests() and all(r[5] == "from-the-catalog" for r in nginx.requests())
+    with ConfigOptions({"PGMOSAIC_ALLOWED_NETWORK_PREFIXES": f"/vsicurl/{nginx.url}/"}):
+        ds = gdal.Open(f"PGMOSAIC:{db.conninfo} mosaic=rooted")
+        nginx.clear_log()
+        assert read_all(ds) == read_all(local_vrt(tiles[:3]))
+        ds = None
+    reqs = nginx.requests()
+    assert reqs and all(r[5] == "from-the-catalog" for r in reqs), reqs
+
+
+def test_s3_endpoint_and_addressing_from_a_path_root(db, tiles, s3, tmp_path):
+    db.query("INSERT INTO pgmosaic.path_root VALUES ('s3root', '/vsis3/pgmosaic')")
+    db.query("INSERT INTO pgmosaic.path_root_option VALUES ('s3root', 'AWS_S3_ENDPOINT', %s), "
+             "('s3root', 'AWS_HTTPS', 'NO'), ('s3root', 'AWS_VIRTUAL_HOSTING', 'FALSE')",
+             (s3.endpoint,))
+    # Credentials from GDAL's usual sources (here the environment), never the catalog.
+    creds = {k: s3.gdal_options[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                             "AWS_REGION")}
+    allowed = f"/vsis3/pgmosaic/,/vsicurl/http://{s3.endpoint}/"
+    paths = [f"@s3root/{os.path.basename(p)}" for p in tiles[:2]]
+    register_with_ogr2ogr(db, "s3rooted", paths, tmp_path,
+                          env=dict(creds, PGMOSAIC_ALLOWED_NETWORK_PREFIXES=allowed))
+    out = str(tmp_path / "out.tif")
+    run("gdal_translate", f"PGMOSAIC:{db.conninfo} mosaic=s3rooted", out,
+        env=dict(creds, PGMOSAIC_ALLOWED_NETWORK_PREFIXES=allowed))
+    assert gdal.Open(out).ReadRaster() == local_vrt(tiles[:2]).ReadRaster()
+    # An endpoint the reader's network prefixes do not allow is not used (said at open; nothing
+    # is read here, so no request leaves for another server).
+    r = run("gdalinfo", f"PGMOSAIC:{db.conninfo} mosaic=s3rooted",
+            env=dict(creds, PGMOSAIC_ALLOWED_NETWORK_PREFIXES="/vsis3/pgmosaic/"))
+    assert f'path root "s3root" sets AWS_S3_ENDPOINT to {s3.endpoint}' in r.stderr, r.stderr
+    assert "left out" in r.stderr

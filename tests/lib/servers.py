@@ -75,7 +75,7 @@ http {{
     fastcgi_temp_path {self.dir}/fastcgi;
     uwsgi_temp_path {self.dir}/uwsgi;
     scgi_temp_path {self.dir}/scgi;
-    log_format counted '$request_method $uri $status $body_bytes_sent "$http_range"';
+    log_format counted '$request_method $uri $status $body_bytes_sent "$http_range" "$http_x_pgmosaic_test"';
     access_log {self.log} counted;
     keepalive_requests 100000;
     server {{
@@ -90,16 +90,17 @@ http {{
         wait_port(self.port, self.proc, "nginx")
 
     def requests(self):
-        """The requests served so far: (method, uri, status, bytes, range header)."""
+        """The requests served so far: (method, uri, status, bytes, range header, the value of
+        an X-Pgmosaic-Test header or "-")."""
         out = []
         if not os.path.exists(self.log):
             return out
         with open(self.log) as f:
             for line in f:
-                m = re.match(r'(\S+) (\S+) (\d+) (\d+) "(.*)"', line)
+                m = re.match(r'(\S+) (\S+) (\d+) (\d+) "(.*?)" "(.*)"', line)
                 if m:
                     out.append((m.group(1), m.group(2), int(m.group(3)), int(m.group(4)),
-                                m.group(5)))
+                                m.group(5), m.group(6)))
         return out
 
     def clear_log(self):
