@@ -162,10 +162,14 @@ void Finish(Request& r, CURLcode code)
     curl_easy_getinfo(r.curl, CURLINFO_RESPONSE_CODE, &status);
     if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && status == 200))
     {
+        // curl's own words, and its details when they carry no timing (messages stay the same
+        // from run to run).
+        std::string why = curl_easy_strerror(code);
+        if (r.errorBuffer[0] && strstr(r.errorBuffer, " ms") == nullptr)
+            why += std::string(" (") + r.errorBuffer + ")";
         Fail(f, ErrorKind::Io,
              std::string("cannot fetch bytes ") + std::to_string(r.offset) + "-" +
-                 std::to_string(r.offset + r.length - 1) + ": " +
-                 (r.errorBuffer[0] ? r.errorBuffer : curl_easy_strerror(code)));
+                 std::to_string(r.offset + r.length - 1) + ": " + why);
         return;
     }
     if (status == 412 || status == 416)
