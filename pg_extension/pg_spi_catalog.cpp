@@ -184,6 +184,9 @@ SpiItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
     std::map<std::int64_t, RemoteRecord> out;
     if (ids.empty())
         return out;
+    const auto has = SpiRows(RemoteRecordsExistSql(), {}); // 0.3's table (a module newer than
+    if (has.empty() || has[0][0].value_or("f") != "t")    // the installed SQL reads as before)
+        return out;
     for (const auto& row : SpiRows(RemoteRecordsSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
         out[std::atoll(row[0].value_or("0").c_str())] = ParseRemoteRecord(RowOf(row));
     return out;

@@ -63,7 +63,8 @@ GDALDatasetUniquePtr OpenNetwork(const std::string& path, const InspectOptions& 
 {
     RemoteRecord recorded;
     ObjectIdentity learned;
-    RemoteDataset remote = OpenRemote(path, nullptr, nullptr, drivers, &recorded, &learned);
+    RemoteDataset remote =
+        OpenRemote(path, nullptr, nullptr, drivers, &recorded, &learned, options.cancel);
     if (!remote.dataset)
         return nullptr;
     info.fileSize = learned.size.value_or(0);

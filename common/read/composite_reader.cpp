@@ -490,7 +490,7 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
     }
     // Remote items' blocks, all at once; a stale object makes the read start again.
     if (PrefetchRemoteBlocks(steps, bands))
-        throw Error(ErrorKind::Io, "an item changed since it was registered");
+        throw StaleSource();
     // Each step is read from its home pool, where Probe opened it (every part of an item, so
     // an item skipped there (missing=skip) is not tried again for its other parts).
     std::vector<std::set<std::int64_t>> skipped(m_apoPools.size());
@@ -511,6 +511,8 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
             }
         }
     });
+    if (m_poRemoteBatch)
+        m_poRemoteBatch->Release(); // decoded: the bytes fetched go
     // A skipped item is skipped whole: its parts read before the failure are undone (a direct
     // part has no lower item under it: the fill value goes back).
     for (Step& step : steps)
@@ -853,14 +855,14 @@ void CompositeReader::RetryStale(const std::function<void()>& read)
     {
         read();
     }
-    catch (const Error&)
+    catch (const Error& e)
     {
         // An object found changed by the read: its items are opened again (through GDAL) and
         // the read starts over, planned anew. Any other failure stands.
         int forgotten = 0;
         for (auto& pool : m_apoPools)
             forgotten += pool->ForgetStale();
-        if (forgotten == 0)
+        if (forgotten == 0 && dynamic_cast<const StaleSource*>(&e) == nullptr)
             throw;
         read();
     }

@@ -285,6 +285,10 @@ bool Setup(Request& r, CURLSH* share)
             r.headers = curl_slist_append(r.headers, lines[i]);
     }
     curl_easy_setopt(r.curl, CURLOPT_URL, r.owner->url.c_str());
+    // A server that does not answer the connection fails the read in time (GDAL's setting
+    // when given).
+    if (CPLGetConfigOption("GDAL_HTTP_CONNECTTIMEOUT", nullptr) == nullptr)
+        curl_easy_setopt(r.curl, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(r.curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(r.curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r.curl, CURLOPT_FOLLOWLOCATION, 1L);

@@ -563,7 +563,7 @@ GDALDatasetUniquePtr OpenThrough(RemoteObject& object, const std::vector<std::st
 
 RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity,
                          const RemoteRecord* record, const std::vector<std::string>& drivers,
-                         RemoteRecord* recorded, ObjectIdentity* learned)
+                         RemoteRecord* recorded, ObjectIdentity* learned, const Cancel& cancel)
 {
     if (!IsNetworkPath(path) ||
         !CPLTestBool(CPLGetConfigOption("PGMOSAIC_REMOTE_RANGES", "YES")))
@@ -592,7 +592,7 @@ RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity
         return out;
     }
     // Registration: the first bytes (the identity comes with them), then what GDAL reads.
-    RemoteObject::FetchAll({{object.get(), {{0, kChunk}}}}, Cancel{});
+    RemoteObject::FetchAll({{object.get(), {{0, kChunk}}}}, cancel);
     if (object->stale())
         throw Error(ErrorKind::Io, "cannot read " + path + ": " + object->staleReason());
     out.dataset = OpenThrough(*object, drivers, path);
@@ -605,7 +605,7 @@ RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity
     {
         const std::uint64_t end = first - std::min<std::uint64_t>(first, 4); // a COG's leader
         if (!object->Holds(0, end))
-            RemoteObject::FetchAll({{object.get(), {{0, end}}}}, Cancel{});
+            RemoteObject::FetchAll({{object.get(), {{0, end}}}}, cancel);
     }
     if (recorded != nullptr)
     {
@@ -704,6 +704,16 @@ void RemoteBatch::Add(const RemoteRead& r)
                     ranges.push_back({offset - before, end - offset + before});
             }
     }
+}
+
+void RemoteBatch::Release()
+{
+    for (auto& o : m_aoObjects)
+        o->DropFetched();
+    m_aoObjects.clear();
+    m_aoRanges.clear();
+    m_aosLabels.clear();
+    m_oSlot.clear();
 }
 
 bool RemoteBatch::Fetch(const Cancel& cancel)

@@ -108,7 +108,8 @@ struct RemoteDataset
 // policy first. Throws Error naming the path when the object cannot be read.
 RemoteDataset OpenRemote(const std::string& path, const ObjectIdentity* identity,
                          const RemoteRecord* record, const std::vector<std::string>& drivers,
-                         RemoteRecord* recorded = nullptr, ObjectIdentity* learned = nullptr);
+                         RemoteRecord* recorded = nullptr, ObjectIdentity* learned = nullptr,
+                         const Cancel& cancel = {});
 
 // One GDAL option of a path root's storage (path_root_option).
 struct RootOption
@@ -122,6 +123,13 @@ struct RootOption
 // to a server of its choosing; it is then left out with a warning naming the root and the
 // setting.
 void ApplyRootOptions(const std::vector<RootOption>& options, const FileAccessPolicy& policy);
+
+// What a read throws when an object it reads turned out stale: CompositeReader reads again.
+class StaleSource : public Error
+{
+public:
+    StaleSource() : Error(ErrorKind::Io, "an item changed since it was registered") {}
+};
 
 // Whether this process found `path` changed since it was registered with `identity`.
 bool IsKnownStale(const std::string& path, const ObjectIdentity& identity);
@@ -153,6 +161,8 @@ public:
     // again). Throws Error naming the item when one cannot be read.
     bool Fetch(const Cancel& cancel);
     bool empty() const { return m_aoObjects.empty(); }
+    // Once the read decoded them: the bytes fetched are dropped (the headers stay).
+    void Release();
 
 private:
     std::vector<std::shared_ptr<RemoteObject>> m_aoObjects{};

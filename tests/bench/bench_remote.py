@@ -2,7 +2,7 @@
 """Remote-read benchmark: pgmosaic against a gdalbuildvrt VRT over the same URLs, with latency.
 
 The read benchmark's COG tiles (tests/bench/bench_read.py's grid) are served by nginx on
-loopback (tests/lib/servers.py) through a latency proxy adding --delays ms each way (a round
+loopback (tests/lib/storage_servers.py) through a latency proxy adding --delays ms each way (a round
 trip of twice that). pgmosaic registers them once as @web/<file>, path_root "web" pointing at
 the proxy of the delay measured (re-pointing the root is one UPDATE); the VRT is built over
 /vsicurl/ URLs of that proxy. For each delay, both systems read cold, with the same GDAL
@@ -39,7 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bench_read  # noqa: E402
-import servers  # noqa: E402
+import storage_servers as servers  # noqa: E402
 
 PY = "/usr/bin/python3"
 MOSAIC = "remote"

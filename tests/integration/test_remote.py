@@ -14,7 +14,7 @@ import pytest
 from osgeo import gdal
 
 import sampledata
-import servers
+import storage_servers as servers
 
 pytestmark = pytest.mark.skipif(servers.available() is not None,
                                 reason=str(servers.available()))

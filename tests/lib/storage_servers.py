@@ -1,7 +1,9 @@
-"""Real servers on loopback for the remote-read tests and benchmark, each on a free port in a
-temporary directory and stopped at the end: nginx (plain HTTP with range requests, an access
-log to count requests), s3rver (S3-compatible, installed by scripts/install-test-servers.sh)
-and the latency proxy (latency_proxy.py). Nothing listens beyond 127.0.0.1."""
+"""Storage servers on loopback for the remote-read tests and benchmark (the web map servers are
+servers.py's), each on a free port in a temporary directory and stopped at the end: nginx
+(plain HTTP with range requests, an access log to count requests), s3rver (S3-compatible,
+installed by scripts/install-test-servers.sh) and the latency proxy (latency_proxy.py).
+Nothing listens beyond 127.0.0.1. They run without the sanitizer's preload (tests/sanitize/
+run.sh): none of them is instrumented."""
 
 import os
 import re
@@ -16,6 +18,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 S3RVER = os.path.join(REPO, "tests", "servers", "node_modules", ".bin", "s3rver")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def clean_env():
+    """The environment without the sanitizer's preload."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
 
 
 def free_port():
@@ -85,7 +92,7 @@ http {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", self.dir],
+        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", self.dir], env=clean_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_port(self.port, self.proc, "nginx")
 
@@ -136,7 +143,7 @@ class S3rver:
         self.proc = subprocess.Popen(
             [S3RVER, "-d", os.path.join(self.dir, "data"), "-a", "127.0.0.1", "-p",
              str(self.port), "--no-vhost-buckets", "--configure-bucket", bucket],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT, env=clean_env())
         wait_port(self.port, self.proc, "s3rver")
         self.endpoint = f"127.0.0.1:{self.port}"
         self.gdal_options = {
@@ -182,7 +189,7 @@ class LatencyProxy:
             [sys.executable, os.path.join(os.path.dirname(__file__), "latency_proxy.py"),
              "--listen", str(self.port), "--target", str(target), "--delay-ms", str(delay_ms),
              "--max-seconds", str(max_seconds), "--stats", self.stats_path],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env())
         self.proc.stdout.readline()  # "ready"
         self.url = f"http://127.0.0.1:{self.port}"
 
