@@ -40,6 +40,7 @@ ALTER TABLE pgmosaic.tile ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.item_remote ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.dirty_area ENABLE ROW LEVEL SECURITY;
 
 -- Mosaics. (SELECT pgmosaic.is_admin()): evaluated once per query, not per row.
 DROP POLICY IF EXISTS mosaic_read ON pgmosaic.mosaic;
@@ -80,7 +81,7 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule', 'dirty_area'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -118,7 +119,7 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
                 pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote,
-                pgmosaic.path_root_option
+                pgmosaic.path_root_option, pgmosaic.dirty_area
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -140,6 +141,9 @@ GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
               contact, metadata)
     ON pgmosaic.mosaic TO pgmosaic_writer;
+-- Dirty areas are inserted by the catalog's triggers as the role changing the items (under
+-- the write policy), never updated; writers of a mosaic may delete its old ones.
+GRANT INSERT (mosaic_id, area, items, reason), DELETE ON pgmosaic.dirty_area TO pgmosaic_writer;
 GRANT UPDATE (owner) ON pgmosaic.mosaic TO pgmosaic_admin;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root, pgmosaic.path_root_option TO pgmosaic_admin;
 -- SELECT on the sequences: pg_dump by a writer reads them.
@@ -207,7 +211,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.value(text, geometry[], integer),
     pgmosaic.zonal_stats(text, geometry, integer, boolean),
     pgmosaic.zonal_stats(text, geometry[], integer, boolean),
-    pgmosaic.render_tile(text, integer, integer, integer, text, jsonb)
+    pgmosaic.render_tile(text, integer, integer, integer, text, jsonb),
+    pgmosaic.dirty_areas(text, pg_snapshot, integer)
     TO pgmosaic_reader;
 
 -- Writing: registration and maintenance of the mosaics a writer may write, and the file
@@ -248,7 +253,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.sync(text, boolean),
     pgmosaic.grant_access(text, text, text),
     pgmosaic.revoke_access(text, text, text),
-    pgmosaic.add_theme_rule(text, text, text, boolean)
+    pgmosaic.add_theme_rule(text, text, text, boolean),
+    pgmosaic._mark_dirty(integer, geometry, bigint[], text)
     TO pgmosaic_writer;
 
 -- Reading pixels of any file by its path: admins only. Everyone else reads pixels through
