@@ -235,8 +235,12 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
         info.statistics = scan.statistics;
     else
-        info.statistics = ComputeStatistics(ds, options.statistics,
-                                            scanned ? 1024 * 1024 : SmallestLevelPixels(ds));
+        // Header-only registration reads the smallest overview when there is one.
+        info.statistics = ComputeStatistics(
+            ds, options.statistics,
+            options.scan || ds->GetRasterBand(1)->GetOverviewCount() == 0
+                ? 1024 * 1024
+                : SmallestLevelPixels(ds));
     if (options.tiles)
         info.tiles = options.scan ? std::move(scan.tiles) : LayoutTiles(ds);
 

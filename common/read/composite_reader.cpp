@@ -808,6 +808,8 @@ bool CompositeReader::PrefetchRemoteBlocks(std::vector<Step>& steps, const std::
     auto batch = std::make_unique<RemoteBatch>();
     for (Step& step : steps)
     {
+        if (!step.item->remote)
+            continue; // local, or read through GDAL
         SourcePool& pool = PoolFor(step.thread);
         GDALDataset* ds = pool.Acquire(*step.item);
         std::shared_ptr<RemoteObject> object = pool.Remote();

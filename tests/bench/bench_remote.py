@@ -2,8 +2,8 @@
 """Remote-read benchmark: pgmosaic against a gdalbuildvrt VRT over the same URLs, with latency.
 
 The read benchmark's COG tiles (tests/bench/bench_read.py's grid) are served by nginx on
-loopback (tests/lib/storage_servers.py) through a latency proxy adding --delays ms each way (a round
-trip of twice that). pgmosaic registers them once as @web/<file>, path_root "web" pointing at
+loopback (tests/lib/storage_servers.py) through a latency proxy adding --delays ms each way (a
+round trip of twice that). pgmosaic registers them once as @web/<file>, path_root "web" pointing at
 the proxy of the delay measured (re-pointing the root is one UPDATE); the VRT is built over
 /vsicurl/ URLs of that proxy. For each delay, both systems read cold, with the same GDAL
 settings (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, the default block cache):
