@@ -164,10 +164,14 @@ public:
     bool IsLocal(const char*) override { return false; }
 };
 
+// Installed when missing: in a backend, PostGIS raster tears GDAL down and sets it up again
+// (its file systems with it), so this is checked at every use.
 void InstallFilesystem()
 {
-    static std::once_flag once;
-    std::call_once(once, [] { VSIFileManager::InstallHandler(kPrefix, new RemoteFilesystem()); });
+    static std::mutex mutex;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (dynamic_cast<RemoteFilesystem*>(VSIFileManager::GetHandler(kPrefix)) == nullptr)
+        VSIFileManager::InstallHandler(kPrefix, new RemoteFilesystem());
 }
 
 void Put32(std::string& s, std::uint32_t v)
