@@ -39,21 +39,25 @@ def tiles(datadir):
 @pytest.fixture(scope="module")
 def nginx(tiles):
     server = servers.Nginx(os.path.dirname(tiles[0]))
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def s3(tiles):
     server = servers.S3rver("pgmosaic")
-    with ConfigOptions(server.gdal_options):
-        for p in tiles:
-            data = open(p, "rb").read()
-            f = gdal.VSIFOpenL(f"/vsis3/pgmosaic/{os.path.basename(p)}", "wb")
-            assert gdal.VSIFWriteL(data, 1, len(data), f) == len(data)
-            assert gdal.VSIFCloseL(f) == 0
-    yield server
-    server.stop()
+    try:
+        with ConfigOptions(server.gdal_options):
+            for p in tiles:
+                data = open(p, "rb").read()
+                f = gdal.VSIFOpenL(f"/vsis3/pgmosaic/{os.path.basename(p)}", "wb")
+                assert gdal.VSIFWriteL(data, 1, len(data), f) == len(data)
+                assert gdal.VSIFCloseL(f) == 0
+        yield server
+    finally:
+        server.stop()
 
 
 class ConfigOptions:
@@ -193,9 +197,11 @@ def scratch_server(tiles):
         shutil.copy(p, d / os.path.basename(p))
         os.chmod(d / os.path.basename(p), 0o644)
     server = servers.Nginx(str(d))
-    yield server, d
-    server.stop()
-    shutil.rmtree(d, ignore_errors=True)
+    try:
+        yield server, d
+    finally:
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def scratch_mosaic(db, name, server, d, tmp_path):
