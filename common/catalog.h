@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,15 @@ struct MosaicInfo
     std::string defaultMethod;                 // the method when a reader names none
 };
 
+// What registration recorded of an item on object storage or an HTTP server (item_remote): the
+// object's ETag and the bytes GDAL read to open it (read/remote_source.h's encoding), so that
+// a reader opens it without a request.
+struct RemoteRecord
+{
+    std::string etag;
+    std::string header;
+};
+
 // One registered raster as the reader needs it.
 struct ItemRef
 {
@@ -48,6 +58,8 @@ struct ItemRef
     // (empty: unknown). width, height and gt above are checked too.
     std::optional<std::int64_t> fileSize, mtime;
     std::vector<GDALDataType> bandTypes;
+    // Network items registered with a record (set by the reader from FindRemoteRecords).
+    std::shared_ptr<const RemoteRecord> remote;
 };
 
 // A full-resolution block of an item file recorded without a valid pixel, with where its bytes
@@ -91,6 +103,12 @@ public:
     // items `ids` that has any, sorted. Reads fill them with nodata instead of decoding them.
     virtual std::map<std::int64_t, EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
+    {
+        return {};
+    }
+    // The records of the network items `ids` that have one (item_remote).
+    virtual std::map<std::int64_t, RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& /*ids*/)
     {
         return {};
     }

@@ -301,6 +301,47 @@ EmptyBlock ParseEmptyBlock(const RowReader& row)
     return b;
 }
 
+std::string RemoteRecordsSql()
+{
+    return "SELECT item_id, etag, header FROM pgmosaic.item_remote WHERE mosaic_id "
+           "OPERATOR(pg_catalog.=) $1::integer AND item_id OPERATOR(pg_catalog.=) "
+           "ANY($2::bigint[]) AND header IS NOT NULL";
+}
+
+std::string RemoteRecordsExistSql()
+{
+    return "SELECT pg_catalog.to_regclass('pgmosaic.item_remote') IS NOT NULL";
+}
+
+RemoteRecord ParseRemoteRecord(const RowReader& row)
+{
+    RemoteRecord r;
+    r.etag = row(1).value_or("");
+    // bytea in its text form: \x then two hex digits a byte.
+    const std::string hex = row(2).value_or("");
+    if (hex.size() >= 2 && hex[0] == '\\' && hex[1] == 'x')
+    {
+        r.header.reserve((hex.size() - 2) / 2);
+        auto digit = [](char c) {
+            return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        };
+        for (size_t i = 2; i + 1 < hex.size(); i += 2)
+            r.header.push_back(static_cast<char>(digit(hex[i]) * 16 + digit(hex[i + 1])));
+    }
+    return r;
+}
+
+std::string RootOptionsSql()
+{
+    return "SELECT r.name, r.prefix::text, o.key, o.value FROM pgmosaic.path_root_option o "
+           "JOIN pgmosaic.path_root r ON r.name OPERATOR(pg_catalog.=) o.root ORDER BY 1, 3";
+}
+
+std::string RootOptionsExistSql()
+{
+    return "SELECT pg_catalog.to_regclass('pgmosaic.path_root_option') IS NOT NULL";
+}
+
 std::string RecordedTilesSql(const std::string& postgis)
 {
     std::string sql = "SELECT t.item_id, " + postgis + ".ST_XMin(t.bounds), " + postgis +

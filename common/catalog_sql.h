@@ -63,6 +63,18 @@ std::string EmptyBlocksSql();
 std::string IdArray(const std::vector<std::int64_t>& ids);
 EmptyBlock ParseEmptyBlock(const RowReader& row); // columns 1..3
 
+// The records of some network items (item_remote, extension 0.3): $1 mosaic id, $2 the ids
+// (IdArray). Rows: item id, then ParseRemoteRecord. RemoteRecordsExistSql: one row, whether
+// the catalog has the table.
+std::string RemoteRecordsSql();
+std::string RemoteRecordsExistSql();
+RemoteRecord ParseRemoteRecord(const RowReader& row); // columns 1..2 (etag, header as bytea)
+
+// The GDAL options of the path roots (path_root_option, extension 0.3): rows of root name,
+// prefix, key, value. RootOptionsExistSql: one row, whether the catalog has the table.
+std::string RootOptionsSql();
+std::string RootOptionsExistSql();
+
 // The full-resolution tiles with statistics of some items inside an envelope: $1 mosaic id,
 // $2 the ids (IdArray), $3 the band (1-based), $4..$7 the envelope, $8 the SRID. Rows:
 // ParseRecordedTile.

@@ -38,6 +38,7 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
     caps.overviews = v02;
     caps.itemStatistics = v02;
     caps.themes = v02;
+    caps.remote = v02 && version != "0.2";
     return caps;
 }
 
@@ -110,6 +111,27 @@ PgItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
             pgmosaic::ParseEmptyBlock(RowOf(res.get(), i)));
     for (auto& [id, blocks] : out)
         std::sort(blocks.begin(), blocks.end());
+    return out;
+}
+
+std::map<std::int64_t, pgmosaic::RemoteRecord>
+PgItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
+{
+    std::map<std::int64_t, pgmosaic::RemoteRecord> out;
+    if (ids.empty())
+        return out;
+    if (!m_obRemoteRecords)
+    {
+        auto res = m_oConn.Exec(pgmosaic::RemoteRecordsExistSql().c_str(), {});
+        m_obRemoteRecords = PQntuples(res.get()) == 1 && PQgetvalue(res.get(), 0, 0)[0] == 't';
+    }
+    if (!*m_obRemoteRecords)
+        return out;
+    auto res = m_oConn.Exec(pgmosaic::RemoteRecordsSql().c_str(),
+                            {std::to_string(m_oMosaic.id), pgmosaic::IdArray(ids)});
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+        out[std::atoll(PQgetvalue(res.get(), i, 0))] =
+            pgmosaic::ParseRemoteRecord(RowOf(res.get(), i));
     return out;
 }
 

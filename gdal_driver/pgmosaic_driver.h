@@ -132,6 +132,8 @@ public:
                                                      int level) override;
     std::map<std::int64_t, pgmosaic::EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::int64_t, pgmosaic::RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }
@@ -142,6 +144,7 @@ private:
     PgConnection& m_oConn;
     const pgmosaic::MosaicInfo& m_oMosaic;
     bool m_bOverviews = false; // the catalog has overview tiles (extension 0.2 and later)
+    std::optional<bool> m_obRemoteRecords{}; // the catalog has item_remote (0.3), once asked
     ItemQuery m_oQuery{};
     bool m_bCached = false;
     pgmosaic::Envelope m_oCachedEnv{};
@@ -163,6 +166,11 @@ constexpr const char* kDefaultClientDrivers = "GTiff,HFA,JP2OpenJPEG,PNG,JPEG";
 // .ovr would read any file or URL it names).
 std::shared_ptr<const pgmosaic::FileAccessPolicy> ClientOpenPolicy();
 
+// Sets the path roots' GDAL options (path_root_option) for the paths under them, endpoints only
+// where PGMOSAIC_ALLOWED_NETWORK_PREFIXES allows them (pgsourcepolicy.cpp). With `ask`, asks
+// first whether the catalog has them (extension 0.3).
+void ApplyClientRootOptions(PgConnection& conn, bool ask = false);
+
 // What the installed extension's catalog offers, computed once from its version when a dataset
 // connects, so that no code compares version strings: a 0.1 catalog has mosaics and items
 // only, 0.2 added everything below.
@@ -174,6 +182,7 @@ struct CatalogCapabilities
     bool overviews = false;      // mosaic-wide overviews built by gdaladdo
     bool itemStatistics = false; // per-item statistics that merge into the mosaic's
     bool themes = false;         // theme rules and the themes layer
+    bool remote = false;         // remote items' records and path roots' GDAL options (0.3)
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };

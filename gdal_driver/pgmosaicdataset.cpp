@@ -216,6 +216,8 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
     nRasterXSize = m_oMosaic.width;
     nRasterYSize = m_oMosaic.height;
+    if (m_oCaps.remote)
+        ApplyClientRootOptions(*m_poConn);
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
                                                   m_oCaps.itemCatalog, query);
     m_anBuiltLevels = m_poCatalog->BuiltLevels();

@@ -87,6 +87,11 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "  </Option>"
         "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Rasters with "
         "more full-resolution blocks are refused (the scan reads every block); 0: no limit'/>"
+        "  <Option name='SCAN' type='string-select' default='FULL' description='FULL reads "
+        "every block (exact DRAD statistics and footprint); HEADER reads the header only: "
+        "byte ranges from the IFDs, footprint traced on an overview'>"
+        "    <Value>FULL</Value><Value>HEADER</Value>"
+        "  </Option>"
         "</LayerCreationOptionList>");
     poDriver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_CONNECTION_PREFIX, pgmosaic::kConnectionPrefix);
@@ -138,6 +143,9 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "APPROX, EXACT or NONE'/>"
         "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Loading: "
         "rasters with more full-resolution blocks are refused; 0: no limit'/>"
+        "  <Option name='SCAN' type='string' default='FULL' description='Loading: FULL "
+        "(read every block) or HEADER (the header only: byte ranges from the IFDs, footprint "
+        "from an overview)'/>"
         "  <Option name='STATEMENT_TIMEOUT' type='float' default='60' description='Seconds a "
         "catalog query of a read may run (where= and sort= included); 0: no limit. Default "
         "from PGMOSAIC_STATEMENT_TIMEOUT'/>"

@@ -1,5 +1,6 @@
 // The items and boundary layers, and raster registration through ogr2ogr.
 #include "pgmosaic_driver.h"
+#include "read/range_fetcher.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -501,6 +502,8 @@ bool PGMosaicItemsLayer::Flush()
                     p.openPath = PQgetvalue(res.get(), 0, 0);
                 }
             }
+            // Remote files are read with their path roots' GDAL options.
+            ApplyClientRootOptions(m_oConn, true);
             // The mosaic's theme rules are computed here too, with the rest of the inspection.
             pgmosaic::InspectOptions inspect = m_oLoad.inspect;
             {
@@ -514,7 +517,13 @@ bool PGMosaicItemsLayer::Flush()
                         PQgetvalue(rules.get(), i, 0),
                         pgmosaic::Expression::Parse(PQgetvalue(rules.get(), i, 1)));
             }
-            pgmosaic::ParallelFor(batch.size(), m_oLoad.numThreads, [&](size_t i, int) {
+            // Network files wait on round trips, not on the CPU: inspected as many at once as
+            // the I/O concurrency allows.
+            int threads = m_oLoad.numThreads;
+            for (const auto& p : batch)
+                if (pgmosaic::IsNetworkPath(p.openPath))
+                    threads = std::max(threads, pgmosaic::IoConcurrency());
+            pgmosaic::ParallelFor(batch.size(), threads, [&](size_t i, int) {
                 try
                 {
                     batch[i].info = pgmosaic::InspectRaster(batch[i].openPath, inspect);

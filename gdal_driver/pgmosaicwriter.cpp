@@ -56,6 +56,11 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
     for (auto& c : stats)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     o.inspect.statistics = pgmosaic::ParseStatisticsMode(stats);
+    const std::string scan = get("SCAN", "FULL");
+    if (!EQUAL(scan.c_str(), "FULL") && !EQUAL(scan.c_str(), "HEADER"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid SCAN \"" + scan + "\": expected FULL or HEADER");
+    o.inspect.scan = EQUAL(scan.c_str(), "FULL");
     const std::string maxBlocks = get("MAX_BLOCKS", "");
     if (!maxBlocks.empty())
     {

@@ -16,7 +16,9 @@
 #include <set>
 
 #include "error.h"
+#include "catalog_sql.h"
 #include "path_policy.h"
+#include "read/remote_source.h"
 #include "pgmosaic_driver.h"
 
 using pgmosaic::Error;
@@ -47,6 +49,11 @@ public:
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override
     {
         return m_oInner.FindEmptyBlocks(ids);
+    }
+    std::map<std::int64_t, pgmosaic::RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override
+    {
+        return m_oInner.FindRemoteRecords(ids);
     }
 
 private:
@@ -124,4 +131,21 @@ std::shared_ptr<const pgmosaic::FileAccessPolicy> ClientOpenPolicy()
     if (policy.allowedRoots.empty())
         policy.allowedRoots = {"/"};
     return std::make_shared<const pgmosaic::FileAccessPolicy>(std::move(policy));
+}
+
+void ApplyClientRootOptions(PgConnection& conn, bool ask)
+{
+    if (ask)
+    {
+        auto has = conn.Exec(pgmosaic::RootOptionsExistSql().c_str());
+        if (PQntuples(has.get()) != 1 || PQgetvalue(has.get(), 0, 0)[0] != 't')
+            return;
+    }
+    auto res = conn.Exec(pgmosaic::RootOptionsSql().c_str());
+    std::vector<pgmosaic::RootOption> options;
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+        options.push_back({PQgetvalue(res.get(), i, 0), PQgetvalue(res.get(), i, 1),
+                           PQgetvalue(res.get(), i, 2), PQgetvalue(res.get(), i, 3)});
+    if (!options.empty())
+        pgmosaic::ApplyRootOptions(options, ClientPolicy());
 }

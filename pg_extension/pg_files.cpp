@@ -24,6 +24,7 @@ extern "C"
 #include "inspect/inspect.h"
 #include "path_policy.h"
 #include "pg_module.h"
+#include "pg_spi_catalog.h"
 #include "pg_util.h"
 
 using pgmosaic::PgCall;
@@ -43,6 +44,8 @@ std::string InspectToJson(const std::string& path, const std::string& statistics
     options.cancel = pgmosaic::BackendCancel();
     const auto policy = pgmosaic::CurrentFileAccessPolicy();
     pgmosaic::EnsureGdal();
+    if (policy.enabled && path.rfind("/vsi", 0) == 0)
+        pgmosaic::SpiApplyRootOptions(policy);
     const pgmosaic::RasterInfo info = pgmosaic::InspectAllowedRaster(policy, path, options);
     // Formatting the record of a huge tile index takes seconds (and does not stop): not after
     // an interrupt.

@@ -117,6 +117,7 @@ struct BackendMosaic
                         "reading pixels needs backend file access: a superuser must set "
                         "pgmosaic.enable_file_access = on (and pgmosaic.allowed_roots)");
         pgmosaic::EnsureGdal();
+        pgmosaic::SpiApplyRootOptions(policy);
         mosaic = pgmosaic::SpiLoadMosaic(name);
         auto lookup = [&](const char* key) { return options.Text(key); };
         pgmosaic::ReadOptions read = pgmosaic::ParseReadOptions(

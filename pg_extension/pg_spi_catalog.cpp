@@ -1,4 +1,5 @@
 #include "pg_spi_catalog.h"
+#include "read/remote_source.h"
 
 #include <algorithm>
 #include <list>
@@ -214,6 +215,34 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
         out[std::atoll(row[0].value_or("0").c_str())].push_back(ParseEmptyBlock(RowOf(row)));
     for (auto& [id, blocks] : out)
         std::sort(blocks.begin(), blocks.end());
+    return out;
+}
+
+void SpiApplyRootOptions(const FileAccessPolicy& policy)
+{
+    const auto has = SpiRows(RootOptionsExistSql(), {});
+    if (has.empty() || has[0][0].value_or("f") != "t")
+        return;
+    std::vector<RootOption> options;
+    for (const auto& row : SpiRows(RootOptionsSql(), {}))
+        options.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
+                           row[3].value_or("")});
+    if (!options.empty())
+        ApplyRootOptions(options, policy);
+}
+
+std::map<std::int64_t, RemoteRecord>
+SpiItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
+{
+    CheckThread();
+    std::map<std::int64_t, RemoteRecord> out;
+    if (ids.empty())
+        return out;
+    const auto has = SpiRows(RemoteRecordsExistSql(), {}); // 0.3's table (a module newer than
+    if (has.empty() || has[0][0].value_or("f") != "t")    // the installed SQL reads as before)
+        return out;
+    for (const auto& row : SpiRows(RemoteRecordsSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
+        out[std::atoll(row[0].value_or("0").c_str())] = ParseRemoteRecord(RowOf(row));
     return out;
 }
 

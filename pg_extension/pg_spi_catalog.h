@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "catalog_sql.h"
+#include "path_policy.h"
 
 namespace pgmosaic
 {
@@ -26,6 +27,10 @@ SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& p
 // The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
 MosaicInfo SpiLoadMosaic(const std::string& name);
 
+// Sets the path roots' GDAL options (path_root_option) for the paths under them, endpoints only
+// where `policy` (the backend's pgmosaic.allowed_network_prefixes) allows them.
+void SpiApplyRootOptions(const FileAccessPolicy& policy);
+
 class SpiItemCatalog final : public ItemCatalog
 {
 public:
@@ -33,6 +38,8 @@ public:
     std::vector<ItemRef> FindItems(const Envelope& env) override;
     std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override;
     std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::int64_t, RemoteRecord>
+    FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
     // The full-resolution tiles of items `ids` with statistics of band `band` (1-based) whose
     // bounds lie within `env`.
     std::vector<RecordedTile> FindRecordedTiles(const std::vector<std::int64_t>& ids,

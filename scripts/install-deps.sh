@@ -44,3 +44,7 @@ if [ ! -f "$repo/tests/web/node_modules/leaflet/dist/leaflet.js" ]; then
   fi
   (cd "$repo/tests/web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# The S3-compatible server of the remote-read tests and benchmark (s3rver, from npm into
+# tests/servers/node_modules, as locked).
+bash "$repo/scripts/install-test-servers.sh"

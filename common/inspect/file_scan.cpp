@@ -31,6 +31,9 @@ FileState StatRasterFile(const FileAccessPolicy& policy, const std::string& path
         return state;
     }
     VSIStatBufL st;
+    // An object on the network is asked again, not answered from what GDAL cached earlier.
+    if (checked.rfind("/vsi", 0) == 0)
+        VSICurlPartialClearCache(checked.c_str());
     if (VSIStatL(checked.c_str(), &st) != 0)
     {
         state.kind = FileState::Kind::Missing;

@@ -153,6 +153,55 @@ Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options)
     return TraceFootprint(ds, cells, options);
 }
 
+Footprint ComputeOverviewFootprint(GDALDataset* ds, const FootprintOptions& options)
+{
+    GDALRasterBand* first = ds->GetRasterBand(1);
+    const int levels = first->GetOverviewCount();
+    GDALRasterBand* ov = levels > 0 ? first->GetOverview(levels - 1) : nullptr;
+    const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();
+    bool allValid = true;
+    for (int b = 1; b <= ds->GetRasterCount(); ++b)
+        allValid = allValid && ds->GetRasterBand(b)->GetMaskFlags() == GMF_ALL_VALID;
+    if (ov == nullptr || allValid || ov->GetXSize() < 1 || ov->GetYSize() < 1)
+        return ComputeFootprint(ds, options);
+    CellMask cells;
+    cells.k = std::max(1, static_cast<int>(std::lround(static_cast<double>(w) / ov->GetXSize())));
+    cells.cw = (w + cells.k - 1) / cells.k;
+    cells.ch = (h + cells.k - 1) / cells.k;
+    std::vector<GByte> read(static_cast<size_t>(cells.cw) * cells.ch, 0);
+    std::vector<GByte> any(read.size(), 0);
+    for (int b = 1; b <= ds->GetRasterCount(); ++b)
+    {
+        GDALRasterBand* band = ds->GetRasterBand(b);
+        if (band->GetColorInterpretation() == GCI_AlphaBand)
+            continue;
+        if (b > 1 && (band->GetMaskFlags() & GMF_PER_DATASET))
+            continue;
+        GDALRasterBand* bandOv = band->GetOverview(levels - 1);
+        if (bandOv == nullptr)
+            return ComputeFootprint(ds, options);
+        if (bandOv->GetMaskBand()->RasterIO(GF_Read, 0, 0, bandOv->GetXSize(), bandOv->GetYSize(),
+                                            read.data(), cells.cw, cells.ch, GDT_Byte, 0, 0,
+                                            nullptr) != CE_None)
+            throw Failed(ds, CPLGetLastErrorMsg());
+        for (size_t i = 0; i < read.size(); ++i)
+            any[i] |= read[i] != 0;
+    }
+    // Grown by one cell.
+    cells.cells.assign(any.size(), 0);
+    for (int y = 0; y < cells.ch; ++y)
+        for (int x = 0; x < cells.cw; ++x)
+            if (any[static_cast<size_t>(y) * cells.cw + x])
+                for (int dy = -1; dy <= 1; ++dy)
+                    for (int dx = -1; dx <= 1; ++dx)
+                    {
+                        const int yy = y + dy, xx = x + dx;
+                        if (yy >= 0 && yy < cells.ch && xx >= 0 && xx < cells.cw)
+                            cells.cells[static_cast<size_t>(yy) * cells.cw + xx] = 1;
+                    }
+    return TraceFootprint(ds, cells, options);
+}
+
 Footprint TraceFootprint(GDALDataset* ds, const CellMask& cellMask, const FootprintOptions& options)
 {
     const int w = ds->GetRasterXSize(), h = ds->GetRasterYSize();

@@ -34,6 +34,11 @@ struct Footprint
 // outline. Throws Error naming the dataset on failure.
 Footprint ComputeFootprint(GDALDataset* ds, const FootprintOptions& options = {});
 
+// The same read from the smallest overview (header-only registration): a cell per overview
+// pixel, valid where the overview's mask is, grown by one cell (an overview pixel can miss a
+// valid pixel under it). Approximate; the full-resolution footprint when there is no overview.
+Footprint ComputeOverviewFootprint(GDALDataset* ds, const FootprintOptions& options = {});
+
 // The same from a valid-cell mask already read (ScanItem's).
 Footprint TraceFootprint(GDALDataset* ds, const CellMask& cells, const FootprintOptions& options);
 

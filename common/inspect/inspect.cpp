@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "path_policy.h"
+#include "read/remote_source.h"
 
 namespace pgmosaic
 {
@@ -50,10 +51,65 @@ void StatFile(const std::string& path, RasterInfo& info)
 
 } // namespace
 
+namespace
+{
+
+// A network file opened through its byte ranges (remote_source.h): the header by range
+// requests, the identity from the first answer, the blocks a full scan reads fetched all at
+// once rather than one request each. Empty when GDAL must open it itself.
+GDALDatasetUniquePtr OpenNetwork(const std::string& path, const InspectOptions& options,
+                                 const std::vector<std::string>& drivers, RasterInfo& info,
+                                 std::shared_ptr<RemoteObject>& object)
+{
+    RemoteRecord recorded;
+    ObjectIdentity learned;
+    RemoteDataset remote =
+        OpenRemote(path, nullptr, nullptr, drivers, &recorded, &learned, options.cancel);
+    if (!remote.dataset)
+        return nullptr;
+    info.fileSize = learned.size.value_or(0);
+    info.mtime = learned.mtime.value_or(0);
+    info.etag = recorded.etag;
+    info.remoteHeader = recorded.header;
+    object = remote.object;
+    GDALDataset* ds = remote.dataset.get();
+    // (At most 256 MB held at once: a larger file's blocks are fetched as the scan reads them.)
+    if (options.scan && (options.tiles || options.validFootprint) && ds->GetRasterCount() > 0 &&
+        info.fileSize <= (256 << 20))
+    {
+        RemoteRead whole;
+        whole.object = object;
+        whole.dataset = ds;
+        whole.window = {0, 0, ds->GetRasterXSize(), ds->GetRasterYSize()};
+        whole.bufW = whole.window.w;
+        whole.bufH = whole.window.h;
+        whole.fullResolution = true;
+        for (int b = 1; b <= ds->GetRasterCount(); ++b)
+            whole.bands.push_back(b);
+        whole.label = path;
+        RemoteBatch batch;
+        batch.Add(whole);
+        if (batch.Fetch(options.cancel))
+            throw Error(ErrorKind::Io, "raster " + path + " changed while it was inspected");
+    }
+    return std::move(remote.dataset);
+}
+
+} // namespace
+
 RasterInfo InspectRaster(const std::string& path, const InspectOptions& options)
 {
     RasterInfo info;
     info.path = path;
+    if (IsNetworkPath(path))
+    {
+        std::shared_ptr<RemoteObject> object;
+        if (GDALDatasetUniquePtr ds = OpenNetwork(path, options, options.allowedDrivers, info, object))
+        {
+            InspectDataset(ds.get(), options, info);
+            return info;
+        }
+    }
     StatFile(path, info);
     GdalErrorCollector errors;
     CPLStringList allowed;
@@ -87,11 +143,40 @@ RasterInfo InspectAllowedRaster(const FileAccessPolicy& policy, const std::strin
 {
     RasterInfo info;
     info.path = CheckPathAllowed(policy, path);
+    if (IsNetworkPath(info.path))
+    {
+        InspectOptions withDrivers = options;
+        if (withDrivers.allowedDrivers.empty())
+            withDrivers.allowedDrivers = policy.allowedDrivers;
+        std::shared_ptr<RemoteObject> object;
+        if (GDALDatasetUniquePtr ds =
+                OpenNetwork(info.path, options, withDrivers.allowedDrivers, info, object))
+        {
+            InspectDataset(ds.get(), options, info);
+            return info;
+        }
+    }
     StatFile(info.path, info);
     GDALDatasetUniquePtr ds = OpenAllowed(policy, info.path);
     InspectDataset(ds.get(), options, info);
     return info;
 }
+
+namespace
+{
+
+// The pixels of the file's smallest level (its last overview, else itself), at least 64 x 64:
+// what header-only registration reads for statistics and footprints.
+std::int64_t SmallestLevelPixels(GDALDataset* ds)
+{
+    GDALRasterBand* band = ds->GetRasterBand(1);
+    const int n = band->GetOverviewCount();
+    GDALRasterBand* small = n > 0 && band->GetOverview(n - 1) ? band->GetOverview(n - 1) : band;
+    return std::max<std::int64_t>(64 * 64,
+                                  static_cast<std::int64_t>(small->GetXSize()) * small->GetYSize());
+}
+
+} // namespace
 
 void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& info)
 {
@@ -128,7 +213,7 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     info.isCog = layout != nullptr && EQUAL(layout, "COG");
     // One full-resolution scan serves the tile index, the footprint's cells and (for 8 and
     // 16 bit integers) exact statistics.
-    const bool scanned = options.tiles || options.validFootprint;
+    const bool scanned = options.scan && (options.tiles || options.validFootprint);
     ItemScan scan;
     if (scanned)
     {
@@ -150,9 +235,14 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     if (options.statistics != StatisticsMode::None && !scan.statistics.empty())
         info.statistics = scan.statistics;
     else
-        info.statistics = ComputeStatistics(ds, options.statistics);
+        // Header-only registration reads the smallest overview when there is one.
+        info.statistics = ComputeStatistics(
+            ds, options.statistics,
+            options.scan || ds->GetRasterBand(1)->GetOverviewCount() == 0
+                ? 1024 * 1024
+                : SmallestLevelPixels(ds));
     if (options.tiles)
-        info.tiles = std::move(scan.tiles);
+        info.tiles = options.scan ? std::move(scan.tiles) : LayoutTiles(ds);
 
     // The outline of the pixel extent (corners through the full geotransform, so a rotated
     // raster gets its true quadrilateral).
@@ -168,7 +258,9 @@ void InspectDataset(GDALDataset* ds, const InspectOptions& options, RasterInfo& 
     info.footprintVertices = 5;
     if (options.validFootprint)
     {
-        const Footprint fp = TraceFootprint(ds, scan.cells, options.footprint);
+        // Without a scan, traced on the smallest overview (a cell per overview pixel).
+        const Footprint fp = scanned ? TraceFootprint(ds, scan.cells, options.footprint)
+                                     : ComputeOverviewFootprint(ds, options.footprint);
         info.validFootprintWkt = fp.wkt;
         info.footprintVertices = fp.vertices;
     }
@@ -216,6 +308,14 @@ std::string RasterInfoToJson(const RasterInfo& info)
     o.Add("file_size", static_cast<GInt64>(info.fileSize));
     o.Add("mtime", static_cast<GInt64>(info.mtime));
     o.Add("is_cog", info.isCog);
+    if (!info.remoteHeader.empty())
+    {
+        o.Add("etag", info.etag);
+        char* b64 = CPLBase64Encode(static_cast<int>(info.remoteHeader.size()),
+                                    reinterpret_cast<const GByte*>(info.remoteHeader.data()));
+        o.Add("remote_header", b64 ? b64 : "");
+        CPLFree(b64);
+    }
     o.Add("valid_footprint", info.validFootprintWkt);
     o.Add("footprint_vertices", info.footprintVertices);
     if (info.statistics.empty())

@@ -35,6 +35,10 @@ struct InspectOptions
     std::vector<std::string> allowedDrivers; // GDAL short names; any when empty
     bool tiles = true; // DRAD: internal tiles per level, byte ranges, per-tile statistics
     std::vector<std::pair<std::string, Expression>> themes; // DAD rules: name, expression
+    // false: no full-resolution read (header-only registration): the DRAD from the file's IFDs
+    // (byte ranges; empty only where a block is absent; no per-tile statistics), the valid
+    // footprint traced on an overview, statistics as `statistics` says.
+    bool scan = true;
     // Full-resolution blocks the scan may read (it reads and records every one): a larger
     // raster is refused before anything is read, naming the file and the limit.
     std::int64_t maxBlocks = kDefaultMaxBlocks;
@@ -61,6 +65,10 @@ struct RasterInfo
     std::vector<BandStatistics> statistics; // one per band when computed, else empty
     TileIndex tiles;                        // empty when not asked for
     std::vector<std::pair<std::string, ThemeResult>> themes;
+    // Network files: the object's ETag and the bytes GDAL read to open it (remote_source.h),
+    // which readers open it from without a request.
+    std::string etag;
+    std::string remoteHeader;
 };
 
 // Opens `path` with GDAL and reads its header, its valid footprint and the statistics the

@@ -346,4 +346,65 @@ ItemScan ScanItem(GDALDataset* ds, int maxCells, const Cancel& cancel)
     return scan;
 }
 
+TileIndex LayoutTiles(GDALDataset* ds)
+{
+    GDALRasterBand* first = ds->GetRasterBand(1);
+    double gt[6];
+    if (ds->GetGeoTransform(gt) != CE_None)
+        throw Error(ErrorKind::Mismatch,
+                    std::string("raster ") + ds->GetDescription() + " has no geotransform");
+    const bool tiff = ds->GetDriver() && EQUAL(ds->GetDriver()->GetDescription(), "GTiff");
+    const int W = ds->GetRasterXSize(), H = ds->GetRasterYSize();
+    TileIndex index;
+    index.levels = 1 + first->GetOverviewCount();
+    int fullBw = 0, fullBh = 0;
+    first->GetBlockSize(&fullBw, &fullBh);
+    const int fullCols = (W + fullBw - 1) / fullBw, fullRows = (H + fullBh - 1) / fullBh;
+    int fullZoom = 0;
+    while ((1 << fullZoom) < std::max(fullCols, fullRows))
+        ++fullZoom;
+    for (int level = 0; level < index.levels; ++level)
+    {
+        GDALRasterBand* band = level == 0 ? first : first->GetOverview(level - 1);
+        if (band == nullptr)
+            continue;
+        int bw = 0, bh = 0;
+        band->GetBlockSize(&bw, &bh);
+        const int w = band->GetXSize(), h = band->GetYSize();
+        const double fx = static_cast<double>(W) / w, fy = static_cast<double>(H) / h;
+        const int cols = (w + bw - 1) / bw, rows = (h + bh - 1) / bh;
+        for (int row = 0; row < rows; ++row)
+            for (int col = 0; col < cols; ++col)
+            {
+                TileRecord t;
+                t.level = level;
+                t.col = col;
+                t.row = row;
+                t.zoom = std::max(0, fullZoom - level);
+                const int x0 = col * bw, y0 = row * bh;
+                const int tw = std::min(bw, w - x0), th = std::min(bh, h - y0);
+                const double px[4] = {x0 * fx, (x0 + tw) * fx, x0 * fx, (x0 + tw) * fx};
+                const double py[4] = {y0 * fy, y0 * fy, (y0 + th) * fy, (y0 + th) * fy};
+                double xs[4], ys[4];
+                for (int k = 0; k < 4; ++k)
+                {
+                    xs[k] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
+                    ys[k] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
+                }
+                t.minx = *std::min_element(xs, xs + 4);
+                t.maxx = *std::max_element(xs, xs + 4);
+                t.miny = *std::min_element(ys, ys + 4);
+                t.maxy = *std::max_element(ys, ys + 4);
+                if (tiff)
+                {
+                    t.offset = TiffItem(band, "BLOCK_OFFSET", col, row);
+                    t.length = TiffItem(band, "BLOCK_SIZE", col, row);
+                }
+                t.empty = tiff && t.offset == 0;
+                index.tiles.push_back(std::move(t));
+            }
+    }
+    return index;
+}
+
 } // namespace pgmosaic

@@ -60,6 +60,11 @@ struct ItemScan
 // Cancelled when `cancel` says to stop (checked before each block).
 ItemScan ScanItem(GDALDataset* ds, int maxCells = 512, const Cancel& cancel = {});
 
+// The tile index from the file's layout alone (header-only registration): every block of every
+// level with its rectangle and byte range, empty only when absent from the file, no statistics.
+// Reads no block.
+TileIndex LayoutTiles(GDALDataset* ds);
+
 inline TileIndex ScanTiles(GDALDataset* ds)
 {
     return ScanItem(ds).tiles;

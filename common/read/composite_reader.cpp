@@ -254,12 +254,18 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
         wanted[i] = place && std::none_of(tileRects.begin(), tileRects.end(),
                                           [&](const Window& r) { return r.Contains(place->dst); });
     }
+    // An item on the mosaic grid whose pixels miss the request (its footprint only touches the
+    // window's edge) is not opened: placed from the catalog's geotransform, as Probe would.
+    for (size_t i = tiles; i < items.size(); ++i)
+        if (wanted[i] && IsOnMosaicGrid(m_oMosaic, items[i]) && items[i].width > 0 &&
+            !PlaceSource(m_oMosaic.gt, req, items[i].gt, items[i].width, items[i].height))
+            wanted[i] = 0;
     // A topmost opaque item covering the whole buffer makes the others unnecessary.
     const Window whole{0, 0, req.bufW, req.bufH};
     size_t start = tiles;
     if (cull && tiles == 0 && !items.empty())
     {
-        landed[0] = Probe(probed[0], req, bands);
+        landed[0] = wanted[0] && Probe(probed[0], req, bands);
         if (landed[0] && probed[0].opaque && probed[0].place.dst.Contains(whole))
             return {std::move(probed[0])};
         start = 1;
@@ -482,6 +488,9 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
         const auto& empty = m_oEmptyBlocks[step.item->id];
         step.emptyBlocks = empty.empty() ? nullptr : &empty;
     }
+    // Remote items' blocks, all at once; a stale object makes the read start again.
+    if (PrefetchRemoteBlocks(steps, bands))
+        throw StaleSource();
     // Each step is read from its home pool, where Probe opened it (every part of an item, so
     // an item skipped there (missing=skip) is not tried again for its other parts).
     std::vector<std::set<std::int64_t>> skipped(m_apoPools.size());
@@ -502,6 +511,8 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
             }
         }
     });
+    if (m_poRemoteBatch)
+        m_poRemoteBatch->Release(); // decoded: the bytes fetched go
     // A skipped item is skipped whole: its parts read before the failure are undone (a direct
     // part has no lower item under it: the fill value goes back).
     for (Step& step : steps)
@@ -528,11 +539,18 @@ std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLeve
     std::vector<ItemRef> sources = m_oCatalog.FindItems(env);
     items.insert(items.end(), std::make_move_iterator(sources.begin()),
                  std::make_move_iterator(sources.end()));
+    AttachRemoteRecords(items);
     return items;
 }
 
 void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
                            int overviewLevel)
+{
+    RetryStale([&] { ReadOnce(req, bands, buf, overviewLevel); });
+}
+
+void CompositeReader::ReadOnce(const Request& req, const std::vector<int>& bands,
+                               const BufferSpec& buf, int overviewLevel)
 {
     std::vector<ItemRef> items = Items(req, overviewLevel);
     const Method method = m_oOptions.method;
@@ -614,6 +632,12 @@ std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step
 }
 
 void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel)
+{
+    RetryStale([&] { ReadCoverageOnce(req, buf, overviewLevel); });
+}
+
+void CompositeReader::ReadCoverageOnce(const Request& req, const BufferSpec& buf,
+                                       int overviewLevel)
 {
     const std::vector<ItemRef> items = Items(req, overviewLevel);
     const std::vector<int> firstBand{1};
@@ -784,6 +808,103 @@ void CompositeReader::Aggregate(std::vector<Step>& steps, const Request& req, si
             GDALCopyWords64(row.data(), GDT_Float64, sizeof(double), dstBand + y * buf.lineSpace,
                             buf.type, static_cast<int>(buf.pixelSpace), req.bufW);
         }
+    }
+}
+
+// Remote items (read/remote_source.h).
+
+void CompositeReader::AttachRemoteRecords(std::vector<ItemRef>& items)
+{
+    std::vector<std::int64_t> unseen;
+    for (const ItemRef& item : items)
+        if (IsNetworkPath(item.path) && !m_oRemoteRecords.count(item.id))
+            unseen.push_back(item.id);
+    if (!unseen.empty())
+    {
+        if (m_oRemoteRecords.size() + unseen.size() > kMaxEmptyBlockItems)
+            m_oRemoteRecords.clear();
+        auto found = m_oCatalog.FindRemoteRecords(unseen);
+        for (std::int64_t id : unseen)
+        {
+            auto it = found.find(id);
+            m_oRemoteRecords[id] = it == found.end()
+                                       ? nullptr
+                                       : std::make_shared<const RemoteRecord>(std::move(it->second));
+        }
+    }
+    for (ItemRef& item : items)
+        if (IsNetworkPath(item.path))
+            item.remote = m_oRemoteRecords[item.id];
+}
+
+bool CompositeReader::PrefetchRemoteBlocks(std::vector<Step>& steps, const std::vector<int>& bands)
+{
+    // What Fetch will ask GDAL of each step read from a recorded object (its whole-pixel
+    // window into its buffer size, or the window at full resolution when Fetch decodes or
+    // samples it itself), in the pool where Probe opened it. No reading thread runs meanwhile.
+    // The batch outlives the read: a pool closing an item keeps its bytes for reopening.
+    auto batch = std::make_unique<RemoteBatch>();
+    for (Step& step : steps)
+    {
+        if (!step.item->remote)
+            continue; // local, or read through GDAL
+        SourcePool& pool = PoolFor(step.thread);
+        GDALDataset* ds = pool.Acquire(*step.item);
+        std::shared_ptr<RemoteObject> object = pool.Remote();
+        if (!object)
+            continue;
+        const Placement& p = step.place;
+        Window enclosing = p.SrcWindowEnclosing();
+        const int x1 = std::min(enclosing.x + enclosing.w, ds->GetRasterXSize());
+        const int y1 = std::min(enclosing.y + enclosing.h, ds->GetRasterYSize());
+        enclosing.x = std::max(0, enclosing.x);
+        enclosing.y = std::max(0, enclosing.y);
+        enclosing.w = std::max(1, x1 - enclosing.x);
+        enclosing.h = std::max(1, y1 - enclosing.y);
+        const Window src = p.req;
+        const bool nearest = m_oOptions.resampling.rasterIO == GRIORA_NearestNeighbour;
+        const bool sampleHere = nearest && (src.w != p.dst.w || src.h != p.dst.h) &&
+                                2 * src.w < 3 * p.dst.w && 2 * src.h < 3 * p.dst.h &&
+                                2 * enclosing.w < 3 * p.dst.w && 2 * enclosing.h < 3 * p.dst.h;
+        const bool full =
+            (src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
+            (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
+             src.h < 16 * p.dst.h);
+        RemoteRead r;
+        r.object = std::move(object);
+        r.dataset = ds;
+        r.window = full ? enclosing : src;
+        r.bufW = p.dst.w;
+        r.bufH = p.dst.h;
+        r.fullResolution = full;
+        r.resampling = m_oOptions.resampling.rasterIO;
+        r.bands = bands;
+        r.empty = step.emptyBlocks;
+        r.label = "item " + std::to_string(step.item->id) + " (" + step.item->path + ")";
+        batch->Add(r); // now: the pool may close the dataset at the next Acquire
+    }
+    if (batch->empty())
+        return false;
+    m_poRemoteBatch = std::move(batch);
+    return m_poRemoteBatch->Fetch(m_oOptions.cancel);
+}
+
+void CompositeReader::RetryStale(const std::function<void()>& read)
+{
+    try
+    {
+        read();
+    }
+    catch (const Error& e)
+    {
+        // An object found changed by the read: its items are opened again (through GDAL) and
+        // the read starts over, planned anew. Any other failure stands.
+        int forgotten = 0;
+        for (auto& pool : m_apoPools)
+            forgotten += pool->ForgetStale();
+        if (forgotten == 0 && dynamic_cast<const StaleSource*>(&e) == nullptr)
+            throw;
+        read();
     }
 }
 

@@ -50,6 +50,14 @@ private:
     std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
                            const std::vector<int>& bands, bool cull);
     std::vector<ItemRef> Items(const Request& req, int overviewLevel);
+    // Remote items: their records from the catalog, and their blocks fetched all at once
+    // before a read (remote_source.h); a read that found an object stale runs again.
+    void AttachRemoteRecords(std::vector<ItemRef>& items);
+    bool PrefetchRemoteBlocks(std::vector<Step>& steps, const std::vector<int>& bands);
+    void RetryStale(const std::function<void()>& read);
+    void ReadOnce(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
+                  int overviewLevel);
+    void ReadCoverageOnce(const Request& req, const BufferSpec& buf, int overviewLevel);
     std::vector<Step> SplitDirect(std::vector<Step> steps) const;
     bool Probe(Step& step, const Request& req, const std::vector<int>& bands);
     void EnsurePools(int threads);
@@ -80,6 +88,9 @@ private:
     // Empty full-resolution blocks per item, asked of the catalog once per item (forgotten
     // beyond kMaxEmptyBlockItems items).
     std::map<std::int64_t, EmptyBlocks> m_oEmptyBlocks{};
+    // Network items' records (remote_source.h), asked of the catalog once per item.
+    std::map<std::int64_t, std::shared_ptr<const RemoteRecord>> m_oRemoteRecords{};
+    std::unique_ptr<RemoteBatch> m_poRemoteBatch{}; // the last read's: keeps its objects alive
     std::mutex m_oWarnMutex{};
     std::set<std::int64_t> m_oWarnedItems{};
 };

@@ -126,15 +126,40 @@ void CheckItemUnchanged(const ItemRef& item, const VSIStatBufL* st, GDALDataset*
 
 void SourcePool::Open(const ItemRef& item, Entry& entry) const
 {
-    // One stat per opening, when the catalog recorded what to compare it with.
-    if (item.fileSize || item.mtime)
+    // A network item with a record: opened from its recorded header, without a request (its
+    // identity is checked by every range request a read makes).
+    const bool network = IsNetworkPath(item.path);
+    const ObjectIdentity identity{item.remote ? item.remote->etag : std::string(), item.fileSize,
+                                  item.mtime};
+    const bool stale = network && IsKnownStale(item.path, identity);
+    if (network && item.remote && !stale)
+    {
+        try
+        {
+            if (m_poPolicy)
+                CheckPathAllowed(*m_poPolicy, item.path);
+            RemoteDataset remote = OpenRemote(
+                item.path, &identity, item.remote.get(),
+                m_poPolicy ? m_poPolicy->allowedDrivers : std::vector<std::string>{});
+            entry.source = std::move(remote.dataset);
+            entry.remote = std::move(remote.object);
+        }
+        catch (const Error& e)
+        {
+            throw Error(e.kind(), "cannot open item " + std::to_string(item.id) + " (" +
+                                      item.path + "): " + e.what());
+        }
+    }
+    // One stat per opening, when the catalog recorded what to compare it with; not for an
+    // object this process found changed (read through GDAL as it is now).
+    if (!entry.source && (item.fileSize || item.mtime) && !stale)
     {
         VSIStatBufL st;
         if (VSIStatL(item.path.c_str(), &st) == 0) // a missing file fails opening, below
             CheckItemUnchanged(item, &st, nullptr);
     }
     GdalErrorCollector errors;
-    if (m_poPolicy)
+    if (!entry.source && m_poPolicy)
     {
         try
         {
@@ -146,7 +171,7 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
                                       item.path + "): " + e.what());
         }
     }
-    else
+    else if (!entry.source)
         entry.source.reset(
             GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
     if (!entry.source)
@@ -165,6 +190,31 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
 TiffBlockReader* SourcePool::Blocks() const
 {
     return m_aoEntries.empty() ? nullptr : m_aoEntries.front().blocks.get();
+}
+
+std::shared_ptr<RemoteObject> SourcePool::Remote() const
+{
+    return m_aoEntries.empty() ? nullptr : m_aoEntries.front().remote;
+}
+
+int SourcePool::ForgetStale()
+{
+    int n = 0;
+    for (auto it = m_aoEntries.begin(); it != m_aoEntries.end();)
+    {
+        if (it->remote && it->remote->stale())
+        {
+            m_oIndex.erase(it->key);
+            it->warped.reset();
+            it->blocks.reset();
+            it->source.reset();
+            it = m_aoEntries.erase(it);
+            ++n;
+        }
+        else
+            ++it;
+    }
+    return n;
 }
 
 // A warped view of the source on the mosaic grid, covering the source's extent snapped outward

@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "read/read_options.h"
+#include "read/remote_source.h"
 #include "read/tiff_blocks.h"
 
 namespace pgmosaic
@@ -40,6 +41,12 @@ public:
     // The block reader of the dataset the last Acquire returned, when it is a GeoTIFF read
     // directly (not warped) in a layout TiffBlockReader takes; else nullptr.
     TiffBlockReader* Blocks() const;
+    // The object the last Acquire's item is read from by its recorded byte ranges (a network
+    // item opened from its record, see remote_source.h); else nullptr.
+    std::shared_ptr<RemoteObject> Remote() const;
+    // Closes the items whose object turned out stale: opened again, they are read through GDAL.
+    // Returns how many.
+    int ForgetStale();
 
 private:
     struct Entry
@@ -48,6 +55,7 @@ private:
         GDALDatasetUniquePtr source;
         GDALDatasetUniquePtr warped;             // closed before `source`, which it reads from
         std::unique_ptr<TiffBlockReader> blocks; // likewise
+        std::shared_ptr<RemoteObject> remote;    // what `source` reads its bytes from, if any
     };
     void Open(const ItemRef& item, Entry& entry) const;
     void Warp(const ItemRef& item, Entry& entry) const;

@@ -120,11 +120,13 @@ std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
     const char* interleave = ds->GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE");
     r->m_bPixelInterleaved = r->m_nBands > 1 && interleave && EQUAL(interleave, "PIXEL");
     // Packed bits, colour spaces GDAL converts (YCbCr, CMYK, CIELab), files read over the
-    // network (GDAL merges their range requests) are left to GDAL.
+    // network by GDAL (it merges their range requests) are left to GDAL; network items opened
+    // from their record (remote_source.h) are decoded here from the bytes prefetched.
     const std::string name = ds->GetDescription();
     if (first->GetMetadataItem("NBITS", "IMAGE_STRUCTURE") != nullptr ||
         ds->GetMetadataItem("SOURCE_COLOR_SPACE", "IMAGE_STRUCTURE") != nullptr ||
-        (name.rfind("/vsi", 0) == 0 && name.rfind("/vsimem/", 0) != 0))
+        (name.rfind("/vsi", 0) == 0 && name.rfind("/vsimem/", 0) != 0 &&
+         name.rfind("/vsipgmremote/", 0) != 0))
         return nullptr;
     for (int b = 1; b <= r->m_nBands; ++b)
     {

@@ -7,7 +7,8 @@
 //
 // Only the layouts GDAL's GTiff and COG drivers write are taken: little-endian, tiled or
 // stripped, pixel or band interleaved, DEFLATE, ZSTD or no compression, predictor 1 or 2,
-// whole-byte samples of one data type, local files. Anything else is left to GDAL.
+// whole-byte samples of one data type, local files and network items opened from their record
+// (read/remote_source.h). Anything else is left to GDAL.
 #pragma once
 
 #include <memory>

@@ -138,6 +138,30 @@ CREATE TABLE pgmosaic.path_root (
 COMMENT ON TABLE pgmosaic.path_root IS
     'Named storage roots: an item path @name/rel resolves to prefix/rel.';
 
+CREATE TABLE pgmosaic.path_root_option (
+    root   text NOT NULL REFERENCES pgmosaic.path_root (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    key    text NOT NULL CONSTRAINT path_root_option_key_check CHECK (key IN (
+        'AWS_S3_ENDPOINT', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_VIRTUAL_HOSTING',
+        'AWS_HTTPS', 'AWS_REQUEST_PAYER', 'AWS_NO_SIGN_REQUEST', 'AWS_PROFILE',
+        'GS_NO_SIGN_REQUEST', 'GS_USER_PROJECT', 'AZURE_STORAGE_ACCOUNT',
+        'AZURE_NO_SIGN_REQUEST', 'OSS_ENDPOINT', 'OSS_HTTPS', 'OSS_VIRTUAL_HOSTING',
+        'GDAL_HTTP_HEADERS', 'GDAL_HTTP_TIMEOUT', 'GDAL_HTTP_CONNECTTIMEOUT',
+        'GDAL_HTTP_MAX_RETRY', 'GDAL_HTTP_RETRY_DELAY', 'GDAL_HTTP_USERAGENT',
+        'GDAL_HTTP_VERSION')),
+    value  text NOT NULL CONSTRAINT path_root_option_value_check CHECK (
+        CASE WHEN key = 'GDAL_HTTP_HEADERS'
+             THEN value !~* '(^|[\r\n])[ \t]*(authorization|proxy-authorization|cookie|x-amz-security-token|x-goog-[a-z0-9-]*|x-ms-[a-z0-9-]*|x-api-key)[ \t]*:'
+                  AND value !~ '[\x01-\x09\x0b\x0c\x0e-\x1f\x7f]'
+             ELSE value !~ '[[:cntrl:]]' END),
+    PRIMARY KEY (root, key)
+);
+COMMENT ON TABLE pgmosaic.path_root_option IS
+    'GDAL options of the storage under a path root (an endpoint, a region, path-style '
+    'addressing, requester pays, HTTP headers), applied by readers and registration to the paths '
+    'under its prefix as GDAL path-specific options. Never secrets (the keys are limited to these, '
+    'headers that carry credentials are refused): credentials come from GDAL''s usual sources. An '
+    'endpoint is used only where the reader''s network prefixes allow it as /vsicurl/ URLs.';
+
 CREATE TABLE pgmosaic.mosaic_grant (
     mosaic_id   integer NOT NULL REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE,
     grantee     regrole NOT NULL,            -- 0 ('-'): PUBLIC
@@ -166,6 +190,22 @@ COMMENT ON TABLE pgmosaic.tile IS
     'DRAD: each item''s internal tiles per level, their enclosing rectangles, tile keys, byte '
     'ranges, emptiness and (full resolution) per-band statistics. Recorded at registration.';
 CREATE INDEX tile_bounds_idx ON pgmosaic.tile USING gist (bounds);
+
+-- What registration recorded of an item on object storage or an HTTP server: the version of the
+-- object (its ETag; size and modification time are the item's file_size and file_mtime) and the
+-- bytes GDAL reads to open it, from which a reader opens the item without a request.
+CREATE TABLE pgmosaic.item_remote (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    etag         text,
+    header       bytea NOT NULL,
+    PRIMARY KEY (mosaic_id, item_id),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.item_remote IS
+    'Items on object storage or HTTP servers: the ETag of the version registered and the byte '
+    'ranges of the file GDAL reads to open it (encoded as "PGMH1", then per range an 8-byte '
+    'offset, a 4-byte length, little-endian, and the bytes). Recorded at registration.';
 
 -- DAD: thematic rules, and the polygons where they hold.
 CREATE TABLE pgmosaic.theme_rule (
@@ -199,10 +239,12 @@ CREATE INDEX theme_theme_idx ON pgmosaic.theme (mosaic_id, theme);
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.mosaic', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.path_root', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.path_root_option', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.mosaic_grant', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.mosaic_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.tile', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_remote', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_id_seq', '');

@@ -82,6 +82,15 @@ BEGIN
                CASE WHEN jsonb_array_length(e -> 11) > 0 THEN e -> 11 END
         FROM jsonb_array_elements(info -> 'tiles') e;
     END IF;
+    -- A network item's version and the bytes GDAL reads to open it (remote_header: base64).
+    DELETE FROM pgmosaic.item_remote ir
+    WHERE ir.mosaic_id = _store_abstractions.mosaic_id
+      AND ir.item_id = _store_abstractions.item_id;
+    IF info ? 'remote_header' THEN
+        INSERT INTO pgmosaic.item_remote (mosaic_id, item_id, etag, header)
+        VALUES (_store_abstractions.mosaic_id, _store_abstractions.item_id,
+                NULLIF(info ->> 'etag', ''), decode(info ->> 'remote_header', 'base64'));
+    END IF;
     DELETE FROM pgmosaic.theme t
     WHERE t.mosaic_id = _store_abstractions.mosaic_id AND t.item_id = _store_abstractions.item_id;
     FOR r IN SELECT tr.theme, tr.expression FROM pgmosaic.theme_rule tr

@@ -37,6 +37,7 @@ ALTER TABLE pgmosaic.mosaic ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.item ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.mosaic_grant ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.tile ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.item_remote ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.dirty_area ENABLE ROW LEVEL SECURITY;
@@ -69,7 +70,8 @@ DROP POLICY IF EXISTS grant_delete ON pgmosaic.mosaic_grant;
 CREATE POLICY grant_delete ON pgmosaic.mosaic_grant FOR DELETE
     USING ((SELECT pgmosaic.is_admin()) OR pgmosaic.is_owner(mosaic_id));
 
--- The rows of a mosaic (items, DRAD tiles, themes, theme rules): read with the mosaic, written
+-- The rows of a mosaic (items, their remote records, DRAD tiles, themes, theme rules): read with
+-- the mosaic, written
 -- only with write access to it. Separate policies per command rather than one FOR ALL: a
 -- SELECT evaluates the read policy only, and a read grant never lets a row be changed. The
 -- mosaics a query may write are found once per query (a hashed subplan over mosaic).
@@ -79,7 +81,7 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'dirty_area'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule', 'dirty_area'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -116,7 +118,8 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- Tables: readers select (rows under the policies above), writers change the rows of the
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
-                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.dirty_area
+                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote,
+                pgmosaic.path_root_option, pgmosaic.dirty_area
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -129,7 +132,8 @@ GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
 GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
-GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme
+GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
+                                pgmosaic.item_remote
     TO pgmosaic_writer;
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
@@ -141,7 +145,7 @@ GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
 -- the write policy), never updated; writers of a mosaic may delete its old ones.
 GRANT INSERT (mosaic_id, area, items, reason), DELETE ON pgmosaic.dirty_area TO pgmosaic_writer;
 GRANT UPDATE (owner) ON pgmosaic.mosaic TO pgmosaic_admin;
-GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root TO pgmosaic_admin;
+GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root, pgmosaic.path_root_option TO pgmosaic_admin;
 -- SELECT on the sequences: pg_dump by a writer reads them.
 GRANT USAGE, SELECT ON SEQUENCE pgmosaic.mosaic_id_seq, pgmosaic.item_id_seq,
                                pgmosaic.theme_id_seq

@@ -31,3 +31,45 @@ COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
 -- estimate_size() takes the output SRID and format of export() (two more arguments with
 -- defaults): the 0.2 signature would make every call ambiguous.
 DROP FUNCTION IF EXISTS pgmosaic.estimate_size(text, geometry, double precision, integer[]);
+
+-- Items on object storage record their version and the bytes GDAL reads to open them (see
+-- 20_tables.sql); items registered before have none and are read through GDAL.
+CREATE TABLE pgmosaic.item_remote (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    etag         text,
+    header       bytea NOT NULL,
+    PRIMARY KEY (mosaic_id, item_id),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.item_remote IS
+    'Items on object storage or HTTP servers: the ETag of the version registered and the byte '
+    'ranges of the file GDAL reads to open it (encoded as "PGMH1", then per range an 8-byte '
+    'offset, a 4-byte length, little-endian, and the bytes). Recorded at registration.';
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_remote', '');
+
+-- GDAL options of a path root's storage (see 20_tables.sql).
+CREATE TABLE pgmosaic.path_root_option (
+    root   text NOT NULL REFERENCES pgmosaic.path_root (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    key    text NOT NULL CONSTRAINT path_root_option_key_check CHECK (key IN (
+        'AWS_S3_ENDPOINT', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_VIRTUAL_HOSTING',
+        'AWS_HTTPS', 'AWS_REQUEST_PAYER', 'AWS_NO_SIGN_REQUEST', 'AWS_PROFILE',
+        'GS_NO_SIGN_REQUEST', 'GS_USER_PROJECT', 'AZURE_STORAGE_ACCOUNT',
+        'AZURE_NO_SIGN_REQUEST', 'OSS_ENDPOINT', 'OSS_HTTPS', 'OSS_VIRTUAL_HOSTING',
+        'GDAL_HTTP_HEADERS', 'GDAL_HTTP_TIMEOUT', 'GDAL_HTTP_CONNECTTIMEOUT',
+        'GDAL_HTTP_MAX_RETRY', 'GDAL_HTTP_RETRY_DELAY', 'GDAL_HTTP_USERAGENT',
+        'GDAL_HTTP_VERSION')),
+    value  text NOT NULL CONSTRAINT path_root_option_value_check CHECK (
+        CASE WHEN key = 'GDAL_HTTP_HEADERS'
+             THEN value !~* '(^|[\r\n])[ \t]*(authorization|proxy-authorization|cookie|x-amz-security-token|x-goog-[a-z0-9-]*|x-ms-[a-z0-9-]*|x-api-key)[ \t]*:'
+                  AND value !~ '[\x01-\x09\x0b\x0c\x0e-\x1f\x7f]'
+             ELSE value !~ '[[:cntrl:]]' END),
+    PRIMARY KEY (root, key)
+);
+COMMENT ON TABLE pgmosaic.path_root_option IS
+    'GDAL options of the storage under a path root (an endpoint, a region, path-style '
+    'addressing, requester pays, HTTP headers), applied by readers and registration to the paths '
+    'under its prefix as GDAL path-specific options. Never secrets (the keys are limited to these, '
+    'headers that carry credentials are refused): credentials come from GDAL''s usual sources. An '
+    'endpoint is used only where the reader''s network prefixes allow it as /vsicurl/ URLs.';
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.path_root_option', '');
