@@ -137,6 +137,61 @@ void Accumulate(GDALDataType type, const GByte* data, size_t n, const GByte* mas
     }
 }
 
+// The block layout of one level: its band, block size, size, and scale to full resolution.
+struct LevelBlocks
+{
+    GDALRasterBand* band = nullptr;
+    int bw = 0, bh = 0, w = 0, h = 0, cols = 0, rows = 0;
+    double fx = 1, fy = 1;
+};
+
+LevelBlocks BlocksOf(GDALRasterBand* band, int fullW, int fullH)
+{
+    LevelBlocks l;
+    l.band = band;
+    band->GetBlockSize(&l.bw, &l.bh);
+    l.w = band->GetXSize();
+    l.h = band->GetYSize();
+    l.fx = static_cast<double>(fullW) / l.w;
+    l.fy = static_cast<double>(fullH) / l.h;
+    l.cols = (l.w + l.bw - 1) / l.bw;
+    l.rows = (l.h + l.bh - 1) / l.bh;
+    return l;
+}
+
+// Block (col, row)'s record without statistics: level, position and quadtree zoom, its
+// full-resolution rectangle through the geotransform, and, in a GeoTIFF, its byte range.
+TileRecord BlockRecord(const LevelBlocks& l, const double* gt, int level, int fullZoom, int col,
+                       int row, bool tiff)
+{
+    TileRecord t;
+    t.level = level;
+    t.col = col;
+    t.row = row;
+    t.zoom = std::max(0, fullZoom - level);
+    const int x0 = col * l.bw, y0 = row * l.bh;
+    const int tw = std::min(l.bw, l.w - x0), th = std::min(l.bh, l.h - y0);
+    // Corners in full-resolution pixels, through the full geotransform.
+    const double px[4] = {x0 * l.fx, (x0 + tw) * l.fx, x0 * l.fx, (x0 + tw) * l.fx};
+    const double py[4] = {y0 * l.fy, y0 * l.fy, (y0 + th) * l.fy, (y0 + th) * l.fy};
+    double xs[4], ys[4];
+    for (int k = 0; k < 4; ++k)
+    {
+        xs[k] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
+        ys[k] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
+    }
+    t.minx = *std::min_element(xs, xs + 4);
+    t.maxx = *std::max_element(xs, xs + 4);
+    t.miny = *std::min_element(ys, ys + 4);
+    t.maxy = *std::max_element(ys, ys + 4);
+    if (tiff)
+    {
+        t.offset = TiffItem(l.band, "BLOCK_OFFSET", col, row);
+        t.length = TiffItem(l.band, "BLOCK_SIZE", col, row);
+    }
+    return t;
+}
+
 } // namespace
 
 ItemScan ScanItem(GDALDataset* ds, int maxCells, const Cancel& cancel)
@@ -195,40 +250,16 @@ ItemScan ScanItem(GDALDataset* ds, int maxCells, const Cancel& cancel)
         GDALRasterBand* band = level == 0 ? first : first->GetOverview(level - 1);
         if (band == nullptr)
             continue;
-        int bw = 0, bh = 0;
-        band->GetBlockSize(&bw, &bh);
-        const int w = band->GetXSize(), h = band->GetYSize();
-        const double fx = static_cast<double>(W) / w, fy = static_cast<double>(H) / h;
-        const int cols = (w + bw - 1) / bw, rows = (h + bh - 1) / bh;
-        for (int row = 0; row < rows; ++row)
-            for (int col = 0; col < cols; ++col)
+        const LevelBlocks l = BlocksOf(band, W, H);
+        const int bw = l.bw, bh = l.bh, w = l.w, h = l.h;
+        const double fx = l.fx, fy = l.fy;
+        for (int row = 0; row < l.rows; ++row)
+            for (int col = 0; col < l.cols; ++col)
             {
                 cancel.Check(std::string("scanning ") + ds->GetDescription());
-                TileRecord t;
-                t.level = level;
-                t.col = col;
-                t.row = row;
-                t.zoom = std::max(0, fullZoom - level);
+                TileRecord t = BlockRecord(l, gt, level, fullZoom, col, row, tiff);
                 const int x0 = col * bw, y0 = row * bh;
                 const int tw = std::min(bw, w - x0), th = std::min(bh, h - y0);
-                // Corners in full-resolution pixels, through the full geotransform.
-                const double px[4] = {x0 * fx, (x0 + tw) * fx, x0 * fx, (x0 + tw) * fx};
-                const double py[4] = {y0 * fy, y0 * fy, (y0 + th) * fy, (y0 + th) * fy};
-                double xs[4], ys[4];
-                for (int k = 0; k < 4; ++k)
-                {
-                    xs[k] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
-                    ys[k] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
-                }
-                t.minx = *std::min_element(xs, xs + 4);
-                t.maxx = *std::max_element(xs, xs + 4);
-                t.miny = *std::min_element(ys, ys + 4);
-                t.maxy = *std::max_element(ys, ys + 4);
-                if (tiff)
-                {
-                    t.offset = TiffItem(band, "BLOCK_OFFSET", col, row);
-                    t.length = TiffItem(band, "BLOCK_SIZE", col, row);
-                }
                 const bool absent = tiff && t.offset == 0;
                 if (level > 0)
                 {
@@ -368,38 +399,11 @@ TileIndex LayoutTiles(GDALDataset* ds)
         GDALRasterBand* band = level == 0 ? first : first->GetOverview(level - 1);
         if (band == nullptr)
             continue;
-        int bw = 0, bh = 0;
-        band->GetBlockSize(&bw, &bh);
-        const int w = band->GetXSize(), h = band->GetYSize();
-        const double fx = static_cast<double>(W) / w, fy = static_cast<double>(H) / h;
-        const int cols = (w + bw - 1) / bw, rows = (h + bh - 1) / bh;
-        for (int row = 0; row < rows; ++row)
-            for (int col = 0; col < cols; ++col)
+        const LevelBlocks l = BlocksOf(band, W, H);
+        for (int row = 0; row < l.rows; ++row)
+            for (int col = 0; col < l.cols; ++col)
             {
-                TileRecord t;
-                t.level = level;
-                t.col = col;
-                t.row = row;
-                t.zoom = std::max(0, fullZoom - level);
-                const int x0 = col * bw, y0 = row * bh;
-                const int tw = std::min(bw, w - x0), th = std::min(bh, h - y0);
-                const double px[4] = {x0 * fx, (x0 + tw) * fx, x0 * fx, (x0 + tw) * fx};
-                const double py[4] = {y0 * fy, y0 * fy, (y0 + th) * fy, (y0 + th) * fy};
-                double xs[4], ys[4];
-                for (int k = 0; k < 4; ++k)
-                {
-                    xs[k] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
-                    ys[k] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
-                }
-                t.minx = *std::min_element(xs, xs + 4);
-                t.maxx = *std::max_element(xs, xs + 4);
-                t.miny = *std::min_element(ys, ys + 4);
-                t.maxy = *std::max_element(ys, ys + 4);
-                if (tiff)
-                {
-                    t.offset = TiffItem(band, "BLOCK_OFFSET", col, row);
-                    t.length = TiffItem(band, "BLOCK_SIZE", col, row);
-                }
+                TileRecord t = BlockRecord(l, gt, level, fullZoom, col, row, tiff);
                 t.empty = tiff && t.offset == 0;
                 index.tiles.push_back(std::move(t));
             }
