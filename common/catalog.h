@@ -6,6 +6,7 @@
 #include <optional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gdal.h"
@@ -13,6 +14,15 @@
 
 namespace pgmosaic
 {
+
+// A band of a mosaic whose items are made of several files (assets, as STAC items are): the
+// mosaic band `name` is band `band` of each item's asset `asset`.
+struct BandSource
+{
+    std::string name;
+    std::string asset;
+    int band = 1;
+};
 
 struct MosaicInfo
 {
@@ -29,7 +39,16 @@ struct MosaicInfo
     std::vector<std::string> bandDescriptions; // per band, from the first item (may be empty)
     std::vector<std::string> colorInterp;      // GDAL names, per band
     std::string defaultMethod;                 // the method when a reader names none
+    // Per band, where items of several files take it from; empty: every item is one file
+    // whose band k is mosaic band k (and an item of one file is read that way in any mosaic).
+    std::vector<BandSource> bandSources;
 };
+
+// The name of mosaic band `band` (1-based) for bands= and expressions: its band source's name,
+// or empty.
+std::string BandName(const MosaicInfo& mosaic, int band);
+// Every band's name (empty when the mosaic has no band sources).
+std::vector<std::string> BandNames(const MosaicInfo& mosaic);
 
 // One registered raster as the reader needs it.
 struct ItemRef
@@ -48,7 +67,17 @@ struct ItemRef
     // (empty: unknown). width, height and gt above are checked too.
     std::optional<std::int64_t> fileSize, mtime;
     std::vector<GDALDataType> bandTypes;
+    // One file of an item made of several (an asset): its name, and the file bands the item
+    // takes from it (empty: every band). The item's id stays in `id`.
+    std::string asset;
+    std::vector<int> assetBands;
+    // An item made of several files: each of them, by asset name (empty: the item is the one
+    // file above). A band of the mosaic whose asset the item lacks is nodata for it.
+    std::vector<ItemRef> assets;
 };
+
+// "item 12 (path)", or "item 12, asset red (path)": how reads name a file of an item.
+std::string ItemLabel(const ItemRef& item);
 
 // A full-resolution block of an item file recorded without a valid pixel, with where its bytes
 // were when recorded (offset 0: absent from the file). A reader fills it with nodata only while
@@ -91,6 +120,12 @@ public:
     // items `ids` that has any, sorted. Reads fill them with nodata instead of decoding them.
     virtual std::map<std::int64_t, EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
+    {
+        return {};
+    }
+    // The same for the assets of items made of several files, by item id and asset name.
+    virtual std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
     {
         return {};
     }

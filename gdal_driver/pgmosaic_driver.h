@@ -132,6 +132,8 @@ public:
                                                      int level) override;
     std::map<std::int64_t, pgmosaic::EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }
@@ -174,13 +176,14 @@ struct CatalogCapabilities
     bool overviews = false;      // mosaic-wide overviews built by gdaladdo
     bool itemStatistics = false; // per-item statistics that merge into the mosaic's
     bool themes = false;         // theme rules and the themes layer
+    bool collections = false;    // 0.3: items made of several files (band sources, assets)
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis, bool v02);
+                                const std::string& postgis, bool v02, bool v03 = false);
 
 /************************************************************************/
 /*                          OGR layers                                  */

@@ -201,7 +201,8 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
 {
     pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     const ItemQuery query = ParseItemQuery(openOptions, conn);
-    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults);
+    m_oMosaic =
+        LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults, m_oCaps.collections);
     m_poConn->SetOnReconnect(MosaicRecheck(*m_poConn, m_oMosaic));
     if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
         options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
@@ -210,7 +211,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         for (int b = 1; b <= m_oMosaic.bandCount; ++b)
             m_anItemBands.push_back(b);
     else
-        m_anItemBands = pgmosaic::ParseBandList(bands, m_oMosaic.bandCount);
+        m_anItemBands = pgmosaic::ParseBandList(bands, m_oMosaic.bandCount, BandNames(m_oMosaic));
     m_oSRS.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
     if (!m_oMosaic.srsWkt.empty())
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());

@@ -481,7 +481,12 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
     const std::optional<double> resolution =
         PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
-    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
+    // The bands by number, or options.bands as the driver's bands= (numbers or band names).
+    std::vector<int> asked = IntArrayArg(fcinfo, 4);
+    if (asked.empty() && !options.Text(pgmosaic::kKeyBands).empty())
+        asked = pgmosaic::ParseBandList(options.Text(pgmosaic::kKeyBands), m.mosaic.bandCount,
+                                        pgmosaic::BandNames(m.mosaic));
+    const std::vector<int> bands = m.Bands(asked);
     // options.max_error: the warp's tolerance in output pixels (gdalwarp -et), exact by default.
     const std::vector<double> maxError = options.Numbers("max_error");
     if (maxError.size() > 1 || (maxError.size() == 1 && !(maxError[0] >= 0 && maxError[0] <= 10)))
@@ -665,7 +670,8 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     std::vector<int> asked;
     const std::string bandList = options.Text(pgmosaic::kKeyBands);
     if (!bandList.empty())
-        asked = pgmosaic::ParseBandList(bandList, m.mosaic.bandCount);
+        asked = pgmosaic::ParseBandList(bandList, m.mosaic.bandCount,
+                                        pgmosaic::BandNames(m.mosaic));
     else
         for (int b = 1; b <= std::min(3, m.mosaic.bandCount) && m.mosaic.bandCount != 2; ++b)
             asked.push_back(b);

@@ -23,6 +23,9 @@ namespace pgmosaic
 std::vector<std::vector<std::optional<std::string>>>
 SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& params);
 
+// PostGIS's schema, quoted.
+std::string SpiPostgisSchema();
+
 // The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
 MosaicInfo SpiLoadMosaic(const std::string& name);
 
@@ -33,6 +36,8 @@ public:
     std::vector<ItemRef> FindItems(const Envelope& env) override;
     std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override;
     std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
+    std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // The full-resolution tiles of items `ids` with statistics of band `band` (1-based) whose
     // bounds lie within `env`.
     std::vector<RecordedTile> FindRecordedTiles(const std::vector<std::int64_t>& ids,

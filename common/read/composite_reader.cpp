@@ -15,19 +15,31 @@
 namespace pgmosaic
 {
 
+// One file's share of an item's step: an item of one file has one part with every band of the
+// read; an item made of several files (assets) one part per asset that gives some of them.
+struct CompositeReader::Part
+{
+    const ItemRef* file = nullptr; // the item itself, or one of its assets
+    Placement place;               // within the step's window
+    std::vector<size_t> slots;     // which bands of the read (indices) it gives
+    std::vector<int> fileBands;    // the file's bands for them
+    const EmptyBlocks* emptyBlocks = nullptr; // DRAD: blocks without a valid pixel
+};
+
 // One item's part in a read: where it lands, and (unless read straight into the caller's
 // buffer) its pixels and their validity, band after band.
 struct CompositeReader::Step
 {
     const ItemRef* item = nullptr;
-    Placement place;
+    Placement place;            // an item of several files: the union of their windows
+    std::vector<Part> parts;
     bool opaque = false;        // every pixel of the requested bands is valid
     bool fillsLikeFill = false; // invalid pixels are the fill value (nodata = mosaic nodata)
     bool maskValidity = false;  // validity comes from mask bands (mask, alpha)
+    bool partial = false;       // some band or some pixel of the window has no file
     bool direct = false;        // read straight into the caller's buffer
     bool skipped = false;       // missing=skip and the item could not be read
     int thread = 0;             // the pool (and reading thread) that holds the item open
-    const EmptyBlocks* emptyBlocks = nullptr; // DRAD: blocks without a valid pixel
     GDALDataType type = GDT_Byte;
     std::vector<std::optional<double>> nodata; // per requested band
     std::vector<GByte> data;                   // bands x rows x cols, in `type`
@@ -170,56 +182,150 @@ void CompositeReader::EnsurePools(int threads)
             std::make_unique<SourcePool>(m_oMosaic, m_oOptions, m_nPoolCapacity));
 }
 
-// Opens the step's item in its home pool and works out where it lands and how its validity is
-// known. False when it lands nowhere or is skipped (missing=skip).
+// The parts of an item for a read of mosaic bands `bands`: the item's own file for every band,
+// or, for an item made of several files, each asset that gives some of them (by the mosaic's
+// band sources); a band whose asset the item lacks has no part.
+std::vector<CompositeReader::Part> CompositeReader::Parts(const ItemRef& item,
+                                                          const std::vector<int>& bands) const
+{
+    std::vector<Part> parts;
+    if (item.assets.empty())
+    {
+        Part p;
+        p.file = &item;
+        for (size_t k = 0; k < bands.size(); ++k)
+        {
+            p.slots.push_back(k);
+            p.fileBands.push_back(bands[k]);
+        }
+        parts.push_back(std::move(p));
+        return parts;
+    }
+    for (size_t k = 0; k < bands.size(); ++k)
+    {
+        const size_t b = static_cast<size_t>(bands[k]);
+        if (b < 1 || b > m_oMosaic.bandSources.size())
+            continue;
+        const BandSource& source = m_oMosaic.bandSources[b - 1];
+        const auto asset = std::find_if(item.assets.begin(), item.assets.end(),
+                                        [&](const ItemRef& a) { return a.asset == source.asset; });
+        if (asset == item.assets.end() ||
+            (!asset->assetBands.empty() &&
+             std::find(asset->assetBands.begin(), asset->assetBands.end(), source.band) ==
+                 asset->assetBands.end()))
+            continue;
+        auto part = std::find_if(parts.begin(), parts.end(),
+                                 [&](const Part& p) { return p.file == &*asset; });
+        if (part == parts.end())
+        {
+            parts.emplace_back();
+            part = parts.end() - 1;
+            part->file = &*asset;
+        }
+        part->slots.push_back(k);
+        part->fileBands.push_back(source.band);
+    }
+    return parts;
+}
+
+// Opens the files of the step's item in its home pool and works out where they land and how
+// their validity is known. False when the item lands nowhere or is skipped (missing=skip).
 bool CompositeReader::Probe(Step& step, const Request& req, const std::vector<int>& bands)
 {
     m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
-    GDALDataset* ds = nullptr;
-    try
-    {
-        ds = PoolFor(step.thread).Acquire(*step.item);
-    }
-    catch (const Error& e)
-    {
-        if (Skip(*step.item, e))
-            return false;
-        throw;
-    }
-    GeoTransform gt{};
-    ds->GetGeoTransform(gt.data());
-    auto place = PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
-    if (!place)
-        return false;
-    step.place = *place;
-    step.type = ds->GetRasterBand(bands[0])->GetRasterDataType();
-    // Validity the GDAL way: the nodata value when a band has one, else its mask band
-    // (per-dataset mask, alpha, the warped view's alpha). An alpha band itself follows the
-    // dataset's mask, so transparent pixels never overwrite a lower item's alpha.
     const double fill = m_oMosaic.nodata.value_or(0.0);
-    const bool datasetAlpha = (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA) != 0;
     step.nodata.assign(bands.size(), std::nullopt);
     step.opaque = true;
     step.maskValidity = false;
     bool nodataIsFill = true;
-    for (size_t k = 0; k < bands.size(); ++k)
+    bool typeSet = false;
+    std::vector<char> covered(bands.size(), 0);
+    std::vector<Part> landed;
+    for (Part& part : step.parts)
     {
-        GDALRasterBand* band = ds->GetRasterBand(bands[k]);
-        const bool alpha = band->GetColorInterpretation() == GCI_AlphaBand && datasetAlpha;
-        const int flags = alpha ? GMF_ALPHA | GMF_PER_DATASET : band->GetMaskFlags();
-        if (flags == GMF_ALL_VALID)
-            continue;
-        step.opaque = false;
-        if (flags & GMF_NODATA)
+        GDALDataset* ds = nullptr;
+        try
         {
-            const double nd = band->GetNoDataValue();
-            step.nodata[k] = nd;
-            nodataIsFill = nodataIsFill && (nd == fill || (std::isnan(nd) && std::isnan(fill)));
+            ds = PoolFor(step.thread).Acquire(*part.file);
         }
-        else
-            step.maskValidity = true;
+        catch (const Error& e)
+        {
+            if (Skip(*step.item, e))
+                return false;
+            throw;
+        }
+        GeoTransform gt{};
+        ds->GetGeoTransform(gt.data());
+        auto place =
+            PlaceSource(m_oMosaic.gt, req, gt, ds->GetRasterXSize(), ds->GetRasterYSize());
+        if (!place)
+            continue;
+        part.place = *place;
+        // An asset's file may have fewer bands than the mosaic takes of it: those are missing.
+        for (size_t i = part.fileBands.size(); i-- > 0;)
+            if (part.fileBands[i] > ds->GetRasterCount())
+            {
+                part.fileBands.erase(part.fileBands.begin() + static_cast<std::ptrdiff_t>(i));
+                part.slots.erase(part.slots.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+        if (part.slots.empty())
+            continue;
+        // Validity the GDAL way: the nodata value when a band has one, else its mask band
+        // (per-dataset mask, alpha, the warped view's alpha). An alpha band itself follows the
+        // dataset's mask, so transparent pixels never overwrite a lower item's alpha.
+        const bool datasetAlpha = (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA) != 0;
+        for (size_t i = 0; i < part.slots.size(); ++i)
+        {
+            GDALRasterBand* band = ds->GetRasterBand(part.fileBands[i]);
+            const GDALDataType t = band->GetRasterDataType();
+            step.type = !typeSet ? t : GDALDataTypeUnion(step.type, t);
+            typeSet = true;
+            covered[part.slots[i]] = 1;
+            const bool alpha = band->GetColorInterpretation() == GCI_AlphaBand && datasetAlpha;
+            const int flags = alpha ? GMF_ALPHA | GMF_PER_DATASET : band->GetMaskFlags();
+            if (flags == GMF_ALL_VALID)
+                continue;
+            step.opaque = false;
+            if (flags & GMF_NODATA)
+            {
+                const double nd = band->GetNoDataValue();
+                step.nodata[part.slots[i]] = nd;
+                nodataIsFill =
+                    nodataIsFill && (nd == fill || (std::isnan(nd) && std::isnan(fill)));
+            }
+            else
+                step.maskValidity = true;
+        }
+        landed.push_back(std::move(part));
     }
-    step.fillsLikeFill = !step.maskValidity && nodataIsFill;
+    step.parts = std::move(landed);
+    if (step.parts.empty())
+        return false;
+    // The step's window: its one part's, or the union of its parts'.
+    step.place = step.parts[0].place;
+    step.partial = std::find(covered.begin(), covered.end(), 0) != covered.end();
+    if (step.parts.size() > 1)
+    {
+        Window u = step.place.dst;
+        for (const Part& part : step.parts)
+        {
+            const Window& d = part.place.dst;
+            const int x1 = std::max(u.x + u.w, d.x + d.w), y1 = std::max(u.y + u.h, d.y + d.h);
+            u.x = std::min(u.x, d.x);
+            u.y = std::min(u.y, d.y);
+            u.w = x1 - u.x;
+            u.h = y1 - u.y;
+        }
+        for (const Part& part : step.parts)
+        {
+            const Window& d = part.place.dst;
+            step.partial = step.partial || d.x != u.x || d.y != u.y || d.w != u.w || d.h != u.h;
+        }
+        step.place.dst = u;
+        step.place.integral = false; // never split (SplitDirect)
+    }
+    step.opaque = step.opaque && !step.partial;
+    step.fillsLikeFill = !step.maskValidity && nodataIsFill && !step.partial;
     return true;
 }
 
@@ -233,6 +339,7 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
     {
         probed[i].item = &items[i];
         probed[i].thread = Home(items[i]);
+        probed[i].parts = Parts(items[i], bands);
     }
     // Overview tiles lead the list: probe them first; an item wholly under one is not opened
     // at all (its placement from the catalog's geotransform, when in the mosaic's SRS).
@@ -299,8 +406,35 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
                             bool asDouble, const BufferSpec* direct) const
 {
     m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
-    GDALDataset* ds = pool.Acquire(*step.item);
-    const Placement& p = step.place;
+    if (asDouble)
+        step.type = GDT_Float64;
+    const size_t pixels = static_cast<size_t>(step.place.dst.w) * step.place.dst.h;
+    if (direct == nullptr)
+        step.data.assign(pixels * GDALGetDataTypeSizeBytes(step.type) * bands.size(), 0);
+    // Painting compares nodata values itself; validity arrays are made for masks, for items
+    // whose files leave some band or pixel of the window without a value, and for every band
+    // when aggregating.
+    const bool validity =
+        direct == nullptr && !step.opaque && (asDouble || step.maskValidity || step.partial);
+    if (validity)
+        step.valid.assign(pixels * bands.size(), 0);
+    for (const Part& part : step.parts)
+        FetchPart(step, part, pool, direct, validity);
+}
+
+void CompositeReader::FetchPart(Step& step, const Part& part, SourcePool& pool,
+                                const BufferSpec* direct, bool validity) const
+{
+    GDALDataset* ds = pool.Acquire(*part.file);
+    const Placement& p = part.place;
+    // Where the part lands in the step's arrays: its window within the step's, row by row.
+    const Window& sd = step.place.dst;
+    const int typeSize = GDALGetDataTypeSizeBytes(step.type);
+    const size_t stepPixels = static_cast<size_t>(sd.w) * sd.h;
+    const size_t offset = static_cast<size_t>(p.dst.y - sd.y) * sd.w + (p.dst.x - sd.x);
+    const GSpacing bandBytes = static_cast<GSpacing>(stepPixels) * typeSize;
+    GByte* data = step.data.data();
+    GByte* validData = step.valid.data();
     // GDAL is asked for the whole-pixel window a VRT would ask for (its overview choice and
     // 1:1 path follow it), sampled through the floating-point window; pixels decoded here
     // cover the floating-point window.
@@ -341,12 +475,12 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
             return read(src, type, out, p.dst.w, p.dst.h, pixelSpace, lineSpace, bandSpace,
                         &extra);
         const Window& e = enclosing;
-        const int typeSize = GDALGetDataTypeSizeBytes(type);
-        const GSpacing srcBand = static_cast<GSpacing>(e.w) * e.h * typeSize;
+        const int size = GDALGetDataTypeSizeBytes(type);
+        const GSpacing srcBand = static_cast<GSpacing>(e.w) * e.h * size;
         std::vector<GByte> full(static_cast<size_t>(srcBand) * count);
         GDALRasterIOExtraArg plain;
         INIT_RASTERIO_EXTRA_ARG(plain);
-        if (!read(e, type, full.data(), e.w, e.h, typeSize, static_cast<GSpacing>(e.w) * typeSize,
+        if (!read(e, type, full.data(), e.w, e.h, size, static_cast<GSpacing>(e.w) * size,
                   srcBand, &plain))
             return false;
         const auto xs =
@@ -356,22 +490,20 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         for (int b = 0; b < count; ++b)
             for (int y = 0; y < p.dst.h; ++y)
             {
-                const GByte* row =
-                    full.data() + b * srcBand +
-                    static_cast<GSpacing>(ys[static_cast<size_t>(y)]) * e.w * typeSize;
+                const GByte* row = full.data() + b * srcBand +
+                                   static_cast<GSpacing>(ys[static_cast<size_t>(y)]) * e.w * size;
                 GByte* o = out + b * bandSpace + y * lineSpace;
-                if (typeSize == 1)
+                if (size == 1)
                     for (int x = 0; x < p.dst.w; ++x)
                         o[x * pixelSpace] = row[xs[static_cast<size_t>(x)]];
                 else
                     for (int x = 0; x < p.dst.w; ++x)
                         memcpy(o + x * pixelSpace,
-                               row + static_cast<GSpacing>(xs[static_cast<size_t>(x)]) * typeSize,
-                               static_cast<size_t>(typeSize));
+                               row + static_cast<GSpacing>(xs[static_cast<size_t>(x)]) * size,
+                               static_cast<size_t>(size));
             }
         return true;
     };
-    std::vector<int> bandMap(bands);
     // GeoTIFF items: the blocks a read needs at full resolution (1:1, sampled here, or scaled
     // down by a few times from a file without overviews) are decoded straight from the file
     // into GDAL's cache first.
@@ -379,49 +511,55 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         if ((src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
             (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
              src.h < 16 * p.dst.h))
-            blocks->Prefetch(enclosing, bands, step.emptyBlocks);
-    auto readBands = [&](const Window& win, GDALDataType type, GByte* data, int bufW, int bufH,
-                         GSpacing pixel, GSpacing line, GSpacing band, GDALRasterIOExtraArg* arg) {
-        return ds->RasterIO(GF_Read, win.x, win.y, win.w, win.h, data, bufW, bufH, type,
-                            static_cast<int>(bandMap.size()), bandMap.data(), pixel, line, band,
-                            arg) == CE_None;
-    };
+            blocks->Prefetch(enclosing, part.fileBands, part.emptyBlocks);
     GdalErrorCollector errors;
     auto readFailed = [&]() {
-        return Error(ErrorKind::Io, "cannot read item " + std::to_string(step.item->id) + " (" +
-                                        step.item->path + "): " + errors.Message("read failed"));
+        return Error(ErrorKind::Io,
+                     "cannot read " + ItemLabel(*part.file) + ": " + errors.Message("read failed"));
     };
-    if (direct != nullptr)
+    // The part's bands, a run of consecutive slots at a time (one read for all the bands of an
+    // item of one file).
+    for (size_t first = 0; first < part.slots.size();)
     {
-        GByte* dst = static_cast<GByte*>(direct->data) + p.dst.y * direct->lineSpace +
-                     p.dst.x * direct->pixelSpace;
-        if (!readWindow(static_cast<int>(bands.size()), direct->type, dst, direct->pixelSpace,
-                        direct->lineSpace, direct->bandSpace, readBands))
+        size_t last = first + 1;
+        while (last < part.slots.size() && part.slots[last] == part.slots[last - 1] + 1)
+            ++last;
+        std::vector<int> bandMap(part.fileBands.begin() + static_cast<std::ptrdiff_t>(first),
+                                 part.fileBands.begin() + static_cast<std::ptrdiff_t>(last));
+        const size_t slot = part.slots[first];
+        auto readBands = [&](const Window& win, GDALDataType type, GByte* out, int bufW,
+                             int bufH, GSpacing pixel, GSpacing line, GSpacing band,
+                             GDALRasterIOExtraArg* arg) {
+            return ds->RasterIO(GF_Read, win.x, win.y, win.w, win.h, out, bufW, bufH, type,
+                                static_cast<int>(bandMap.size()), bandMap.data(), pixel, line,
+                                band, arg) == CE_None;
+        };
+        const int count = static_cast<int>(last - first);
+        if (direct != nullptr)
+        {
+            GByte* dst = static_cast<GByte*>(direct->data) + p.dst.y * direct->lineSpace +
+                         p.dst.x * direct->pixelSpace + slot * direct->bandSpace;
+            if (!readWindow(count, direct->type, dst, direct->pixelSpace, direct->lineSpace,
+                            direct->bandSpace, readBands))
+                throw readFailed();
+        }
+        else if (!readWindow(count, step.type, data + slot * bandBytes + offset * typeSize,
+                             typeSize, static_cast<GSpacing>(sd.w) * typeSize, bandBytes,
+                             readBands))
             throw readFailed();
-        return;
+        first = last;
     }
-    if (asDouble)
-        step.type = GDT_Float64;
-    const int typeSize = GDALGetDataTypeSizeBytes(step.type);
-    const size_t pixels = static_cast<size_t>(p.dst.w) * p.dst.h;
-    const size_t bandBytes = pixels * typeSize;
-    step.data.resize(bandBytes * bands.size());
-    if (!readWindow(static_cast<int>(bands.size()), step.type, step.data.data(), typeSize,
-                    static_cast<GSpacing>(p.dst.w) * typeSize, bandBytes, readBands))
-        throw readFailed();
-    // Painting compares nodata values itself; validity arrays are made for masks, and for
-    // every band when aggregating.
-    if (step.opaque || (!asDouble && !step.maskValidity))
+    if (!validity)
         return;
-    step.valid.assign(pixels * bands.size(), 0);
     GDALRasterIOExtraArg maskExtra = extra;
     maskExtra.eResampleAlg = GRIORA_NearestNeighbour;
     const bool datasetAlpha = (ds->GetRasterBand(1)->GetMaskFlags() & GMF_ALPHA) != 0;
     const GByte* datasetMask = nullptr; // a per-dataset mask already read for another band
-    for (size_t b = 0; b < bands.size(); ++b)
+    for (size_t i = 0; i < part.slots.size(); ++i)
     {
-        GByte* valid = step.valid.data() + b * pixels;
-        GDALRasterBand* band = ds->GetRasterBand(bands[b]);
+        const size_t slot = part.slots[i];
+        GByte* valid = validData + slot * stepPixels + offset;
+        GDALRasterBand* band = ds->GetRasterBand(part.fileBands[i]);
         if (band->GetColorInterpretation() == GCI_AlphaBand && datasetAlpha)
             band = ds->GetRasterBand(1);
         const int flags = band->GetMaskFlags();
@@ -429,11 +567,13 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
         {
             if ((flags & GMF_PER_DATASET) && datasetMask != nullptr)
             {
-                memcpy(valid, datasetMask, pixels);
+                for (int y = 0; y < p.dst.h; ++y)
+                    memcpy(valid + static_cast<size_t>(y) * sd.w,
+                           datasetMask + static_cast<size_t>(y) * sd.w, p.dst.w);
                 continue;
             }
             GDALRasterBand* mask = band->GetMaskBand();
-            if (!readWindow(1, GDT_Byte, valid, 1, p.dst.w, 0,
+            if (!readWindow(1, GDT_Byte, valid, 1, sd.w, 0,
                             [&](const Window& win, GDALDataType, GByte* d, int w, int h,
                                 GSpacing ps, GSpacing ls, GSpacing, GDALRasterIOExtraArg* arg) {
                                 if (arg == &extra)
@@ -442,18 +582,22 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
                                                       h, GDT_Byte, ps, ls, arg) == CE_None;
                             }))
                 throw readFailed();
-            for (size_t i = 0; i < pixels; ++i)
-                valid[i] = valid[i] != 0;
+            for (int y = 0; y < p.dst.h; ++y)
+                for (int x = 0; x < p.dst.w; ++x)
+                {
+                    GByte& v = valid[static_cast<size_t>(y) * sd.w + x];
+                    v = v != 0;
+                }
             if (flags & GMF_PER_DATASET)
                 datasetMask = valid;
             continue;
         }
-        const GByte* values = step.data.data() + b * bandBytes;
+        const GByte* values = data + slot * bandBytes + offset * typeSize;
+        const double* nodata = step.nodata[slot] ? &*step.nodata[slot] : nullptr;
         for (int y = 0; y < p.dst.h; ++y)
         {
-            const size_t row = static_cast<size_t>(y) * p.dst.w;
-            ForValidRuns(step.type, values + row * typeSize, p.dst.w,
-                         step.nodata[b] ? &*step.nodata[b] : nullptr, nullptr,
+            const size_t row = static_cast<size_t>(y) * sd.w;
+            ForValidRuns(step.type, values + row * typeSize, p.dst.w, nodata, nullptr,
                          [&](int start, int count) { memset(valid + row + start, 1, count); });
         }
     }
@@ -462,13 +606,21 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
 void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>& bands,
                                bool asDouble, const BufferSpec* direct, bool parallel)
 {
-    // The empty blocks of items not seen before, in one catalog query.
-    std::vector<std::int64_t> unseen;
+    // The empty blocks of items (and of the assets of items made of several files) not seen
+    // before, in one catalog query each.
+    std::vector<std::int64_t> unseen, unseenAssets;
     for (const Step& step : steps)
-        if (!m_oEmptyBlocks.count(step.item->id))
-            unseen.push_back(step.item->id);
-    std::sort(unseen.begin(), unseen.end()); // an item split in parts has several steps
-    unseen.erase(std::unique(unseen.begin(), unseen.end()), unseen.end());
+        for (const Part& part : step.parts)
+        {
+            const std::int64_t id = step.item->id;
+            if (part.file->asset.empty() ? !m_oEmptyBlocks.count(id) : !m_oAssetsAsked.count(id))
+                (part.file->asset.empty() ? unseen : unseenAssets).push_back(id);
+        }
+    for (auto* ids : {&unseen, &unseenAssets})
+    {
+        std::sort(ids->begin(), ids->end()); // an item split in parts has several steps
+        ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+    }
     if (!unseen.empty())
     {
         if (m_oEmptyBlocks.size() + unseen.size() > kMaxEmptyBlockItems)
@@ -477,11 +629,31 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
         for (std::int64_t id : unseen)
             m_oEmptyBlocks[id] = std::move(found[id]);
     }
-    for (Step& step : steps)
+    if (!unseenAssets.empty())
     {
-        const auto& empty = m_oEmptyBlocks[step.item->id];
-        step.emptyBlocks = empty.empty() ? nullptr : &empty;
+        if (m_oAssetsAsked.size() + unseenAssets.size() > kMaxEmptyBlockItems)
+        {
+            m_oAssetsAsked.clear();
+            m_oAssetEmptyBlocks.clear();
+        }
+        for (auto& [key, blocks] : m_oCatalog.FindAssetEmptyBlocks(unseenAssets))
+            m_oAssetEmptyBlocks[key] = std::move(blocks);
+        m_oAssetsAsked.insert(unseenAssets.begin(), unseenAssets.end());
     }
+    for (Step& step : steps)
+        for (Part& part : step.parts)
+        {
+            const EmptyBlocks* empty = nullptr;
+            if (part.file->asset.empty())
+                empty = &m_oEmptyBlocks[step.item->id];
+            else
+            {
+                const auto it = m_oAssetEmptyBlocks.find({step.item->id, part.file->asset});
+                if (it != m_oAssetEmptyBlocks.end())
+                    empty = &it->second;
+            }
+            part.emptyBlocks = empty == nullptr || empty->empty() ? nullptr : empty;
+        }
     // Each step is read from its home pool, where Probe opened it (every part of an item, so
     // an item skipped there (missing=skip) is not tried again for its other parts).
     std::vector<std::set<std::int64_t>> skipped(m_apoPools.size());
@@ -593,7 +765,7 @@ std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step
                 lower.push_back(steps[j].place.dst);
         const bool plain = s.opaque || s.fillsLikeFill;
         s.direct = plain && lower.empty();
-        if (!plain || s.direct || !s.place.integral)
+        if (!plain || s.direct || !s.place.integral || s.parts.size() != 1)
         {
             out.push_back(std::move(s));
             continue;
@@ -611,6 +783,7 @@ std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step
             {
                 out.push_back(s);
                 out.back().place = s.place.Part(w);
+                out.back().parts[0].place = out.back().place;
                 out.back().direct = parts == &clear;
             }
     }

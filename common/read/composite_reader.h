@@ -46,7 +46,9 @@ public:
     const ReadOptions& options() const { return m_oOptions; }
 
 private:
+    struct Part;
     struct Step;
+    std::vector<Part> Parts(const ItemRef& item, const std::vector<int>& bands) const;
     std::vector<Step> Plan(const Request& req, const std::vector<ItemRef>& items,
                            const std::vector<int>& bands, bool cull);
     std::vector<ItemRef> Items(const Request& req, int overviewLevel);
@@ -58,6 +60,8 @@ private:
     void ForEachPool(bool parallel, const std::function<void(int)>& fn);
     void Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands, bool asDouble,
                const BufferSpec* direct) const;
+    void FetchPart(Step& step, const Part& part, SourcePool& pool, const BufferSpec* direct,
+                   bool validity) const;
     void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
                   const BufferSpec* direct, bool parallel);
     // Paints the step's valid pixels on buffer rows [rowBegin, rowEnd).
@@ -77,6 +81,9 @@ private:
     // Empty full-resolution blocks per item, asked of the catalog once per item (forgotten
     // beyond kMaxEmptyBlockItems items).
     std::map<std::int64_t, EmptyBlocks> m_oEmptyBlocks{};
+    // The same for the assets of items made of several files, and the items asked about.
+    std::map<std::pair<std::int64_t, std::string>, EmptyBlocks> m_oAssetEmptyBlocks{};
+    std::set<std::int64_t> m_oAssetsAsked{};
     std::mutex m_oWarnMutex{};
     std::set<std::int64_t> m_oWarnedItems{};
 };

@@ -101,8 +101,26 @@ int ParseNumThreads(const std::string& value)
     return static_cast<int>(n);
 }
 
-std::vector<int> ParseBandList(const std::string& value, int bandCount)
+int BandOfToken(const std::string& token, int bandCount, const std::vector<std::string>& names)
 {
+    const std::string t = Lower(token);
+    for (size_t k = 0; k < names.size() && static_cast<int>(k) < bandCount; ++k)
+        if (!names[k].empty() && Lower(names[k]) == t)
+            return static_cast<int>(k + 1);
+    const size_t digits = !t.empty() && t[0] == 'b' ? 1 : 0;
+    if (t.size() <= digits || t.find_first_not_of("0123456789", digits) != std::string::npos)
+        return 0;
+    const long b = std::strtol(t.c_str() + digits, nullptr, 10);
+    return b >= 1 && b <= bandCount ? static_cast<int>(b) : 0;
+}
+
+std::vector<int> ParseBandList(const std::string& value, int bandCount,
+                               const std::vector<std::string>& names)
+{
+    std::string known;
+    for (const auto& n : names)
+        if (!n.empty())
+            known += (known.empty() ? "" : ", ") + n;
     std::vector<int> bands;
     size_t start = 0;
     while (start <= value.size())
@@ -110,16 +128,20 @@ std::vector<int> ParseBandList(const std::string& value, int bandCount)
         size_t comma = value.find(',', start);
         if (comma == std::string::npos)
             comma = value.size();
-        const std::string item = value.substr(start, comma - start);
-        char* end = nullptr;
-        const long b = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || b < 1 || b > bandCount)
+        std::string item = value.substr(start, comma - start);
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back())))
+            item.pop_back();
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+            item.erase(0, 1);
+        const int b = BandOfToken(item, bandCount, names);
+        if (b == 0)
             throw Bad("bands", value,
                       "a comma-separated list of band numbers from 1 to " +
-                          std::to_string(bandCount));
-        if (std::find(bands.begin(), bands.end(), static_cast<int>(b)) != bands.end())
+                          std::to_string(bandCount) +
+                          (known.empty() ? std::string() : " or band names (" + known + ")"));
+        if (std::find(bands.begin(), bands.end(), b) != bands.end())
             throw Bad("bands", value, "each band at most once");
-        bands.push_back(static_cast<int>(b));
+        bands.push_back(b);
         start = comma + 1;
     }
     return bands;

@@ -59,8 +59,12 @@ const char* MethodName(Method method);
 Resampling ParseResampling(const std::string& value);
 bool ParseMissing(const std::string& value);   // "fail" -> false, "skip" -> true
 int ParseNumThreads(const std::string& value); // a count or ALL_CPUS
-// "4,3,2" -> {4, 3, 2}, each within [1, bandCount], no repeats.
-std::vector<int> ParseBandList(const std::string& value, int bandCount);
+// "4,3,2" -> {4, 3, 2}, each within [1, bandCount], no repeats; a band may also be given as b4,
+// or by its name (`names`, per band, case-insensitive; a name wins over the b4 form).
+std::vector<int> ParseBandList(const std::string& value, int bandCount,
+                               const std::vector<std::string>& names = {});
+// The band a token of a band list names: its name, its number or b<number>; 0 when none.
+int BandOfToken(const std::string& token, int bandCount, const std::vector<std::string>& names);
 
 // The data type a method produces from items of `itemType`.
 GDALDataType MethodDataType(Method method, GDALDataType itemType);

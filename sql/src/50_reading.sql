@@ -221,13 +221,25 @@ CREATE OR REPLACE FUNCTION pgmosaic.file_list(mosaic text, broken_only boolean D
     LANGUAGE sql STABLE
     SET search_path FROM CURRENT
 AS $$
-    SELECT f.id, f.path, f.resolved_path, f.status
-    FROM pgmosaic.footprints(mosaic, broken_only) f
-    ORDER BY f.id
+    -- Items of one file, and the files of items made of several.
+    SELECT l.id, l.path, l.resolved_path, l.status
+    FROM (SELECT f.id, f.path, f.resolved_path, f.status, NULL::text AS asset
+          FROM pgmosaic.footprints(mosaic, broken_only) f
+          WHERE NOT EXISTS (SELECT 1 FROM pgmosaic.asset x
+                            WHERE x.mosaic_id = (pgmosaic._mosaic(mosaic)).id
+                              AND x.item_id = f.id)
+          UNION ALL
+          SELECT x.item_id, x.path, r.resolved, x.status, x.name
+          FROM pgmosaic.asset x
+          CROSS JOIN LATERAL (SELECT pgmosaic._resolve_or_null(x.path) AS resolved) r
+          WHERE x.mosaic_id = (pgmosaic._mosaic(mosaic)).id
+            AND (NOT broken_only OR r.resolved IS NULL OR x.status IN ('missing', 'unreadable'))
+         ) l
+    ORDER BY l.id, l.asset NULLS FIRST
 $$;
 COMMENT ON FUNCTION pgmosaic.file_list(text, boolean) IS
-    'The file list of a mosaic (resolved paths, e.g. for gdalbuildvrt -input_file_list); '
-    'broken_only as in footprints().';
+    'The file list of a mosaic (resolved paths, e.g. for gdalbuildvrt -input_file_list), every '
+    'file of items made of several files included; broken_only as in footprints().';
 
 -- The mosaic's own quadtree: at the native zoom (20) a tile is tile_size x tile_size pixels
 -- of the mosaic grid; each zoom up doubles the tile side. The grid anchor is a tile corner at

@@ -39,6 +39,7 @@ ALTER TABLE pgmosaic.mosaic_grant ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.tile ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.asset ENABLE ROW LEVEL SECURITY;
 
 -- Mosaics. (SELECT pgmosaic.is_admin()): evaluated once per query, not per row.
 DROP POLICY IF EXISTS mosaic_read ON pgmosaic.mosaic;
@@ -68,7 +69,7 @@ DROP POLICY IF EXISTS grant_delete ON pgmosaic.mosaic_grant;
 CREATE POLICY grant_delete ON pgmosaic.mosaic_grant FOR DELETE
     USING ((SELECT pgmosaic.is_admin()) OR pgmosaic.is_owner(mosaic_id));
 
--- The rows of a mosaic (items, DRAD tiles, themes, theme rules): read with the mosaic, written
+-- The rows of a mosaic (items, their assets, DRAD tiles, themes, theme rules): read with the mosaic, written
 -- only with write access to it. Separate policies per command rather than one FOR ALL: a
 -- SELECT evaluates the read policy only, and a read grant never lets a row be changed. The
 -- mosaics a query may write are found once per query (a hashed subplan over mosaic).
@@ -78,7 +79,7 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'asset'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -115,7 +116,7 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- Tables: readers select (rows under the policies above), writers change the rows of the
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
-                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme
+                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.asset
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -128,7 +129,8 @@ GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
 GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
-GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme
+GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
+                                 pgmosaic.asset
     TO pgmosaic_writer;
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
@@ -165,6 +167,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.can_write(integer),
     pgmosaic.gdal_version(),
     pgmosaic.check_expression(text),
+    pgmosaic.check_expression(text, text[]),
     pgmosaic._mosaic(text),
     pgmosaic._in_srid(geometry, integer),
     pgmosaic._check_fragment(text, text),
@@ -242,9 +245,18 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.repair_paths(text, text, text),
     pgmosaic.check(text, boolean),
     pgmosaic.sync(text, boolean),
+    pgmosaic._sync_assets(pgmosaic.mosaic, boolean),
     pgmosaic.grant_access(text, text, text),
     pgmosaic.revoke_access(text, text, text),
-    pgmosaic.add_theme_rule(text, text, text, boolean)
+    pgmosaic.add_theme_rule(text, text, text, boolean),
+    pgmosaic._type_union(text, text),
+    pgmosaic._color_of_name(text),
+    pgmosaic._item_props(text, jsonb),
+    pgmosaic._store_tiles(integer, bigint, text, jsonb),
+    pgmosaic._store_item_themes(integer, bigint),
+    pgmosaic.set_bands(text, text[]),
+    pgmosaic.register_item(text, jsonb, jsonb, text),
+    pgmosaic.add_item(text, jsonb, jsonb, text)
     TO pgmosaic_writer;
 
 -- Reading pixels of any file by its path: admins only. Everyone else reads pixels through

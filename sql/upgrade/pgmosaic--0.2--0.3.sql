@@ -31,3 +31,51 @@ COMMENT ON COLUMN pgmosaic.mosaic.default_sort IS
 -- estimate_size() takes the output SRID and format of export() (two more arguments with
 -- defaults): the 0.2 signature would make every call ambiguous.
 DROP FUNCTION IF EXISTS pgmosaic.estimate_size(text, geometry, double precision, integer[]);
+
+-- Items made of several files (assets): the mosaic's band sources, the asset table, and DRAD
+-- tiles recorded per asset ('' for an item's own file).
+ALTER TABLE pgmosaic.mosaic
+    ADD COLUMN band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array');
+COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
+    'For items made of several files (assets): per band, {name, asset, band}: the band is band '
+    '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';
+ALTER TABLE pgmosaic.tile ADD COLUMN asset text NOT NULL DEFAULT '';
+ALTER TABLE pgmosaic.tile DROP CONSTRAINT tile_pkey,
+    ADD PRIMARY KEY (mosaic_id, item_id, asset, level, key);
+CREATE TABLE pgmosaic.asset (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    name         text NOT NULL CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_-]*$'),
+    path         pgmosaic.pathref NOT NULL,
+    bands        integer[],
+    footprint    geometry NOT NULL,
+    srid         integer NOT NULL,
+    geotransform double precision[] NOT NULL CHECK (cardinality(geotransform) = 6),
+    width        integer NOT NULL CHECK (width > 0),
+    height       integer NOT NULL CHECK (height > 0),
+    band_count   integer NOT NULL,
+    data_type    text NOT NULL,
+    nodata       double precision,
+    driver       text,
+    file_size    bigint,
+    file_mtime   timestamptz,
+    min_pixel_size double precision CHECK (min_pixel_size > 0),
+    band_info    jsonb,
+    statistics   jsonb,
+    is_cog       boolean,
+    block_width  integer,
+    block_height integer,
+    overview_count integer,
+    status       text NOT NULL DEFAULT 'ok'
+        CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
+    PRIMARY KEY (mosaic_id, item_id, name),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.asset IS
+    'The files of items made of several files (assets): one row per asset, with what '
+    'registration recorded of its file. Items of one file have none.';
+COMMENT ON COLUMN pgmosaic.asset.bands IS 'The bands of the file the item takes; NULL: all.';
+COMMENT ON COLUMN pgmosaic.asset.band_info IS
+    'Per band of the file: data_type, nodata, description, color_interp.';
+CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');

@@ -1,0 +1,226 @@
+"""Items made of several files (assets): one file per band with a QA file, registered as one
+item, read through the PGMOSAIC driver and the SQL door against the original raster, a
+gdalbuildvrt -separate VRT of the same files, and numpy."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+import sampledata
+from pgraster import Raster
+
+SRID = 32631
+X0, Y0 = 500000.0, 5000000.0
+RES = 10.0
+W, H = 700, 520
+NAMES = ["coastal", "blue", "green", "red", "nir", "swir"]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def run(db, sql, params=None, roots=None):
+    """`sql` on a new superuser connection with backend file access under `roots`."""
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (roots,))
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def add_item(db, mosaic, assets, roots, properties=None):
+    return run(db, "SELECT pgmosaic.add_item(%s, %s::jsonb, %s::jsonb)",
+               (mosaic, json.dumps(assets), json.dumps(properties or {})), roots)[0][0]
+
+
+def collection(db, mosaic, bands, roots, resolution=None):
+    run(db, "SELECT pgmosaic.create_mosaic(%s, %s, %s)", (mosaic, SRID, resolution), roots)
+    run(db, "SELECT pgmosaic.set_bands(%s, %s)", (mosaic, bands), roots)
+
+
+def six_bands(seed=3):
+    """Six bands of UInt16 with a nodata (0) corner and a QA band of bit flags."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W]
+    data = np.empty((6, H, W), dtype="uint16")
+    for b in range(6):
+        data[b] = 1 + (xx * (b + 3) + yy * (7 - b) * 2) % 9000 + rng.integers(0, 300, (H, W))
+    data[:, (xx + yy) < 150] = 0
+    qa = (rng.integers(0, 4, (H, W)) << 3).astype("uint16")  # bits 3 and 4
+    return data, qa[None]
+
+
+def split(d, data, qa, res=RES, stem="", origin=(X0, Y0), nodata=0):
+    """One COG per band (and one for QA, without nodata); returns {asset: path}."""
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    out = {}
+    for b, name in enumerate(NAMES):
+        out[name] = sampledata.make_cog(os.path.join(d, f"{stem}{name}.tif"), data[b:b + 1],
+                                        origin, res, nodata=nodata)
+    out["qa"] = sampledata.make_cog(os.path.join(d, f"{stem}qa.tif"), qa, origin, res)
+    return out
+
+
+def coarser(path, out, factor=2):
+    """The file at 1/factor of its resolution (average), as a COG."""
+    ds = gdal.Open(path)
+    gdal.Translate(out + ".tmp.tif", ds, width=ds.RasterXSize // factor,
+                   height=ds.RasterYSize // factor, resampleAlg="average")
+    gdal.Translate(out, out + ".tmp.tif", format="COG")
+    os.remove(out + ".tmp.tif")
+    os.chmod(out, 0o644)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene(db, datadir):
+    """The original six-band raster (mosaic "orig"), and the same split into one file per band
+    plus QA, registered as one item (mosaic "split", bands by asset name)."""
+    d = os.path.join(datadir, "coll")
+    data, qa = six_bands()
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    orig = sampledata.make_cog(os.path.join(d, "orig.tif"), data, (X0, Y0), RES, nodata=0)
+    files = split(os.path.join(d, "split"), data, qa)
+    db.register("orig", [orig], [d])
+    collection(db, "split", NAMES + ["qa"], d)
+    item = add_item(db, "split", files, d, {"id": "scene-1", "cloud_cover": 7})
+    return dict(dir=d, orig=orig, files=files, data=data, qa=qa, item=item)
+
+
+def windows():
+    return [(0, 0, W, H), (0, 0, 1, 1), (W - 1, H - 1, 1, 1), (100, 130, 256, 256),
+            (255, 255, 2, 2), (10, 400, 690, 120), (333, 17, 111, 503)]
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+def test_split_item_reads_byte_identical_to_the_original(db, scene):
+    m, o = gdal.Open(db.mosaic("split")), gdal.Open(db.mosaic("orig"))
+    assert (m.RasterXSize, m.RasterYSize, m.RasterCount) == (W, H, 7)
+    assert m.GetGeoTransform() == pytest.approx(o.GetGeoTransform())
+    assert [m.GetRasterBand(b).GetDescription() for b in range(1, 8)] == NAMES + ["qa"]
+    assert m.GetRasterBand(4).GetColorInterpretation() == gdal.GCI_RedBand
+    assert m.GetRasterBand(1).DataType == gdal.GDT_UInt16
+    assert m.GetRasterBand(1).GetNoDataValue() == 0
+    f = gdal.Open(scene["orig"])
+    for win in windows():
+        assert m.ReadRaster(*win, band_list=[1, 2, 3, 4, 5, 6]) == f.ReadRaster(*win), win
+        assert (m.GetRasterBand(7).ReadAsArray(*win) == scene["qa"][0][
+            win[1]:win[1] + win[3], win[0]:win[0] + win[2]]).all(), win
+
+
+def test_zoomed_out_reads_equal_a_separate_vrt_of_the_same_files(db, scene, tmp_path):
+    vrt = str(tmp_path / "sep.vrt")
+    gdal.BuildVRT(vrt, [scene["files"][n] for n in NAMES + ["qa"]], separate=True)
+    m, v = gdal.Open(db.mosaic("split")), gdal.Open(vrt)
+    for win, bw, bh in [((0, 0, W, H), W // 2, H // 2), ((0, 0, W, H), W // 4, H // 4),
+                        ((64, 32, 512, 256), 128, 64), ((1, 1, 600, 500), 250, 210)]:
+        assert m.ReadRaster(*win, bw, bh) == v.ReadRaster(*win, bw, bh), (win, bw, bh)
+
+
+def test_bands_by_asset_name(db, scene):
+    ds = gdal.Open(db.mosaic("split") + " bands=nir,red,green")
+    assert ds.RasterCount == 3
+    assert [ds.GetRasterBand(b).GetDescription() for b in (1, 2, 3)] == ["nir", "red", "green"]
+    f = gdal.Open(scene["orig"])
+    assert ds.ReadRaster(0, 0, W, H) == f.ReadRaster(0, 0, W, H, band_list=[5, 4, 3])
+    # Numbers and the b-form as well, mixed with names
+    ds2 = gdal.Open(db.mosaic("split") + " bands=b5,4,green")
+    assert ds2.ReadRaster(0, 0, W, H) == ds.ReadRaster(0, 0, W, H)
+    with pytest.raises(RuntimeError, match=r"or band names \(coastal, blue, green, red, nir, "
+                                           r"swir, qa\)"):
+        gdal.Open(db.mosaic("split") + " bands=nir,thermal")
+
+
+def test_sql_door_reads_them_too(db, scene):
+    db.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+    db.query(f"ALTER DATABASE {db.name} SET postgis.gdal_enabled_drivers = 'GTiff COG PNG'")
+    x0, y0 = X0 + 100 * RES, Y0 - 130 * RES
+    area = f"POLYGON(({x0} {y0},{x0 + 256 * RES} {y0},{x0 + 256 * RES} {y0 - 200 * RES}," \
+           f"{x0} {y0 - 200 * RES},{x0} {y0}))"
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('split', ST_GeomFromText(%s, 32631), "
+                      "options => '{\"bands\": \"nir,red,qa\"}'))", (area,), scene["dir"])
+    r = Raster(wkb)
+    assert r.array.shape == (3, 200, 256)
+    expect = np.concatenate([scene["data"][[4, 3], 130:330, 100:356],
+                             scene["qa"][:, 130:330, 100:356]])
+    assert (r.array == expect).all()
+    # By number, as before
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('split', ST_GeomFromText(%s, 32631), "
+                      "bands => '{4}'))", (area,), scene["dir"])
+    assert (Raster(wkb).array[0] == scene["data"][3, 130:330, 100:356]).all()
+
+
+@pytest.fixture(scope="module")
+def mixed(db, datadir):
+    """Mosaic "mixed": red, green, blue at 10 m; nir, swir and qa at 20 m (Sentinel-2 like),
+    one item; a second item below it, all at 10 m, shifted 100 pixels east."""
+    d = os.path.join(datadir, "mixed")
+    data, qa = six_bands(seed=11)
+    fine = split(os.path.join(d, "a"), data, qa)
+    files = {n: fine[n] for n in ("blue", "green", "red")}
+    for n in ("nir", "swir", "qa"):
+        files[n] = coarser(fine[n], os.path.join(d, "a", f"{n}_20m.tif"))
+    low_data, low_qa = six_bands(seed=12)
+    low = split(os.path.join(d, "b"), low_data, low_qa, origin=(X0 + 100 * RES, Y0))
+    collection(db, "mixed", ["blue", "green", "red", "nir", "swir", "qa"], d)
+    below = add_item(db, "mixed", {n: low[n] for n in ("blue", "green", "red", "nir", "swir",
+                                                        "qa")}, d)
+    top = add_item(db, "mixed", files, d)
+    return dict(dir=d, files=files, low=low, ids=(top, below))
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+def test_an_item_of_two_resolutions_equals_a_vrt_with_per_band_sources(db, mixed, tmp_path,
+                                                                        resampling):
+    """The top item alone (ids=) against gdalbuildvrt -separate -resolution highest of its
+    files: the 20 m bands scaled by the VRT's sources, with the same resampling."""
+    order = ["blue", "green", "red", "nir", "swir", "qa"]
+    vrt = str(tmp_path / "top.vrt")
+    gdal.BuildVRT(vrt, [mixed["files"][n] for n in order], separate=True, resolution="highest",
+                  resampleAlg=resampling)
+    v = gdal.Open(vrt)
+    m = gdal.Open(db.mosaic("mixed") + f" ids={mixed['ids'][0]} resampling={resampling}")
+    gt_m, gt_v = m.GetGeoTransform(), v.GetGeoTransform()
+    assert gt_v[0] == gt_m[0] and gt_v[3] == gt_m[3] and gt_v[1] == gt_m[1]
+    for win in [(0, 0, W, H), (3, 5, 301, 211), (600, 400, 100, 120), (1, 1, 1, 1)]:
+        assert m.ReadRaster(*win) == v.ReadRaster(*win), win
+
+
+def test_mixed_band_counts_show_the_item_below(db, mixed, datadir):
+    """A third item with red only on top: its other bands show the items below."""
+    d = mixed["dir"]
+    data, qa = six_bands(seed=13)
+    only = split(os.path.join(d, "c"), data, qa, stem="only_")
+    add_item(db, "mixed", {"red": only["red"]}, d)
+    m = gdal.Open(db.mosaic("mixed"))
+    assert m.RasterXSize == W + 100
+    red = m.GetRasterBand(3).ReadAsArray()[:, :W]
+    assert (red[data[3] != 0] == data[3][data[3] != 0]).all()
+    two = gdal.Open(db.mosaic("mixed") + f" ids={','.join(map(str, mixed['ids']))}")
+    for b in (1, 2, 4, 5, 6):
+        assert (m.GetRasterBand(b).ReadAsArray() == two.GetRasterBand(b).ReadAsArray()).all(), b
+    # The red-only item alone: its missing bands are nodata everywhere
+    (rid,), = db.query("SELECT max(id) FROM pgmosaic.item")
+    alone = gdal.Open(db.mosaic("mixed") + f" ids={rid} method=count")
+    counts = alone.ReadAsArray()
+    assert counts[[0, 1, 3, 4, 5]].max() == 0
+    assert (counts[2][:, :W] == (data[3] != 0)).all()
+
+
+def test_theme_rules_apply_to_the_composed_item(db, scene):
+    """A theme rule over bands of different files: computed over the item's composed bands."""
+    run(db, "SELECT pgmosaic.add_theme_rule('split', 'bright', 'b4 > 5000 and nir > 4000')",
+        None, scene["dir"])
+    (pixels,), = db.query("SELECT sum(pixels) FROM pgmosaic.theme_polygons('split', 'bright')")
+    d = scene["data"]
+    valid = (d[3] != 0) & (d[4] != 0)
+    assert pixels == int(((d[3] > 5000) & (d[4] > 4000) & valid).sum())
