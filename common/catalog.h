@@ -42,6 +42,9 @@ struct MosaicInfo
     // Per band, where items of several files take it from; empty: every item is one file
     // whose band k is mosaic band k (and an item of one file is read that way in any mosaic).
     std::vector<BandSource> bandSources;
+    // The stored mask: an expression over the bands, true where an item's pixels are
+    // transparent (empty: none).
+    std::string mask;
 };
 
 // The name of mosaic band `band` (1-based) for bands= and expressions: its band source's name,

@@ -115,7 +115,7 @@ std::string MosaicSql(const std::string& postgis, bool v02, bool v03)
            std::string(v02 ? ", pg_catalog.to_jsonb(m.band_descriptions)::text, "
                              "pg_catalog.to_jsonb(m.color_interp)::text, m.default_method "
                            : "") +
-           std::string(v03 ? ", m.band_sources::text " : "") +
+           std::string(v03 ? ", m.band_sources::text, m.mask " : "") +
            " FROM pgmosaic.mosaic m LEFT JOIN " + postgis +
            ".spatial_ref_sys s ON s.srid OPERATOR(pg_catalog.=) m.srid "
            "WHERE m.name OPERATOR(pg_catalog.=) $1::text";
@@ -194,6 +194,8 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
             m.bandSources.push_back(b);
         }
     }
+    if (v03)
+        m.mask = text(18);
     if (m.width <= 0 || m.height <= 0 || m.bandCount <= 0 || m.dataType == GDT_Unknown)
         throw Error(ErrorKind::Catalog, "mosaic \"" + name + "\" has an invalid grid");
     return m;

@@ -27,6 +27,7 @@ constexpr const char* kKeyTime = "time";
 constexpr const char* kKeySort = "sort";
 constexpr const char* kKeyIds = "ids";
 constexpr const char* kKeyStatementTimeout = "statement_timeout"; // seconds, reads
+constexpr const char* kKeyMask = "mask";
 
 struct ConnectionString
 {

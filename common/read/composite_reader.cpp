@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "parallel.h"
+#include "read/pixel_mask.h"
 
 namespace pgmosaic
 {
@@ -128,7 +129,8 @@ bool Overlap(const Window& a, const Window& b)
 
 CompositeReader::CompositeReader(const MosaicInfo& mosaic, ItemCatalog& catalog,
                                  const ReadOptions& options, size_t poolCapacity)
-    : m_oMosaic(mosaic), m_oCatalog(catalog), m_oOptions(options), m_nPoolCapacity(poolCapacity)
+    : m_oMosaic(mosaic), m_oCatalog(catalog), m_oOptions(options),
+      m_oMask(ParseMask(mosaic, options.mask)), m_nPoolCapacity(poolCapacity)
 {
     EnsurePools(std::max(1, m_oOptions.numThreads));
 }
@@ -324,8 +326,10 @@ bool CompositeReader::Probe(Step& step, const Request& req, const std::vector<in
         step.place.dst = u;
         step.place.integral = false; // never split (SplitDirect)
     }
-    step.opaque = step.opaque && !step.partial;
-    step.fillsLikeFill = !step.maskValidity && nodataIsFill && !step.partial;
+    // A masked item's validity comes from the mask too (overview tiles were composed masked).
+    const bool masked = m_oMask && !step.item->authoritative;
+    step.opaque = step.opaque && !step.partial && !masked;
+    step.fillsLikeFill = !step.maskValidity && nodataIsFill && !step.partial && !masked;
     return true;
 }
 
@@ -415,7 +419,8 @@ void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>
     // whose files leave some band or pixel of the window without a value, and for every band
     // when aggregating.
     const bool validity =
-        direct == nullptr && !step.opaque && (asDouble || step.maskValidity || step.partial);
+        direct == nullptr && !step.opaque &&
+        (asDouble || step.maskValidity || step.partial || (m_oMask && !step.item->authoritative));
     if (validity)
         step.valid.assign(pixels * bands.size(), 0);
     for (const Part& part : step.parts)
@@ -603,8 +608,30 @@ void CompositeReader::FetchPart(Step& step, const Part& part, SourcePool& pool,
     }
 }
 
+std::vector<int> CompositeReader::ReadBands(const std::vector<int>& bands) const
+{
+    std::vector<int> out = bands;
+    if (m_oMask)
+        for (int b : m_oMask->Bands())
+            if (std::find(out.begin(), out.end(), b) == out.end())
+                out.push_back(b);
+    return out;
+}
+
+void CompositeReader::Mask(Step& step, const std::vector<int>& bands) const
+{
+    if (!m_oMask || step.valid.empty() || step.item->authoritative)
+        return;
+    std::vector<int> slotOfBand(static_cast<size_t>(m_oMosaic.bandCount), -1);
+    for (size_t k = 0; k < bands.size(); ++k)
+        slotOfBand[static_cast<size_t>(bands[k] - 1)] = static_cast<int>(k);
+    ApplyMask(*m_oMask, slotOfBand, step.type, step.data.data(), step.valid.data(), bands.size(),
+              static_cast<size_t>(step.place.dst.w) * step.place.dst.h);
+}
+
 void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>& bands,
-                               bool asDouble, const BufferSpec* direct, bool parallel)
+                               bool asDouble, const BufferSpec* direct, bool parallel,
+                               size_t visible)
 {
     // The empty blocks of items (and of the assets of items made of several files) not seen
     // before, in one catalog query each.
@@ -665,6 +692,8 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
             try
             {
                 Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
+                if (!step.direct)
+                    Mask(step, bands);
             }
             catch (const Error& e)
             {
@@ -683,7 +712,7 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
             step.data.clear();
             step.valid.clear();
             if (step.direct && direct != nullptr)
-                Fill(step.place.dst, bands.size(), *direct, m_oMosaic.nodata.value_or(0.0));
+                Fill(step.place.dst, visible, *direct, m_oMosaic.nodata.value_or(0.0));
         }
 }
 
@@ -716,22 +745,24 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
         std::reverse(sources, items.end());
     }
 
+    // The mask's bands are read after the caller's, for masking only.
+    const std::vector<int> readBands = ReadBands(bands);
     if (method != Method::First && method != Method::Last)
     {
-        std::vector<Step> steps = Plan(req, items, bands, false);
-        FetchAll(steps, bands, true, nullptr, Parallel(req, steps.size()));
+        std::vector<Step> steps = Plan(req, items, readBands, false);
+        FetchAll(steps, readBands, true, nullptr, Parallel(req, steps.size()), bands.size());
         Aggregate(steps, req, bands.size(), buf);
         return;
     }
 
-    std::vector<Step> steps = Plan(req, items, bands, true); // top first
+    std::vector<Step> steps = Plan(req, items, readBands, true); // top first
     const bool covered = !steps.empty() && steps.back().opaque &&
                          steps.back().place.dst.Contains({0, 0, req.bufW, req.bufH});
     if (!covered)
         Fill({0, 0, req.bufW, req.bufH}, bands.size(), buf, m_oMosaic.nodata.value_or(0.0));
     steps = SplitDirect(std::move(steps));
     const bool parallel = Parallel(req, steps.size());
-    FetchAll(steps, bands, false, &buf, parallel);
+    FetchAll(steps, readBands, false, &buf, parallel, bands.size());
     // Painting bottom-up, each thread on its own band of rows: the order within a row is kept.
     const int parts = parallel ? static_cast<int>(m_apoPools.size()) : 1;
     ParallelFor(static_cast<size_t>(parts), parts, [&](size_t part, int) {
@@ -793,10 +824,10 @@ std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step
 void CompositeReader::ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel)
 {
     const std::vector<ItemRef> items = Items(req, overviewLevel);
-    const std::vector<int> firstBand{1};
+    const std::vector<int> firstBand = ReadBands({1});
     std::vector<Step> steps = Plan(req, items, firstBand, true);
     Fill({0, 0, req.bufW, req.bufH}, 1, buf, 0);
-    FetchAll(steps, firstBand, true, nullptr, Parallel(req, steps.size()));
+    FetchAll(steps, firstBand, true, nullptr, Parallel(req, steps.size()), 1);
     const double full = 255;
     for (const Step& s : steps)
     {

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -12,6 +13,7 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "inspect/expression.h"
 #include "read/read_options.h"
 #include "read/source_pool.h"
 
@@ -44,6 +46,8 @@ public:
     void ReadCoverage(const Request& req, const BufferSpec& buf, int overviewLevel = 0);
 
     const ReadOptions& options() const { return m_oOptions; }
+    // Whether items are masked (the mask option, or the mosaic's stored mask).
+    bool Masked() const { return m_oMask.has_value(); }
 
 private:
     struct Part;
@@ -63,7 +67,10 @@ private:
     void FetchPart(Step& step, const Part& part, SourcePool& pool, const BufferSpec* direct,
                    bool validity) const;
     void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
-                  const BufferSpec* direct, bool parallel);
+                  const BufferSpec* direct, bool parallel, size_t visible);
+    // The bands to read for `bands`: them, then the mask's bands not among them.
+    std::vector<int> ReadBands(const std::vector<int>& bands) const;
+    void Mask(Step& step, const std::vector<int>& bands) const;
     // Paints the step's valid pixels on buffer rows [rowBegin, rowEnd).
     void Paint(const Step& step, size_t bandCount, const BufferSpec& buf, int rowBegin,
                int rowEnd) const;
@@ -76,6 +83,7 @@ private:
     const MosaicInfo& m_oMosaic;
     ItemCatalog& m_oCatalog;
     ReadOptions m_oOptions;
+    std::optional<Expression> m_oMask{};
     size_t m_nPoolCapacity;
     std::vector<std::unique_ptr<SourcePool>> m_apoPools{}; // one per reading thread
     // Empty full-resolution blocks per item, asked of the catalog once per item (forgotten

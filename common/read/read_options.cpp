@@ -175,6 +175,7 @@ ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& 
         o.skipMissing = ParseMissing(v);
     v = option(kKeyNumThreads);
     o.numThreads = ParseNumThreads(v.empty() ? defaultThreads : v);
+    o.mask = option(kKeyMask);
     return o;
 }
 

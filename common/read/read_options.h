@@ -45,6 +45,9 @@ struct ReadOptions
     // When set, items are opened only as this policy allows (OpenAllowed: within its roots,
     // with its drivers, sidecars within the roots): the backend's file access settings.
     std::shared_ptr<const FileAccessPolicy> sourcePolicy{};
+    // mask=: an expression over the mosaic's bands, true where an item's pixels are
+    // transparent; empty: the mosaic's stored mask; "none": no mask (read/pixel_mask.h).
+    std::string mask{};
 };
 
 // The options of a read from the driver's keys (conninfo.h: method, resampling, missing,

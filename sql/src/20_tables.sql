@@ -51,7 +51,9 @@ CREATE TABLE pgmosaic.mosaic (
     metadata    jsonb NOT NULL DEFAULT '{}',
     CONSTRAINT mosaic_check CHECK (begin_date <= end_date),
     -- Items made of several files (0.3): per band, the asset it comes from (set_bands()).
-    band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array')
+    band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array'),
+    -- Where items are transparent (0.3): a band expression (set_mask()).
+    mask        text
 );
 COMMENT ON TABLE pgmosaic.mosaic IS 'A mosaic dataset: a grid, bands and the items composed on it.';
 COMMENT ON COLUMN pgmosaic.mosaic.origin_x IS
@@ -69,6 +71,9 @@ COMMENT ON COLUMN pgmosaic.mosaic.owner IS
     'The role that owns the mosaic: it and its members read and write it, and grant access.';
 COMMENT ON COLUMN pgmosaic.mosaic.metadata IS
     'Further descriptive metadata (FGDC fields without a column of their own).';
+COMMENT ON COLUMN pgmosaic.mosaic.mask IS
+    'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
+    'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';
 COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
     'For items made of several files (assets): per band, {name, asset, band}: the band is band '
     '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';

@@ -476,3 +476,41 @@ COMMENT ON FUNCTION pgmosaic.add_item(text, jsonb, jsonb, text) IS
     'Registers an item made of several files (assets {"<asset>": {"href": <path>, "bands": '
     '[n, ...]}} or {"<asset>": "<path>"}), the backend inspecting each file as add_raster '
     'does; properties and on_duplicate as register_item''s. Returns the item id.';
+
+-- Sets (or with NULL removes) a mosaic's mask: a band expression over its bands (by number, or
+-- by name for items of several files), true where an item's pixels are transparent.
+CREATE OR REPLACE FUNCTION pgmosaic.set_mask(mosaic text, mask text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic;
+    bands integer;
+BEGIN
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = set_mask.mosaic FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM pgmosaic._mosaic(mosaic); -- unknown (42704)
+        RAISE EXCEPTION 'permission denied to change mosaic "%": no write access', mosaic
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NULLIF(mask, '') IS NOT NULL THEN
+        bands := CASE WHEN m.band_sources IS NULL THEN pgmosaic.check_expression(mask)
+                      ELSE pgmosaic.check_expression(mask,
+                               ARRAY(SELECT e ->> 'name'
+                                     FROM jsonb_array_elements(m.band_sources) e)) END;
+        IF m.band_count IS NOT NULL AND bands > m.band_count THEN
+            RAISE EXCEPTION 'mask "%" uses b% but mosaic "%" has % bands', mask, bands, m.name,
+                m.band_count USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    UPDATE pgmosaic.mosaic mo SET mask = NULLIF(set_mask.mask, '') WHERE mo.id = m.id;
+    -- Overview tiles composed without (or with another) mask no longer show the mosaic.
+    UPDATE pgmosaic.item i SET status = 'stale'
+    WHERE i.mosaic_id = m.id AND i.category = 'overview' AND i.status = 'ok'
+      AND m.mask IS DISTINCT FROM NULLIF(set_mask.mask, '');
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.set_mask(text, text) IS
+    'Sets a mosaic''s mask: a band expression true where an item''s pixels are transparent, '
+    'as nodata is (bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10); cloudmask > 0); NULL '
+    'removes it. Reads take it unless they give mask= (none: no mask).';

@@ -39,6 +39,10 @@ ALTER TABLE pgmosaic.mosaic
 COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
     'For items made of several files (assets): per band, {name, asset, band}: the band is band '
     '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';
+ALTER TABLE pgmosaic.mosaic ADD COLUMN mask text;
+COMMENT ON COLUMN pgmosaic.mosaic.mask IS
+    'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
+    'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';
 ALTER TABLE pgmosaic.tile ADD COLUMN asset text NOT NULL DEFAULT '';
 ALTER TABLE pgmosaic.tile DROP CONSTRAINT tile_pkey,
     ADD PRIMARY KEY (mosaic_id, item_id, asset, level, key);

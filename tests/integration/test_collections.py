@@ -224,3 +224,91 @@ def test_theme_rules_apply_to_the_composed_item(db, scene):
     d = scene["data"]
     valid = (d[3] != 0) & (d[4] != 0)
     assert pixels == int(((d[3] > 5000) & (d[4] > 4000) & valid).sum())
+
+
+# --- masks -------------------------------------------------------------------------------------
+
+MW, MH = 300, 200
+
+
+@pytest.fixture(scope="module")
+def masked(db, datadir):
+    """Mosaic "masked": three dates of red, nir (nodata 0), a Landsat-like QA_PIXEL (bits 1, 3,
+    4: dilated cloud, cloud, shadow), a Sentinel-2-like SCL (classes 0..11) and a cloud mask
+    file (0/1), one item per date, the last registered on top."""
+    d = os.path.join(datadir, "masked")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(21)
+    dates = []
+    collection(db, "masked", ["red", "nir", "qa", "scl", "cloud"], d)
+    for t in range(3):
+        red = rng.integers(1, 3000, (MH, MW)).astype("uint16")
+        nir = rng.integers(1, 3000, (MH, MW)).astype("uint16")
+        red[rng.random((MH, MW)) < 0.05] = 0
+        qa = (rng.integers(0, 32, (MH, MW)) & 0b11010).astype("uint16")
+        qa[rng.random((MH, MW)) < 0.5] = 0
+        scl = rng.integers(0, 12, (MH, MW)).astype("uint8")
+        cloud = (rng.random((MH, MW)) < 0.3).astype("uint8")
+        files = {}
+        for name, arr, nd in [("red", red, 0), ("nir", nir, 0), ("qa", qa, None),
+                              ("scl", scl, None), ("cloud", cloud, None)]:
+            files[name] = sampledata.make_cog(os.path.join(d, f"{name}_{t}.tif"), arr[None],
+                                              (X0, Y0), RES, nodata=nd)
+        add_item(db, "masked", files, d, {"id": f"date{t}"})
+        dates.append(dict(red=red, nir=nir, qa=qa, scl=scl, cloud=cloud))
+    return dict(dir=d, dates=dates)
+
+
+def first_unmasked(dates, band, hidden):
+    """numpy: per pixel the top date's value where it is valid and not hidden, else 0."""
+    out = np.zeros((MH, MW), dtype="uint16")
+    done = np.zeros((MH, MW), dtype=bool)
+    for t in reversed(range(len(dates))):  # the last registered on top
+        v = dates[t][band]
+        ok = (v != 0) & ~hidden(dates[t]) & ~done
+        out[ok] = v[ok]
+        done |= ok
+    return out
+
+
+MASKS = [
+    ("bit(qa, 1) or bit(qa, 3) or bit(qa, 4)",
+     lambda d: ((d["qa"] >> 1) & 1 | (d["qa"] >> 3) & 1 | (d["qa"] >> 4) & 1).astype(bool)),
+    ("qa & 26 != 0", lambda d: (d["qa"] & 26) != 0),
+    ("scl in (3, 8, 9, 10)", lambda d: np.isin(d["scl"], [3, 8, 9, 10])),
+    ("cloud > 0", lambda d: d["cloud"] > 0),
+]
+
+
+@pytest.mark.parametrize("mask,hidden", MASKS, ids=["qa-bits", "qa-and", "scl", "mask-file"])
+def test_masks_against_numpy(db, masked, mask, hidden):
+    ds = gdal.OpenEx(db.mosaic("masked"), gdal.OF_RASTER,
+                     open_options=[f"MASK={mask}", "BANDS=red,nir"])
+    got = ds.ReadAsArray()
+    for k, band in enumerate(["red", "nir"]):
+        assert (got[k] == first_unmasked(masked["dates"], band, hidden)).all(), band
+    # Without the mask, the top date's pixels hide the others
+    plain = gdal.Open(db.mosaic("masked") + " bands=red").ReadAsArray()
+    assert (plain == first_unmasked(masked["dates"], "red", lambda d: np.zeros_like(
+        d["red"], dtype=bool))).all()
+
+
+def test_stored_mask_in_the_driver_and_the_sql_door(db, masked):
+    mask, hidden = MASKS[0]
+    run(db, "SELECT pgmosaic.set_mask('masked', %s)", (mask,), masked["dir"])
+    expect = first_unmasked(masked["dates"], "nir", hidden)
+    assert (gdal.Open(db.mosaic("masked") + " bands=nir").ReadAsArray() == expect).all()
+    db.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+    area = (f"POLYGON(({X0} {Y0},{X0 + MW * RES} {Y0},{X0 + MW * RES} {Y0 - MH * RES},"
+            f"{X0} {Y0 - MH * RES},{X0} {Y0}))")
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('masked', ST_GeomFromText(%s, 32631), "
+                      "bands => '{2}'))", (area,), masked["dir"])
+    assert (Raster(wkb).array[0] == expect).all()
+    # mask=none reads as if there were none; a bad mask is refused naming it
+    unmasked = gdal.Open(db.mosaic("masked") + " bands=nir mask=none").ReadAsArray()
+    assert (unmasked == first_unmasked(masked["dates"], "nir", lambda d: np.zeros_like(
+        d["nir"], dtype=bool))).all()
+    with pytest.raises(Exception, match='unknown name "swir"'):
+        run(db, "SELECT pgmosaic.set_mask('masked', 'swir > 0')", None, masked["dir"])
+    run(db, "SELECT pgmosaic.set_mask('masked', NULL)", None, masked["dir"])

@@ -300,3 +300,59 @@ TEST_F(AssetsTest, BandListsTakeNamesNumbersAndTheBForm)
             << e.what();
     }
 }
+
+TEST_F(AssetsTest, MaskedPixelsAreTransparentAsNodataIs)
+{
+    // Top item: red 1, qa bits (x = 1: bit 3, cloud; x = 2: bit 4, shadow; x = 3: bit 0 only);
+    // the item below: red 9, qa 0. With the mask "bit(qa, 3) or bit(qa, 4)" the cloud and
+    // shadow pixels show the item below, under every method.
+    auto red1 = MakeFile("m_red1", 8, 4, 1, GDT_UInt16, 0, 100, 1, [](int, int, int) { return 1; });
+    auto qa1 = MakeFile("m_qa1", 8, 4, 1, GDT_UInt16, 0, 100, 1, [](int, int x, int) {
+        return x == 1 ? 8 : x == 2 ? 16 : x == 3 ? 1 : 0;
+    });
+    auto red2 = MakeFile("m_red2", 8, 4, 1, GDT_UInt16, 0, 100, 1, [](int, int, int) { return 9; });
+    auto qa2 = MakeFile("m_qa2", 8, 4, 1, GDT_UInt16, 0, 100, 1, [](int, int, int) { return 0; });
+    catalog.items = {MultiItem(1, {Asset(1, "red", red1), Asset(1, "qa", qa1)}),
+                     MultiItem(2, {Asset(2, "red", red2), Asset(2, "qa", qa2)})};
+    MosaicInfo m = AssetMosaic(GDT_UInt16, std::nullopt, kRedNirQa);
+    ReadOptions o;
+    o.mask = "bit(qa, 3) or bit(qa, 4)";
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}, o), (std::vector<double>{1, 9, 9, 1, 1}));
+    // The mosaic's stored mask is the default; a class list; mask=none turns it off
+    m.mask = "qa in (8, 16)";
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}), (std::vector<double>{1, 9, 9, 1, 1}));
+    ReadOptions none;
+    none.mask = "none";
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}, none), (std::vector<double>{1, 1, 1, 1, 1}));
+    // The qa band itself, read with the others, is masked too
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {3, 1}), (std::vector<double>{0, 0, 0, 1, 0, 1, 9, 9, 1, 1}));
+    ReadOptions count;
+    count.method = Method::Count;
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}, count), (std::vector<double>{2, 1, 1, 2, 2}));
+    ReadOptions mean;
+    mean.method = Method::Mean;
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}, mean), (std::vector<double>{5, 9, 9, 5, 5}));
+    // Alone, a masked pixel is the fill value, and the coverage says so
+    catalog.items.resize(1);
+    m.nodata = 0;
+    EXPECT_EQ(Read(m, {0, 0, 5, 1}, {1}), (std::vector<double>{1, 0, 0, 1, 1}));
+    m.nodata.reset();
+    CompositeReader reader(m, catalog, {}, 4);
+    std::vector<GByte> cov(5, 7);
+    reader.ReadCoverage({{0, 0, 5, 1}, 5, 1}, {cov.data(), GDT_Byte, 1, 5, 5});
+    EXPECT_EQ(cov, (std::vector<GByte>{255, 0, 0, 255, 255}));
+    // A bad mask fails naming it
+    ReadOptions bad;
+    bad.mask = "clouds > 1";
+    EXPECT_THROW(CompositeReader(m, catalog, bad, 4), Error);
+}
+
+TEST_F(AssetsTest, AnItemWithoutTheMaskBandIsNotMasked)
+{
+    auto red = MakeFile("n_red", 8, 4, 1, GDT_Byte, 0, 100, 1, [](int, int, int) { return 4; });
+    catalog.items = {MultiItem(1, {Asset(1, "red", red)})};
+    ReadOptions o;
+    o.mask = "qa > 0";
+    EXPECT_EQ(Read(AssetMosaic(GDT_Byte, std::nullopt, kRedNirQa), {0, 0, 3, 1}, {1}, o),
+              (std::vector<double>{4, 4, 4}));
+}

@@ -113,6 +113,16 @@ SELECT count(*) AS unchanged FROM pgmosaic.asset WHERE path::text <> '/etc/passw
 SELECT regress.try($$SELECT pgmosaic.add_item('scenes',
     '{"red": "/tmp/pgmosaic_regress/scene1/red.tif", "nir": "/tmp/pgmosaic_regress/scene1/nir.tif"}',
     on_duplicate => 'update')$$);
+-- A writer makes a collection of its own: bands, a mask, an item
+SELECT create_mosaic('writers', 32631) > 0 AS created;
+SELECT set_bands('writers', ARRAY['red', 'nir', 'qa']) IS NOT NULL AS declared;
+SELECT set_mask('writers', 'bit(qa, 3) or qa in (16, 17)');
+SELECT regress.try($$SELECT pgmosaic.set_mask('writers', 'swir > 1')$$);
+SELECT regress.try($$SELECT pgmosaic.set_mask('writers', 'b4 > 1')$$);
+SELECT add_item('writers', '{"red": "/tmp/pgmosaic_regress/scene1/red.tif"}') > 0 AS added;
+SELECT mask, band_count FROM mosaic WHERE name = 'writers';
+SELECT regress.try($$SELECT pgmosaic.set_mask('scenes', 'qa > 0')$$);
+SELECT drop_mosaic('writers');
 RESET ROLE;
 DROP ROLE regress_asset_reader;
 DROP ROLE regress_asset_writer;
