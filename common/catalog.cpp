@@ -18,6 +18,17 @@ std::vector<std::string> BandNames(const MosaicInfo& mosaic)
     return names;
 }
 
+const std::vector<std::string>& ItemValueNames()
+{
+    static const std::vector<std::string> names{"cloud_cover", "acquired", "priority", "id"};
+    return names;
+}
+
+std::vector<double> ItemValues(const ItemRef& item)
+{
+    return {item.cloudCover, item.acquired, item.priority, static_cast<double>(item.id)};
+}
+
 std::string ItemLabel(const ItemRef& item)
 {
     return "item " + std::to_string(item.id) + (item.asset.empty() ? "" : ", asset " + item.asset) +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <map>
 #include <string>
@@ -77,7 +78,17 @@ struct ItemRef
     // An item made of several files: each of them, by asset name (empty: the item is the one
     // file above). A band of the mosaic whose asset the item lacks is nodata for it.
     std::vector<ItemRef> assets;
+    // The item's columns a quality expression may use (quality:<expression>), NaN when
+    // unknown: cloud cover (percent), acquisition time (the range's start, seconds since
+    // 1970), priority.
+    double cloudCover = std::numeric_limits<double>::quiet_NaN();
+    double acquired = std::numeric_limits<double>::quiet_NaN();
+    double priority = std::numeric_limits<double>::quiet_NaN();
 };
+
+// The names of those columns in expressions, in the order of ItemValues.
+const std::vector<std::string>& ItemValueNames();
+std::vector<double> ItemValues(const ItemRef& item);
 
 // "item 12 (path)", or "item 12, asset red (path)": how reads name a file of an item.
 std::string ItemLabel(const ItemRef& item);

@@ -28,6 +28,7 @@ constexpr const char* kKeySort = "sort";
 constexpr const char* kKeyIds = "ids";
 constexpr const char* kKeyStatementTimeout = "statement_timeout"; // seconds, reads
 constexpr const char* kKeyMask = "mask";
+constexpr const char* kKeyMaxItems = "max_items";
 
 struct ConnectionString
 {

@@ -239,7 +239,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
                     "invalid prefetch \"" + prefetch + "\": expected none or neighbors");
     SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
     SetMetadataItem("MOSAIC_NAME", name.c_str());
-    SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodName(options.method));
+    SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodText(options).c_str());
     SetMetadataItem("RESAMPLING", options.resampling.name.c_str());
 }
 
@@ -324,7 +324,7 @@ void PGMosaicDataset::LoadStatistics()
     m_bStatisticsLoaded = true;
     const auto method = m_poReader->options().method;
     if (!m_oCaps.itemStatistics || method == pgmosaic::Method::Sum ||
-        method == pgmosaic::Method::Count)
+        method == pgmosaic::Method::Count || method == pgmosaic::Method::Stdev)
         return;
     Guarded([&] {
         // Exact merges of the items' statistics: min, max, the count-weighted mean and the

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "parallel.h"
 #include "read/pixel_mask.h"
+#include "read/stack_methods.h"
 
 namespace pgmosaic
 {
@@ -132,6 +133,16 @@ CompositeReader::CompositeReader(const MosaicInfo& mosaic, ItemCatalog& catalog,
     : m_oMosaic(mosaic), m_oCatalog(catalog), m_oOptions(options),
       m_oMask(ParseMask(mosaic, options.mask)), m_nPoolCapacity(poolCapacity)
 {
+    if (m_oOptions.method == Method::Quality)
+    {
+        m_oQuality = Expression::Parse(m_oOptions.quality, BandNames(mosaic), ItemValueNames());
+        if (m_oQuality->MaxBand() > mosaic.bandCount)
+            throw Error(ErrorKind::InvalidParameter,
+                        "invalid method quality:" + m_oOptions.quality + ": it uses b" +
+                            std::to_string(m_oQuality->MaxBand()) + " but mosaic \"" +
+                            mosaic.name + "\" has " + std::to_string(mosaic.bandCount) +
+                            " bands");
+    }
     EnsurePools(std::max(1, m_oOptions.numThreads));
 }
 
@@ -611,10 +622,11 @@ void CompositeReader::FetchPart(Step& step, const Part& part, SourcePool& pool,
 std::vector<int> CompositeReader::ReadBands(const std::vector<int>& bands) const
 {
     std::vector<int> out = bands;
-    if (m_oMask)
-        for (int b : m_oMask->Bands())
-            if (std::find(out.begin(), out.end(), b) == out.end())
-                out.push_back(b);
+    for (const auto* e : {&m_oMask, &m_oQuality})
+        if (*e)
+            for (int b : (*e)->Bands())
+                if (std::find(out.begin(), out.end(), b) == out.end())
+                    out.push_back(b);
     return out;
 }
 
@@ -727,6 +739,9 @@ std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLeve
             tile.authoritative = true;
     }
     std::vector<ItemRef> sources = m_oCatalog.FindItems(env);
+    // max_items: the first ones in mosaic order.
+    if (m_oOptions.maxItems > 0 && sources.size() > static_cast<size_t>(m_oOptions.maxItems))
+        sources.resize(static_cast<size_t>(m_oOptions.maxItems));
     items.insert(items.end(), std::make_move_iterator(sources.begin()),
                  std::make_move_iterator(sources.end()));
     return items;
@@ -734,6 +749,30 @@ std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLeve
 
 void CompositeReader::Read(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
                            int overviewLevel)
+{
+    // Methods other than first and last hold every item's pixels of the window: a large
+    // full-resolution window is composed a strip of rows at a time (the same pixels).
+    constexpr std::int64_t kStripPixels = 1 << 20;
+    const Method method = m_oOptions.method;
+    if (method != Method::First && method != Method::Last && req.win.w == req.bufW &&
+        req.win.h == req.bufH && static_cast<std::int64_t>(req.bufW) * req.bufH > kStripPixels)
+    {
+        const int rows = static_cast<int>(std::max<std::int64_t>(1, kStripPixels / req.bufW));
+        for (int y = 0; y < req.bufH; y += rows)
+        {
+            const int h = std::min(rows, req.bufH - y);
+            BufferSpec strip = buf;
+            strip.data = static_cast<GByte*>(buf.data) + y * buf.lineSpace;
+            ReadStrip({{req.win.x, req.win.y + y, req.win.w, h}, req.bufW, h}, bands, strip,
+                      overviewLevel);
+        }
+        return;
+    }
+    ReadStrip(req, bands, buf, overviewLevel);
+}
+
+void CompositeReader::ReadStrip(const Request& req, const std::vector<int>& bands,
+                                const BufferSpec& buf, int overviewLevel)
 {
     std::vector<ItemRef> items = Items(req, overviewLevel);
     const Method method = m_oOptions.method;
@@ -751,7 +790,11 @@ void CompositeReader::Read(const Request& req, const std::vector<int>& bands, co
     {
         std::vector<Step> steps = Plan(req, items, readBands, false);
         FetchAll(steps, readBands, true, nullptr, Parallel(req, steps.size()), bands.size());
-        Aggregate(steps, req, bands.size(), buf);
+        if (method == Method::Median || method == Method::Percentile ||
+            method == Method::Stdev || method == Method::Quality)
+            ComposeStack(steps, req, readBands, bands.size(), buf);
+        else
+            Aggregate(steps, req, bands.size(), buf);
         return;
     }
 
@@ -883,6 +926,38 @@ void CompositeReader::Paint(const Step& step, size_t bandCount, const BufferSpec
                          });
         }
     }
+}
+
+void CompositeReader::ComposeStack(std::vector<Step>& steps, const Request& req,
+                                  const std::vector<int>& readBands, size_t bandCount,
+                                  const BufferSpec& buf) const
+{
+    std::vector<ItemPixels> items;
+    items.reserve(steps.size());
+    for (const Step& s : steps)
+    {
+        if (s.skipped)
+            continue;
+        ItemPixels p;
+        p.dst = s.place.dst;
+        p.values = reinterpret_cast<const double*>(s.data.data());
+        p.valid = s.valid.empty() ? nullptr : s.valid.data();
+        p.itemValues = ItemValues(*s.item);
+        items.push_back(std::move(p));
+    }
+    const double fill = m_oMosaic.nodata.value_or(0.0);
+    const int threads = static_cast<int>(m_apoPools.size());
+    if (m_oOptions.method == Method::Quality)
+    {
+        std::vector<int> slotOfBand(static_cast<size_t>(m_oMosaic.bandCount), -1);
+        for (size_t k = 0; k < readBands.size(); ++k)
+            slotOfBand[static_cast<size_t>(readBands[k] - 1)] = static_cast<int>(k);
+        pgmosaic::ComposeQuality(*m_oQuality, slotOfBand, items, req.bufW, req.bufH, bandCount,
+                                 fill, buf, threads, m_oOptions.cancel);
+    }
+    else
+        pgmosaic::ComposeStack(m_oOptions.method, m_oOptions.percentile, items, req.bufW,
+                               req.bufH, bandCount, fill, buf, threads, m_oOptions.cancel);
 }
 
 void CompositeReader::Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,

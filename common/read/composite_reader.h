@@ -76,6 +76,12 @@ private:
                int rowEnd) const;
     void Aggregate(std::vector<Step>& steps, const Request& req, size_t bandCount,
                    const BufferSpec& buf) const;
+    // Median, percentile, stdev and quality (read/stack_methods).
+    void ComposeStack(std::vector<Step>& steps, const Request& req,
+                      const std::vector<int>& readBands, size_t bandCount,
+                      const BufferSpec& buf) const;
+    void ReadStrip(const Request& req, const std::vector<int>& bands, const BufferSpec& buf,
+                   int overviewLevel);
     void Fill(const Window& area, size_t bandCount, const BufferSpec& buf, double value) const;
     bool Skip(const ItemRef& item, const Error& error);
     SourcePool& PoolFor(int thread);
@@ -84,6 +90,7 @@ private:
     ItemCatalog& m_oCatalog;
     ReadOptions m_oOptions;
     std::optional<Expression> m_oMask{};
+    std::optional<Expression> m_oQuality{}; // method=quality:<expression>
     size_t m_nPoolCapacity;
     std::vector<std::unique_ptr<SourcePool>> m_apoPools{}; // one per reading thread
     // Empty full-resolution blocks per item, asked of the catalog once per item (forgotten

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "conninfo.h"
+#include "cpl_string.h"
 #include "error.h"
 
 namespace pgmosaic
@@ -32,18 +33,60 @@ struct MethodEntry
     Method method;
 };
 constexpr MethodEntry kMethods[] = {
-    {"first", Method::First}, {"last", Method::Last}, {"min", Method::Min},    {"max", Method::Max},
-    {"mean", Method::Mean},   {"sum", Method::Sum},   {"count", Method::Count}};
+    {"first", Method::First},   {"last", Method::Last},   {"min", Method::Min},
+    {"max", Method::Max},       {"mean", Method::Mean},   {"sum", Method::Sum},
+    {"count", Method::Count},   {"median", Method::Median}, {"percentile", Method::Percentile},
+    {"stdev", Method::Stdev},   {"quality", Method::Quality}};
 
 } // namespace
 
 Method ParseMethod(const std::string& value)
 {
-    const std::string v = Lower(value);
+    ReadOptions o;
+    ParseMethodInto(value, o);
+    return o.method;
+}
+
+void ParseMethodInto(const std::string& value, ReadOptions& options)
+{
+    const size_t colon = value.find(':');
+    const std::string name = Lower(value.substr(0, colon));
+    const std::string arg = colon == std::string::npos ? "" : value.substr(colon + 1);
+    const std::string expected = "first, last, min, max, mean, sum, count, median, stdev, "
+                                 "percentile:<0-100> or quality:<band expression>";
     for (const auto& e : kMethods)
-        if (v == e.name)
-            return e.method;
-    throw Bad("method", value, "first, last, min, max, mean, sum or count");
+        if (name == e.name)
+        {
+            options.method = e.method;
+            if (e.method == Method::Percentile)
+            {
+                char* end = nullptr;
+                const double p = std::strtod(arg.c_str(), &end);
+                if (arg.empty() || *end != '\0' || !(p >= 0 && p <= 100))
+                    throw Bad("method", value, "percentile:<0-100>, e.g. percentile:90");
+                options.percentile = p;
+            }
+            else if (e.method == Method::Quality)
+            {
+                if (arg.find_first_not_of(" \t") == std::string::npos)
+                    throw Bad("method", value,
+                              "quality:<band expression>, e.g. quality:(nir-red)/(nir+red)");
+                options.quality = arg;
+            }
+            else if (colon != std::string::npos)
+                throw Bad("method", value, expected);
+            return;
+        }
+    throw Bad("method", value, expected);
+}
+
+std::string MethodText(const ReadOptions& options)
+{
+    if (options.method == Method::Percentile)
+        return CPLSPrintf("percentile:%.15g", options.percentile);
+    if (options.method == Method::Quality)
+        return "quality:" + options.quality;
+    return MethodName(options.method);
 }
 
 const char* MethodName(Method method)
@@ -155,6 +198,12 @@ GDALDataType MethodDataType(Method method, GDALDataType itemType)
         return GDT_Float64;
     case Method::Count:
         return GDT_UInt16;
+    case Method::Median:
+    case Method::Percentile:
+    case Method::Stdev:
+        return itemType == GDT_Float64 || itemType == GDT_Int32 || itemType == GDT_UInt32
+                   ? GDT_Float64
+                   : GDT_Float32;
     default:
         return itemType;
     }
@@ -166,7 +215,7 @@ ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& 
     ReadOptions o;
     std::string v = option(kKeyMethod);
     if (!v.empty())
-        o.method = ParseMethod(v);
+        ParseMethodInto(v, o);
     v = option(kKeyResampling);
     if (!v.empty())
         o.resampling = ParseResampling(v);
@@ -176,6 +225,15 @@ ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& 
     v = option(kKeyNumThreads);
     o.numThreads = ParseNumThreads(v.empty() ? defaultThreads : v);
     o.mask = option(kKeyMask);
+    v = option(kKeyMaxItems);
+    if (!v.empty())
+    {
+        char* end = nullptr;
+        const long n = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 1000000)
+            throw Bad("max_items", v, "a number of items from 1 to 1000000");
+        o.maxItems = static_cast<int>(n);
+    }
     return o;
 }
 

@@ -312,3 +312,118 @@ def test_stored_mask_in_the_driver_and_the_sql_door(db, masked):
     with pytest.raises(Exception, match='unknown name "swir"'):
         run(db, "SELECT pgmosaic.set_mask('masked', 'swir > 0')", None, masked["dir"])
     run(db, "SELECT pgmosaic.set_mask('masked', NULL)", None, masked["dir"])
+
+
+# --- compositing methods -----------------------------------------------------------------------
+
+CW, CH = 260, 180
+
+
+@pytest.fixture(scope="module")
+def cloudy(db, datadir):
+    """Mosaic "cloudy": five dates of red, nir (UInt16, nodata 0) and qa (bit 3: cloud), with
+    random clouds and nodata, each date an item acquired a day apart; mask bit(qa, 3).
+    Returns the stack as float arrays with NaN where a date has no valid pixel."""
+    d = os.path.join(datadir, "cloudy")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(5)
+    collection(db, "cloudy", ["red", "nir", "qa"], d)
+    run(db, "SELECT pgmosaic.set_mask('cloudy', 'bit(qa, 3)')", None, d)
+    stack = {"red": [], "nir": []}
+    for t in range(5):
+        red = rng.integers(1, 4000, (CH, CW)).astype("uint16")
+        nir = rng.integers(1, 6000, (CH, CW)).astype("uint16")
+        red[rng.random((CH, CW)) < 0.03] = 0
+        cloud = rng.random((CH, CW)) < 0.35
+        qa = np.where(cloud, 8 | 2, 0).astype("uint16")
+        files = {}
+        for name, arr, nd in [("red", red, 0), ("nir", nir, 0), ("qa", qa, None)]:
+            files[name] = sampledata.make_cog(os.path.join(d, f"{name}_{t}.tif"), arr[None],
+                                              (X0, Y0), RES, nodata=nd)
+        add_item(db, "cloudy", files, d,
+                 {"acquired": f"2021-06-{t + 1:02d}T10:00:00Z", "cloud_cover": [30, 5, 50, 10,
+                                                                                 20][t]})
+        valid = ~cloud & (red != 0) & (nir != 0)
+        # An item is valid in a band where that band has a value and qa is clear.
+        stack["red"].append(np.where(~cloud & (red != 0), red, np.nan))
+        stack["nir"].append(np.where(~cloud & (nir != 0), nir, np.nan))
+    return dict(dir=d, red=np.array(stack["red"]), nir=np.array(stack["nir"]))
+
+
+def read_method(db, method, bands="red,nir"):
+    ds = gdal.OpenEx(db.mosaic("cloudy"), gdal.OF_RASTER,
+                     open_options=[f"METHOD={method}", f"BANDS={bands}"])
+    return ds, ds.ReadAsArray().astype("float64")
+
+
+@pytest.mark.parametrize("method,fn", [
+    ("median", lambda s: np.nanmedian(s, axis=0)),
+    ("percentile:90", lambda s: np.nanpercentile(s, 90, axis=0)),
+    ("percentile:12.5", lambda s: np.nanpercentile(s, 12.5, axis=0)),
+    ("stdev", lambda s: np.nanstd(s, axis=0)),
+    ("mean", lambda s: np.floor(np.nanmean(s, axis=0) + 0.5)),  # GDAL rounds to UInt16
+    ("count", lambda s: np.sum(~np.isnan(s), axis=0)),
+])
+def test_stack_methods_against_numpy(db, cloudy, method, fn):
+    ds, got = read_method(db, method)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning) if method != "count" else \
+            _nothing():
+        expect = np.array([fn(cloudy["red"]), fn(cloudy["nir"])])
+    expect = np.where(np.isnan(expect), 0, expect)
+    if method in ("median", "stdev") or method.startswith("percentile"):
+        assert ds.GetRasterBand(1).DataType == gdal.GDT_Float32
+        np.testing.assert_allclose(got, expect.astype("float32"), rtol=1e-6, atol=1e-3)
+    else:
+        assert (got == expect).all()
+    assert ds.GetMetadataItem("COMPOSITING_METHOD") == method
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_quality_mosaics_against_numpy(db, cloudy):
+    red, nir = cloudy["red"], cloudy["nir"]
+    # Greenest pixel: the date of highest NDVI, both bands from it
+    _, got = read_method(db, "quality:(nir - red) / (nir + red)")
+    ndvi = (nir - red) / (nir + red)
+    best = np.nanargmax(np.where(np.isnan(ndvi), -np.inf, ndvi), axis=0)
+    anyv = ~np.all(np.isnan(ndvi), axis=0)
+    for k, s in enumerate([red, nir]):
+        pick = np.take_along_axis(s, best[None], axis=0)[0]
+        assert (got[k][anyv] == pick[anyv]).all()
+        assert (got[k][~anyv] == 0).all()
+    # Most recent clear: the latest date valid in red (its nir from the same date)
+    _, got = read_method(db, "quality:acquired", bands="red")
+    valid = ~np.isnan(red)
+    latest = 4 - np.argmax(valid[::-1], axis=0)
+    pick = np.take_along_axis(red, latest[None], axis=0)[0]
+    any_red = valid.any(axis=0)
+    assert (got[any_red] == pick[any_red]).all()
+    # Least cloudy scene first: cloud cover 5 (date 1), then 10 (date 3), 20, 30, 50
+    _, got = read_method(db, "quality:-cloud_cover", bands="red")
+    order = [1, 3, 4, 0, 2]
+    expect = np.zeros(red.shape[1:])
+    done = np.zeros(red.shape[1:], dtype=bool)
+    for t in order:
+        ok = valid[t] & ~done
+        expect[ok] = red[t][ok]
+        done |= ok
+    assert (got == expect).all()
+
+
+def test_methods_in_the_sql_door(db, cloudy):
+    db.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+    area = (f"POLYGON(({X0} {Y0},{X0 + CW * RES} {Y0},{X0 + CW * RES} {Y0 - CH * RES},"
+            f"{X0} {Y0 - CH * RES},{X0} {Y0}))")
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('cloudy', ST_GeomFromText(%s, 32631), "
+                      "method => 'median', options => '{\"bands\": \"red\"}'))", (area,),
+                  cloudy["dir"])
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expect = np.nanmedian(cloudy["red"], axis=0)
+    np.testing.assert_allclose(Raster(wkb).array[0], np.where(np.isnan(expect), 0, expect))

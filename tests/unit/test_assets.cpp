@@ -356,3 +356,119 @@ TEST_F(AssetsTest, AnItemWithoutTheMaskBandIsNotMasked)
     EXPECT_EQ(Read(AssetMosaic(GDT_Byte, std::nullopt, kRedNirQa), {0, 0, 3, 1}, {1}, o),
               (std::vector<double>{4, 4, 4}));
 }
+
+namespace
+{
+
+ReadOptions Method_(const std::string& method)
+{
+    ReadOptions o;
+    ParseMethodInto(method, o);
+    return o;
+}
+
+} // namespace
+
+TEST_F(AssetsTest, MedianPercentileAndStdevOfTheValidValues)
+{
+    // Five dates over 4 pixels; 0 is nodata. Pixel values per date (top first):
+    //   x=0: 5 1 4 2 3    x=1: 10 0 30 0 20    x=2: 0 0 0 0 7    x=3: all nodata
+    const double v[5][4] = {{5, 10, 0, 0}, {1, 0, 0, 0}, {4, 30, 0, 0}, {2, 0, 0, 0}, {3, 20, 7, 0}};
+    catalog.items.clear();
+    for (int t = 0; t < 5; ++t)
+        catalog.items.push_back(MultiItem(
+            t + 1, {Asset(t + 1, "red", MakeFile("s_red" + std::to_string(t), 4, 1, 1, GDT_UInt16,
+                                                 0, 100, 1, [&](int, int x, int) { return v[t][x]; },
+                                                 0.0))}));
+    const MosaicInfo m = AssetMosaic(GDT_UInt16, 0.0, {{"red", "red", 1}});
+    EXPECT_EQ(Read(m, {0, 0, 4, 1}, {1}, Method_("median")), (std::vector<double>{3, 20, 7, 0}));
+    EXPECT_EQ(Read(m, {0, 0, 4, 1}, {1}, Method_("percentile:25")),
+              (std::vector<double>{2, 15, 7, 0}));
+    EXPECT_EQ(Read(m, {0, 0, 4, 1}, {1}, Method_("percentile:100")),
+              (std::vector<double>{5, 30, 7, 0}));
+    auto sd = Read(m, {0, 0, 4, 1}, {1}, Method_("stdev"));
+    EXPECT_NEAR(sd[0], std::sqrt(2.0), 1e-12);
+    EXPECT_NEAR(sd[1], std::sqrt(200.0 / 3), 1e-12);
+    EXPECT_EQ(sd[2], 0);
+    EXPECT_EQ(sd[3], 0); // the fill value
+    // Output types: fractional medians are kept
+    EXPECT_EQ(MethodDataType(Method::Median, GDT_UInt16), GDT_Float32);
+    EXPECT_EQ(MethodDataType(Method::Stdev, GDT_Int32), GDT_Float64);
+    EXPECT_EQ(MethodDataType(Method::Quality, GDT_UInt16), GDT_UInt16);
+    catalog.items.resize(4);
+    EXPECT_EQ(Read(m, {0, 0, 4, 1}, {1}, Method_("median")), (std::vector<double>{3, 20, 0, 0}));
+    // max_items: only the first items in mosaic order
+    ReadOptions two = Method_("median");
+    two.maxItems = 2;
+    EXPECT_EQ(Read(m, {0, 0, 4, 1}, {1}, two), (std::vector<double>{3, 10, 0, 0}));
+}
+
+TEST_F(AssetsTest, QualityTakesEveryBandFromTheBestItem)
+{
+    // Three dates of red and nir; NDVI per pixel decides, all bands from the winner.
+    //   date 1 (top): red 10 nir 30 (ndvi .5)  |  x=1: red 10 nir 10 (0)  | x=2: masked (qa 8)
+    //   date 2      : red 20 nir 20 (0)        |  x=1: red 5  nir 15 (.5) | x=2: red 1 nir 9
+    //   date 3      : red 10 nir 30 (.5, tie)  |  x=1: nodata red         | x=2: red 2 nir 2
+    auto mk = [&](const std::string& n, std::vector<double> vals) {
+        return MakeFile("q_" + n, 3, 1, 1, GDT_UInt16, 0, 100, 1,
+                        [vals](int, int x, int) { return vals[static_cast<size_t>(x)]; }, 0.0);
+    };
+    catalog.items = {
+        MultiItem(1, {Asset(1, "red", mk("r1", {10, 10, 3})), Asset(1, "nir", mk("n1", {30, 10, 3})),
+                      Asset(1, "qa", mk("a1", {1, 1, 8}))}),
+        MultiItem(2, {Asset(2, "red", mk("r2", {20, 5, 1})), Asset(2, "nir", mk("n2", {20, 15, 9})),
+                      Asset(2, "qa", mk("a2", {1, 1, 1}))}),
+        MultiItem(3, {Asset(3, "red", mk("r3", {10, 0, 2})), Asset(3, "nir", mk("n3", {31, 40, 2})),
+                      Asset(3, "qa", mk("a3", {1, 1, 1}))})};
+    catalog.items[0].acquired = 100;
+    catalog.items[1].acquired = 300;
+    catalog.items[2].acquired = 200;
+    catalog.items[0].cloudCover = 50;
+    catalog.items[1].cloudCover = 5;
+    catalog.items[2].cloudCover = 20;
+    MosaicInfo m = AssetMosaic(GDT_UInt16, 0.0, kRedNirQa);
+    m.mask = "qa = 8";
+    // Greenest: x=0 date 3 (ndvi .51) over date 1 (.5); x=1 date 2; x=2 date 2 (.8)
+    EXPECT_EQ(Read(m, {0, 0, 3, 1}, {1, 2}, Method_("quality:(nir - red) / (nir + red)")),
+              (std::vector<double>{10, 5, 1, 31, 15, 9}));
+    // Most recent clear: date 2 everywhere it is valid
+    EXPECT_EQ(Read(m, {0, 0, 3, 1}, {1}, Method_("quality:acquired")),
+              (std::vector<double>{20, 5, 1}));
+    // Least cloudy, by an item column (a number per item)
+    EXPECT_EQ(Read(m, {0, 0, 3, 1}, {2}, Method_("quality:-cloud_cover")),
+              (std::vector<double>{20, 15, 9}));
+    // Ties keep the item above: a constant score takes the first valid one (first method)
+    EXPECT_EQ(Read(m, {0, 0, 3, 1}, {1, 2}, Method_("quality:1")),
+              Read(m, {0, 0, 3, 1}, {1, 2}, Method_("first")));
+    EXPECT_THROW(Read(m, {0, 0, 3, 1}, {1}, Method_("quality:swir")), Error);
+    EXPECT_THROW(Method_("percentile:101"), Error);
+    EXPECT_THROW(Method_("median:3"), Error);
+}
+
+TEST_F(AssetsTest, LargeWindowsAreComposedInStripsWithTheSamePixels)
+{
+    // Three 1100 x 1000 items: a window over 1M pixels is composed in strips.
+    catalog.items.clear();
+    for (int t = 0; t < 3; ++t)
+        catalog.items.push_back(MultiItem(
+            t + 1, {Asset(t + 1, "red",
+                          MakeFile("big" + std::to_string(t), 1100, 1000, 1, GDT_UInt16, 0, 100, 1,
+                                   [t](int, int x, int y) { return (x * 7 + y * 13 + t * 101) % 997 + 1; },
+                                   0.0, {"TILED=YES"}))}));
+    MosaicInfo m = AssetMosaic(GDT_UInt16, 0.0, {{"red", "red", 1}});
+    m.width = 1100;
+    m.height = 1000;
+    for (const char* method : {"median", "mean", "quality:red"})
+    {
+        const auto whole = Read(m, {0, 0, 1100, 1000}, {1}, Method_(method));
+        for (const Window w : {Window{0, 950, 1100, 50}, Window{500, 0, 100, 1000}})
+        {
+            const auto part = Read(m, w, {1}, Method_(method));
+            for (int y = 0; y < w.h; ++y)
+                for (int x = 0; x < w.w; ++x)
+                    ASSERT_EQ(part[static_cast<size_t>(y) * w.w + x],
+                              whole[static_cast<size_t>(w.y + y) * 1100 + w.x + x])
+                        << method << " " << x << "," << y;
+        }
+    }
+}
