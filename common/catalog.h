@@ -46,6 +46,8 @@ struct MosaicInfo
     // The stored mask: an expression over the bands, true where an item's pixels are
     // transparent (empty: none).
     std::string mask;
+    // Stored virtual bands, each name:[type:]expression (read/virtual_bands.h).
+    std::vector<std::string> virtualBands;
 };
 
 // The name of mosaic band `band` (1-based) for bands= and expressions: its band source's name,

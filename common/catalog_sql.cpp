@@ -116,7 +116,9 @@ std::string MosaicSql(const std::string& postgis, bool v02, bool v03)
            std::string(v02 ? ", pg_catalog.to_jsonb(m.band_descriptions)::text, "
                              "pg_catalog.to_jsonb(m.color_interp)::text, m.default_method "
                            : "") +
-           std::string(v03 ? ", m.band_sources::text, m.mask " : "") +
+           std::string(v03 ? ", m.band_sources::text, m.mask, "
+                             "pg_catalog.to_jsonb(m.virtual_bands)::text "
+                           : "") +
            " FROM pgmosaic.mosaic m LEFT JOIN " + postgis +
            ".spatial_ref_sys s ON s.srid OPERATOR(pg_catalog.=) m.srid "
            "WHERE m.name OPERATOR(pg_catalog.=) $1::text";
@@ -196,7 +198,16 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
         }
     }
     if (v03)
+    {
         m.mask = text(18);
+        CPLJSONDocument doc;
+        if (row(19) && doc.LoadMemory(*row(19)))
+        {
+            const CPLJSONArray a = doc.GetRoot().ToArray();
+            for (int k = 0; k < a.Size(); ++k)
+                m.virtualBands.push_back(a[k].ToString());
+        }
+    }
     if (m.width <= 0 || m.height <= 0 || m.bandCount <= 0 || m.dataType == GDT_Unknown)
         throw Error(ErrorKind::Catalog, "mosaic \"" + name + "\" has an invalid grid");
     return m;

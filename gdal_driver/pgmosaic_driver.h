@@ -22,6 +22,7 @@
 #include "overview_builder.h"
 #include "read/read_options.h"
 #include "read/tile_cache.h"
+#include "read/virtual_bands.h"
 
 #include "pgguard.h"
 
@@ -480,6 +481,8 @@ private:
     std::vector<std::unique_ptr<OGRLayer>> m_apoLayers{};
     pgmosaic::MosaicInfo m_oMosaic{};
     std::vector<int> m_anItemBands{}; // dataset band i reads item band m_anItemBands[i - 1]
+                                      // (0: a virtual band)
+    std::vector<pgmosaic::OutputBand> m_aoOutputBands{}; // per dataset band
     OGRSpatialReference m_oSRS{};
     std::unique_ptr<PgItemCatalog> m_poCatalog{};
     std::unique_ptr<pgmosaic::ItemCatalog> m_poCheckedCatalog{}; // what the readers ask

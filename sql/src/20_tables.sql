@@ -53,7 +53,9 @@ CREATE TABLE pgmosaic.mosaic (
     -- Items made of several files (0.3): per band, the asset it comes from (set_bands()).
     band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array'),
     -- Where items are transparent (0.3): a band expression (set_mask()).
-    mask        text
+    mask        text,
+    -- Bands computed from the composed bands (0.3): name:[type:]expression (set_virtual_bands()).
+    virtual_bands text[]
 );
 COMMENT ON TABLE pgmosaic.mosaic IS 'A mosaic dataset: a grid, bands and the items composed on it.';
 COMMENT ON COLUMN pgmosaic.mosaic.origin_x IS
@@ -74,6 +76,10 @@ COMMENT ON COLUMN pgmosaic.mosaic.metadata IS
 COMMENT ON COLUMN pgmosaic.mosaic.mask IS
     'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
     'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';
+COMMENT ON COLUMN pgmosaic.mosaic.virtual_bands IS
+    'Virtual bands readers expose after the mosaic''s own, each name:expression or '
+    'name:type:expression over the composed bands (e.g. ndvi:(nir-red)/(nir+red)); Float32 '
+    'unless a type is given.';
 COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
     'For items made of several files (assets): per band, {name, asset, band}: the band is band '
     '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';

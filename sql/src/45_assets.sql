@@ -514,3 +514,55 @@ COMMENT ON FUNCTION pgmosaic.set_mask(text, text) IS
     'Sets a mosaic''s mask: a band expression true where an item''s pixels are transparent, '
     'as nodata is (bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10); cloudmask > 0); NULL '
     'removes it. Reads take it unless they give mask= (none: no mask).';
+
+-- Sets (or with NULL removes) a mosaic's virtual bands: bands readers expose after its own,
+-- each name:expression or name:type:expression over the composed bands (Float32 unless a type
+-- is given), e.g. ARRAY['ndvi:(nir-red)/(nir+red)', 'ndwi:Int16:(green-nir)*1000/(green+nir)'].
+CREATE OR REPLACE FUNCTION pgmosaic.set_virtual_bands(mosaic text, bands text[])
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic;
+    spec text;
+    parts text[];
+    names text[];
+    seen text[] := '{}';
+    used integer;
+BEGIN
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = set_virtual_bands.mosaic FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM pgmosaic._mosaic(mosaic); -- unknown (42704)
+        RAISE EXCEPTION 'permission denied to change mosaic "%": no write access', mosaic
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    names := ARRAY(SELECT e ->> 'name' FROM jsonb_array_elements(m.band_sources) e);
+    FOREACH spec IN ARRAY COALESCE(bands, '{}') LOOP
+        parts := regexp_match(spec, '^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?:(Byte|Int8|UInt16|'
+                                    'Int16|UInt32|Int32|Float32|Float64)\s*:)?(.+)$');
+        IF parts IS NULL THEN
+            RAISE EXCEPTION 'invalid virtual band "%" of mosaic "%": expected name:expression or '
+                            'name:type:expression', spec, m.name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF lower(parts[1]) = ANY (SELECT lower(n) FROM unnest(names || seen) n)
+           OR parts[1] ~* '^b[0-9]+$' THEN
+            RAISE EXCEPTION 'virtual band "%" of mosaic "%": the name "%" is taken', spec,
+                m.name, parts[1] USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        seen := seen || parts[1];
+        used := CASE WHEN m.band_sources IS NULL THEN pgmosaic.check_expression(parts[3])
+                     ELSE pgmosaic.check_expression(parts[3], names) END;
+        IF m.band_count IS NOT NULL AND used > m.band_count THEN
+            RAISE EXCEPTION 'virtual band "%" uses b% but mosaic "%" has % bands', spec, used,
+                m.name, m.band_count USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    UPDATE pgmosaic.mosaic mo SET virtual_bands = NULLIF(bands, '{}') WHERE mo.id = m.id;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.set_virtual_bands(text, text[]) IS
+    'Sets a mosaic''s virtual bands, exposed by readers after its own bands: name:expression '
+    'or name:type:expression over the composed bands (Float32 unless a type is given); NULL '
+    'removes them.';

@@ -124,7 +124,7 @@ GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               nodata, created, origin_x, origin_y, tile_size, band_descriptions, color_interp,
               default_sort, default_method, boundary, owner, title, abstract, purpose, keywords,
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
-              contact, metadata, band_sources, mask)
+              contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
@@ -136,7 +136,7 @@ GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
               default_sort, default_method, boundary, title, abstract, purpose, keywords,
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
-              contact, metadata, band_sources, mask)
+              contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT UPDATE (owner) ON pgmosaic.mosaic TO pgmosaic_admin;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root TO pgmosaic_admin;
@@ -256,6 +256,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._store_item_themes(integer, bigint),
     pgmosaic.set_bands(text, text[]),
     pgmosaic.set_mask(text, text),
+    pgmosaic.set_virtual_bands(text, text[]),
     pgmosaic.register_item(text, jsonb, jsonb, text),
     pgmosaic.add_item(text, jsonb, jsonb, text)
     TO pgmosaic_writer;

@@ -39,7 +39,11 @@ ALTER TABLE pgmosaic.mosaic
 COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
     'For items made of several files (assets): per band, {name, asset, band}: the band is band '
     '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';
-ALTER TABLE pgmosaic.mosaic ADD COLUMN mask text;
+ALTER TABLE pgmosaic.mosaic ADD COLUMN mask text, ADD COLUMN virtual_bands text[];
+COMMENT ON COLUMN pgmosaic.mosaic.virtual_bands IS
+    'Virtual bands readers expose after the mosaic''s own, each name:expression or '
+    'name:type:expression over the composed bands (e.g. ndvi:(nir-red)/(nir+red)); Float32 '
+    'unless a type is given.';
 COMMENT ON COLUMN pgmosaic.mosaic.mask IS
     'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
     'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';

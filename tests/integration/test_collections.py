@@ -427,3 +427,49 @@ def test_methods_in_the_sql_door(db, cloudy):
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
         expect = np.nanmedian(cloudy["red"], axis=0)
     np.testing.assert_allclose(Raster(wkb).array[0], np.where(np.isnan(expect), 0, expect))
+
+
+# --- virtual bands -----------------------------------------------------------------------------
+
+def test_virtual_bands_against_numpy(db, scene):
+    d = scene["data"].astype("float64")
+    ds = gdal.Open(db.mosaic("split") + " bands='b4,b3,b2,ndvi:(b5-b4)/(b5+b4),"
+                                        "ndwi:Int16:(green - nir) * 1000 / (green + nir)'")
+    assert ds.RasterCount == 5
+    assert [ds.GetRasterBand(b).DataType for b in range(1, 6)] == [gdal.GDT_UInt16] * 3 + [
+        gdal.GDT_Float32, gdal.GDT_Int16]
+    assert ds.GetRasterBand(4).GetDescription() == "ndvi"
+    valid = (d[3] != 0) & (d[4] != 0)
+    with np.errstate(all="ignore"):
+        ndvi = np.where(valid, (d[4] - d[3]) / (d[4] + d[3]), 0)
+        ndwi = np.where((d[2] != 0) & (d[4] != 0), (d[2] - d[4]) * 1000 / (d[2] + d[4]), 0)
+    got = ds.GetRasterBand(4).ReadAsArray()
+    np.testing.assert_allclose(got, ndvi.astype("float32"), rtol=1e-6)
+    # Int16: GDAL rounds to nearest
+    rounded = np.where(ndwi < 0, np.ceil(ndwi - 0.5), np.floor(ndwi + 0.5))  # half away from 0
+    assert (ds.GetRasterBand(5).ReadAsArray() == rounded.astype("int16")).all()
+    assert (ds.GetRasterBand(1).ReadAsArray() == scene["data"][3]).all()
+    # A zoomed-out read computes from the zoomed-out composed bands
+    small = ds.GetRasterBand(4).ReadAsArray(buf_xsize=W // 4, buf_ysize=H // 4)
+    r = ds.GetRasterBand(1).ReadAsArray(buf_xsize=W // 4, buf_ysize=H // 4).astype("float64")
+    plain = gdal.Open(db.mosaic("split"))  # held: a band does not keep its dataset alive
+    n = plain.GetRasterBand(5).ReadAsArray(buf_xsize=W // 4, buf_ysize=H // 4).astype("float64")
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(small, np.where((r != 0) & (n != 0), (n - r) / (n + r), 0)
+                                   .astype("float32"), rtol=1e-6)
+
+
+def test_stored_virtual_bands(db, scene):
+    run(db, "SELECT pgmosaic.set_virtual_bands('split', ARRAY['ndvi:(nir-red)/(nir+red)'])",
+        None, scene["dir"])
+    ds = gdal.Open(db.mosaic("split"))
+    assert ds.RasterCount == 8
+    assert ds.GetRasterBand(8).GetDescription() == "ndvi"
+    only = gdal.Open(db.mosaic("split") + " bands=ndvi,red")
+    assert only.RasterCount == 2
+    assert (only.GetRasterBand(1).ReadAsArray() == ds.GetRasterBand(8).ReadAsArray()).all()
+    with pytest.raises(Exception, match='the name "red" is taken'):
+        run(db, "SELECT pgmosaic.set_virtual_bands('split', ARRAY['red:nir*2'])", None,
+            scene["dir"])
+    run(db, "SELECT pgmosaic.set_virtual_bands('split', NULL)", None, scene["dir"])
+    assert gdal.Open(db.mosaic("split")).RasterCount == 7

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
+#include "read/virtual_bands.h"
 #include "test_grid_mosaic.h"
 
 using namespace pgmosaic;
@@ -471,4 +472,35 @@ TEST_F(AssetsTest, LargeWindowsAreComposedInStripsWithTheSamePixels)
                         << method << " " << x << "," << y;
         }
     }
+}
+
+TEST_F(AssetsTest, VirtualBandsAreComputedFromTheComposedBands)
+{
+    auto red = MakeFile("v_red", 3, 1, 1, GDT_UInt16, 0, 100, 1,
+                        [](int, int x, int) { return x == 2 ? 0 : 10 + 10 * x; }, 0.0);
+    auto nir = MakeFile("v_nir", 3, 1, 1, GDT_UInt16, 0, 100, 1, [](int, int, int) { return 30; },
+                        0.0);
+    catalog.items = {MultiItem(1, {Asset(1, "red", red), Asset(1, "nir", nir)})};
+    const MosaicInfo m = AssetMosaic(GDT_UInt16, 0.0, kRedNirQa);
+    const auto outputs = ParseOutputBands("b2, red ,ndvi:(nir-red)/(nir+red),x:Int16:bit(nir, 1)*7",
+                                          m, {"stored:nir*2"});
+    ASSERT_EQ(outputs.size(), 4u);
+    EXPECT_EQ(outputs[0].band, 2);
+    EXPECT_EQ(outputs[2].band, 0);
+    EXPECT_EQ(outputs[2].type, GDT_Float32);
+    EXPECT_EQ(outputs[3].type, GDT_Int16);
+    CompositeReader reader(m, catalog, {}, 4);
+    std::vector<double> out(3 * 4, -1);
+    ReadOutputBands(outputs, {0, 1, 2, 3}, 3, 1, {out.data(), GDT_Float64, 8, 24, 24}, m.nodata,
+                    [&](const std::vector<int>& bands, const BufferSpec& buf) {
+                        reader.Read({{0, 0, 3, 1}, 3, 1}, bands, buf);
+                    });
+    EXPECT_EQ(out, (std::vector<double>{30, 30, 30, 10, 20, 0, 0.5, 0.2, 0, 7, 7, 7}));
+    // Stored virtual bands follow the mosaic's by default, and are named in bands=
+    const auto all = ParseOutputBands("", m, {"stored:nir*2"});
+    ASSERT_EQ(all.size(), 4u);
+    EXPECT_EQ(all[3].name, "stored");
+    EXPECT_EQ(ParseOutputBands("stored,nir", m, {"stored:nir*2"})[0].band, 0);
+    for (const char* bad : {"ndvi:", "1x:red", "n:Complex:red", "n:swir", "red,red", "v:b9"})
+        EXPECT_THROW(ParseOutputBands(bad, m), Error) << bad;
 }
