@@ -211,6 +211,9 @@ struct LoadOptions
     // can save; written features are parsed as JSON either way).
     bool jsonSubtype = false;
     pgmosaic::InspectOptions inspect{};
+    // ASSETS=red,nir,qa: the STAC asset keys a STAC item feature registers (they name the
+    // mosaic's bands when it has none yet); empty: the assets its bands name.
+    std::vector<std::string> stacAssets{};
 };
 
 class PGMosaicVectorContext; // shared by the layers of one dataset
@@ -287,7 +290,11 @@ private:
         std::string properties; // JSON object of the other fields
         pgmosaic::RasterInfo info;
         std::string error;
+        std::string stac; // a STAC item (GeoJSON feature): an item made of several files
     };
+    // Registers the batch's STAC items (pgstac.cpp): their assets inspected here, registered
+    // by register_item in one statement.
+    void FlushStac(std::vector<Pending>& batch);
     std::string SelectList() const;
     OGRFeature* Translate(PGresult* r, int row);
     std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;

@@ -87,6 +87,9 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "  </Option>"
         "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Rasters with "
         "more full-resolution blocks are refused (the scan reads every block); 0: no limit'/>"
+        "  <Option name='ASSETS' type='string' description='STAC item features (GeoJSON "
+        "opened with -oo NATIVE_DATA=YES): the asset keys to register, e.g. red,nir,qa (they "
+        "name the bands of a mosaic without bands yet)'/>"
         "</LayerCreationOptionList>");
     poDriver->SetMetadataItem(GDAL_DMD_SUBDATASETS, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_CONNECTION_PREFIX, pgmosaic::kConnectionPrefix);
@@ -141,6 +144,8 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "APPROX, EXACT or NONE'/>"
         "  <Option name='MAX_BLOCKS' type='int' default='1000000' description='Loading: "
         "rasters with more full-resolution blocks are refused; 0: no limit'/>"
+        "  <Option name='ASSETS' type='string' description='Loading STAC items: the asset "
+        "keys to register'/>"
         "  <Option name='STATEMENT_TIMEOUT' type='float' default='60' description='Seconds a "
         "catalog query of a read may run (where= and sort= included); 0: no limit. Default "
         "from PGMOSAIC_STATEMENT_TIMEOUT'/>"

@@ -414,6 +414,21 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
     if (m_bFailed)
         return OGRERR_FAILURE;
     Pending p;
+    // A STAC item (GeoJSON with -oo NATIVE_DATA=YES): an item made of its assets.
+    if (const char* native = poFeature->GetNativeData())
+    {
+        CPLJSONDocument doc;
+        if (doc.LoadMemory(native) && doc.GetRoot().GetObj("assets").GetType() ==
+                                          CPLJSONObject::Type::Object)
+        {
+            p.stac = native;
+            p.path = "STAC item " + doc.GetRoot().GetString("id", "?");
+            m_aoPending.push_back(std::move(p));
+            if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())
+                return OGRERR_FAILURE;
+            return OGRERR_NONE;
+        }
+    }
     CPLJSONObject props;
     for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
     {
@@ -491,6 +506,20 @@ bool PGMosaicItemsLayer::Flush()
     batch.swap(m_aoPending);
     const bool ok = GdalGuard(
         [&]() -> bool {
+            // STAC items go their own way (pgstac.cpp); files of one raster on.
+            std::vector<Pending> stac;
+            for (auto it = batch.begin(); it != batch.end();)
+                if (!it->stac.empty())
+                {
+                    stac.push_back(std::move(*it));
+                    it = batch.erase(it);
+                }
+                else
+                    ++it;
+            if (!stac.empty())
+                FlushStac(stac);
+            if (batch.empty())
+                return true;
             // Client-side inspection, in parallel: the server needs no access to the files.
             for (auto& p : batch)
             {

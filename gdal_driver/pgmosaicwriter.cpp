@@ -56,6 +56,9 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
     for (auto& c : stats)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     o.inspect.statistics = pgmosaic::ParseStatisticsMode(stats);
+    const CPLStringList assets(CSLTokenizeString2(get("ASSETS", "").c_str(), ",", 0));
+    for (int i = 0; i < assets.Count(); ++i)
+        o.stacAssets.push_back(assets[i]);
     const std::string maxBlocks = get("MAX_BLOCKS", "");
     if (!maxBlocks.empty())
     {

@@ -258,12 +258,20 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.set_mask(text, text),
     pgmosaic.set_virtual_bands(text, text[]),
     pgmosaic.register_item(text, jsonb, jsonb, text),
-    pgmosaic.add_item(text, jsonb, jsonb, text)
+    pgmosaic.add_item(text, jsonb, jsonb, text),
+    pgmosaic._stac_features(jsonb),
+    pgmosaic._stac_href(text, text),
+    pgmosaic._stac_assets(jsonb, text[], text),
+    pgmosaic._stac_properties(jsonb),
+    pgmosaic._stac_collection(text, text[], integer),
+    pgmosaic.import_stac(text, jsonb, text[], text, text, boolean)
     TO pgmosaic_writer;
 
 -- Reading pixels of any file by its path: admins only. Everyone else reads pixels through
 -- the items of the mosaics they may see (_item_zonal_stats, _item_theme).
 GRANT EXECUTE ON FUNCTION
     pgmosaic.zonal_stats(text, integer, text),
-    pgmosaic.compute_theme(text, text)
+    pgmosaic.compute_theme(text, text),
+    pgmosaic._read_json_file(text),
+    pgmosaic.import_stac_file(text, text, text[], text, boolean)
     TO pgmosaic_admin;

@@ -473,3 +473,107 @@ def test_stored_virtual_bands(db, scene):
             scene["dir"])
     run(db, "SELECT pgmosaic.set_virtual_bands('split', NULL)", None, scene["dir"])
     assert gdal.Open(db.mosaic("split")).RasterCount == 7
+
+
+# --- STAC import -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stac(db, datadir):
+    """A hand-made STAC ItemCollection of two items (red, nir and qa GeoTIFFs with relative
+    hrefs, a thumbnail), written to collection.json."""
+    d = os.path.join(datadir, "stac")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(9)
+    features, pixels = [], []
+    for k, x0 in enumerate([X0, X0 + 100 * RES]):
+        arrays = {n: rng.integers(1, 5000, (80, 120)).astype("uint16")
+                  for n in ("red", "nir", "qa")}
+        for n, a in arrays.items():
+            sampledata.make_cog(os.path.join(d, f"s{k}_{n}.tif"), a[None], (x0, Y0), RES,
+                                nodata=0)
+        with open(os.path.join(d, f"s{k}_thumb.png"), "wb") as f:
+            f.write(b"\x89PNG not really")
+        pixels.append(arrays)
+        features.append({
+            "type": "Feature", "stac_version": "1.0.0", "id": f"scene-{k}",
+            "collection": "test-collection",
+            "geometry": {"type": "Polygon", "coordinates": [[[3, 45], [3.1, 45], [3.1, 45.1],
+                                                             [3, 45.1], [3, 45]]]},
+            "bbox": [3, 45, 3.1, 45.1],
+            "properties": {"datetime": f"2021-07-0{k + 1}T10:30:00Z", "eo:cloud_cover": 10 * k + 5,
+                           "proj:epsg": 32631, "platform": "testsat"},
+            "assets": {
+                "red": {"href": f"./s{k}_red.tif", "type": "image/tiff; application=geotiff"},
+                "nir": {"href": f"s{k}_nir.tif", "type": "image/tiff; application=geotiff"},
+                "qa": {"href": f"./s{k}_qa.tif", "type": "image/tiff; application=geotiff"},
+                "thumbnail": {"href": f"./s{k}_thumb.png", "type": "image/png",
+                              "roles": ["thumbnail"]}},
+            "links": [{"rel": "self", "href": os.path.join(d, f"scene-{k}.json")}]})
+    path = os.path.join(d, "collection.json")
+    with open(path, "w") as f:
+        json.dump({"type": "FeatureCollection", "features": features}, f)
+    os.chmod(path, 0o644)
+    return dict(dir=d, path=path, features=features, pixels=pixels)
+
+
+def check_stac_mosaic(db, name, stac, bands):
+    rows = db.query("SELECT i.attributes ->> 'id', lower(i.acquired)::text, i.cloud_cover, "
+                    "i.attributes ->> 'platform', i.attributes ->> 'collection', "
+                    "(SELECT array_agg(a.name ORDER BY a.name) FROM pgmosaic.asset a "
+                    " WHERE a.mosaic_id = i.mosaic_id AND a.item_id = i.id) "
+                    "FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id = i.mosaic_id "
+                    "WHERE m.name = %s ORDER BY i.id", (name,))
+    assert [r[0] for r in rows] == ["scene-0", "scene-1"]
+    assert [r[1][:19] for r in rows] == ["2021-07-01 10:30:00", "2021-07-02 10:30:00"]
+    assert [r[2] for r in rows] == [5, 15]
+    assert rows[0][3:5] == ("testsat", "test-collection")
+    assert rows[0][5] == sorted(bands)
+    ds = gdal.Open(db.mosaic(name))
+    assert [ds.GetRasterBand(b).GetDescription() for b in range(1, ds.RasterCount + 1)] == bands
+    assert ds.RasterXSize == 220  # two scenes 100 pixels apart, the later one on top
+    for b, n in enumerate(bands):
+        got = ds.GetRasterBand(b + 1).ReadAsArray()
+        assert (got[:, 100:220] == stac["pixels"][1][n]).all()
+        assert (got[:, :100] == stac["pixels"][0][n][:, :100]).all()
+
+
+def test_stac_import_from_jsonb(db, stac):
+    collection_json = json.dumps({"type": "FeatureCollection", "features": stac["features"]})
+    rows = run(db, "SELECT * FROM pgmosaic.import_stac('stac1', %s::jsonb, ARRAY['red', 'nir'], "
+                   "base => %s)", (collection_json, stac["dir"]), stac["dir"])
+    assert [(r[0], r[2]) for r in rows] == [("scene-0", None), ("scene-1", None)]
+    check_stac_mosaic(db, "stac1", stac, ["red", "nir"])
+    # Again: refused naming the item, or skipped
+    with pytest.raises(Exception, match='STAC item "scene-0": raster .* is already registered'):
+        run(db, "SELECT * FROM pgmosaic.import_stac('stac1', %s::jsonb, base => %s)",
+            (collection_json, stac["dir"]), stac["dir"])
+    rows = run(db, "SELECT stac_id, item_id FROM pgmosaic.import_stac('stac1', %s::jsonb, "
+                   "base => %s, on_duplicate => 'skip')", (collection_json, stac["dir"]),
+               stac["dir"])
+    assert rows == [("scene-0", None), ("scene-1", None)]
+    # Relative hrefs need a base, or a self link
+    unlinked = dict(stac["features"][0], links=[])
+    with pytest.raises(Exception, match='relative asset href "./s0_red.tif" needs a base'):
+        run(db, "SELECT * FROM pgmosaic.import_stac('stac1b', %s::jsonb, ARRAY['red'])",
+            (json.dumps(unlinked),), stac["dir"])
+
+
+def test_stac_import_from_a_file(db, stac):
+    rows = run(db, "SELECT stac_id, error_code FROM pgmosaic.import_stac_file('stac2', %s, "
+                   "ARRAY['nir', 'red'])", (stac["path"],), stac["dir"])
+    assert rows == [("scene-0", None), ("scene-1", None)]
+    check_stac_mosaic(db, "stac2", stac, ["nir", "red"])
+    # Outside the allowed roots: refused before reading
+    with pytest.raises(Exception, match="outside|not allowed|allowed_roots"):
+        run(db, "SELECT * FROM pgmosaic.import_stac_file('stac2b', %s)", (stac["path"],),
+            "/tmp/elsewhere")
+
+
+def test_stac_itemcollection_through_ogr2ogr(db, stac):
+    import subprocess
+    out = subprocess.run(["ogr2ogr", "-f", "PGMOSAIC", db.mosaic("stac3"), stac["path"],
+                          "-oo", "NATIVE_DATA=YES", "-nln", "items", "-lco", "ASSETS=red,nir"],
+                         capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    check_stac_mosaic(db, "stac3", stac, ["red", "nir"])
