@@ -97,6 +97,9 @@ ItemQuery ParseItemQuery(const OptionLookup& option)
                  instant("sort", sort.substr(8)) + "'::timestamptz)) ASC NULLS LAST";
     else if (!sort.empty())
         q.sort = sort;
+    const std::string asof = option(kKeyAsof);
+    if (!asof.empty())
+        q.asof = instant("asof", asof);
     const std::string ids = option(kKeyIds);
     if (!ids.empty())
     {
@@ -108,9 +111,21 @@ ItemQuery ParseItemQuery(const OptionLookup& option)
     return q;
 }
 
-std::string MosaicSql(const std::string& postgis, bool v02, bool v03)
+std::string MosaicSql(const std::string& postgis, bool v02, bool v03, bool asof)
 {
     v02 = v02 || v03;
+    if (asof)
+        return "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, "
+               "coalesce(e.x[1], m.min_x), coalesce(e.x[2], m.min_y), coalesce(e.x[3], m.max_x), "
+               "coalesce(e.x[4], m.max_y), m.band_count, m.data_type, m.nodata, "
+               "pg_catalog.to_jsonb(m.band_descriptions)::text, "
+               "pg_catalog.to_jsonb(m.color_interp)::text, m.default_method, "
+               "m.band_sources::text, m.mask, pg_catalog.to_jsonb(m.virtual_bands)::text "
+               "FROM pgmosaic.mosaic m LEFT JOIN " +
+               postgis +
+               ".spatial_ref_sys s ON s.srid OPERATOR(pg_catalog.=) m.srid CROSS JOIN LATERAL "
+               "(SELECT pgmosaic._extent_asof(m.id, $2::timestamptz) AS x) e "
+               "WHERE m.name OPERATOR(pg_catalog.=) $1::text";
     return "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
            "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata" +
            std::string(v02 ? ", pg_catalog.to_jsonb(m.band_descriptions)::text, "
@@ -214,8 +229,14 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
 }
 
 std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog,
-                         bool assets)
+                         bool assets, bool asof)
 {
+    // asof: the versions valid then, of the items and of their assets.
+    const std::string itemTable = asof ? "pgmosaic.item_version" : "pgmosaic.item";
+    const std::string assetTable = asof ? "pgmosaic.asset_version" : "pgmosaic.asset";
+    const std::string itemAsof = asof ? " AND i.valid OPERATOR(pg_catalog.@>) $11::timestamptz" : "";
+    const std::string assetAsof =
+        asof ? " AND a.valid OPERATOR(pg_catalog.@>) $11::timestamptz" : "";
     // An item made of several files lists them (one JSON array per asset: name, resolved path,
     // SRID, geotransform, size, file size and mtime, band types, the bands it takes), looked up
     // by the item's key like its record.
@@ -228,10 +249,10 @@ std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool
                  "a.file_mtime))::bigint, (SELECT pg_catalog.string_agg(b.e "
                  "OPERATOR(pg_catalog.->>) 'data_type', ',' ORDER BY b.n) FROM "
                  "pg_catalog.jsonb_array_elements(a.band_info) WITH ORDINALITY b(e, n)), "
-                 "a.bands) ORDER BY a.name) FROM pgmosaic.asset a LEFT JOIN "
+                 "a.bands) ORDER BY a.name) FROM " + assetTable + " a LEFT JOIN "
                  "pgmosaic.path_root ar ON ar.name OPERATOR(pg_catalog.=) "
                  "pgmosaic.pathref_root(a.path) WHERE a.mosaic_id OPERATOR(pg_catalog.=) " +
-                     id + " AND a.item_id OPERATOR(pg_catalog.=) x.id)";
+                     id + " AND a.item_id OPERATOR(pg_catalog.=) x.id" + assetAsof + ")";
     // items() is the one definition of which items show and in what order. Each item's record
     // is looked up by its key, one index probe per item: OFFSET 0 keeps the planner from
     // turning the lookup into a join, which it would hash over every item of the table
@@ -240,10 +261,12 @@ std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool
            "r.*" + std::string(itemCatalog ? ", v.*" : "") + " FROM pgmosaic.items($1::text, " +
            postgis +
            ".ST_MakeEnvelope($2::float8, $3::float8, $4::float8, $5::float8, $6::integer)" +
-           (itemCatalog ? ", $7::text, $8::tstzrange, $9::text, $10::bigint[])" : ")") +
+           (itemCatalog ? ", $7::text, $8::tstzrange, $9::text, $10::bigint[]" +
+                              std::string(asof ? ", $11::timestamptz)" : ")")
+                        : ")") +
            " WITH ORDINALITY x CROSS JOIN LATERAL (SELECT " + RecordedColumns(itemCatalog) +
-           assetColumn + " FROM pgmosaic.item i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " + id +
-           " AND i.id OPERATOR(pg_catalog.=) x.id OFFSET 0) r" +
+           assetColumn + " FROM " + itemTable + " i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " +
+           id + " AND i.id OPERATOR(pg_catalog.=) x.id" + itemAsof + " OFFSET 0) r" +
            // What quality expressions may use of the item.
            (itemCatalog ? " CROSS JOIN LATERAL (SELECT x.cloud_cover, pg_catalog.date_part("
                           "'epoch', pg_catalog.lower(x.acquired)), x.priority) v"
@@ -266,6 +289,8 @@ std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic
                               "ST_SetSRID(ST_MakePoint(%.17g, %.17g), %d))",
                               (env.minx + env.maxx) / 2, (env.miny + env.maxy) / 2, mosaic.srid);
         params.insert(params.end(), {query.filter, query.timeRange, sort, query.ids});
+        if (query.asof)
+            params.push_back(query.asof);
     }
     return params;
 }

@@ -43,9 +43,15 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
 }
 
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis, bool v02, bool v03)
+                                const std::string& postgis, bool v02, bool v03,
+                                const std::optional<std::string>& asof)
 {
-    auto res = conn.Exec(pgmosaic::MosaicSql(postgis, v02, v03).c_str(), {name});
+    if (asof && !v03)
+        throw Error(ErrorKind::InvalidParameter,
+                    "asof= needs pgmosaic 0.3 or later (ALTER EXTENSION pgmosaic UPDATE)");
+    auto res = asof ? conn.Exec(pgmosaic::MosaicSql(postgis, v02, v03, true).c_str(),
+                                {name, *asof})
+                    : conn.Exec(pgmosaic::MosaicSql(postgis, v02, v03).c_str(), {name});
     if (PQntuples(res.get()) == 0)
         throw Error(ErrorKind::NotFound, "unknown mosaic \"" + name + "\"");
     return pgmosaic::ParseMosaicRow(name, RowOf(res.get(), 0), v02, v03);
@@ -62,9 +68,9 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                     "(ALTER EXTENSION pgmosaic UPDATE)");
     m_oConn.Prepare("pgmosaic_find_items",
                     pgmosaic::FindItemsSql(postgis, mosaic.id, overviews,
-                                           !mosaic.bandSources.empty())
+                                           !mosaic.bandSources.empty(), query.asof.has_value())
                         .c_str(),
-                    overviews ? 10 : 6);
+                    overviews ? (query.asof ? 11 : 10) : 6);
     if (overviews)
         m_oConn.Prepare("pgmosaic_find_overview_tiles",
                         pgmosaic::FindOverviewTilesSql(postgis).c_str(), 7);

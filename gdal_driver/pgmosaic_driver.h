@@ -183,8 +183,10 @@ struct CatalogCapabilities
 };
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
+// With `asof`, its extent covers the items valid then too.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis, bool v02, bool v03 = false);
+                                const std::string& postgis, bool v02, bool v03 = false,
+                                const std::optional<std::string>& asof = std::nullopt);
 
 /************************************************************************/
 /*                          OGR layers                                  */

@@ -201,8 +201,8 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
 {
     pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     const ItemQuery query = ParseItemQuery(openOptions, conn);
-    m_oMosaic =
-        LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults, m_oCaps.collections);
+    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults,
+                           m_oCaps.collections, query.asof);
     m_poConn->SetOnReconnect(MosaicRecheck(*m_poConn, m_oMosaic));
     if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
         options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
@@ -219,7 +219,9 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
     nRasterYSize = m_oMosaic.height;
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
                                                   m_oCaps.itemCatalog, query);
-    m_anBuiltLevels = m_poCatalog->BuiltLevels();
+    // The mosaic-wide overview tiles show the catalog as it is: not read as of another time.
+    if (!query.asof)
+        m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poCheckedCatalog = WithSourcePolicy(*m_poCatalog);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(

@@ -104,6 +104,8 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver)
         "count, median, stdev, percentile:P or quality:&lt;band expression&gt;'/>"
         "  <Option name='MAX_ITEMS' type='int' description='Compose only the first N items "
         "in mosaic order'/>"
+        "  <Option name='ASOF' type='string' description='The catalog as it stood at this "
+        "time (ISO 8601): items registered, removed or re-pointed later are ignored'/>"
         "  <Option name='BANDS' type='string' description='Bands to expose, in order, by "
         "number or name, e.g. 4,3,2 or nir,red,green'/>"
         "  <Option name='MASK' type='string' description='Band expression true where an "

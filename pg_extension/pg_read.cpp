@@ -116,16 +116,18 @@ struct BackendMosaic
                         "reading pixels needs backend file access: a superuser must set "
                         "pgmosaic.enable_file_access = on (and pgmosaic.allowed_roots)");
         pgmosaic::EnsureGdal();
-        mosaic = pgmosaic::SpiLoadMosaic(name);
         auto lookup = [&](const char* key) { return options.Text(key); };
+        const pgmosaic::ItemQuery query = pgmosaic::ParseItemQuery(lookup);
+        mosaic = pgmosaic::SpiLoadMosaic(name, query.asof);
         pgmosaic::ReadOptions read = pgmosaic::ParseReadOptions(
             lookup, CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS"));
         if (options.Text(pgmosaic::kKeyMethod).empty() && !mosaic.defaultMethod.empty())
             read.method = pgmosaic::ParseMethod(mosaic.defaultMethod);
         read.cancel = pgmosaic::BackendCancel();
         read.sourcePolicy = std::make_shared<const pgmosaic::FileAccessPolicy>(policy);
-        catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, pgmosaic::ParseItemQuery(lookup));
-        builtLevels = catalog->BuiltLevels();
+        catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, query);
+        if (!query.asof) // overview tiles show the catalog as it is now
+            builtLevels = catalog->BuiltLevels();
         reader = std::make_unique<pgmosaic::CompositeReader>(mosaic, *catalog, read, kSourcePoolSize);
         type = pgmosaic::MethodDataType(read.method, mosaic.dataType);
     }

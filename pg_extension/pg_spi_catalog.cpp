@@ -106,9 +106,10 @@ std::string SpiPostgisSchema()
     return PostgisSchema();
 }
 
-MosaicInfo SpiLoadMosaic(const std::string& name)
+MosaicInfo SpiLoadMosaic(const std::string& name, const std::optional<std::string>& asof)
 {
-    const auto rows = SpiRows(MosaicSql(PostgisSchema(), true, true), {name});
+    const auto rows = asof ? SpiRows(MosaicSql(PostgisSchema(), true, true, true), {name, asof})
+                           : SpiRows(MosaicSql(PostgisSchema(), true, true), {name});
     if (rows.empty())
         throw Error(ErrorKind::NotFound, "mosaic \"" + name +
                                              "\" does not exist or is not readable by the "
@@ -134,7 +135,8 @@ std::vector<ItemRef> SpiItemCatalog::FindItems(const Envelope& env)
 {
     CheckThread();
     const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
-                                           !m_oMosaic.bandSources.empty()),
+                                           !m_oMosaic.bandSources.empty(),
+                                           m_oQuery.asof.has_value()),
                               FindItemsParams(m_oMosaic, m_oQuery, env, true));
     std::vector<ItemRef> items;
     items.reserve(rows.size());

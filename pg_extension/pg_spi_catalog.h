@@ -27,7 +27,9 @@ SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& p
 std::string SpiPostgisSchema();
 
 // The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
-MosaicInfo SpiLoadMosaic(const std::string& name);
+// With `asof`, its extent covers the items valid then too.
+MosaicInfo SpiLoadMosaic(const std::string& name,
+                         const std::optional<std::string>& asof = std::nullopt);
 
 class SpiItemCatalog final : public ItemCatalog
 {

@@ -224,6 +224,24 @@ COMMENT ON COLUMN pgmosaic.asset.band_info IS
     'Per band of the file: data_type, nodata, description, color_interp.';
 CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
 
+-- Versions (0.3): every row of the primary items and of their assets as it stood over time
+-- (valid: from the transaction that wrote it to the one that changed or removed it), recorded
+-- by triggers; reads with asof= read these. Changing pgmosaic.item or pgmosaic.asset: change
+-- these alike.
+CREATE TABLE pgmosaic.item_version (LIKE pgmosaic.item);
+ALTER TABLE pgmosaic.item_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.item_version IS
+    'Every version of the primary items'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX item_version_item_idx ON pgmosaic.item_version (mosaic_id, id, lower(valid));
+CREATE INDEX item_version_footprint_idx ON pgmosaic.item_version USING gist (footprint);
+CREATE TABLE pgmosaic.asset_version (LIKE pgmosaic.asset);
+ALTER TABLE pgmosaic.asset_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.asset_version IS
+    'Every version of the assets'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX asset_version_item_idx ON pgmosaic.asset_version (mosaic_id, item_id, lower(valid));
+
 -- DAD: thematic rules, and the polygons where they hold.
 CREATE TABLE pgmosaic.theme_rule (
     mosaic_id   integer NOT NULL REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE,
@@ -264,3 +282,5 @@ SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_version', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset_version', '');

@@ -40,6 +40,8 @@ ALTER TABLE pgmosaic.tile ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.asset ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.item_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.asset_version ENABLE ROW LEVEL SECURITY;
 
 -- Mosaics. (SELECT pgmosaic.is_admin()): evaluated once per query, not per row.
 DROP POLICY IF EXISTS mosaic_read ON pgmosaic.mosaic;
@@ -79,7 +81,8 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'asset'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'asset', 'item_version',
+                             'asset_version'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -116,7 +119,8 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- Tables: readers select (rows under the policies above), writers change the rows of the
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
-                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.asset
+                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.asset,
+                pgmosaic.item_version, pgmosaic.asset_version
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -130,7 +134,7 @@ GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
-                                 pgmosaic.asset
+                                 pgmosaic.asset, pgmosaic.item_version, pgmosaic.asset_version
     TO pgmosaic_writer;
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
@@ -178,6 +182,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.resolve(pgmosaic.pathref),
     pgmosaic.resolve_path(text),
     pgmosaic.items(text, geometry, text, tstzrange, text, bigint[]),
+    pgmosaic.items(text, geometry, text, tstzrange, text, bigint[], timestamptz),
+    pgmosaic._extent_asof(integer, timestamptz),
     pgmosaic.tiles(text, geometry, integer),
     pgmosaic.summary(text, geometry, integer, boolean),
     pgmosaic.search(text[], text[], daterange, geometry, text),
@@ -256,6 +262,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._store_item_themes(integer, bigint),
     pgmosaic.set_bands(text, text[]),
     pgmosaic.set_mask(text, text),
+    pgmosaic._record_item_version(),
+    pgmosaic._record_asset_version(),
     pgmosaic.set_virtual_bands(text, text[]),
     pgmosaic.register_item(text, jsonb, jsonb, text),
     pgmosaic.add_item(text, jsonb, jsonb, text),

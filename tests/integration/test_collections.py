@@ -577,3 +577,67 @@ def test_stac_itemcollection_through_ogr2ogr(db, stac):
                          capture_output=True, text=True, cwd="/")
     assert out.returncode == 0, out.stderr
     check_stac_mosaic(db, "stac3", stac, ["red", "nir"])
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+def test_asof_before_and_after_a_removal_and_a_repointing(db, datadir):
+    d = os.path.join(datadir, "versions")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(17)
+    arrays = [rng.integers(1, 200, (60, 80)).astype("uint8") for _ in range(4)]
+    paths = [sampledata.make_cog(os.path.join(d, f"v{k}.tif"), arrays[k][None], (X0, Y0), RES,
+                                 nodata=0) for k in range(3)]
+    arrays[0][:, :40] = 0  # the top item lets the one below show on the left
+    paths[0] = sampledata.make_cog(os.path.join(d, "v0.tif"), arrays[0][None], (X0, Y0), RES,
+                                   nodata=0)
+    os.makedirs(os.path.join(d, "moved"))
+    os.chmod(os.path.join(d, "moved"), 0o755)
+    replacement = sampledata.make_cog(os.path.join(d, "moved", "v0.tif"), arrays[3][None],
+                                      (X0, Y0), RES, nodata=0)
+    db.register("versions", [paths[2], paths[1], paths[0]], [d])  # v0 on top
+    (t0,), = db.query("SELECT now()")[0:1]
+
+    def read(asof=None):
+        name = db.mosaic("versions") + (f" asof='{asof.isoformat()}'" if asof else "")
+        return gdal.Open(name).ReadAsArray()
+
+    def composite(layers):
+        out = np.zeros((60, 80), dtype="uint8")
+        for a in reversed(layers):  # bottom first
+            out = np.where(a != 0, a, out)
+        return out
+
+    before = read()
+    assert (before == composite([arrays[0], arrays[1], arrays[2]])).all()
+    # Removal of v1, then re-pointing of v0 to another file
+    run(db, "SELECT pgmosaic.remove_rasters('versions', ARRAY[%s])", (paths[1],), d)
+    (t1,), = db.query("SELECT now()")[0:1]
+    # v0 re-pointed to a new file, which sync re-inspects (the old one stays where it was)
+    run(db, "SELECT pgmosaic.repair_paths('versions', %s, %s)",
+        (paths[0], replacement), d)
+    assert [r[2] for r in run(db, "SELECT * FROM pgmosaic.sync('versions')", None, d)] == [
+        "update"]
+    now = read()
+    assert (now == composite([arrays[3], arrays[2]])).all()
+    assert (read(t0) == before).all()
+    assert (read(t1) == composite([arrays[0], arrays[2]])).all()
+    # Before the mosaic had items: nothing; the SQL door reads as of a time too
+    db.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+    area = (f"POLYGON(({X0} {Y0},{X0 + 80 * RES} {Y0},{X0 + 80 * RES} {Y0 - 60 * RES},"
+            f"{X0} {Y0 - 60 * RES},{X0} {Y0}))")
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('versions', ST_GeomFromText(%s, 32631), "
+                      "options => jsonb_build_object('asof', %s::text)))",
+                  (area, t1.isoformat()), d)
+    assert (Raster(wkb).array[0] == composite([arrays[0], arrays[2]])).all()
+    # items() as of a time
+    rows = db.query("SELECT path::text FROM pgmosaic.items('versions', NULL, NULL, NULL, NULL, "
+                    "NULL, %s)", (t0,))
+    assert [r[0] for r in rows] == [paths[0], paths[1], paths[2]]
+    with pytest.raises(RuntimeError, match='invalid asof "yesterday"'):
+        gdal.Open(db.mosaic("versions") + " asof=yesterday")
+    # Versions are kept per row: one for each state of each item
+    (n,), = db.query("SELECT count(*) FROM pgmosaic.item_version v JOIN pgmosaic.mosaic m "
+                     "ON m.id = v.mosaic_id WHERE m.name = 'versions'")
+    assert n >= 4
