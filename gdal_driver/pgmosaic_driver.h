@@ -216,6 +216,9 @@ struct LoadOptions
     // ASSETS=red,nir,qa: the STAC asset keys a STAC item feature registers (they name the
     // mosaic's bands when it has none yet); empty: the assets its bands name.
     std::vector<std::string> stacAssets{};
+    // PUBLISH=AT_END: the load's new items are registered in a batch that no read shows until
+    // the layer closes without error (publish()); a failed load's are discarded.
+    bool publishAtEnd = false;
 };
 
 class PGMosaicVectorContext; // shared by the layers of one dataset
@@ -298,6 +301,7 @@ private:
     // by register_item in one statement.
     void FlushStac(std::vector<Pending>& batch);
     std::string SelectList() const;
+    const std::string& Batch(); // the load's batch with PUBLISH=AT_END (made at first use)
     OGRFeature* Translate(PGresult* r, int row);
     std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
     std::string SpatialFilterSql(std::vector<std::string>& params) const;
@@ -316,6 +320,7 @@ private:
     std::vector<std::string> m_aosExtraFields{};
     int m_nRegistered = 0;
     bool m_bFailed = false;
+    std::string m_osBatch{}; // PUBLISH=AT_END: the batch of this load
 };
 
 class PGMosaicBoundaryLayer final : public OGRLayer

@@ -202,6 +202,17 @@ PGMosaicItemsLayer::PGMosaicItemsLayer(PgConnection& conn, const std::string& po
 PGMosaicItemsLayer::~PGMosaicItemsLayer()
 {
     Flush();
+    // PUBLISH=AT_END: every item of the load shows at once, or none (a failed load's are
+    // removed).
+    if (!m_osBatch.empty())
+        GdalGuard(
+            [&]() -> bool {
+                m_oConn.Exec(m_bFailed ? "SELECT pgmosaic.discard($1, $2)"
+                                       : "SELECT pgmosaic.publish($1, $2)",
+                             {m_osMosaic, m_osBatch});
+                return true;
+            },
+            false);
     m_poDefn->Release();
 }
 
@@ -486,11 +497,21 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
     }
     if (p.path[0] != '/' && p.path[0] != '@' && p.path.find("://") == std::string::npos)
         p.path = CPLFormFilename(CPLGetCurrentDir(), p.path.c_str(), nullptr);
+    if (!Batch().empty())
+        props.Set("batch", Batch());
     p.properties = props.Format(CPLJSONObject::PrettyFormat::Plain);
     m_aoPending.push_back(std::move(p));
     if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())
         return OGRERR_FAILURE;
     return OGRERR_NONE;
+}
+
+const std::string& PGMosaicItemsLayer::Batch()
+{
+    if (m_oLoad.publishAtEnd && m_osBatch.empty())
+        m_osBatch = CPLSPrintf("load-%lld-%d-%p", static_cast<long long>(time(nullptr)),
+                               static_cast<int>(getpid()), static_cast<void*>(this));
+    return m_osBatch;
 }
 
 OGRErr PGMosaicItemsLayer::SyncToDisk()

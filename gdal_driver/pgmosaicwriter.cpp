@@ -56,6 +56,11 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
     for (auto& c : stats)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     o.inspect.statistics = pgmosaic::ParseStatisticsMode(stats);
+    const std::string publish = get("PUBLISH", "IMMEDIATE");
+    if (!EQUAL(publish.c_str(), "IMMEDIATE") && !EQUAL(publish.c_str(), "AT_END"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid PUBLISH \"" + publish + "\": expected IMMEDIATE or AT_END");
+    o.publishAtEnd = EQUAL(publish.c_str(), "AT_END");
     const CPLStringList assets(CSLTokenizeString2(get("ASSETS", "").c_str(), ",", 0));
     for (int i = 0; i < assets.Count(); ++i)
         o.stacAssets.push_back(assets[i]);

@@ -116,6 +116,8 @@ CREATE TABLE pgmosaic.item (
     overview_count integer,
     status       text NOT NULL DEFAULT 'ok'
         CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
+    -- Registered in a batch not published yet (0.3): no read shows it until publish().
+    batch        text,
     PRIMARY KEY (mosaic_id, id),
     UNIQUE (mosaic_id, path),
     CONSTRAINT item_check CHECK ((category = 'overview') = (overview_level IS NOT NULL)),

@@ -85,7 +85,8 @@ BEGIN
              'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
              'item.statistics '
              'FROM (SELECT * FROM pgmosaic.item_version AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.valid @> $5';
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL '
+             'AND i.valid @> $5';
     IF area IS NOT NULL THEN
         query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
                        || ' AND ST_Intersects(i.footprint, $2)';
@@ -125,6 +126,50 @@ AS $$
     CROSS JOIN LATERAL (SELECT ST_Extent(v.footprint)::geometry AS e
                         FROM pgmosaic.item_version v
                         WHERE v.mosaic_id = m.id AND v.category = 'primary'
-                          AND v.valid @> asof) x
+                          AND v.batch IS NULL AND v.valid @> asof) x
     WHERE m.id = _extent_asof.mosaic_id AND x.e IS NOT NULL
 $$;
+
+-- Publication: items registered with the property "batch" are in the catalog but no read shows
+-- them until their batch is published, all at once (or discarded).
+CREATE OR REPLACE FUNCTION pgmosaic.publish(mosaic text, batch text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    n bigint;
+BEGIN
+    PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
+    PERFORM pgmosaic._stale_overviews(m.id, (SELECT ST_Union(i.footprint) FROM pgmosaic.item i
+                                             WHERE i.mosaic_id = m.id
+                                               AND i.batch = publish.batch));
+    UPDATE pgmosaic.item i SET batch = NULL WHERE i.mosaic_id = m.id AND i.batch = publish.batch;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.publish(text, text) IS
+    'Publishes the items registered in a batch (the property "batch" of register_raster, '
+    'register_item, add_item, or the load option PUBLISH=AT_END): reads show them all from '
+    'this transaction on. Returns how many.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.discard(mosaic text, batch text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    n bigint;
+BEGIN
+    PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
+    DELETE FROM pgmosaic.item i WHERE i.mosaic_id = m.id AND i.batch = discard.batch;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pgmosaic._refresh_extent(m.id);
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.discard(text, text) IS
+    'Removes the items of a batch not published (e.g. of a load that failed). Returns how many.';

@@ -44,7 +44,7 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
                 ORDER BY i.priority DESC, i.id DESC;
         ELSE
             RETURN QUERY
@@ -54,7 +54,7 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
                   AND i.footprint OPERATOR(pgmosaic.&&) area
                   AND ST_Intersects(i.footprint, area)
                 ORDER BY i.priority DESC, i.id DESC;
@@ -72,7 +72,7 @@ BEGIN
              'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
              'item.statistics '
              'FROM (SELECT * FROM pgmosaic.item AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
     IF area IS NOT NULL THEN
         query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
                        || ' AND ST_Intersects(i.footprint, $2)';

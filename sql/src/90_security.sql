@@ -263,6 +263,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.set_bands(text, text[]),
     pgmosaic.set_mask(text, text),
     pgmosaic._record_item_version(),
+    pgmosaic.publish(text, text),
+    pgmosaic.discard(text, text),
     pgmosaic._record_asset_version(),
     pgmosaic.set_virtual_bands(text, text[]),
     pgmosaic.register_item(text, jsonb, jsonb, text),

@@ -88,6 +88,9 @@ COMMENT ON COLUMN pgmosaic.asset.band_info IS
 CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');
 
+-- Items registered in a batch published at once (publish()).
+ALTER TABLE pgmosaic.item ADD COLUMN batch text;
+
 -- Versions (0.3): every row of the primary items and of their assets as it stood over time
 -- (valid: from the transaction that wrote it to the one that changed or removed it), recorded
 -- by triggers; reads with asof= read these. Changing pgmosaic.item or pgmosaic.asset: change

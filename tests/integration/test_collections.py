@@ -641,3 +641,48 @@ def test_asof_before_and_after_a_removal_and_a_repointing(db, datadir):
     (n,), = db.query("SELECT count(*) FROM pgmosaic.item_version v JOIN pgmosaic.mosaic m "
                      "ON m.id = v.mosaic_id WHERE m.name = 'versions'")
     assert n >= 4
+
+
+def test_a_batch_is_published_at_once(db, scene):
+    """Items registered in a batch show in no read until it is published; a load with
+    PUBLISH=AT_END publishes all its batches at the end, or discards them when it fails."""
+    import subprocess
+    d = scene["dir"]
+    run(db, "SELECT pgmosaic.create_mosaic('pub', 32631)", None, d)
+    run(db, "SELECT pgmosaic.set_bands('pub', ARRAY['red', 'nir'])", None, d)
+    files = scene["files"]
+    run(db, "SELECT pgmosaic.add_item('pub', %s::jsonb, '{\"batch\": \"b1\"}')",
+        (json.dumps({"red": files["red"], "nir": files["nir"]}),), d)
+    assert db.query("SELECT count(*) FROM pgmosaic.items('pub')")[0][0] == 0
+    assert db.query("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
+                    "ON m.id = i.mosaic_id WHERE m.name = 'pub'")[0][0] == 1
+    (n,), = run(db, "SELECT pgmosaic.publish('pub', 'b1')", None, d)[0:1]
+    assert n == 1
+    assert db.query("SELECT count(*) FROM pgmosaic.items('pub')")[0][0] == 1
+    # ogr2ogr in batches of one file, the third unreadable: with PUBLISH=AT_END nothing stays
+    one = [sampledata.make_cog(os.path.join(d, f"pub{k}.tif"), scene["data"][:3, :50, :50],
+                               (X0 + k * 500 * RES, Y0), RES, nodata=0) for k in range(2)]
+    bad = os.path.join(d, "pub_bad.tif")
+    with open(bad, "w") as f:
+        f.write("not a raster")
+    os.chmod(bad, 0o644)
+    csv = os.path.join(d, "pub.csv")
+    with open(csv, "w") as f:
+        f.write("location,note\n" + "\n".join(p + ",x" for p in one + [bad]) + "\n")
+    for publish, left in [("AT_END", 0), ("IMMEDIATE", 2)]:
+        out = subprocess.run(["ogr2ogr", "-f", "PGMOSAIC", db.mosaic(f"pub_{publish.lower()}"),
+                              csv, "-nln", "items", "-lco", "BATCH_SIZE=1", "-lco",
+                              f"PUBLISH={publish}"], capture_output=True, text=True)
+        assert out.returncode != 0 and "pub_bad.tif" in out.stderr, out.stderr
+        (count,), = db.query("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
+                             "ON m.id = i.mosaic_id WHERE m.name = %s", (f"pub_{publish.lower()}",))
+        assert count == left, publish
+    # and with every file readable, all of them at the end
+    with open(csv, "w") as f:
+        f.write("location,note\n" + "\n".join(p + ",x" for p in one) + "\n")
+    out = subprocess.run(["ogr2ogr", "-f", "PGMOSAIC", db.mosaic("pub_ok"), csv, "-nln", "items",
+                          "-lco", "BATCH_SIZE=1", "-lco", "PUBLISH=AT_END"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert db.query("SELECT count(*) FROM pgmosaic.items('pub_ok')")[0][0] == 2
+    assert db.query("SELECT count(*) FROM pgmosaic.item WHERE batch IS NOT NULL")[0][0] == 0
