@@ -7,10 +7,12 @@ extern "C"
 #include "postgres.h"
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
     PG_MODULE_MAGIC;
 }
 
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@ extern "C"
 
 #include "error.h"
 #include "path_policy.h"
+#include "pg_boundary.h"
 #include "pg_module.h"
 
 namespace
@@ -35,21 +38,52 @@ int g_nMaxReadPixels = 100000000;
 namespace pgmosaic
 {
 
+namespace
+{
+
+// Loads PostGIS raster's library into this backend if it is not yet (looking its version
+// function up, as the caller's search path finds it: pgmosaic's functions run with PostGIS's
+// schema on theirs). Its module initialisation destroys GDAL's driver manager and registers
+// the drivers of postgis.gdal_enabled_drivers again (GDALDestroyDriverManager): loaded after
+// pgmosaic had set GDAL up, it would throw away every setting made here and the block cache's
+// mutex, and reading threads would then share the block cache without a lock.
+void LoadPostgisRaster()
+{
+    PgCall([] {
+        List* name = list_make1(makeString(pstrdup("postgis_raster_lib_version")));
+        const Oid fn = LookupFuncName(name, 0, nullptr, true);
+        if (OidIsValid(fn))
+        {
+            FmgrInfo info;
+            fmgr_info(fn, &info); // loads the function's library
+        }
+    });
+}
+
+} // namespace
+
 void EnsureGdal()
 {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        // The backend never writes side-car .aux.xml files next to the rasters it
-        // inspects, and GDAL never prints: errors are collected per call and
-        // reported through ereport.
-        CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+    static bool registered = false; // the backend's own thread only
+    if (!registered)
+    {
+        LoadPostgisRaster();
+        // GDAL never prints: errors are collected per call and reported through ereport.
         CPLSetErrorHandler(CPLQuietErrorHandler);
         // GDAL's block cache in each backend: 256 MB unless the server's environment sets
         // GDAL_CACHEMAX (GDAL's default, 5% of the machine's memory, in every backend).
         if (CPLGetConfigOption("GDAL_CACHEMAX", nullptr) == nullptr)
             GDALSetCacheMax64(static_cast<GIntBig>(256) * 1024 * 1024);
         GDALAllRegister();
-    });
+        registered = true;
+    }
+    // Each time a superuser assigns postgis.gdal_enabled_drivers, PostGIS raster destroys GDAL's
+    // driver manager again, and GDAL's configuration and block cache mutex with it: what pgmosaic
+    // relies on is set again on every call (cheap), before any reading thread starts.
+    // The backend never writes side-car .aux.xml files next to the rasters it reads.
+    if (!EQUAL(CPLGetConfigOption("GDAL_PAM_ENABLED", "YES"), "NO"))
+        CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+    GDALSetCacheMax64(GDALGetCacheMax64()); // creates the block cache mutex if it is gone
 }
 
 namespace

@@ -225,18 +225,24 @@ void TiffBlockReader::Adopt(int band, int col, int row, bool fill)
     for (int k = 0; k < spp; ++k)
     {
         GDALRasterBand* b = m_poDS->GetRasterBand(spp > 1 ? k + 1 : band);
-        GDALRasterBlock* block = b->TryGetLockedBlockRef(col, row);
-        if (block != nullptr)
-            block->DropLock(); // cached already
-        else
-            block = b->GetLockedBlockRef(col, row, TRUE);
-        if (block != nullptr && block->GetDataRef() != nullptr)
+        targets[static_cast<size_t>(k)] = m_abyScratch.data();
+        // A block cached already is left alone: once its lock is dropped, any thread's cache
+        // eviction may free it, so it is never written.
+        if (GDALRasterBlock* cached = b->TryGetLockedBlockRef(col, row))
         {
-            locked.push_back(block);
-            targets[static_cast<size_t>(k)] = block->GetDataRef();
+            cached->DropLock();
+            continue;
         }
-        else
-            targets[static_cast<size_t>(k)] = m_abyScratch.data();
+        GDALRasterBlock* block = b->GetLockedBlockRef(col, row, TRUE);
+        if (block == nullptr)
+            continue;
+        if (block->GetDataRef() == nullptr)
+        {
+            block->DropLock();
+            continue;
+        }
+        locked.push_back(block); // locked until written, so no eviction frees it
+        targets[static_cast<size_t>(k)] = block->GetDataRef();
     }
     const size_t pixels = static_cast<size_t>(m_nBlockW) * m_nDecodedRows;
     if (fill)

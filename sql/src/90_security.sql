@@ -42,6 +42,7 @@ ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.asset ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.item_version ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.asset_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.dirty_area ENABLE ROW LEVEL SECURITY;
 
 -- Mosaics. (SELECT pgmosaic.is_admin()): evaluated once per query, not per row.
 DROP POLICY IF EXISTS mosaic_read ON pgmosaic.mosaic;
@@ -81,8 +82,8 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'asset', 'item_version',
-                             'asset_version'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'tile', 'theme', 'theme_rule', 'dirty_area', 'asset',
+                             'item_version', 'asset_version'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -119,8 +120,8 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- Tables: readers select (rows under the policies above), writers change the rows of the
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
-                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.asset,
-                pgmosaic.item_version, pgmosaic.asset_version
+                pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.dirty_area,
+                pgmosaic.asset, pgmosaic.item_version, pgmosaic.asset_version
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -142,6 +143,9 @@ GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
               contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
+-- Dirty areas are inserted by the catalog's triggers as the role changing the items (under
+-- the write policy), never updated; writers of a mosaic may delete its old ones.
+GRANT INSERT (mosaic_id, area, items, reason), DELETE ON pgmosaic.dirty_area TO pgmosaic_writer;
 GRANT UPDATE (owner) ON pgmosaic.mosaic TO pgmosaic_admin;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.path_root TO pgmosaic_admin;
 -- SELECT on the sequences: pg_dump by a writer reads them.
@@ -212,7 +216,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.value(text, geometry[], integer),
     pgmosaic.zonal_stats(text, geometry, integer, boolean),
     pgmosaic.zonal_stats(text, geometry[], integer, boolean),
-    pgmosaic.render_tile(text, integer, integer, integer, text, jsonb)
+    pgmosaic.render_tile(text, integer, integer, integer, text, jsonb),
+    pgmosaic.dirty_areas(text, pg_snapshot, integer)
     TO pgmosaic_reader;
 
 -- Writing: registration and maintenance of the mosaics a writer may write, and the file
@@ -255,6 +260,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.grant_access(text, text, text),
     pgmosaic.revoke_access(text, text, text),
     pgmosaic.add_theme_rule(text, text, text, boolean),
+    pgmosaic._mark_dirty(integer, geometry, bigint[], text),
     pgmosaic._type_union(text, text),
     pgmosaic._color_of_name(text),
     pgmosaic._item_props(text, jsonb),

@@ -546,6 +546,40 @@ def test_value_array_form(door, grid):
     assert [r[1] for r in rows] == [gdallocationinfo(grid["flat"], x, y, 2) for x, y in pts]
 
 
+def test_gdal_set_up_survives_postgis_raster_in_the_session(door, datadir):
+    """PostGIS raster destroys GDAL's driver manager when its module loads and whenever
+    postgis.gdal_enabled_drivers is assigned (GDALDestroyDriverManager): GDAL's configuration
+    goes, and the block cache's mutex with it (reading threads then shared the cache without a
+    lock: corrupted heaps, crashed backends). pgmosaic loads PostGIS raster before it sets GDAL
+    up and sets again what it relies on at every call. Seen here through one setting of it, no
+    side-car .aux.xml read by the backend: a sidecar calling the file's only value nodata is
+    ignored before and after PostGIS raster loads, and after a superuser assigns its setting."""
+    d = os.path.join(datadir, "pam")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    path = sampledata.make_cog(os.path.join(d, "seven.tif"),
+                               np.full((1, 64, 64), 7, dtype="uint8"), (X0, Y0), RES)
+    door.register("pam", [path], [d])
+    with open(path + ".aux.xml", "w") as f:
+        f.write('<PAMDataset><PAMRasterBand band="1"><NoDataValue>7</NoDataValue>'
+                "</PAMRasterBand></PAMDataset>")
+    point = f"ST_SetSRID(ST_MakePoint({X0 + 100}, {Y0 - 100}), {SRID})"
+    conn = door.connect()  # one session: the steps share its backend
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
+            values = []
+            for step in ("SELECT 1", "SELECT postgis_raster_lib_version()",
+                         "SET postgis.gdal_enabled_drivers = 'GTiff PNG'"):
+                cur.execute(step)
+                cur.execute(f"SELECT pgmosaic.value('pam', {point})")
+                values.append(cur.fetchone()[0])
+    finally:
+        conn.close()
+    assert values == [7, 7, 7]
+
+
 # --- zonal_stats() -----------------------------------------------------------------------------
 
 def zones():
