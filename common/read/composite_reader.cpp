@@ -44,8 +44,8 @@ struct CompositeReader::Step
     int thread = 0;             // the pool (and reading thread) that holds the item open
     GDALDataType type = GDT_Byte;
     std::vector<std::optional<double>> nodata; // per requested band
-    std::vector<GByte> data;                   // bands x rows x cols, in `type`
-    std::vector<GByte> valid; // bands x rows x cols, 0/1; only when validity needs arrays
+    PixelBytes data;  // bands x rows x cols, in `type`
+    PixelBytes valid; // bands x rows x cols, 0/1; only when validity needs arrays
 };
 
 namespace
@@ -417,23 +417,72 @@ std::vector<CompositeReader::Step> CompositeReader::Plan(const Request& req,
     return plan;
 }
 
+PixelBytes CompositeReader::TakeBuffer(size_t size)
+{
+    PixelBytes out;
+    {
+        std::lock_guard<std::mutex> lock(m_oBufferMutex);
+        // The smallest spare that holds it, else the largest (grown).
+        const size_t none = m_aoSpareBuffers.size();
+        size_t fits = none, largest = none;
+        for (size_t i = 0; i < m_aoSpareBuffers.size(); ++i)
+        {
+            const size_t c = m_aoSpareBuffers[i].size();
+            if (c >= size && (fits == none || c < m_aoSpareBuffers[fits].size()))
+                fits = i;
+            if (largest == none || c > m_aoSpareBuffers[largest].size())
+                largest = i;
+        }
+        const size_t pick = fits != none ? fits : largest;
+        if (pick < none)
+        {
+            out = std::move(m_aoSpareBuffers[pick]);
+            m_nSpareBytes -= out.size();
+            m_aoSpareBuffers.erase(m_aoSpareBuffers.begin() + static_cast<std::ptrdiff_t>(pick));
+        }
+    }
+    if (out.size() < size)
+        out.resize(size);
+    return out;
+}
+
+void CompositeReader::GiveBack(std::vector<Step>& steps)
+{
+    // At most this much kept between reads.
+    constexpr size_t kMaxSpareBytes = size_t{768} << 20;
+    std::lock_guard<std::mutex> lock(m_oBufferMutex);
+    for (Step& s : steps)
+        for (auto* b : {&s.data, &s.valid})
+        {
+            if (b->empty() || m_nSpareBytes + b->size() > kMaxSpareBytes)
+                continue;
+            m_nSpareBytes += b->size();
+            m_aoSpareBuffers.push_back(std::move(*b));
+            b->clear();
+        }
+}
+
 void CompositeReader::Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands,
-                            bool asDouble, const BufferSpec* direct) const
+                            bool asDouble, const BufferSpec* direct, bool allValidity)
 {
     m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
     if (asDouble)
         step.type = GDT_Float64;
     const size_t pixels = static_cast<size_t>(step.place.dst.w) * step.place.dst.h;
+    // Pixels without a file (partial) are never valid: their values are left as they are.
     if (direct == nullptr)
-        step.data.assign(pixels * GDALGetDataTypeSizeBytes(step.type) * bands.size(), 0);
+        step.data = TakeBuffer(pixels * GDALGetDataTypeSizeBytes(step.type) * bands.size());
     // Painting compares nodata values itself; validity arrays are made for masks, for items
     // whose files leave some band or pixel of the window without a value, and for every band
     // when aggregating.
-    const bool validity =
-        direct == nullptr && !step.opaque &&
-        (asDouble || step.maskValidity || step.partial || (m_oMask && !step.item->authoritative));
+    const bool validity = direct == nullptr && !step.opaque &&
+                          (asDouble || allValidity || step.maskValidity || step.partial ||
+                           (m_oMask && !step.item->authoritative));
     if (validity)
-        step.valid.assign(pixels * bands.size(), 0);
+    {
+        step.valid = TakeBuffer(pixels * bands.size());
+        memset(step.valid.data(), 0, pixels * bands.size());
+    }
     for (const Part& part : step.parts)
         FetchPart(step, part, pool, direct, validity);
 }
@@ -643,7 +692,7 @@ void CompositeReader::Mask(Step& step, const std::vector<int>& bands) const
 
 void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>& bands,
                                bool asDouble, const BufferSpec* direct, bool parallel,
-                               size_t visible)
+                               size_t visible, bool allValidity)
 {
     // The empty blocks of items (and of the assets of items made of several files) not seen
     // before, in one catalog query each.
@@ -703,7 +752,8 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
                 continue;
             try
             {
-                Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr);
+                Fetch(step, PoolFor(pool), bands, asDouble, step.direct ? direct : nullptr,
+                      allValidity);
                 if (!step.direct)
                     Mask(step, bands);
             }
@@ -721,8 +771,6 @@ void CompositeReader::FetchAll(std::vector<Step>& steps, const std::vector<int>&
         if (skipped[static_cast<size_t>(step.thread)].count(step.item->id))
         {
             step.skipped = true;
-            step.data.clear();
-            step.valid.clear();
             if (step.direct && direct != nullptr)
                 Fill(step.place.dst, visible, *direct, m_oMosaic.nodata.value_or(0.0));
         }
@@ -789,12 +837,17 @@ void CompositeReader::ReadStrip(const Request& req, const std::vector<int>& band
     if (method != Method::First && method != Method::Last)
     {
         std::vector<Step> steps = Plan(req, items, readBands, false);
-        FetchAll(steps, readBands, true, nullptr, Parallel(req, steps.size()), bands.size());
-        if (method == Method::Median || method == Method::Percentile ||
-            method == Method::Stdev || method == Method::Quality)
+        // Stack methods take the items' own type (a quarter of the memory of doubles for
+        // UInt16 stacks), the streaming ones doubles.
+        const bool stack = method == Method::Median || method == Method::Percentile ||
+                           method == Method::Stdev || method == Method::Quality;
+        FetchAll(steps, readBands, !stack, nullptr, Parallel(req, steps.size()), bands.size(),
+                 true);
+        if (stack)
             ComposeStack(steps, req, readBands, bands.size(), buf);
         else
             Aggregate(steps, req, bands.size(), buf);
+        GiveBack(steps);
         return;
     }
 
@@ -816,6 +869,7 @@ void CompositeReader::ReadStrip(const Request& req, const std::vector<int>& band
             if (!it->direct && !it->skipped)
                 Paint(*it, bands.size(), buf, rowBegin, rowEnd);
     });
+    GiveBack(steps);
 }
 
 std::vector<CompositeReader::Step> CompositeReader::SplitDirect(std::vector<Step> steps) const
@@ -940,7 +994,8 @@ void CompositeReader::ComposeStack(std::vector<Step>& steps, const Request& req,
             continue;
         ItemPixels p;
         p.dst = s.place.dst;
-        p.values = reinterpret_cast<const double*>(s.data.data());
+        p.values = s.data.data();
+        p.type = s.type;
         p.valid = s.valid.empty() ? nullptr : s.valid.data();
         p.itemValues = ItemValues(*s.item);
         items.push_back(std::move(p));

@@ -20,6 +20,23 @@
 namespace pgmosaic
 {
 
+// Bytes a reader fills before reading them: vectors of them are not zeroed when they grow.
+template <typename T> struct UninitializedAllocator : std::allocator<T>
+{
+    template <typename U> struct rebind
+    {
+        using other = UninitializedAllocator<U>;
+    };
+    UninitializedAllocator() = default;
+    template <typename U> UninitializedAllocator(const UninitializedAllocator<U>&) {}
+    template <typename U> void construct(U* p) noexcept { ::new (static_cast<void*>(p)) U; }
+    template <typename U, typename... A> void construct(U* p, A&&... a)
+    {
+        ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+    }
+};
+using PixelBytes = std::vector<GByte, UninitializedAllocator<GByte>>;
+
 // A caller's buffer, as in GDALDataset::RasterIO.
 struct BufferSpec
 {
@@ -63,11 +80,18 @@ private:
     bool Parallel(const Request& req, size_t tasks) const;
     void ForEachPool(bool parallel, const std::function<void(int)>& fn);
     void Fetch(Step& step, SourcePool& pool, const std::vector<int>& bands, bool asDouble,
-               const BufferSpec* direct) const;
+               const BufferSpec* direct, bool allValidity);
+    // Memory for steps' pixels, recycled from read to read (a large window's strips take
+    // the same sizes again): at least `size` bytes, of any content.
+    PixelBytes TakeBuffer(size_t size);
+    void GiveBack(std::vector<Step>& steps);
     void FetchPart(Step& step, const Part& part, SourcePool& pool, const BufferSpec* direct,
                    bool validity) const;
+    // asDouble: pixels as Float64 (else in the items' type); allValidity: validity arrays
+    // for every step that is not opaque (aggregating methods).
     void FetchAll(std::vector<Step>& steps, const std::vector<int>& bands, bool asDouble,
-                  const BufferSpec* direct, bool parallel, size_t visible);
+                  const BufferSpec* direct, bool parallel, size_t visible,
+                  bool allValidity = false);
     // The bands to read for `bands`: them, then the mask's bands not among them.
     std::vector<int> ReadBands(const std::vector<int>& bands) const;
     void Mask(Step& step, const std::vector<int>& bands) const;
@@ -100,6 +124,9 @@ private:
     std::map<std::pair<std::int64_t, std::string>, EmptyBlocks> m_oAssetEmptyBlocks{};
     std::set<std::int64_t> m_oAssetsAsked{};
     std::mutex m_oWarnMutex{};
+    std::mutex m_oBufferMutex{};
+    std::vector<PixelBytes> m_aoSpareBuffers{};
+    size_t m_nSpareBytes = 0;
     std::set<std::int64_t> m_oWarnedItems{};
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "parallel.h"
@@ -33,6 +34,16 @@ void ForRowBlocks(int bufH, int threads, const Cancel& cancel, const char* what,
         const int y0 = static_cast<int>(block) * kRows;
         fn(y0, std::min(bufH, y0 + kRows), thread);
     });
+}
+
+// `n` values of `type` at `src` as doubles into `dst`.
+void ToDoubles(GDALDataType type, const GByte* src, size_t n, double* dst)
+{
+    if (type == GDT_Float64)
+        memcpy(dst, src, n * sizeof(double));
+    else
+        GDALCopyWords64(src, type, GDALGetDataTypeSizeBytes(type), dst, GDT_Float64,
+                        sizeof(double), static_cast<GPtrDiff_t>(n));
 }
 
 void WriteRow(const double* row, int bufW, size_t band, int y, const BufferSpec& buf)
@@ -91,10 +102,13 @@ void ComposeStack(Method method, double percentile, const std::vector<ItemPixels
                                          std::vector<int>(static_cast<size_t>(bufW)));
     std::vector<std::vector<double>> rows(static_cast<size_t>(n),
                                           std::vector<double>(static_cast<size_t>(bufW)));
+    std::vector<std::vector<double>> inputs(static_cast<size_t>(n),
+                                            std::vector<double>(static_cast<size_t>(bufW)));
     ForRowBlocks(bufH, n, cancel, "composing", [&](int y0, int y1, int thread) {
         std::vector<double>& stack = stacks[static_cast<size_t>(thread)];
         std::vector<int>& count = counts[static_cast<size_t>(thread)];
         std::vector<double>& row = rows[static_cast<size_t>(thread)];
+        double* v = inputs[static_cast<size_t>(thread)].data();
         for (int y = y0; y < y1; ++y)
             for (size_t b = 0; b < bands; ++b)
             {
@@ -104,7 +118,8 @@ void ComposeStack(Method method, double percentile, const std::vector<ItemPixels
                     const ItemPixels& it = items[i];
                     const size_t pixels = static_cast<size_t>(it.dst.w) * it.dst.h;
                     const size_t off = b * pixels + static_cast<size_t>(y - it.dst.y) * it.dst.w;
-                    const double* v = it.values + off;
+                    ToDoubles(it.type, it.values + off * GDALGetDataTypeSizeBytes(it.type),
+                              static_cast<size_t>(it.dst.w), v);
                     const GByte* ok = it.valid ? it.valid + off : nullptr;
                     for (int x = 0; x < it.dst.w; ++x)
                         if (!ok || ok[x])
@@ -136,9 +151,16 @@ void ComposeQuality(const Expression& score, const std::vector<int>& slotOfBand,
                                            std::vector<double>(static_cast<size_t>(bufW)));
     std::vector<std::vector<double>> outs(static_cast<size_t>(n),
                                           std::vector<double>(static_cast<size_t>(bufW) * bands));
+    // Per thread: the row of each band read of the item at hand, as doubles.
+    size_t slots = bands;
+    for (int b : used)
+        slots = std::max(slots, static_cast<size_t>(slotOfBand[static_cast<size_t>(b - 1)]) + 1);
+    std::vector<std::vector<double>> rowsOf(static_cast<size_t>(n),
+                                            std::vector<double>(static_cast<size_t>(bufW) * slots));
     ForRowBlocks(bufH, n, cancel, "composing", [&](int y0, int y1, int thread) {
         std::vector<double>& best = bests[static_cast<size_t>(thread)];
         std::vector<double>& out = outs[static_cast<size_t>(thread)];
+        double* rowValues = rowsOf[static_cast<size_t>(thread)].data();
         std::vector<const double*> inputs(static_cast<size_t>(score.MaxBand()), nullptr);
         for (int y = y0; y < y1; ++y)
         {
@@ -149,11 +171,24 @@ void ComposeQuality(const Expression& score, const std::vector<int>& slotOfBand,
                 const ItemPixels& it = items[i];
                 const size_t pixels = static_cast<size_t>(it.dst.w) * it.dst.h;
                 const size_t rowOff = static_cast<size_t>(y - it.dst.y) * it.dst.w;
+                const size_t size = static_cast<size_t>(GDALGetDataTypeSizeBytes(it.type));
+                // The row of the bands read (those shown and those the score uses).
+                auto rowOf = [&](size_t slot) { return rowValues + slot * bufW; };
+                std::vector<bool> converted(slots, false);
+                auto convert = [&](size_t slot) {
+                    if (!converted[slot])
+                        ToDoubles(it.type, it.values + (slot * pixels + rowOff) * size,
+                                  static_cast<size_t>(it.dst.w), rowOf(slot));
+                    converted[slot] = true;
+                };
                 for (int b : used)
-                    inputs[static_cast<size_t>(b - 1)] =
-                        it.values +
-                        static_cast<size_t>(slotOfBand[static_cast<size_t>(b - 1)]) * pixels +
-                        rowOff;
+                {
+                    const size_t slot = static_cast<size_t>(slotOfBand[static_cast<size_t>(b - 1)]);
+                    convert(slot);
+                    inputs[static_cast<size_t>(b - 1)] = rowOf(slot);
+                }
+                for (size_t b = 0; b < bands; ++b)
+                    convert(b);
                 const std::vector<double> s =
                     score.Evaluate(inputs, static_cast<size_t>(it.dst.w), it.itemValues);
                 for (int x = 0; x < it.dst.w; ++x)
@@ -179,7 +214,7 @@ void ComposeQuality(const Expression& score, const std::vector<int>& slotOfBand,
                     for (size_t b = 0; b < bands; ++b)
                     {
                         const size_t k = b * pixels + rowOff + x;
-                        out[b * bufW + o] = !it.valid || it.valid[k] ? it.values[k] : fill;
+                        out[b * bufW + o] = !it.valid || it.valid[k] ? rowOf(b)[x] : fill;
                     }
                 }
             }

@@ -19,13 +19,14 @@ namespace pgmosaic
 {
 
 // One item's pixels: where they land in the buffer, its values (bands x rows x cols of
-// dst.w x dst.h doubles, band after band, in the order the bands were read) and their validity
-// (the same layout, 0/1; null: all valid), and its values for quality expressions
+// dst.w x dst.h values of `type`, band after band, in the order the bands were read) and their
+// validity (the same layout, 0/1; null: all valid), and its values for quality expressions
 // (ItemValues).
 struct ItemPixels
 {
     Window dst;
-    const double* values = nullptr;
+    GDALDataType type = GDT_Float64;
+    const GByte* values = nullptr;
     const GByte* valid = nullptr;
     std::vector<double> itemValues;
 };
