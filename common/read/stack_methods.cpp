@@ -118,15 +118,38 @@ void ComposeStack(Method method, double percentile, const std::vector<ItemPixels
                     const ItemPixels& it = items[i];
                     const size_t pixels = static_cast<size_t>(it.dst.w) * it.dst.h;
                     const size_t off = b * pixels + static_cast<size_t>(y - it.dst.y) * it.dst.w;
-                    ToDoubles(it.type, it.values + off * GDALGetDataTypeSizeBytes(it.type),
-                              static_cast<size_t>(it.dst.w), v);
+                    const GByte* src = it.values + off * GDALGetDataTypeSizeBytes(it.type);
                     const GByte* ok = it.valid ? it.valid + off : nullptr;
-                    for (int x = 0; x < it.dst.w; ++x)
-                        if (!ok || ok[x])
-                        {
-                            const size_t o = static_cast<size_t>(it.dst.x + x);
-                            stack[o * depth + static_cast<size_t>(count[o]++)] = v[x];
-                        }
+                    double* s0 = stack.data() + static_cast<size_t>(it.dst.x) * depth;
+                    int* c0 = count.data() + it.dst.x;
+                    auto gather = [&](const auto* values) {
+                        for (int x = 0; x < it.dst.w; ++x)
+                            if (!ok || ok[x])
+                                s0[static_cast<size_t>(x) * depth + static_cast<size_t>(c0[x]++)] =
+                                    static_cast<double>(values[x]);
+                    };
+                    // The common types straight from the items' pixels, others through doubles.
+                    switch (it.type)
+                    {
+                    case GDT_Byte:
+                        gather(src);
+                        break;
+                    case GDT_UInt16:
+                        gather(reinterpret_cast<const GUInt16*>(src));
+                        break;
+                    case GDT_Int16:
+                        gather(reinterpret_cast<const GInt16*>(src));
+                        break;
+                    case GDT_Float32:
+                        gather(reinterpret_cast<const float*>(src));
+                        break;
+                    case GDT_Float64:
+                        gather(reinterpret_cast<const double*>(src));
+                        break;
+                    default:
+                        ToDoubles(it.type, src, static_cast<size_t>(it.dst.w), v);
+                        gather(static_cast<const double*>(v));
+                    }
                 }
                 for (int x = 0; x < bufW; ++x)
                     row[static_cast<size_t>(x)] =

@@ -126,13 +126,13 @@ BEGIN
         FOR r IN SELECT n.mosaic_id, ST_Collect(n.footprint) AS area,
                         array_agg(DISTINCT n.item_id) AS ids
                  FROM new_assets n GROUP BY n.mosaic_id LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'asset');
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     ELSIF TG_OP = 'DELETE' THEN
         FOR r IN SELECT o.mosaic_id, ST_Collect(o.footprint) AS area,
                         array_agg(DISTINCT o.item_id) AS ids
                  FROM old_assets o GROUP BY o.mosaic_id LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'asset');
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     ELSE
         FOR r IN SELECT n.mosaic_id,
@@ -146,7 +146,7 @@ BEGIN
                        (n.path, n.footprint, n.geotransform, n.file_size, n.file_mtime,
                         n.status, n.bands)
                  GROUP BY n.mosaic_id LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'asset');
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     END IF;
     RETURN NULL;
