@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <deque>
 #include <cmath>
 #include <cstdlib>
 
@@ -357,8 +358,12 @@ std::int64_t AsInteger(double v)
     return std::isfinite(v) && std::fabs(v) < 9.2e18 ? static_cast<std::int64_t>(v) : 0;
 }
 
+// Evaluates `n` into out[0..count); `scratch[depth..]` holds the right-hand sides of deeper
+// operators (kept from call to call: no allocation per node once they have grown; a deque, so
+// that growing it for a deeper operator leaves the shallower ones where they are).
 void Eval(const Node& n, const std::vector<const double*>& bands,
-          const std::vector<double>& variables, size_t count, std::vector<double>& out)
+          const std::vector<double>& variables, size_t count, std::vector<double>& out,
+          std::deque<std::vector<double>>& scratch, size_t depth)
 {
     using Op = Node::Op;
     switch (n.op)
@@ -378,85 +383,100 @@ void Eval(const Node& n, const std::vector<const double*>& bands,
     default:
         break;
     }
-    Eval(*n.a, bands, variables, count, out);
-    if (n.op == Op::In)
+    Eval(*n.a, bands, variables, count, out, scratch, depth + 1);
+    double* x = out.data();
+    switch (n.op)
     {
-        for (auto& v : out)
-            v = std::find(n.list.begin(), n.list.end(), v) != n.list.end() ? 1.0 : 0.0;
+    case Op::In:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = std::find(n.list.begin(), n.list.end(), x[i]) != n.list.end() ? 1.0 : 0.0;
         return;
-    }
-    if (n.op == Op::Neg)
-    {
-        for (auto& v : out)
-            v = -v;
+    case Op::Neg:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = -x[i];
         return;
-    }
-    if (n.op == Op::Not)
-    {
-        for (auto& v : out)
-            v = (v == 0) ? 1.0 : 0.0;
+    case Op::Not:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = (x[i] == 0) ? 1.0 : 0.0;
         return;
+    default:
+        break;
     }
-    std::vector<double> rhs;
-    Eval(*n.b, bands, variables, count, rhs);
-    for (size_t i = 0; i < count; ++i)
+    if (scratch.size() <= depth)
+        scratch.resize(depth + 1);
+    std::vector<double>& rhs = scratch[depth];
+    Eval(*n.b, bands, variables, count, rhs, scratch, depth + 1);
+    x = out.data();
+    const double* y = rhs.data();
+    auto truth = [](double v) { return v != 0 && !std::isnan(v); };
+    // One loop per operator (no test per value).
+    switch (n.op)
     {
-        const double x = out[i], y = rhs[i];
-        double r = 0;
-        switch (n.op)
+    case Op::Add:
+        for (size_t i = 0; i < count; ++i)
+            x[i] += y[i];
+        break;
+    case Op::Sub:
+        for (size_t i = 0; i < count; ++i)
+            x[i] -= y[i];
+        break;
+    case Op::Mul:
+        for (size_t i = 0; i < count; ++i)
+            x[i] *= y[i];
+        break;
+    case Op::Div:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = y[i] == 0 ? std::nan("") : x[i] / y[i];
+        break;
+    case Op::Lt:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = x[i] < y[i];
+        break;
+    case Op::Le:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = x[i] <= y[i];
+        break;
+    case Op::Gt:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = x[i] > y[i];
+        break;
+    case Op::Ge:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = x[i] >= y[i];
+        break;
+    case Op::Eq:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = x[i] == y[i];
+        break;
+    case Op::Ne:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = !(std::isnan(x[i]) || std::isnan(y[i])) && x[i] != y[i];
+        break;
+    case Op::And:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = truth(x[i]) && truth(y[i]);
+        break;
+    case Op::Or:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = truth(x[i]) || truth(y[i]);
+        break;
+    case Op::BitAnd:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = static_cast<double>(AsInteger(x[i]) & AsInteger(y[i]));
+        break;
+    case Op::BitOr:
+        for (size_t i = 0; i < count; ++i)
+            x[i] = static_cast<double>(AsInteger(x[i]) | AsInteger(y[i]));
+        break;
+    case Op::Bit:
+        for (size_t i = 0; i < count; ++i)
         {
-        case Op::Add:
-            r = x + y;
-            break;
-        case Op::Sub:
-            r = x - y;
-            break;
-        case Op::Mul:
-            r = x * y;
-            break;
-        case Op::Div:
-            r = y == 0 ? std::nan("") : x / y;
-            break;
-        case Op::Lt:
-            r = x < y;
-            break;
-        case Op::Le:
-            r = x <= y;
-            break;
-        case Op::Gt:
-            r = x > y;
-            break;
-        case Op::Ge:
-            r = x >= y;
-            break;
-        case Op::Eq:
-            r = x == y;
-            break;
-        case Op::Ne:
-            r = !(std::isnan(x) || std::isnan(y)) && x != y;
-            break;
-        case Op::And:
-            r = (x != 0 && !std::isnan(x)) && (y != 0 && !std::isnan(y));
-            break;
-        case Op::Or:
-            r = (x != 0 && !std::isnan(x)) || (y != 0 && !std::isnan(y));
-            break;
-        case Op::BitAnd:
-            r = static_cast<double>(AsInteger(x) & AsInteger(y));
-            break;
-        case Op::BitOr:
-            r = static_cast<double>(AsInteger(x) | AsInteger(y));
-            break;
-        case Op::Bit:
-        {
-            const std::int64_t bit = AsInteger(y);
-            r = bit >= 0 && bit < 63 ? static_cast<double>((AsInteger(x) >> bit) & 1) : 0.0;
-            break;
+            const std::int64_t bit = AsInteger(y[i]);
+            x[i] = bit >= 0 && bit < 63 ? static_cast<double>((AsInteger(x[i]) >> bit) & 1) : 0.0;
         }
-        default:
-            break;
-        }
-        out[i] = r;
+        break;
+    default:
+        break;
     }
 }
 
@@ -491,8 +511,11 @@ std::vector<double> Expression::Evaluate(const std::vector<const double*>& bands
             throw Error(ErrorKind::InvalidParameter,
                         "expression \"" + m_osText + "\" uses b" + std::to_string(b) +
                             ", which was not read");
+    // Scratch vectors per thread, reused by every evaluation of that thread.
+    thread_local std::deque<std::vector<double>> scratch;
     std::vector<double> out;
-    Eval(*m_poRoot, bands, variables, n, out);
+    out.reserve(n);
+    Eval(*m_poRoot, bands, variables, n, out, scratch, 0);
     return out;
 }
 

@@ -172,46 +172,39 @@ void ComposeQuality(const Expression& score, const std::vector<int>& slotOfBand,
     const int n = std::max(1, threads);
     std::vector<std::vector<double>> bests(static_cast<size_t>(n),
                                            std::vector<double>(static_cast<size_t>(bufW)));
+    std::vector<std::vector<int>> winners(static_cast<size_t>(n),
+                                          std::vector<int>(static_cast<size_t>(bufW)));
     std::vector<std::vector<double>> outs(static_cast<size_t>(n),
-                                          std::vector<double>(static_cast<size_t>(bufW) * bands));
-    // Per thread: the row of each band read of the item at hand, as doubles.
-    size_t slots = bands;
-    for (int b : used)
-        slots = std::max(slots, static_cast<size_t>(slotOfBand[static_cast<size_t>(b - 1)]) + 1);
-    std::vector<std::vector<double>> rowsOf(static_cast<size_t>(n),
-                                            std::vector<double>(static_cast<size_t>(bufW) * slots));
+                                          std::vector<double>(static_cast<size_t>(bufW)));
+    // Per thread: the row of each band the score uses of the item at hand, as doubles.
+    std::vector<std::vector<double>> rowsOf(
+        static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(bufW) * used.size()));
     ForRowBlocks(bufH, n, cancel, "composing", [&](int y0, int y1, int thread) {
         std::vector<double>& best = bests[static_cast<size_t>(thread)];
+        std::vector<int>& winner = winners[static_cast<size_t>(thread)];
         std::vector<double>& out = outs[static_cast<size_t>(thread)];
         double* rowValues = rowsOf[static_cast<size_t>(thread)].data();
         std::vector<const double*> inputs(static_cast<size_t>(score.MaxBand()), nullptr);
         for (int y = y0; y < y1; ++y)
         {
+            // First the winner of each pixel: the score of every item crossing the row...
             std::fill(best.begin(), best.end(), -std::numeric_limits<double>::infinity());
-            std::fill(out.begin(), out.end(), fill);
+            std::fill(winner.begin(), winner.end(), -1);
             for (size_t i : byRow[static_cast<size_t>(y)])
             {
                 const ItemPixels& it = items[i];
                 const size_t pixels = static_cast<size_t>(it.dst.w) * it.dst.h;
                 const size_t rowOff = static_cast<size_t>(y - it.dst.y) * it.dst.w;
                 const size_t size = static_cast<size_t>(GDALGetDataTypeSizeBytes(it.type));
-                // The row of the bands read (those shown and those the score uses).
-                auto rowOf = [&](size_t slot) { return rowValues + slot * bufW; };
-                std::vector<bool> converted(slots, false);
-                auto convert = [&](size_t slot) {
-                    if (!converted[slot])
-                        ToDoubles(it.type, it.values + (slot * pixels + rowOff) * size,
-                                  static_cast<size_t>(it.dst.w), rowOf(slot));
-                    converted[slot] = true;
-                };
-                for (int b : used)
+                for (size_t k = 0; k < used.size(); ++k)
                 {
-                    const size_t slot = static_cast<size_t>(slotOfBand[static_cast<size_t>(b - 1)]);
-                    convert(slot);
-                    inputs[static_cast<size_t>(b - 1)] = rowOf(slot);
+                    const size_t slot =
+                        static_cast<size_t>(slotOfBand[static_cast<size_t>(used[k] - 1)]);
+                    double* row = rowValues + k * bufW;
+                    ToDoubles(it.type, it.values + (slot * pixels + rowOff) * size,
+                              static_cast<size_t>(it.dst.w), row);
+                    inputs[static_cast<size_t>(used[k] - 1)] = row;
                 }
-                for (size_t b = 0; b < bands; ++b)
-                    convert(b);
                 const std::vector<double> s =
                     score.Evaluate(inputs, static_cast<size_t>(it.dst.w), it.itemValues);
                 for (int x = 0; x < it.dst.w; ++x)
@@ -234,15 +227,54 @@ void ComposeQuality(const Expression& score, const std::vector<int>& slotOfBand,
                             continue;
                     }
                     best[o] = s[static_cast<size_t>(x)];
-                    for (size_t b = 0; b < bands; ++b)
-                    {
-                        const size_t k = b * pixels + rowOff + x;
-                        out[b * bufW + o] = !it.valid || it.valid[k] ? rowOf(b)[x] : fill;
-                    }
+                    winner[o] = static_cast<int>(i);
                 }
             }
+            // ...then every band from the winners (the fill value where a winner has none).
             for (size_t b = 0; b < bands; ++b)
-                WriteRow(out.data() + b * bufW, bufW, b, y, buf);
+            {
+                std::fill(out.begin(), out.end(), fill);
+                for (size_t i : byRow[static_cast<size_t>(y)])
+                {
+                    const ItemPixels& it = items[i];
+                    const size_t pixels = static_cast<size_t>(it.dst.w) * it.dst.h;
+                    const size_t off = b * pixels + static_cast<size_t>(y - it.dst.y) * it.dst.w;
+                    const GByte* ok = it.valid ? it.valid + off : nullptr;
+                    const GByte* src = it.values + off * GDALGetDataTypeSizeBytes(it.type);
+                    const int* w0 = winner.data() + it.dst.x;
+                    double* o0 = out.data() + it.dst.x;
+                    auto take = [&](const auto* values) {
+                        for (int x = 0; x < it.dst.w; ++x)
+                            if (w0[x] == static_cast<int>(i) && (!ok || ok[x]))
+                                o0[x] = static_cast<double>(values[x]);
+                    };
+                    switch (it.type)
+                    {
+                    case GDT_Byte:
+                        take(src);
+                        break;
+                    case GDT_UInt16:
+                        take(reinterpret_cast<const GUInt16*>(src));
+                        break;
+                    case GDT_Int16:
+                        take(reinterpret_cast<const GInt16*>(src));
+                        break;
+                    case GDT_Float32:
+                        take(reinterpret_cast<const float*>(src));
+                        break;
+                    case GDT_Float64:
+                        take(reinterpret_cast<const double*>(src));
+                        break;
+                    default:
+                    {
+                        std::vector<double> row(static_cast<size_t>(it.dst.w));
+                        ToDoubles(it.type, src, row.size(), row.data());
+                        take(static_cast<const double*>(row.data()));
+                    }
+                    }
+                }
+                WriteRow(out.data(), bufW, b, y, buf);
+            }
         }
     });
 }
