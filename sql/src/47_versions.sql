@@ -76,34 +76,9 @@ BEGIN
     END IF;
     area := pgmosaic._in_srid(area, m.srid);
     order_by := COALESCE(sort, m.default_sort);
-    PERFORM pgmosaic._check_fragment('filter', filter);
-    PERFORM pgmosaic._check_fragment('sort', order_by);
     -- As items(), over the versions valid at asof (filter and sort see their columns).
-    query := 'SELECT item.id, item.path, '
-             'pgmosaic._resolved_path(item.path, item_root.prefix), '
-             'item.priority, item.srid, item.geotransform, item.width, item.height, '
-             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
-             'item.statistics '
-             'FROM (SELECT * FROM pgmosaic.item_version AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL '
-             'AND i.valid @> $5';
-    IF area IS NOT NULL THEN
-        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
-                       || ' AND ST_Intersects(i.footprint, $2)';
-    END IF;
-    IF time_range IS NOT NULL THEN
-        query := query || ' AND i.acquired && $3';
-    END IF;
-    IF ids IS NOT NULL THEN
-        query := query || ' AND i.id = ANY ($4)';
-    END IF;
-    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
-                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
-    IF filter IS NOT NULL THEN
-        query := query || format(' WHERE (%s)', filter);
-    END IF;
-    query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
-             || 'item.priority DESC, item.id DESC';
+    query := pgmosaic._items_query(true, area IS NOT NULL, time_range IS NOT NULL,
+                                   ids IS NOT NULL, filter, order_by);
     RETURN QUERY EXECUTE query USING m.id, area, time_range, ids, asof;
 END
 $$;

@@ -183,6 +183,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._mosaic(text),
     pgmosaic._in_srid(geometry, integer),
     pgmosaic._check_fragment(text, text),
+    pgmosaic._items_query(boolean, boolean, boolean, boolean, text, text),
     pgmosaic._resolve_or_null(pgmosaic.pathref),
     pgmosaic._resolved_path(pgmosaic.pathref, pgmosaic.pathref),
     pgmosaic._data_type_bytes(text),
