@@ -4,10 +4,15 @@
 -- of the transaction that wrote it to the start of the one that changed or removed it), so that
 -- a read with asof= composes the catalog as it stood then: items registered, removed or
 -- re-pointed later are ignored.
+--
+-- The triggers write the versions as the extension's owner (SECURITY DEFINER): writers have no
+-- privilege on the version tables, so the history of a mosaic changes only as its items do
+-- (a writer could otherwise back-date, hide or forge what asof= reads show). They write only
+-- the rows the caller just changed, which it could change under the items' policies.
 --------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION pgmosaic._record_item_version() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -30,7 +35,7 @@ CREATE TRIGGER item_version AFTER INSERT OR UPDATE OR DELETE ON pgmosaic.item
     FOR EACH ROW EXECUTE FUNCTION pgmosaic._record_item_version();
 
 CREATE OR REPLACE FUNCTION pgmosaic._record_asset_version() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
