@@ -78,6 +78,8 @@ public:
         Primary  // a server that accepts writes
     };
     static constexpr int kDefaultStatementTimeoutMs = 60000;
+    // Whether the server says it is a hot standby (PostgreSQL 14 and later report it).
+    bool IsHotStandby() const;
     explicit PgConnection(const std::string& conninfo, Access access = Access::ReadOnly,
                           int statementTimeoutMs = kDefaultStatementTimeoutMs,
                           Server server = Server::AsNamed);
@@ -109,8 +111,6 @@ private:
     void EnsureConnected();
     void Reconnect();
     [[noreturn]] void Fail(const char* what, const PGresult* r);
-    // Whether the server says it is a hot standby (PostgreSQL 14 and later report it).
-    bool IsHotStandby() const;
     std::string m_osPoolKey;
     PGconn* m_hConn = nullptr;
     Access m_eAccess = Access::ReadOnly;
