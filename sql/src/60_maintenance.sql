@@ -187,6 +187,7 @@ DECLARE
     misfit text;
     changes text[];
     footprints_changed boolean := false;
+    changed_areas geometry[] := '{}'; -- footprints (old and new) of primary items re-read
 BEGIN
     IF NOT dry_run THEN
         PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
@@ -236,6 +237,9 @@ BEGIN
                    OR r.file_mtime IS DISTINCT FROM s.mtime THEN
                     action := 'mark_unreadable';
                     detail := misfit;
+                    IF r.category = 'primary' THEN
+                        changed_areas := changed_areas || r.footprint;
+                    END IF;
                     -- Size and time of the unreadable file: reported again only if it changes.
                     IF NOT dry_run THEN
                         UPDATE pgmosaic.item i SET status = 'unreadable', file_size = s.size,
@@ -268,6 +272,9 @@ BEGIN
                 END IF;
                 action := 'update';
                 detail := array_to_string(changes, '; ');
+                IF r.category = 'primary' THEN
+                    changed_areas := changed_areas || r.footprint || it.footprint;
+                END IF;
                 IF NOT dry_run THEN
                     UPDATE pgmosaic.item i
                     SET footprint = it.footprint, srid = it.srid, geotransform = it.geotransform,
@@ -289,9 +296,15 @@ BEGIN
     IF footprints_changed AND NOT dry_run THEN
         PERFORM pgmosaic._refresh_extent(m.id);
     END IF;
+    -- A file changed in place shows other pixels: the mosaic-wide overview tiles over it are
+    -- stale (reads leave them out, the next gdaladdo rebuilds them).
+    IF cardinality(changed_areas) > 0 AND NOT dry_run THEN
+        PERFORM pgmosaic._stale_overviews(m.id, ST_Union(changed_areas));
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION pgmosaic.sync(text, boolean) IS
     'Brings a mosaic''s items up to date with their files: marks missing and unreadable items, '
     're-inspects changed (stale) ones and recovered ones, and reports one row per change '
-    '(mark_missing, recovered, mark_unreadable, update). dry_run reports without changing.';
+    '(mark_missing, recovered, mark_unreadable, update); the mosaic-wide overview tiles over '
+    'items it re-read are marked stale. dry_run reports without changing.';
