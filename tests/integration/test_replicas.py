@@ -27,6 +27,7 @@ PGCLUSTER = os.path.join(REPO, "scripts", "pgcluster.sh")
 DB = "pgmosaic_replicas"
 X0, Y0, RES, TILE = 500000.0, 5000000.0, 10.0, 256
 AREA = f"ST_MakeEnvelope({X0}, {Y0 - 2 * TILE * RES}, {X0 + 2 * TILE * RES}, {Y0}, 32631)"
+WIDE = f"ST_MakeEnvelope({X0}, {Y0 - 2 * TILE * RES}, {X0 + 4 * TILE * RES}, {Y0}, 32631)"
 
 
 def read_env(path):
@@ -247,6 +248,8 @@ def wrote_only(primary, standby, what):
 def test_writes_with_both_named_go_to_the_primary_and_replay_on_the_standby(pair, tmp_path):
     primary, standby, data = pair
     conn = both(primary, standby, target_session_attrs="prefer-standby")
+    (before,), = primary.query("SELECT to_char(now() AT TIME ZONE 'UTC', "
+                               "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
     # ogr2ogr: a gdaltindex of a new tile loaded into "rep".
     t1 = new_tile(data, "east2.tif", 2)
     index = str(tmp_path / "index.gpkg")
@@ -270,6 +273,16 @@ def test_writes_with_both_named_go_to_the_primary_and_replay_on_the_standby(pair
     # reads, with the primary's pixels.
     via_standby = f"PGMOSAIC:{both(primary, standby, target_session_attrs='read-only')} mosaic=rep"
     assert checksums(via_standby) == checksums(f"PGMOSAIC:{primary.conninfo} mosaic=rep")
+    # The catalog as it stood before the loads (versions are written by the primary's
+    # triggers; an asof read on the standby writes nothing): in the SQL door and the driver.
+    q = (f"SELECT md5(ST_AsBinary(pgmosaic.read('rep', {WIDE}, "
+         f"options => jsonb_build_object('asof', %s::text))))")
+    past = primary.query(q, (before,), files=data)
+    assert standby.query(q, (before,), files=data) == past
+    assert past != primary.query(f"SELECT md5(ST_AsBinary(pgmosaic.read('rep', {WIDE})))",
+                                 files=data)
+    assert checksums(f"{via_standby} asof={before}") == checksums(
+        f"PGMOSAIC:{primary.conninfo} mosaic=rep asof={before}")
     ds = gdal.Open(via_standby)
     assert ds.RasterXSize == 4 * TILE
     ov = [ds.GetRasterBand(1).GetOverview(0).Checksum()]
