@@ -238,9 +238,14 @@ int ParseStatementTimeoutMs(const std::string& value)
     return seconds > 0 ? static_cast<int>(std::max(1L, ms)) : 0;
 }
 
-PgConnection::PgConnection(const std::string& conninfo, Access access, int statementTimeoutMs)
-    : m_osPoolKey(PoolKey(conninfo)), m_eAccess(access), m_nStatementTimeoutMs(statementTimeoutMs)
+PgConnection::PgConnection(const std::string& conninfo, Access access, int statementTimeoutMs,
+                           Server server)
+    : m_eAccess(access),
+      m_eServer(access == Access::ReadWrite ? Server::Primary : server),
+      m_nStatementTimeoutMs(statementTimeoutMs)
 {
+    // A connection to the primary is not one to whatever server the string prefers.
+    m_osPoolKey = PoolKey(conninfo) + (m_eServer == Server::Primary ? "\nprimary" : "");
     IdleConnection idle{};
     if (ConnectionPool::Get().Take(m_osPoolKey, idle))
     {
@@ -248,16 +253,29 @@ PgConnection::PgConnection(const std::string& conninfo, Access access, int state
         m_oPrepared = std::move(idle.prepared);
         return;
     }
-    // The connection string is expanded as libpq's dbname; DBAs see "pgmosaic" in
-    // pg_stat_activity unless it sets application_name.
-    const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
-    const char* values[] = {conninfo.c_str(), "pgmosaic", nullptr};
+    // The connection string is expanded as libpq's dbname, and the keywords after it override
+    // its own; DBAs see "pgmosaic" in pg_stat_activity unless it sets application_name.
+    const char* keywords[] = {"dbname", "fallback_application_name", "target_session_attrs",
+                              nullptr};
+    const char* values[] = {conninfo.c_str(), "pgmosaic", "read-write", nullptr};
+    if (m_eServer != Server::Primary)
+        keywords[2] = nullptr;
     m_hConn = PQconnectdbParams(keywords, values, 1);
     if (PQstatus(m_hConn) != CONNECTION_OK)
     {
         std::string msg = Trimmed(PQerrorMessage(m_hConn));
         PQfinish(m_hConn);
         m_hConn = nullptr;
+        // libpq says "session is read-only" of each server it tried that accepts no writes
+        // (a hot standby, or default_transaction_read_only).
+        if (m_eServer == Server::Primary && msg.find("read-only") != std::string::npos)
+            throw Error(ErrorKind::Catalog,
+                        "cannot write to the mosaic through " + pgmosaic::RedactConninfo(conninfo) +
+                            ": no server it names accepts writes (a hot standby is read-only; " +
+                            msg +
+                            "). Writes (gdaladdo, ogr2ogr loads, gdal_translate -of PGMOSAIC) go "
+                            "to the primary: name it in the connection string, alone or with "
+                            "the standby (host=primary,standby port=...), and libpq picks it");
         throw Error(ErrorKind::Catalog, "cannot connect to the database (" +
                                             pgmosaic::RedactConninfo(conninfo) + "): " + msg);
     }
@@ -322,6 +340,12 @@ void PgConnection::Reconnect()
         m_fnOnReconnect();
 }
 
+bool PgConnection::IsHotStandby() const
+{
+    const char* v = m_hConn ? PQparameterStatus(m_hConn, "in_hot_standby") : nullptr;
+    return v != nullptr && strcmp(v, "on") == 0;
+}
+
 void PgConnection::Fail(const char* what, const PGresult* r)
 {
     std::string msg = Trimmed(r ? PQresultErrorMessage(r) : "");
@@ -335,6 +359,11 @@ void PgConnection::Fail(const char* what, const PGresult* r)
     else if (state && strcmp(state, "25006") == 0 && m_eAccess == Access::ReadOnly)
         msg += " (reads through PGMOSAIC run in read-only transactions: a where= or sort= "
                "expression cannot change the database)";
+    else if (state && strcmp(state, "25006") == 0)
+        msg += std::string(" (the server accepts no writes: ") +
+               (IsHotStandby() ? "it is a hot standby, in recovery"
+                               : "its sessions are read-only") +
+               "; writes go to the primary)";
     throw Error(ErrorKind::Catalog, std::string(what) + " failed: " + msg);
 }
 

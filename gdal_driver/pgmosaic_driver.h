@@ -58,6 +58,13 @@ void PGMosaicDriverSetCommonMetadata(GDALDriver* poDriver);
 // prepared again and the reconnect hook re-checks what the dataset relies on. A ReadWrite
 // connection (registrations, overview builds) runs statements as sent, and reconnects before
 // a statement when the server ended it meanwhile (never retrying one that was sent).
+//
+// Which server: a connection string may name several (libpq's host=a,b port=p,q) and say which
+// kind it wants (target_session_attrs=prefer-standby, read-only, ...): reads go where it says. A
+// connection to the Primary (every ReadWrite one, and the reads of a dataset open for update, so
+// that a build reads what it has just registered) asks libpq for target_session_attrs=read-write
+// whatever the string says, so that libpq picks the server that accepts writes among those
+// named; when none does (only a hot standby named), the connection fails saying so.
 class PgConnection final
 {
 public:
@@ -66,9 +73,17 @@ public:
         ReadOnly,
         ReadWrite
     };
+    enum class Server
+    {
+        AsNamed, // the string's own choice (any server, a standby if it prefers one)
+        Primary  // a server that accepts writes
+    };
     static constexpr int kDefaultStatementTimeoutMs = 60000;
+    // Whether the server says it is a hot standby (PostgreSQL 14 and later report it).
+    bool IsHotStandby() const;
     explicit PgConnection(const std::string& conninfo, Access access = Access::ReadOnly,
-                          int statementTimeoutMs = kDefaultStatementTimeoutMs);
+                          int statementTimeoutMs = kDefaultStatementTimeoutMs,
+                          Server server = Server::AsNamed);
     ~PgConnection();
     // Closes the idle connections (when the driver is unloaded).
     static void ClosePool();
@@ -100,6 +115,7 @@ private:
     std::string m_osPoolKey;
     PGconn* m_hConn = nullptr;
     Access m_eAccess = Access::ReadOnly;
+    Server m_eServer = Server::AsNamed;
     int m_nStatementTimeoutMs = kDefaultStatementTimeoutMs; // 0: none
     bool m_bReconnecting = false;
     std::function<void()> m_fnOnReconnect{};

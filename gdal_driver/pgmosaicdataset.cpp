@@ -141,9 +141,12 @@ void PGMosaicDataset::Connect(const pgmosaic::ConnectionString& conn)
 {
     m_osConninfo = conn.conninfo;
     // Reads (where=, sort= included) go through a read-only connection; registrations and
-    // overview builds through a writable one, only opened for update.
-    m_poConn = std::make_unique<PgConnection>(conn.conninfo, PgConnection::Access::ReadOnly,
-                                              m_nStatementTimeoutMs);
+    // overview builds through a writable one, only opened for update. Both then go to the
+    // primary, also when the string prefers a standby: a build reads the tiles it has just
+    // registered, which a standby may not have replayed yet.
+    m_poConn = std::make_unique<PgConnection>(
+        conn.conninfo, PgConnection::Access::ReadOnly, m_nStatementTimeoutMs,
+        m_bUpdate ? PgConnection::Server::Primary : PgConnection::Server::AsNamed);
     if (m_bUpdate)
         m_poWriteConn =
             std::make_unique<PgConnection>(conn.conninfo, PgConnection::Access::ReadWrite);
@@ -275,12 +278,13 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
     const bool overviews = m_oCaps.itemCatalog;
     const int timeoutMs = m_nStatementTimeoutMs;
+    const auto server = m_bUpdate ? PgConnection::Server::Primary : PgConnection::Server::AsNamed;
     const ItemQuery query = m_poCatalog->Query();
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
     auto makeWorker = [=]() -> pgmosaic::TileComposer {
         auto w = std::make_shared<Worker>();
-        w->conn =
-            std::make_unique<PgConnection>(conninfo, PgConnection::Access::ReadOnly, timeoutMs);
+        w->conn = std::make_unique<PgConnection>(conninfo, PgConnection::Access::ReadOnly,
+                                                 timeoutMs, server);
         w->mosaic = mosaic;
         w->conn->SetOnReconnect(MosaicRecheck(*w->conn, w->mosaic));
         w->catalog =

@@ -309,6 +309,21 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
             throw Error(ErrorKind::InvalidParameter,
                         "mosaic-wide overviews need pgmosaic 0.2 or later "
                         "(ALTER EXTENSION pgmosaic UPDATE)");
+        if (!m_poWriteConn)
+        {
+            // Opened read-only (gdal.Open, or gdaladdo after its update open failed): the
+            // tiles still go into the catalog, through a connection to the primary (failing
+            // with what the string lacks when it names only a standby). The build reads the
+            // tiles of the levels it has just built: never through a standby that may not
+            // have replayed them yet.
+            m_poWriteConn =
+                std::make_unique<PgConnection>(m_osConninfo, PgConnection::Access::ReadWrite);
+            if (m_poConn->IsHotStandby())
+                throw Error(ErrorKind::InvalidParameter,
+                            "mosaic-wide overviews are built through the primary, and this "
+                            "dataset reads from a hot standby: open it for update (gdaladdo "
+                            "without -ro, gdal.OpenEx(..., gdal.OF_UPDATE))");
+        }
         PgOverviewStore store(*m_poConn, Writer(), *m_poCatalog, m_osPostgis, m_oMosaic);
         if (nOverviews == 0)
         {

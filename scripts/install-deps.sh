@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config clang-format
   libgdal-dev gdal-bin python3-gdal python3-rasterio python3-pytest python3-numpy python3-psycopg2
   postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgis libpq-dev
+  # pg_cron: the scheduled maintenance jobs of the README and tests/integration/test_cron.py
+  postgresql-15-cron
   libproj-dev libtiff-dev libdeflate-dev libzstd-dev googletest libgtest-dev
   cgi-mapserver mapserver-bin python3-qgis
   # the web map servers of the serving tests and benchmarks (tests/lib/servers.py)

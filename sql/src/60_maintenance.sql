@@ -370,6 +370,7 @@ DECLARE
     misfit text;
     changes text[];
     footprints_changed boolean := false;
+    changed_areas geometry[] := '{}'; -- footprints (old and new) of primary items re-read
 BEGIN
     IF NOT dry_run THEN
         PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
@@ -423,6 +424,9 @@ BEGIN
                    OR r.file_mtime IS DISTINCT FROM s.mtime THEN
                     action := 'mark_unreadable';
                     detail := misfit;
+                    IF r.category = 'primary' THEN
+                        changed_areas := changed_areas || r.footprint;
+                    END IF;
                     -- Size and time of the unreadable file: reported again only if it changes.
                     IF NOT dry_run THEN
                         UPDATE pgmosaic.item i SET status = 'unreadable', file_size = s.size,
@@ -455,6 +459,9 @@ BEGIN
                 END IF;
                 action := 'update';
                 detail := array_to_string(changes, '; ');
+                IF r.category = 'primary' THEN
+                    changed_areas := changed_areas || r.footprint || it.footprint;
+                END IF;
                 IF NOT dry_run THEN
                     UPDATE pgmosaic.item i
                     SET footprint = it.footprint, srid = it.srid, geotransform = it.geotransform,
@@ -476,16 +483,27 @@ BEGIN
     -- The files of items made of several files.
     FOR item_id, path, action, detail IN SELECT * FROM pgmosaic._sync_assets(m, dry_run) LOOP
         footprints_changed := footprints_changed OR action = 'update';
+        IF action IN ('update', 'mark_unreadable') THEN
+            changed_areas := changed_areas || (SELECT i.footprint FROM pgmosaic.item i
+                                               WHERE i.mosaic_id = m.id AND i.id = item_id
+                                                 AND i.category = 'primary');
+        END IF;
         RETURN NEXT;
     END LOOP;
     IF footprints_changed AND NOT dry_run THEN
         PERFORM pgmosaic._refresh_extent(m.id);
+    END IF;
+    -- A file changed in place shows other pixels: the mosaic-wide overview tiles over it are
+    -- stale (reads leave them out, the next gdaladdo rebuilds them).
+    IF cardinality(changed_areas) > 0 AND NOT dry_run THEN
+        PERFORM pgmosaic._stale_overviews(m.id, ST_Union(changed_areas));
     END IF;
 END
 $$;
 COMMENT ON FUNCTION pgmosaic.sync(text, boolean) IS
     'Brings a mosaic''s items up to date with their files: marks missing and unreadable items, '
     're-inspects changed (stale) ones and recovered ones, and reports one row per change '
-    '(mark_missing, recovered, mark_unreadable, update). dry_run reports without changing. Items '
-    'made of several files are synced file by file (the detail names the asset), the item '
-    'taking the worst status of its files.';
+    '(mark_missing, recovered, mark_unreadable, update); the mosaic-wide overview tiles over '
+    'items it re-read are marked stale. dry_run reports without changing. Items made of several '
+    'files are synced file by file (the detail names the asset), the item taking the worst '
+    'status of its files.';

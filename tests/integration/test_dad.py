@@ -4,6 +4,7 @@ reads that use them, staleness when items change, incremental rebuilds."""
 import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -118,6 +119,35 @@ def test_changed_items_make_only_their_tiles_stale_and_gdaladdo_rebuilds_them(bu
                    capture_output=True)
     db.query("SELECT pgmosaic.repair_paths('dad', %s, %s)", (d, d))
     assert levels(db) == [(1, 2, 1, 1), (2, 4, 1, 1)]
+
+
+def test_sync_makes_the_tiles_over_a_file_changed_in_place_stale(built, datadir):
+    """A source rewritten in place (same path, other pixels): sync() re-inspects it and marks
+    the overview tiles over it stale, so that zoomed-out reads show its new pixels."""
+    db, paths, root = built
+    subprocess.run(["gdaladdo", "-r", "nearest", db.mosaic("dad"), "2", "4"], check=True,
+                   capture_output=True)
+    assert levels(db) == [(1, 2, 1, 0), (2, 4, 1, 0)]
+    new = np.full((3, 700, 700), 77, dtype="uint8")
+    sampledata.make_cog(paths[3] + ".new.tif", new, (507000.0, 4993000.0), 10.0, nodata=0,
+                        overviews=False)
+    os.replace(paths[3] + ".new.tif", paths[3])
+    later = time.time() + 5
+    os.utime(paths[3], (later, later))
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s",
+                        (os.path.join(datadir, "dad") + "," + root,))
+            cur.execute("SELECT path::text, action FROM pgmosaic.sync('dad')")
+            assert cur.fetchall() == [(paths[3], "update")]
+    finally:
+        conn.close()
+    assert levels(db) == [(1, 2, 1, 1), (2, 4, 1, 1)]
+    ds = gdal.Open(db.mosaic("dad"))
+    assert int(ds.GetRasterBand(1).GetOverview(0).ReadAsArray(350, 350, 350, 350).max()) == 77
+    ds = None
 
 
 def test_gdaladdo_clean_removes_the_levels(built):
