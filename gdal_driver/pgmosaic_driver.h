@@ -126,7 +126,8 @@ class PgItemCatalog final : public pgmosaic::ItemCatalog
 {
 public:
     PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                  const std::string& postgis, bool overviews, const ItemQuery& query = {});
+                  const std::string& postgis, bool overviews, bool windowKey,
+                  const ItemQuery& query = {});
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
     std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
                                                      int level) override;
@@ -183,6 +184,7 @@ struct CatalogCapabilities
     bool itemStatistics = false; // per-item statistics that merge into the mosaic's
     bool themes = false;         // theme rules and the themes layer
     bool remote = false;         // remote items' records and path roots' GDAL options (0.3)
+    bool windowKey = false;      // the mosaic window key and its index (0.3)
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };

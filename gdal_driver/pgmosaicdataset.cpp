@@ -219,7 +219,8 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
     if (m_oCaps.remote)
         ApplyClientRootOptions(*m_poConn);
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
-                                                  m_oCaps.itemCatalog, query);
+                                                  m_oCaps.itemCatalog, m_oCaps.windowKey,
+                                                  query);
     m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poCheckedCatalog = WithSourcePolicy(*m_poCatalog);
@@ -270,7 +271,7 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         std::unique_ptr<pgmosaic::CompositeReader> reader;
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
-    const bool overviews = m_oCaps.itemCatalog;
+    const bool overviews = m_oCaps.itemCatalog, windowKey = m_oCaps.windowKey;
     const int timeoutMs = m_nStatementTimeoutMs;
     const ItemQuery query = m_poCatalog->Query();
     const pgmosaic::MosaicInfo mosaic = m_oMosaic;
@@ -281,7 +282,8 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         w->mosaic = mosaic;
         w->conn->SetOnReconnect(MosaicRecheck(*w->conn, w->mosaic));
         w->catalog =
-            std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews, query);
+            std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews, windowKey,
+                                            query);
         w->checked = WithSourcePolicy(*w->catalog);
         w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->checked, options,
                                                                 kDefaultSourcePoolSize);

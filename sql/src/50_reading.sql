@@ -54,8 +54,12 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary'
-                  AND i.footprint OPERATOR(pgmosaic.&&) area
+                WHERE pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0),
+                                          i.footprint)
+                      OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, area)
+                  -- Exact, and not a condition a btree on mosaic_id could AND with the
+                  -- window's bitmap (see window_key).
+                  AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id AND i.category = 'primary'
                   AND ST_Intersects(i.footprint, area)
                 ORDER BY i.priority DESC, i.id DESC;
         END IF;
@@ -74,7 +78,8 @@ BEGIN
              'FROM (SELECT * FROM pgmosaic.item AS i '
              'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
     IF area IS NOT NULL THEN
-        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
+        query := query || ' AND pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0),'
+                       || ' i.footprint) OPERATOR(pgmosaic.&&&) pgmosaic.window_key($1, 0, $2)'
                        || ' AND ST_Intersects(i.footprint, $2)';
     END IF;
     IF time_range IS NOT NULL THEN
