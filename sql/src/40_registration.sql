@@ -299,13 +299,13 @@ BEGIN
                                         file_size, file_mtime, priority, attributes, acquired,
                                         cloud_cover, category, overview_level, min_pixel_size,
                                         max_pixel_size, bands, statistics, is_cog, block_width,
-                                        block_height, overview_count, status)
+                                        block_height, overview_count, status, batch)
         VALUES (m.id, ref, it.footprint, it.srid, it.geotransform, it.width, it.height,
                 it.band_count, it.data_type, it.nodata, it.driver, it.file_size,
                 it.file_mtime, COALESCE(props.priority, 0), COALESCE(props.attributes, '{}'),
                 props.acquired, props.cloud_cover, props.category, props.overview_level,
                 it.min_pixel_size, props.max_pixel_size, it.bands, it.statistics, it.is_cog,
-                it.block_width, it.block_height, it.overview_count, 'ok')
+                it.block_width, it.block_height, it.overview_count, 'ok', props.batch)
         RETURNING i.id INTO new_id;
     ELSE
         UPDATE pgmosaic.item i
@@ -479,25 +479,37 @@ COMMENT ON FUNCTION pgmosaic.add_raster(text, text, jsonb, integer, tstzrange,
     'and (when cheap) statistics. Later registrations are drawn above earlier ones of the same '
     'priority.';
 
--- The item properties a registration's JSON gives (priority, cloud_cover, acquired as a range
--- or an instant, category, overview_level, max_pixel_size, built_from, attributes; other keys
--- become attributes; keys of columns read from the file are ignored), naming the raster in
--- errors.
-CREATE OR REPLACE FUNCTION pgmosaic._item_props(path text, properties jsonb,
-                                                OUT props pgmosaic.item, OUT built_from text)
-    LANGUAGE plpgsql IMMUTABLE
+CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
+                                                    properties jsonb DEFAULT '{}',
+                                                    on_duplicate text DEFAULT 'fail')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
 AS $$
 DECLARE
+    ref pgmosaic.pathref := pgmosaic.pathref(path);
+    mid integer;
+    props pgmosaic.item;
     p jsonb := COALESCE(properties, '{}');
     k text;
     v jsonb;
     -- Item columns that come from the file: properties never set them.
+    built_from text; -- an overview tile's sources: '{xmin,ymin,xmax,ymax}|digest'
+    new_id bigint;
     from_file constant text[] := ARRAY['mosaic_id', 'id', 'path', 'location', 'footprint',
         'srid', 'geotransform', 'width', 'height', 'band_count', 'data_type', 'nodata',
         'driver', 'file_size', 'file_mtime', 'registered', 'min_pixel_size', 'bands',
         'statistics', 'is_cog', 'block_width', 'block_height', 'overview_count', 'status'];
 BEGIN
+    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
+        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
+            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
+        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
+            path USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF jsonb_typeof(p) <> 'object' THEN
         RAISE EXCEPTION 'raster "%": properties must be a JSON object', path
             USING ERRCODE = 'invalid_parameter_value';
@@ -509,6 +521,7 @@ BEGIN
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
+                WHEN 'batch' THEN props.batch := v #>> '{}';
                 WHEN 'built_from' THEN built_from := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';
@@ -533,34 +546,6 @@ BEGIN
                 USING ERRCODE = SQLSTATE;
         END;
     END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
-                                                    properties jsonb DEFAULT '{}',
-                                                    on_duplicate text DEFAULT 'fail')
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
-    SET search_path FROM CURRENT
-AS $$
-DECLARE
-    ref pgmosaic.pathref := pgmosaic.pathref(path);
-    mid integer;
-    props pgmosaic.item;
-    built_from text; -- an overview tile's sources: '{xmin,ymin,xmax,ymax}|digest'
-    new_id bigint;
-BEGIN
-    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
-        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
-            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
-        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
-            path USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT ip.props, ip.built_from INTO props, built_from
-    FROM pgmosaic._item_props(path, properties) ip;
     SELECT mo.id INTO mid FROM pgmosaic.mosaic mo WHERE mo.name = register_raster.mosaic;
     IF mid IS NULL THEN
         -- Loading into a new mosaic creates it, in the SRID of its first raster; a rotated one
@@ -708,7 +693,7 @@ BEGIN
     -- registers those one by one with their sources' digest.
     WITH input AS (
         SELECT u.k, u.p, pgmosaic.pathref(u.p) AS ref, u.info,
-               (pgmosaic._item_props(u.p, u.pr)).props AS props
+               pgmosaic._item_props(u.p, u.pr) AS props
         FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
              WITH ORDINALITY u (p, info, pr, k)
         WHERE u.k >= first_k
@@ -725,7 +710,7 @@ BEGIN
                                         file_size, file_mtime, priority, attributes, acquired,
                                         cloud_cover, category, overview_level, min_pixel_size,
                                         max_pixel_size, bands, statistics, is_cog, block_width,
-                                        block_height, overview_count, status)
+                                        block_height, overview_count, status, batch)
         SELECT m.id, r.ref, (r.it).footprint, (r.it).srid, (r.it).geotransform, (r.it).width,
                (r.it).height, (r.it).band_count, (r.it).data_type, (r.it).nodata,
                (r.it).driver, (r.it).file_size, (r.it).file_mtime,
@@ -733,7 +718,7 @@ BEGIN
                (r.props).acquired, (r.props).cloud_cover, 'primary', NULL,
                (r.it).min_pixel_size, (r.props).max_pixel_size, (r.it).bands,
                (r.it).statistics, (r.it).is_cog, (r.it).block_width, (r.it).block_height,
-               (r.it).overview_count, 'ok'
+               (r.it).overview_count, 'ok', (r.props).batch
         FROM rows r
         ORDER BY r.k
         RETURNING i.id, i.path, i.footprint
@@ -769,7 +754,7 @@ BEGIN
     SELECT u.p, CASE WHEN i.id IN (SELECT unnest(new_ids)) THEN i.id
                      WHEN on_duplicate = 'update'
                      THEN pgmosaic._store_item(m.id, pgmosaic.pathref(u.p), u.info,
-                                               (pgmosaic._item_props(u.p, u.pr)).props,
+                                               pgmosaic._item_props(u.p, u.pr),
                                                'update', true) END
     FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
          WITH ORDINALITY u (p, info, pr, k)
