@@ -308,7 +308,7 @@ std::string FindOverviewTilesSql(const std::string& postgis, bool windowKey)
                "i.height, " +
                RecordedColumns(true) +
                " FROM pgmosaic.item i WHERE pgmosaic.window_key(i.mosaic_id, "
-               "COALESCE(i.overview_level, 0), i.footprint) OPERATOR(pgmosaic.&&&) "
+               "i.overview_level, i.footprint) OPERATOR(pgmosaic.&&&) "
                "pgmosaic.window_key($1::integer, $2::integer, " +
                envelope +
                ") AND i.mosaic_id OPERATOR(pg_catalog.+) 0 OPERATOR(pg_catalog.=) $1::integer "

@@ -183,13 +183,24 @@ CREATE OR REPLACE FUNCTION pgmosaic._stale_overviews(mosaic_id integer, area geo
 AS $$
     -- The window at every overview level (1 to 62), below which no item is.
     UPDATE pgmosaic.item i SET status = 'stale'
-    WHERE pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0), i.footprint)
+    WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
           OPERATOR(pgmosaic.&&&)
           ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), _stale_overviews.mosaic_id, 1),
                       ST_MakePoint(ST_XMax(area), ST_YMax(area), _stale_overviews.mosaic_id, 62))
       AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = _stale_overviews.mosaic_id
       AND i.category = 'overview' AND i.status = 'ok' AND area IS NOT NULL
       AND ST_Intersects(i.footprint, area)
+$$;
+
+-- Whether a mosaic has up-to-date overview tiles (a one-time condition: the union of many
+-- footprints is computed for _stale_overviews only when there is something to mark).
+CREATE OR REPLACE FUNCTION pgmosaic._has_overviews(mosaic_id integer) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pgmosaic.item i
+                   WHERE i.mosaic_id = _has_overviews.mosaic_id AND i.category = 'overview'
+                     AND i.status = 'ok')
 $$;
 
 -- What an overview tile over `bounds` ({xmin, ymin, xmax, ymax}) is built from: a digest of the
@@ -209,7 +220,7 @@ AS $$
                                                m.srid)) a (area)
     CROSS JOIN pgmosaic.item i
     WHERE m.id = _overview_sources.mosaic_id AND i.category = 'primary'
-      AND pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0), i.footprint)
+      AND pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
           OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, a.area)
       AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id
       AND ST_Intersects(i.footprint, a.area)
@@ -600,6 +611,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.register_rasters(mosaic text, paths text[], 
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
     SET jit = off -- PostGIS's costs make these queries look worth compiling
+    SET work_mem = '64MB' -- the new rows sorted in memory
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -691,19 +703,16 @@ BEGIN
     -- The new ones, in the order given (later ones drawn above earlier ones); properties are
     -- checked row by row (errors name the raster) and overview tiles refused: gdaladdo
     -- registers those one by one with their sources' digest.
-    WITH input AS (
-        SELECT u.k, u.p, pgmosaic.pathref(u.p) AS ref, u.info,
-               pgmosaic._item_props(u.p, u.pr) AS props
+    -- (Functions in FROM: evaluated once per row, not once per field taken from them.)
+    WITH rows AS (
+        SELECT u.k, pgmosaic.pathref(u.p) AS ref, props, it
         FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
              WITH ORDINALITY u (p, info, pr, k)
-        WHERE u.k >= first_k
+        CROSS JOIN LATERAL pgmosaic._item_props(u.p, u.pr) props
+        CROSS JOIN LATERAL pgmosaic._item_from_info(u.info, m.srid) it
+        WHERE u.k >= first_k AND pgmosaic._bulk_props_ok(u.p, props)
           AND NOT EXISTS (SELECT 1 FROM pgmosaic.item i
                           WHERE i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p))
-    ), rows AS (
-        SELECT x.k, x.ref, x.info, x.props, it
-        FROM input x
-        CROSS JOIN LATERAL pgmosaic._item_from_info(x.info, m.srid) it
-        WHERE pgmosaic._bulk_props_ok(x.p, x.props)
     ), inserted AS (
         INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
                                         height, band_count, data_type, nodata, driver,
@@ -742,8 +751,7 @@ BEGIN
               AND i.id IN (SELECT unnest(new_ids));
         END IF;
         -- Mosaic-wide overview tiles over the new items are out of date.
-        IF EXISTS (SELECT 1 FROM pgmosaic.item o
-                   WHERE o.mosaic_id = m.id AND o.category = 'overview' AND o.status = 'ok') THEN
+        IF pgmosaic._has_overviews(m.id) THEN
             PERFORM pgmosaic._stale_overviews(m.id, new_area);
         END IF;
         PERFORM pgmosaic._grow_extent(m.id, new_ids);

@@ -54,7 +54,7 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0),
+                WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level,
                                           i.footprint)
                       OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, area)
                   -- Exact, and not a condition a btree on mosaic_id could AND with the
@@ -79,7 +79,7 @@ BEGIN
              'FROM (SELECT * FROM pgmosaic.item AS i '
              'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
     IF area IS NOT NULL THEN
-        query := query || ' AND pgmosaic.window_key(i.mosaic_id, COALESCE(i.overview_level, 0),'
+        query := query || ' AND pgmosaic.window_key(i.mosaic_id, i.overview_level,'
                        || ' i.footprint) OPERATOR(pgmosaic.&&&) pgmosaic.window_key($1, 0, $2)'
                        || ' AND ST_Intersects(i.footprint, $2)';
     END IF;

@@ -242,6 +242,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._register_item(integer, pgmosaic.pathref, jsonb, integer, tstzrange,
                             double precision, text, integer, boolean),
     pgmosaic._stale_overviews(integer, geometry),
+    pgmosaic._has_overviews(integer),
     pgmosaic._overview_sources(integer, double precision[]),
     pgmosaic._check_item_props(text, pgmosaic.item),
     pgmosaic._store_item(integer, pgmosaic.pathref, jsonb, pgmosaic.item, text, boolean),

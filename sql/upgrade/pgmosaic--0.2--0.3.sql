@@ -164,17 +164,20 @@ CREATE OR REPLACE FUNCTION pgmosaic.window_overlaps(geometry, geometry) RETURNS 
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF COST 1;
 COMMENT ON FUNCTION pgmosaic.window_overlaps(geometry, geometry) IS
     'Whether the n-D bounding boxes of two geometries overlap (PostGIS''s &&&, leakproof).';
+-- Not strict, and the level NULL for 0: indexed as window_key(mosaic_id, overview_level,
+-- footprint), with no COALESCE around the column, which row-level security would take as leaky
+-- (an index condition must be made of leakproof functions only).
 CREATE OR REPLACE FUNCTION pgmosaic.window_key(mosaic_id integer, level integer, area geometry)
     RETURNS geometry
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE LEAKPROOF
     SET search_path FROM CURRENT
 AS $$
-    SELECT ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), mosaic_id, level),
-                       ST_MakePoint(ST_XMax(area), ST_YMax(area), mosaic_id, level))
+    SELECT ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), mosaic_id, COALESCE(level, 0)),
+                       ST_MakePoint(ST_XMax(area), ST_YMax(area), mosaic_id, COALESCE(level, 0)))
 $$;
 COMMENT ON FUNCTION pgmosaic.window_key(integer, integer, geometry) IS
-    'The box of an area (x, y) in a mosaic (z: its id) at a level (m: 0 for items, the overview '
-    'level for overview tiles): what item_mosaic_window_idx indexes, compared with &&&.';
+    'The box of an area (x, y) in a mosaic (z: its id) at a level (m: NULL or 0 for items, the '
+    'overview level for overview tiles): what item_mosaic_window_idx indexes, compared with &&&.';
 CREATE OPERATOR pgmosaic.&&& (
     LEFTARG = geometry, RIGHTARG = geometry, FUNCTION = pgmosaic.window_overlaps,
     COMMUTATOR = OPERATOR(pgmosaic.&&&),
@@ -190,5 +193,5 @@ CREATE OPERATOR CLASS pgmosaic.window_ops FOR TYPE geometry USING gist AS
     FUNCTION 6 geometry_gist_picksplit_nd (internal, internal),
     FUNCTION 7 geometry_gist_same_nd (geometry, geometry, internal);
 CREATE INDEX item_mosaic_window_idx ON pgmosaic.item
-    USING gist (pgmosaic.window_key(mosaic_id, COALESCE(overview_level, 0), footprint)
+    USING gist (pgmosaic.window_key(mosaic_id, overview_level, footprint)
                 pgmosaic.window_ops);
