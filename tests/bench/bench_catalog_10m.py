@@ -440,8 +440,9 @@ def lookups(conn, reader, geo, args, results, variants):
     small = geo["small"][small_k]
     cases = [("big", big, "big", geo["big_cols"], geo["big_rows"]),
              (f"m{small_k:03d}", small, f"m{small_k:03d}", geo["small_cols"], geo["small_rows"])]
-    print("\n(1) window lookups, prepared, one connection, after 10 warm-up runs; "
-          "times in ms (p50 / p95), items per window (median)")
+    print(f"\n(1) window lookups, prepared, one connection, after 10 warm-up runs, {args.lookups} "
+          f"runs (a case slower than {CASE_SECONDS:g} s stops after 20); times in ms (p50 / p95), "
+          "items per window (median)")
     header = f"    {'case':58s} {'~4 items':>22s} {'~100 items':>22s}"
     print(header)
     print("    (the variants below run items()'s query before issue 17 on other tables, as a "
