@@ -98,6 +98,9 @@ struct ItemRef
     double cloudCover = std::numeric_limits<double>::quiet_NaN();
     double acquired = std::numeric_limits<double>::quiet_NaN();
     double priority = std::numeric_limits<double>::quiet_NaN();
+    // The coarsest pixel size (mosaic units) at which the item is drawn (item.max_pixel_size,
+    // ArcGIS's maximum cell size); NaN: any.
+    double maxPixelSize = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The names of those columns in expressions, in the order of ItemValues.

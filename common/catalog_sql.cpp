@@ -58,6 +58,58 @@ std::string RecordedColumns(bool itemCatalog)
                            : "pg_catalog.concat(i.band_count, '*', i.data_type)");
 }
 
+// `count` comma-separated finite numbers of a sort= value, or Error naming it.
+std::vector<double> SortNumbers(const char* key, const std::string& value, const std::string& list,
+                                size_t count)
+{
+    const CPLStringList parts(CSLTokenizeString2(list.c_str(), ",", 0));
+    std::vector<double> out;
+    for (int i = 0; i < parts.Count(); ++i)
+    {
+        char* end = nullptr;
+        const double v = std::strtod(parts[i], &end);
+        if (end == parts[i] || *end != '\0' || !std::isfinite(v))
+            break;
+        out.push_back(v);
+    }
+    if (out.size() != count || static_cast<size_t>(parts.Count()) != count)
+        throw Error(ErrorKind::InvalidParameter,
+                    std::string("invalid ") + key + " \"" + value + "\": expected " +
+                        (count == 1 ? std::string("a number")
+                                    : std::to_string(count) + " comma-separated numbers"));
+    return out;
+}
+
+// sort=closest:<name>=<value>: the items whose numeric column or attribute `name` is nearest
+// the value on top (ArcGIS's "by attribute"; closest to nadir: closest:view:off_nadir=0), those
+// without it last. An attribute that is not a number counts as missing.
+std::string ClosestValueSort(const std::string& sort)
+{
+    const size_t eq = sort.find('=');
+    const std::string name = sort.substr(8, eq - 8);
+    const double value = SortNumbers("sort", sort, sort.substr(eq + 1), 1)[0];
+    const bool identifier =
+        !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-") ==
+            std::string::npos;
+    if (!identifier)
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid sort \"" + sort +
+                        "\": expected closest:<column or attribute>=<number>, the name made of "
+                        "letters, digits, _ : . and -");
+    static const char* const kColumns[] = {"priority", "cloud_cover", "min_pixel_size",
+                                           "max_pixel_size"};
+    std::string column;
+    for (const char* c : kColumns)
+        if (name == c)
+            column = std::string("item.") + c;
+    if (column.empty())
+        column = "(CASE WHEN (item.attributes ->> '" + name +
+                 "') ~ '^\\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN "
+                 "(item.attributes ->> '" + name + "')::double precision END)";
+    return "abs(" + column + " - " + Num(value) + ") ASC NULLS LAST";
+}
+
 } // namespace
 
 ItemQuery ParseItemQuery(const OptionLookup& option)
@@ -92,6 +144,21 @@ ItemQuery ParseItemQuery(const OptionLookup& option)
         q.sort = "lower(item.acquired) ASC NULLS LAST";
     else if (sort == "center")
         q.sortByCenter = true;
+    else if (sort == "northwest")
+        // ArcGIS's north-west: the items whose centres are nearest the mosaic's north-west
+        // corner on top.
+        q.sort = "(SELECT ST_Distance(ST_Centroid(item.footprint), ST_SetSRID(ST_MakePoint("
+                 "m.min_x, m.max_y), m.srid)) FROM pgmosaic.mosaic m WHERE m.id "
+                 "OPERATOR(pg_catalog.=) item.mosaic_id) ASC";
+    else if (sort.rfind("viewpoint:", 0) == 0)
+    {
+        // Closest to a viewpoint (x,y in the mosaic's SRS): the nearest item centres on top.
+        const std::vector<double> xy = SortNumbers("sort", sort, sort.substr(10), 2);
+        q.sort = "ST_Distance(ST_Centroid(item.footprint), ST_SetSRID(ST_MakePoint(" +
+                 Num(xy[0]) + ", " + Num(xy[1]) + "), ST_SRID(item.footprint))) ASC";
+    }
+    else if (sort.rfind("closest:", 0) == 0 && sort.find('=') != std::string::npos)
+        q.sort = ClosestValueSort(sort);
     else if (sort.rfind("closest:", 0) == 0)
         q.sort = "abs(extract(epoch FROM lower(item.acquired) - '" +
                  instant("sort", sort.substr(8)) + "'::timestamptz)) ASC NULLS LAST";
@@ -265,7 +332,8 @@ std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool
                               std::string(asof ? ", $11::timestamptz)" : ")")
                         : ")") +
            " WITH ORDINALITY x CROSS JOIN LATERAL (SELECT " + RecordedColumns(itemCatalog) +
-           assetColumn + " FROM " + itemTable + " i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " +
+           assetColumn + (itemCatalog ? ", i.max_pixel_size" : "") + " FROM " + itemTable +
+           " i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " +
            id + " AND i.id OPERATOR(pg_catalog.=) x.id" + itemAsof + " OFFSET 0) r" +
            // What quality expressions may use of the item.
            (itemCatalog ? " CROSS JOIN LATERAL (SELECT x.cloud_cover, pg_catalog.date_part("
@@ -423,11 +491,12 @@ ItemRef ParseItemRow(const RowReader& row, int columns)
         const auto v = row(col);
         return v ? std::strtod(v->c_str(), nullptr) : std::numeric_limits<double>::quiet_NaN();
     };
-    if (columns > 12)
+    if (columns > 13)
     {
-        it.cloudCover = number(10);
-        it.acquired = number(11);
-        it.priority = number(12);
+        it.maxPixelSize = number(10);
+        it.cloudCover = number(11);
+        it.acquired = number(12);
+        it.priority = number(13);
     }
     if (columns > 9)
         if (const auto assets = row(9))

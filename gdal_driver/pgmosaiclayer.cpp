@@ -499,7 +499,7 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
     if (p.path[0] != '/' && p.path[0] != '@' && p.path.find("://") == std::string::npos)
         p.path = CPLFormFilename(CPLGetCurrentDir(), p.path.c_str(), nullptr);
     if (!Batch().empty())
-        props.Set("batch", Batch());
+        props.Set("publish_batch", Batch());
     p.properties = props.Format(CPLJSONObject::PrettyFormat::Plain);
     m_aoPending.push_back(std::move(p));
     if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())

@@ -187,7 +187,7 @@ void PGMosaicItemsLayer::FlushStac(std::vector<Pending>& batch)
         "pg_catalog.jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n), LATERAL "
         "pgmosaic.register_item(CASE WHEN k.keys IS NOT NULL THEN $1 END, e->'assets', "
         "pgmosaic._stac_properties(e->'feature') || pg_catalog.jsonb_strip_nulls("
-        "pg_catalog.jsonb_build_object('batch', NULLIF($6, ''))), $3) AS r",
+        "pg_catalog.jsonb_build_object('publish_batch', NULLIF($6, ''))), $3) AS r",
         {m_osMosaic, rows.Format(CPLJSONObject::PrettyFormat::Plain), dup,
          m_oLoad.stacAssets.empty() ? std::string() : TextArray(m_oLoad.stacAssets),
          std::to_string(srid), Batch()});

@@ -798,6 +798,17 @@ std::vector<ItemRef> CompositeReader::Items(const Request& req, int overviewLeve
             tile.authoritative = true;
     }
     std::vector<ItemRef> sources = m_oCatalog.FindItems(env);
+    // Items drawn only up to a pixel size leave a coarser read: a coarse layer under fine
+    // imagery shows when zoomed out, the imagery when zoomed in (the pixel size as
+    // min_pixel_size measures it: the square root of the pixel's area).
+    const double pixelSize =
+        std::sqrt(std::fabs(m_oMosaic.gt[1] * m_oMosaic.gt[5]) * req.win.w / req.bufW * req.win.h /
+                  req.bufH);
+    sources.erase(std::remove_if(sources.begin(), sources.end(),
+                                 [&](const ItemRef& s) {
+                                     return pixelSize > s.maxPixelSize * (1 + 1e-9);
+                                 }),
+                  sources.end());
     // max_items: the first ones in mosaic order.
     if (m_oOptions.maxItems > 0 && sources.size() > static_cast<size_t>(m_oOptions.maxItems))
         sources.resize(static_cast<size_t>(m_oOptions.maxItems));

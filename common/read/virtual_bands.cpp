@@ -122,7 +122,15 @@ std::vector<OutputBand> ParseOutputBands(const std::string& value, const MosaicI
             out.push_back(*named);
         else
         {
-            const int b = ParseBandList(t, mosaic.bandCount, BandNames(mosaic))[0];
+            const int b = BandOfToken(t, mosaic.bandCount, BandNames(mosaic));
+            if (b == 0 && value.find(':') == std::string::npos)
+                ParseBandList(value, mosaic.bandCount, BandNames(mosaic)); // names the list
+            if (b == 0)
+                throw Error(ErrorKind::InvalidParameter,
+                            "invalid bands \"" + value + "\": \"" + t +
+                                "\" is neither a band number from 1 to " +
+                                std::to_string(mosaic.bandCount) +
+                                ", a band name nor name:expression");
             out.push_back({b, BandName(mosaic, b), std::nullopt, mosaic.dataType});
         }
     }

@@ -532,7 +532,7 @@ BEGIN
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
-                WHEN 'batch' THEN props.batch := v #>> '{}';
+                WHEN 'publish_batch' THEN props.batch := v #>> '{}';
                 WHEN 'built_from' THEN built_from := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';

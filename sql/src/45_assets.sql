@@ -150,7 +150,7 @@ BEGIN
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
-                WHEN 'batch' THEN props.batch := v #>> '{}';
+                WHEN 'publish_batch' THEN props.batch := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';
                 WHEN 'overview_level' THEN props.overview_level := (v #>> '{}')::integer;

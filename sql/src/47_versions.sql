@@ -147,8 +147,8 @@ AS $$
     WHERE m.id = _extent_asof.mosaic_id AND x.e IS NOT NULL
 $$;
 
--- Publication: items registered with the property "batch" are in the catalog but no read shows
--- them until their batch is published, all at once (or discarded).
+-- Publication: items registered with the property "publish_batch" are in the catalog but no
+-- read shows them until their batch is published, all at once (or discarded).
 CREATE OR REPLACE FUNCTION pgmosaic.publish(mosaic text, batch text) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
@@ -168,7 +168,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pgmosaic.publish(text, text) IS
-    'Publishes the items registered in a batch (the property "batch" of register_raster, '
+    'Publishes the items registered in a batch (the property "publish_batch" of register_raster, '
     'register_item, add_item, or the load option PUBLISH=AT_END): reads show them all from '
     'this transaction on. Returns how many.';
 

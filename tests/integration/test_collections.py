@@ -236,7 +236,7 @@ def masked(db, datadir):
     """Mosaic "masked": three dates of red, nir (nodata 0), a Landsat-like QA_PIXEL (bits 1, 3,
     4: dilated cloud, cloud, shadow), a Sentinel-2-like SCL (classes 0..11) and a cloud mask
     file (0/1), one item per date, the last registered on top."""
-    d = os.path.join(datadir, "masked")
+    d = os.path.join(datadir, "collection_masked")
     os.makedirs(d)
     os.chmod(d, 0o755)
     rng = np.random.default_rng(21)
@@ -651,7 +651,7 @@ def test_a_batch_is_published_at_once(db, scene):
     run(db, "SELECT pgmosaic.create_mosaic('pub', 32631)", None, d)
     run(db, "SELECT pgmosaic.set_bands('pub', ARRAY['red', 'nir'])", None, d)
     files = scene["files"]
-    run(db, "SELECT pgmosaic.add_item('pub', %s::jsonb, '{\"batch\": \"b1\"}')",
+    run(db, "SELECT pgmosaic.add_item('pub', %s::jsonb, '{\"publish_batch\": \"b1\"}')",
         (json.dumps({"red": files["red"], "nir": files["nir"]}),), d)
     assert db.query("SELECT count(*) FROM pgmosaic.items('pub')")[0][0] == 0
     assert db.query("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
