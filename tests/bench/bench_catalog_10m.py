@@ -738,12 +738,19 @@ gdal.GetDriverByName('COG').CreateCopy({real!r}, ds)
 
     print("\n(5) repair_paths() and re-rooting")
     t0 = time.perf_counter()
-    cur.execute("SELECT pgmosaic.repair_paths('maint', '@maint', '@maint2')")
-    n = cur.fetchone()[0]
-    dt = time.perf_counter() - t0
-    out["repair"] = dt
-    print(f"    repair_paths('maint', '@maint', '@maint2'): {n} items in {dt:.1f} s")
-    cur.execute("SELECT pgmosaic.repair_paths('maint', '@maint2', '@maint')")
+    try:
+        cur.execute("SET statement_timeout = '600s'")
+        cur.execute("SELECT pgmosaic.repair_paths('maint', '@maint', '@maint2')")
+        n = cur.fetchone()[0]
+        dt = time.perf_counter() - t0
+        out["repair"] = dt
+        print(f"    repair_paths('maint', '@maint', '@maint2'): {n} items in {dt:.1f} s")
+        cur.execute("SELECT pgmosaic.repair_paths('maint', '@maint2', '@maint')")
+    except psycopg2.Error as e:
+        print(f"    repair_paths('maint', '@maint', '@maint2'): FAILED after "
+              f"{time.perf_counter() - t0:.1f} s: {str(e).strip().splitlines()[0]}")
+    finally:
+        cur.execute("RESET statement_timeout")
     for root, count in (("maint", args.maint), ("big", args.items)):
         t0 = time.perf_counter()
         try:
