@@ -363,8 +363,26 @@ std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic
     return params;
 }
 
-std::string FindOverviewTilesSql(const std::string& postgis)
+std::string FindOverviewTilesSql(const std::string& postgis, bool windowKey)
 {
+    const std::string envelope = postgis + ".ST_MakeEnvelope($3::float8, $4::float8, $5::float8, "
+                                           "$6::float8, $7::integer)";
+    if (windowKey)
+        // The level's tiles in the window from one index (the key's box is the footprint's);
+        // the mosaic and level conditions exact but not indexable: a generic plan ANDing a 2D
+        // window with the btree on (mosaic_id, overview_level) read every tile of every level
+        // under the window, all of them for a read of the whole mosaic.
+        return "SELECT i.id, pgmosaic.resolve(i.path), i.srid, i.geotransform, i.width, "
+               "i.height, " +
+               RecordedColumns(true) +
+               " FROM pgmosaic.item i WHERE pgmosaic.window_key(i.mosaic_id, "
+               "i.overview_level, i.footprint) OPERATOR(pgmosaic.&&&) "
+               "pgmosaic.window_key($1::integer, $2::integer, " +
+               envelope +
+               ") AND i.mosaic_id OPERATOR(pg_catalog.+) 0 OPERATOR(pg_catalog.=) $1::integer "
+               "AND i.category OPERATOR(pg_catalog.=) 'overview' AND i.overview_level "
+               "OPERATOR(pg_catalog.+) 0 OPERATOR(pg_catalog.=) $2::integer AND i.status "
+               "OPERATOR(pg_catalog.=) 'ok' ORDER BY i.id";
     return "SELECT i.id, pgmosaic.resolve(i.path), i.srid, i.geotransform, i.width, i.height, " +
            RecordedColumns(true) +
            " FROM pgmosaic.item i WHERE i.mosaic_id OPERATOR(pg_catalog.=) $1::integer AND "

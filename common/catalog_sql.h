@@ -57,8 +57,9 @@ std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic
                                                         const ItemQuery& query,
                                                         const Envelope& env, bool itemCatalog);
 // The up-to-date overview tiles of a level in a window: $1 mosaic id, $2 level, $3..$6 the
-// envelope, $7 the SRID.
-std::string FindOverviewTilesSql(const std::string& postgis);
+// envelope, $7 the SRID. `windowKey` (extension 0.3): looked up by the mosaic's window key
+// (one index finds the level's tiles in the window, see sql/src/10_types.sql).
+std::string FindOverviewTilesSql(const std::string& postgis, bool windowKey);
 std::vector<std::string> FindOverviewTilesParams(const MosaicInfo& mosaic, const Envelope& env,
                                                  int level);
 // Either query's row. Throws Error(Catalog) on an invalid geotransform.

@@ -40,6 +40,7 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
     caps.themes = v02;
     caps.remote = v02 && version != "0.2";
     caps.collections = v02 && version != "0.2";
+    caps.windowKey = caps.remote;
     return caps;
 }
 
@@ -59,7 +60,7 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
 }
 
 PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
-                             const std::string& postgis, bool overviews,
+                             const std::string& postgis, bool overviews, bool windowKey,
                              const pgmosaic::ItemQuery& query)
     : m_oConn(conn), m_oMosaic(mosaic), m_bOverviews(overviews), m_oQuery(query)
 {
@@ -74,7 +75,7 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                     overviews ? (query.asof ? 11 : 10) : 6);
     if (overviews)
         m_oConn.Prepare("pgmosaic_find_overview_tiles",
-                        pgmosaic::FindOverviewTilesSql(postgis).c_str(), 7);
+                        pgmosaic::FindOverviewTilesSql(postgis, windowKey).c_str(), 7);
     if (query.Any())
     {
         // Check the query's SQL now, on an empty area, so a bad where= fails at open.

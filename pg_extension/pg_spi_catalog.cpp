@@ -204,7 +204,7 @@ std::vector<ItemRef> SpiItemCatalog::FindOverviewTiles(const Envelope& env, int 
 {
     CheckThread();
     const auto params = FindOverviewTilesParams(m_oMosaic, env, level);
-    const auto rows = SpiRows(FindOverviewTilesSql(m_osPostgis),
+    const auto rows = SpiRows(FindOverviewTilesSql(m_osPostgis, true),
                               std::vector<std::optional<std::string>>(params.begin(), params.end()));
     std::vector<ItemRef> items;
     for (const auto& row : rows)

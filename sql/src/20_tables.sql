@@ -147,6 +147,10 @@ CREATE INDEX item_order_idx ON pgmosaic.item (mosaic_id, priority DESC, id DESC)
 CREATE INDEX item_window_idx ON pgmosaic.item USING gist (footprint pgmosaic.footprint_ops);
 CREATE INDEX item_overview_idx ON pgmosaic.item (mosaic_id, overview_level)
     WHERE category = 'overview';
+-- One mosaic's items (level 0) or overview tiles (their level) in a window (see window_key).
+CREATE INDEX item_mosaic_window_idx ON pgmosaic.item
+    USING gist (pgmosaic.window_key(mosaic_id, overview_level, footprint)
+                pgmosaic.window_ops);
 
 CREATE TABLE pgmosaic.path_root (
     name    text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]+$'),

@@ -181,10 +181,26 @@ CREATE OR REPLACE FUNCTION pgmosaic._stale_overviews(mosaic_id integer, area geo
     LANGUAGE sql VOLATILE
     SET search_path FROM CURRENT
 AS $$
+    -- The window at every overview level (1 to 62), below which no item is.
     UPDATE pgmosaic.item i SET status = 'stale'
-    WHERE i.mosaic_id = _stale_overviews.mosaic_id AND i.category = 'overview'
-      AND i.status = 'ok' AND area IS NOT NULL
-      AND i.footprint OPERATOR(pgmosaic.&&) area AND ST_Intersects(i.footprint, area)
+    WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
+          OPERATOR(pgmosaic.&&&)
+          ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), _stale_overviews.mosaic_id, 1),
+                      ST_MakePoint(ST_XMax(area), ST_YMax(area), _stale_overviews.mosaic_id, 62))
+      AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = _stale_overviews.mosaic_id
+      AND i.category = 'overview' AND i.status = 'ok' AND area IS NOT NULL
+      AND ST_Intersects(i.footprint, area)
+$$;
+
+-- Whether a mosaic has up-to-date overview tiles (a one-time condition: the union of many
+-- footprints is computed for _stale_overviews only when there is something to mark).
+CREATE OR REPLACE FUNCTION pgmosaic._has_overviews(mosaic_id integer) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pgmosaic.item i
+                   WHERE i.mosaic_id = _has_overviews.mosaic_id AND i.category = 'overview'
+                     AND i.status = 'ok')
 $$;
 
 -- What an overview tile over `bounds` ({xmin, ymin, xmax, ymax}) is built from: a digest of the
@@ -202,9 +218,12 @@ AS $$
     FROM pgmosaic.mosaic m
     CROSS JOIN LATERAL (SELECT ST_MakeEnvelope(bounds[1], bounds[2], bounds[3], bounds[4],
                                                m.srid)) a (area)
-    JOIN pgmosaic.item i ON i.mosaic_id = m.id
+    CROSS JOIN pgmosaic.item i
     WHERE m.id = _overview_sources.mosaic_id AND i.category = 'primary'
-      AND i.footprint OPERATOR(pgmosaic.&&) a.area AND ST_Intersects(i.footprint, a.area)
+      AND pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
+          OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, a.area)
+      AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id
+      AND ST_Intersects(i.footprint, a.area)
 $$;
 
 CREATE OR REPLACE FUNCTION pgmosaic._store_item(mosaic_id integer, ref pgmosaic.pathref,
@@ -598,6 +617,204 @@ COMMENT ON FUNCTION pgmosaic.register_raster(text, text, jsonb, jsonb, text) IS
     'ignored. A raster already registered fails, is skipped (NULL) or is updated, as '
     'on_duplicate (fail, skip, update) says. A mosaic that does not exist is created in the '
     'raster''s SRID. Returns the item id.';
+
+-- Registers many rasters inspected elsewhere in one statement: what register_raster does for
+-- each, set-based (one lock of the mosaic, one INSERT, the extent, boundary, stale overview
+-- tiles and dirty area once for all), in one transaction.
+CREATE OR REPLACE FUNCTION pgmosaic.register_rasters(mosaic text, paths text[], infos jsonb[],
+                                                     properties jsonb[] DEFAULT NULL,
+                                                     on_duplicate text DEFAULT 'fail')
+    RETURNS TABLE (path text, item_id bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+    SET jit = off -- PostGIS's costs make these queries look worth compiling
+    SET work_mem = '64MB' -- the new rows sorted in memory
+AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := COALESCE(cardinality(paths), 0);
+    first_k integer := 1;
+    m pgmosaic.mosaic;
+    bad record;
+    new_ids bigint[];
+    new_area geometry;
+    first_id bigint; -- the smallest id of this call's items
+BEGIN
+    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
+        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF n <> COALESCE(cardinality(infos), 0)
+       OR (properties IS NOT NULL AND n <> cardinality(properties)) THEN
+        RAISE EXCEPTION 'register_rasters: % paths, % infos and % properties: give as many of '
+                        'each (properties may be NULL)', n, COALESCE(cardinality(infos), 0),
+                        COALESCE(cardinality(properties)::text, 'no')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    -- A new mosaic, or one without a grid yet, gets it from its first raster, as
+    -- register_raster does.
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = register_rasters.mosaic;
+    IF m.id IS NULL OR m.res_x IS NULL OR m.origin_x IS NULL THEN
+        path := paths[1];
+        item_id := pgmosaic.register_raster(mosaic, paths[1], infos[1], properties[1],
+                                            on_duplicate);
+        RETURN NEXT;
+        first_k := 2;
+        IF n = 1 THEN
+            RETURN;
+        END IF;
+    END IF;
+    -- Lock the mosaic row: grid, extent and overview bookkeeping are serialised per mosaic.
+    SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = register_rasters.mosaic FOR UPDATE;
+    IF NOT FOUND THEN
+        SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = register_rasters.mosaic;
+        IF FOUND THEN
+            RAISE EXCEPTION 'permission denied to register rasters in mosaic "%": no write access',
+                m.name USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RAISE EXCEPTION 'mosaic "%" does not exist', mosaic USING ERRCODE = 'undefined_object';
+    END IF;
+
+    -- Everything is refused before anything is written, naming the first raster at fault.
+    SELECT u.p, u.k INTO bad
+    FROM unnest(paths, infos) WITH ORDINALITY u (p, info, k)
+    WHERE u.k >= first_k
+      AND (u.p IS NULL OR u.info IS NULL OR jsonb_typeof(u.info) <> 'object'
+           OR NOT u.info ?& ARRAY['srid', 'geotransform', 'width', 'height', 'band_count',
+                                  'data_type', 'footprint'])
+    ORDER BY u.k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'raster "%" (element %): info is not the JSON of an inspection (see '
+                        'inspect_raster)', bad.p, bad.k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT pgmosaic._misfit(m, u.p, u.info) AS misfit INTO bad
+    FROM unnest(paths, infos) WITH ORDINALITY u (p, info, k)
+    WHERE u.k >= first_k AND pgmosaic._misfit(m, u.p, u.info) IS NOT NULL
+    ORDER BY u.k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%', bad.misfit USING ERRCODE = 'data_exception';
+    END IF;
+    SELECT min(u.p) AS p INTO bad
+    FROM unnest(paths) WITH ORDINALITY u (p, k)
+    WHERE u.k >= first_k
+    GROUP BY pgmosaic.pathref(u.p) HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'raster "%" is given twice', bad.p USING ERRCODE = 'unique_violation';
+    END IF;
+    IF on_duplicate = 'fail' THEN
+        SELECT u.p INTO bad
+        FROM unnest(paths) WITH ORDINALITY u (p, k)
+        JOIN pgmosaic.item i ON i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p)
+        WHERE u.k >= first_k
+        ORDER BY u.k LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'raster "%" is already registered in mosaic "%"', bad.p, m.name
+                USING ERRCODE = 'unique_violation';
+        END IF;
+    END IF;
+
+    -- The new ones, in the order given (later ones drawn above earlier ones); properties are
+    -- checked row by row (errors name the raster) and overview tiles refused: gdaladdo
+    -- registers those one by one with their sources' digest.
+    -- (Functions in FROM: evaluated once per row, not once per field taken from them.)
+    WITH rows AS (
+        SELECT u.k, pgmosaic.pathref(u.p) AS ref, props, it
+        FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
+             WITH ORDINALITY u (p, info, pr, k)
+        CROSS JOIN LATERAL pgmosaic._item_props(u.p, u.pr) props
+        CROSS JOIN LATERAL pgmosaic._item_from_info(u.info, m.srid) it
+        WHERE u.k >= first_k AND pgmosaic._bulk_props_ok(u.p, props)
+          AND NOT EXISTS (SELECT 1 FROM pgmosaic.item i
+                          WHERE i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p))
+    ), inserted AS (
+        INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
+                                        height, band_count, data_type, nodata, driver,
+                                        file_size, file_mtime, priority, attributes, acquired,
+                                        cloud_cover, category, overview_level, min_pixel_size,
+                                        max_pixel_size, bands, statistics, is_cog, block_width,
+                                        block_height, overview_count, status, batch)
+        SELECT m.id, r.ref, (r.it).footprint, (r.it).srid, (r.it).geotransform, (r.it).width,
+               (r.it).height, (r.it).band_count, (r.it).data_type, (r.it).nodata,
+               (r.it).driver, (r.it).file_size, (r.it).file_mtime,
+               COALESCE((r.props).priority, 0), COALESCE((r.props).attributes, '{}'),
+               (r.props).acquired, (r.props).cloud_cover, 'primary', NULL,
+               (r.it).min_pixel_size, (r.props).max_pixel_size, (r.it).bands,
+               (r.it).statistics, (r.it).is_cog, (r.it).block_width, (r.it).block_height,
+               (r.it).overview_count, 'ok', (r.props).batch
+        FROM rows r
+        ORDER BY r.k
+        RETURNING i.id, i.path, i.footprint
+    )
+    SELECT array_agg(ins.id ORDER BY ins.id), ST_Collect(ins.footprint), min(ins.id)
+    INTO new_ids, new_area, first_id
+    FROM inserted ins;
+
+    IF new_ids IS NOT NULL THEN
+        -- DRAD tiles, remote records and themes, for the rasters whose inspection has them
+        -- (or when the mosaic has theme rules).
+        IF EXISTS (SELECT 1 FROM unnest(infos) e (info)
+                   WHERE e.info ? 'tiles' OR e.info ? 'remote_header' OR e.info ? 'themes')
+           OR EXISTS (SELECT 1 FROM pgmosaic.theme_rule tr WHERE tr.mosaic_id = m.id) THEN
+            PERFORM pgmosaic._store_abstractions(m.id, i.id, u.info,
+                                                 pgmosaic._resolve_or_null(i.path))
+            FROM pgmosaic.item i
+            JOIN unnest(paths, infos) WITH ORDINALITY u (p, info, k)
+              ON i.path = pgmosaic.pathref(u.p) AND u.k >= first_k
+            WHERE i.mosaic_id = m.id AND i.id >= first_id
+              AND i.id IN (SELECT unnest(new_ids));
+        END IF;
+        -- Mosaic-wide overview tiles over the new items are out of date.
+        IF pgmosaic._has_overviews(m.id) THEN
+            PERFORM pgmosaic._stale_overviews(m.id, new_area);
+        END IF;
+        PERFORM pgmosaic._grow_extent(m.id, new_ids);
+    END IF;
+
+    -- Those already registered: skipped (no id), or updated one by one.
+    RETURN QUERY
+    SELECT u.p, CASE WHEN i.id IN (SELECT unnest(new_ids)) THEN i.id
+                     WHEN on_duplicate = 'update'
+                     THEN pgmosaic._store_item(m.id, pgmosaic.pathref(u.p), u.info,
+                                               pgmosaic._item_props(u.p, u.pr),
+                                               'update', true) END
+    FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
+         WITH ORDINALITY u (p, info, pr, k)
+    LEFT JOIN pgmosaic.item i ON i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p)
+    WHERE u.k >= first_k
+    ORDER BY u.k;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.register_rasters(text, text[], jsonb[], jsonb[], text) IS
+    'Registers many rasters inspected elsewhere (paths with their inspect_raster JSON and, '
+    'optionally, properties as register_raster takes them) in one statement: the bulk path, '
+    'e.g. SELECT * FROM register_rasters(''ortho'', (SELECT array_agg(path ORDER BY n) FROM '
+    'staging), (SELECT array_agg(info ORDER BY n) FROM staging)). Every raster is checked '
+    'before any is stored (an error names the first at fault); overview tiles are refused '
+    '(register_raster registers them). A raster already registered fails, is skipped (no id) '
+    'or is updated, as on_duplicate says; a missing mosaic is created as register_raster does. '
+    'Returns each path with its item id, in the order given.';
+
+-- Refuses what register_rasters does not take (an overview tile) and properties that make no
+-- sense, naming the raster; true otherwise.
+CREATE OR REPLACE FUNCTION pgmosaic._bulk_props_ok(path text, props pgmosaic.item)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF props.category IS DISTINCT FROM 'primary' THEN
+        RAISE EXCEPTION 'raster "%": register_rasters registers primary items only (register '
+                        'overview tiles with register_raster)', path
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pgmosaic._check_item_props(path, props);
+    RETURN true;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION pgmosaic.add_rasters(mosaic text, paths text[],
                                                 attributes jsonb DEFAULT '{}',

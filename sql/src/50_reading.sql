@@ -35,13 +35,22 @@ BEGIN
              'item.statistics '
              'FROM (SELECT * FROM '
              || CASE WHEN versions THEN 'pgmosaic.item_version' ELSE 'pgmosaic.item' END
-             || ' AS i WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
+             || ' AS i WHERE '
+             -- Through the window key, not a btree on mosaic_id ANDed with it (see window_key).
+             || CASE WHEN has_area AND NOT versions THEN 'i.mosaic_id OPERATOR(pg_catalog.+) 0'
+                     ELSE 'i.mosaic_id' END
+             || ' = $1 AND i.category = ''primary'' AND i.batch IS NULL';
     IF versions THEN
         q := q || ' AND i.valid @> $5';
     END IF;
-    IF has_area THEN
+    -- The current items through their window key index (20_tables.sql), versions by footprint.
+    IF has_area AND versions THEN
         q := q || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
-                       || ' AND ST_Intersects(i.footprint, $2)';
+               || ' AND ST_Intersects(i.footprint, $2)';
+    ELSIF has_area THEN
+        q := q || ' AND pgmosaic.window_key(i.mosaic_id, i.overview_level,'
+               || ' i.footprint) OPERATOR(pgmosaic.&&&) pgmosaic.window_key($1, 0, $2)'
+               || ' AND ST_Intersects(i.footprint, $2)';
     END IF;
     IF has_time THEN
         q := q || ' AND i.acquired && $3';
@@ -101,8 +110,13 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
-                  AND i.footprint OPERATOR(pgmosaic.&&) area
+                WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level,
+                                          i.footprint)
+                      OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, area)
+                  -- Exact, and not a condition a btree on mosaic_id could AND with the
+                  -- window's bitmap (see window_key).
+                  AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id AND i.category = 'primary'
+                  AND i.batch IS NULL
                   AND ST_Intersects(i.footprint, area)
                 ORDER BY i.priority DESC, i.id DESC;
         END IF;

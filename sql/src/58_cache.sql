@@ -79,7 +79,10 @@ BEGIN
             PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'delete');
         END LOOP;
     ELSE
-        FOR r IN SELECT n.mosaic_id,
+        -- Planned at every statement (EXECUTE) for the sizes of its transition tables: a plan
+        -- kept from a one-row update joined 100,000 rows by a nested loop, for hours.
+        FOR r IN EXECUTE $q$
+                 SELECT n.mosaic_id,
                         ST_Collect(ARRAY_AGG(o.footprint) || ARRAY_AGG(n.footprint)) AS area,
                         array_agg(n.id ORDER BY n.id) AS ids
                  FROM new_items n JOIN old_items o ON o.mosaic_id = n.mosaic_id AND o.id = n.id
@@ -92,7 +95,7 @@ BEGIN
                         n.band_count, n.data_type, n.nodata, n.file_size, n.file_mtime,
                         n.priority, n.attributes, n.acquired, n.cloud_cover, n.category,
                         n.overview_level, n.max_pixel_size, n.status, n.batch)
-                 GROUP BY n.mosaic_id LOOP
+                 GROUP BY n.mosaic_id $q$ LOOP
             PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     END IF;
@@ -135,7 +138,9 @@ BEGIN
             PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     ELSE
-        FOR r IN SELECT n.mosaic_id,
+        -- Planned at every statement, as _item_dirty's.
+        FOR r IN EXECUTE $q$
+                 SELECT n.mosaic_id,
                         ST_Collect(ARRAY_AGG(o.footprint) || ARRAY_AGG(n.footprint)) AS area,
                         array_agg(DISTINCT n.item_id) AS ids
                  FROM new_assets n JOIN old_assets o ON o.mosaic_id = n.mosaic_id
@@ -145,7 +150,7 @@ BEGIN
                        IS DISTINCT FROM
                        (n.path, n.footprint, n.geotransform, n.file_size, n.file_mtime,
                         n.status, n.bands)
-                 GROUP BY n.mosaic_id LOOP
+                 GROUP BY n.mosaic_id $q$ LOOP
             PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
     END IF;

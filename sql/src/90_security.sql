@@ -158,14 +158,16 @@ GRANT USAGE, SELECT ON SEQUENCE pgmosaic.mosaic_id_seq, pgmosaic.item_id_seq,
                                pgmosaic.theme_id_seq
     TO pgmosaic_writer;
 
--- Functions. The types' functions (pathref, tilekey, the footprint overlap) are everyone's.
+-- Functions. The types' functions (pathref, tilekey, the footprint and window overlaps, the
+-- window key) are everyone's.
 DO $types$
 DECLARE
     f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
              WHERE p.pronamespace = 'pgmosaic'::regnamespace
-               AND (p.proname ~ '^(pathref|tilekey)' OR p.proname = 'footprint_overlaps')
+               AND (p.proname ~ '^(pathref|tilekey)'
+                    OR p.proname IN ('footprint_overlaps', 'window_overlaps', 'window_key'))
              ORDER BY p.oid LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;
@@ -242,12 +244,15 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._register_item(integer, pgmosaic.pathref, jsonb, integer, tstzrange,
                             double precision, text, integer, boolean),
     pgmosaic._stale_overviews(integer, geometry),
+    pgmosaic._has_overviews(integer),
     pgmosaic._overview_sources(integer, double precision[]),
     pgmosaic._check_item_props(text, pgmosaic.item),
     pgmosaic._store_item(integer, pgmosaic.pathref, jsonb, pgmosaic.item, text, boolean),
     pgmosaic._store_abstractions(integer, bigint, jsonb, text),
     pgmosaic._directory_refs(text, text, boolean),
     pgmosaic.register_raster(text, text, jsonb, jsonb, text),
+    pgmosaic.register_rasters(text, text[], jsonb[], jsonb[], text),
+    pgmosaic._bulk_props_ok(text, pgmosaic.item),
     pgmosaic.create_mosaic(text, integer, double precision),
     pgmosaic.drop_mosaic(text),
     pgmosaic.add_raster(text, text, jsonb, integer, tstzrange, double precision, text, integer),

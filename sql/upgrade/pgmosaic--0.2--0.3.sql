@@ -155,3 +155,43 @@ SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset_version', '');
 -- The items of an upgraded catalog: valid since the upgrade.
 INSERT INTO pgmosaic.item_version
 SELECT i.*, tstzrange(now(), NULL) FROM pgmosaic.item i WHERE i.category = 'primary';
+
+-- The window key of items (10_types.sql) and its index (20_tables.sql): items of one mosaic and
+-- level in a window, found without the items of other mosaics or levels there.
+
+CREATE OR REPLACE FUNCTION pgmosaic.window_overlaps(geometry, geometry) RETURNS boolean
+    AS '$libdir/postgis-3', 'gserialized_overlaps'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF COST 1;
+COMMENT ON FUNCTION pgmosaic.window_overlaps(geometry, geometry) IS
+    'Whether the n-D bounding boxes of two geometries overlap (PostGIS''s &&&, leakproof).';
+-- Not strict, and the level NULL for 0: indexed as window_key(mosaic_id, overview_level,
+-- footprint), with no COALESCE around the column, which row-level security would take as leaky
+-- (an index condition must be made of leakproof functions only).
+CREATE OR REPLACE FUNCTION pgmosaic.window_key(mosaic_id integer, level integer, area geometry)
+    RETURNS geometry
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE LEAKPROOF
+    SET search_path FROM CURRENT
+AS $$
+    SELECT ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), mosaic_id, COALESCE(level, 0)),
+                       ST_MakePoint(ST_XMax(area), ST_YMax(area), mosaic_id, COALESCE(level, 0)))
+$$;
+COMMENT ON FUNCTION pgmosaic.window_key(integer, integer, geometry) IS
+    'The box of an area (x, y) in a mosaic (z: its id) at a level (m: NULL or 0 for items, the '
+    'overview level for overview tiles): what item_mosaic_window_idx indexes, compared with &&&.';
+CREATE OPERATOR pgmosaic.&&& (
+    LEFTARG = geometry, RIGHTARG = geometry, FUNCTION = pgmosaic.window_overlaps,
+    COMMUTATOR = OPERATOR(pgmosaic.&&&),
+    RESTRICT = gserialized_gist_sel_nd, JOIN = gserialized_gist_joinsel_nd);
+CREATE OPERATOR CLASS pgmosaic.window_ops FOR TYPE geometry USING gist AS
+    STORAGE gidx,
+    OPERATOR 3 pgmosaic.&&&,
+    FUNCTION 1 geometry_gist_consistent_nd (internal, geometry, integer),
+    FUNCTION 2 geometry_gist_union_nd (bytea, internal),
+    FUNCTION 3 geometry_gist_compress_nd (internal),
+    FUNCTION 4 geometry_gist_decompress_nd (internal),
+    FUNCTION 5 geometry_gist_penalty_nd (internal, internal, internal),
+    FUNCTION 6 geometry_gist_picksplit_nd (internal, internal),
+    FUNCTION 7 geometry_gist_same_nd (geometry, geometry, internal);
+CREATE INDEX item_mosaic_window_idx ON pgmosaic.item
+    USING gist (pgmosaic.window_key(mosaic_id, overview_level, footprint)
+                pgmosaic.window_ops);
