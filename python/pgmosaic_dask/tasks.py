@@ -134,19 +134,21 @@ def register_file_batch(conninfo, mosaic, paths, load_options=None, create=False
         hook("register", paths)
     gdal.UseExceptions()
     options = {"ON_DUPLICATE": "SKIP", **(load_options or {}), "BATCH_SIZE": str(len(paths))}
-    csv = f"/vsimem/pgmosaic_dask_{os.getpid()}_{id(paths)}.csv"
-    gdal.FileFromMemBuffer(csv, "path\n" + "".join(
-        '"' + p.replace('"', '""') + '"\n' for p in paths))
-    try:
-        args = ["-update", "-nln", f"{mosaic}.items" if create else "items"]
-        for k, v in options.items():
-            args += ["-doo", f"{k}={v}"]
-        dest = f"PGMOSAIC:{conninfo}" + ("" if create else f" mosaic={mosaic}")
-        out = gdal.VectorTranslate(dest, csv, options=args)
-        if out is None:
-            raise RuntimeError(f"cannot register the batch starting with {paths[0]}: "
-                               f"{gdal.GetLastErrorMsg()}")
-        out = None
-    finally:
-        gdal.Unlink(csv)
+    from osgeo import ogr
+    src = gdal.GetDriverByName("Memory").Create("", 0, 0, 0, gdal.GDT_Unknown)
+    layer = src.CreateLayer("files", geom_type=ogr.wkbNone)
+    layer.CreateField(ogr.FieldDefn("path", ogr.OFTString))
+    for p in paths:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("path", p)
+        layer.CreateFeature(f)
+    args = ["-update", "-nln", f"{mosaic}.items" if create else "items"]
+    for k, v in options.items():
+        args += ["-doo", f"{k}={v}"]
+    dest = f"PGMOSAIC:{conninfo}" + ("" if create else f" mosaic={mosaic}")
+    out = gdal.VectorTranslate(dest, src, options=args)
+    if out is None:
+        raise RuntimeError(f"cannot register the batch starting with {paths[0]}: "
+                           f"{gdal.GetLastErrorMsg()}")
+    out = None
     return _done(started, kind="register", files=len(paths))

@@ -16,7 +16,7 @@ directories: 400 COGs of 1024x1024x3 by default), registered once by add_raster:
         result compared with gdaladdo's.
   (2) zonal statistics of --zones polygons (band 1, exact): one pgmosaic.zonal_stats call
       against the Dask tasks (--zone-batch zones each) on 1 and 2 workers; rows compared.
-  (3) registration of the grid's files: ogr2ogr of a CSV file list into a new mosaic against
+  (3) registration of the grid's files: ogr2ogr of a gdaltindex index into a new mosaic against
       pgmosaic_dask.register_files (--file-batch files a task) on 1, 2 and 4 workers; the
       catalogs compared (items and DRAD tiles, all but ids and times), and a run with one
       worker killed.
@@ -270,9 +270,9 @@ def catalog(dbname, name):
 def register_part(args, conn, paths, workdir):
     print(f"\n(3) registration of {len(paths)} files (ogr2ogr's items layer, default options), "
           f"median of {args.repeat} ({load()})")
-    csv = os.path.join(workdir, "files.csv")
-    with open(csv, "w") as f:
-        f.write("path\n" + "".join(p + "\n" for p in paths))
+    index = os.path.join(workdir, "index.gpkg")
+    subprocess.run(["gdaltindex", "-f", "GPKG", index] + paths, check=True,
+                   stdout=subprocess.DEVNULL)
 
     def drop(name):
         psql(args.dbname, "-c", f"SELECT pgmosaic.drop_mosaic({sql_literal(name)}) FROM "
@@ -282,7 +282,8 @@ def register_part(args, conn, paths, workdir):
     for _ in range(args.repeat):
         drop("reg")
         times.append(timed(lambda: subprocess.run(
-            ["ogr2ogr", "-update", f"PGMOSAIC:{conn}", csv, "-nln", "reg.items"], check=True))[0])
+            ["ogr2ogr", "-update", f"PGMOSAIC:{conn}", index, "-nln", "reg.items"],
+            check=True))[0])
     single = statistics.median(times)
     expected = catalog(args.dbname, "reg")
     print(f"    ogr2ogr, one process (NUM_THREADS=ALL_CPUS): {single:7.2f} s, "

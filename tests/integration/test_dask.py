@@ -113,10 +113,12 @@ def test_overviews_with_a_worker_killed_mid_task_equal_gdaladdo(db, datadir, fil
 def test_stale_tiles_only_are_rebuilt_by_tasks(db, datadir, files, client, single):
     """After an item changes, the plan holds exactly the stale tiles, and building them makes
     the levels equal gdaladdo's incremental rebuild."""
+    d = os.path.dirname(files[0])
+    patch = sampledata.make_cog(os.path.join(d, "patch.tif"),
+                                np.full((3, 100, 100), 250, dtype="uint8"),
+                                (525000.0, 4975000.0), 10.0, nodata=0, overviews=False)
     for name in ("single", "dist"):
-        db.query("UPDATE pgmosaic.item i SET priority = 5 FROM pgmosaic.mosaic m "
-                 "WHERE m.id = i.mosaic_id AND m.name = %s AND i.path::text = %s",
-                 (name, files[8]))
+        db.register_into(name, [patch], [d])
     stale = pgmosaic_dask.plan_overviews(db.conninfo, "dist", [2, 4])
     assert stale == {1: [(1, 1)], 2: [(0, 0)]}
     subprocess.run(["gdaladdo", "-r", "average", db.mosaic("single"), "2", "4"], check=True,
@@ -214,9 +216,10 @@ def many_files(datadir):
 
 @pytest.fixture(scope="module")
 def ogr2ogr_reference(db, many_files, tmp_path_factory):
-    csv = tmp_path_factory.mktemp("reg") / "files.csv"
-    csv.write_text("path\n" + "".join(p + "\n" for p in many_files))
-    subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo}", str(csv), "-nln",
+    index = str(tmp_path_factory.mktemp("reg") / "index.gpkg")
+    subprocess.run(["gdaltindex", "-f", "GPKG", index] + many_files, check=True,
+                   capture_output=True)
+    subprocess.run(["ogr2ogr", "-update", f"PGMOSAIC:{db.conninfo}", index, "-nln",
                     "reg_single.items"], check=True, capture_output=True)
     return catalog(db, "reg_single")
 
