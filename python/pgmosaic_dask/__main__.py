@@ -45,7 +45,7 @@ def main(argv=None):
     cluster = None
     if a.local:
         cluster = LocalCluster(n_workers=a.local, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0")
     client = Client(cluster if cluster else a.scheduler)
     try:
         if a.job == "overviews":

@@ -98,7 +98,7 @@ def gdaladdo(args, env=None):
 def cluster(n):
     from distributed import Client, LocalCluster
     c = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                     dashboard_address=None)
+                     dashboard_address="127.0.0.1:0")
     return c, Client(c)
 
 
