@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gdal.h"
@@ -14,6 +16,15 @@
 
 namespace pgmosaic
 {
+
+// A band of a mosaic whose items are made of several files (assets, as STAC items are): the
+// mosaic band `name` is band `band` of each item's asset `asset`.
+struct BandSource
+{
+    std::string name;
+    std::string asset;
+    int band = 1;
+};
 
 struct MosaicInfo
 {
@@ -30,6 +41,14 @@ struct MosaicInfo
     std::vector<std::string> bandDescriptions; // per band, from the first item (may be empty)
     std::vector<std::string> colorInterp;      // GDAL names, per band
     std::string defaultMethod;                 // the method when a reader names none
+    // Per band, where items of several files take it from; empty: every item is one file
+    // whose band k is mosaic band k (and an item of one file is read that way in any mosaic).
+    std::vector<BandSource> bandSources;
+    // The stored mask: an expression over the bands, true where an item's pixels are
+    // transparent (empty: none).
+    std::string mask;
+    // Stored virtual bands, each name:[type:]expression (read/virtual_bands.h).
+    std::vector<std::string> virtualBands;
 };
 
 // What registration recorded of an item on object storage or an HTTP server (item_remote): the
@@ -40,6 +59,12 @@ struct RemoteRecord
     std::string etag;
     std::string header;
 };
+
+// The name of mosaic band `band` (1-based) for bands= and expressions: its band source's name,
+// or empty.
+std::string BandName(const MosaicInfo& mosaic, int band);
+// Every band's name (empty when the mosaic has no band sources).
+std::vector<std::string> BandNames(const MosaicInfo& mosaic);
 
 // One registered raster as the reader needs it.
 struct ItemRef
@@ -60,7 +85,30 @@ struct ItemRef
     std::vector<GDALDataType> bandTypes;
     // Network items registered with a record (set by the reader from FindRemoteRecords).
     std::shared_ptr<const RemoteRecord> remote;
+    // One file of an item made of several (an asset): its name, and the file bands the item
+    // takes from it (empty: every band). The item's id stays in `id`.
+    std::string asset;
+    std::vector<int> assetBands;
+    // An item made of several files: each of them, by asset name (empty: the item is the one
+    // file above). A band of the mosaic whose asset the item lacks is nodata for it.
+    std::vector<ItemRef> assets;
+    // The item's columns a quality expression may use (quality:<expression>), NaN when
+    // unknown: cloud cover (percent), acquisition time (the range's start, seconds since
+    // 1970), priority.
+    double cloudCover = std::numeric_limits<double>::quiet_NaN();
+    double acquired = std::numeric_limits<double>::quiet_NaN();
+    double priority = std::numeric_limits<double>::quiet_NaN();
+    // The coarsest pixel size (mosaic units) at which the item is drawn (item.max_pixel_size,
+    // ArcGIS's maximum cell size); NaN: any.
+    double maxPixelSize = std::numeric_limits<double>::quiet_NaN();
 };
+
+// The names of those columns in expressions, in the order of ItemValues.
+const std::vector<std::string>& ItemValueNames();
+std::vector<double> ItemValues(const ItemRef& item);
+
+// "item 12 (path)", or "item 12, asset red (path)": how reads name a file of an item.
+std::string ItemLabel(const ItemRef& item);
 
 // A full-resolution block of an item file recorded without a valid pixel, with where its bytes
 // were when recorded (offset 0: absent from the file). A reader fills it with nodata only while
@@ -103,6 +151,12 @@ public:
     // items `ids` that has any, sorted. Reads fill them with nodata instead of decoding them.
     virtual std::map<std::int64_t, EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
+    {
+        return {};
+    }
+    // The same for the assets of items made of several files, by item id and asset name.
+    virtual std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& /*ids*/)
     {
         return {};
     }

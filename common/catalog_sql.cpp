@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <limits>
 #include <cmath>
 #include <cstdlib>
 
@@ -57,6 +58,58 @@ std::string RecordedColumns(bool itemCatalog)
                            : "pg_catalog.concat(i.band_count, '*', i.data_type)");
 }
 
+// `count` comma-separated finite numbers of a sort= value, or Error naming it.
+std::vector<double> SortNumbers(const char* key, const std::string& value, const std::string& list,
+                                size_t count)
+{
+    const CPLStringList parts(CSLTokenizeString2(list.c_str(), ",", 0));
+    std::vector<double> out;
+    for (int i = 0; i < parts.Count(); ++i)
+    {
+        char* end = nullptr;
+        const double v = std::strtod(parts[i], &end);
+        if (end == parts[i] || *end != '\0' || !std::isfinite(v))
+            break;
+        out.push_back(v);
+    }
+    if (out.size() != count || static_cast<size_t>(parts.Count()) != count)
+        throw Error(ErrorKind::InvalidParameter,
+                    std::string("invalid ") + key + " \"" + value + "\": expected " +
+                        (count == 1 ? std::string("a number")
+                                    : std::to_string(count) + " comma-separated numbers"));
+    return out;
+}
+
+// sort=closest:<name>=<value>: the items whose numeric column or attribute `name` is nearest
+// the value on top (ArcGIS's "by attribute"; closest to nadir: closest:view:off_nadir=0), those
+// without it last. An attribute that is not a number counts as missing.
+std::string ClosestValueSort(const std::string& sort)
+{
+    const size_t eq = sort.find('=');
+    const std::string name = sort.substr(8, eq - 8);
+    const double value = SortNumbers("sort", sort, sort.substr(eq + 1), 1)[0];
+    const bool identifier =
+        !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-") ==
+            std::string::npos;
+    if (!identifier)
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid sort \"" + sort +
+                        "\": expected closest:<column or attribute>=<number>, the name made of "
+                        "letters, digits, _ : . and -");
+    static const char* const kColumns[] = {"priority", "cloud_cover", "min_pixel_size",
+                                           "max_pixel_size"};
+    std::string column;
+    for (const char* c : kColumns)
+        if (name == c)
+            column = std::string("item.") + c;
+    if (column.empty())
+        column = "(CASE WHEN (item.attributes ->> '" + name +
+                 "') ~ '^\\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN "
+                 "(item.attributes ->> '" + name + "')::double precision END)";
+    return "abs(" + column + " - " + Num(value) + ") ASC NULLS LAST";
+}
+
 } // namespace
 
 ItemQuery ParseItemQuery(const OptionLookup& option)
@@ -91,11 +144,29 @@ ItemQuery ParseItemQuery(const OptionLookup& option)
         q.sort = "lower(item.acquired) ASC NULLS LAST";
     else if (sort == "center")
         q.sortByCenter = true;
+    else if (sort == "northwest")
+        // ArcGIS's north-west: the items whose centres are nearest the mosaic's north-west
+        // corner on top.
+        q.sort = "(SELECT ST_Distance(ST_Centroid(item.footprint), ST_SetSRID(ST_MakePoint("
+                 "m.min_x, m.max_y), m.srid)) FROM pgmosaic.mosaic m WHERE m.id "
+                 "OPERATOR(pg_catalog.=) item.mosaic_id) ASC";
+    else if (sort.rfind("viewpoint:", 0) == 0)
+    {
+        // Closest to a viewpoint (x,y in the mosaic's SRS): the nearest item centres on top.
+        const std::vector<double> xy = SortNumbers("sort", sort, sort.substr(10), 2);
+        q.sort = "ST_Distance(ST_Centroid(item.footprint), ST_SetSRID(ST_MakePoint(" +
+                 Num(xy[0]) + ", " + Num(xy[1]) + "), ST_SRID(item.footprint))) ASC";
+    }
+    else if (sort.rfind("closest:", 0) == 0 && sort.find('=') != std::string::npos)
+        q.sort = ClosestValueSort(sort);
     else if (sort.rfind("closest:", 0) == 0)
         q.sort = "abs(extract(epoch FROM lower(item.acquired) - '" +
                  instant("sort", sort.substr(8)) + "'::timestamptz)) ASC NULLS LAST";
     else if (!sort.empty())
         q.sort = sort;
+    const std::string asof = option(kKeyAsof);
+    if (!asof.empty())
+        q.asof = instant("asof", asof);
     const std::string ids = option(kKeyIds);
     if (!ids.empty())
     {
@@ -107,20 +178,37 @@ ItemQuery ParseItemQuery(const OptionLookup& option)
     return q;
 }
 
-std::string MosaicSql(const std::string& postgis, bool v02)
+std::string MosaicSql(const std::string& postgis, bool v02, bool v03, bool asof)
 {
+    v02 = v02 || v03;
+    if (asof)
+        return "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, "
+               "coalesce(e.x[1], m.min_x), coalesce(e.x[2], m.min_y), coalesce(e.x[3], m.max_x), "
+               "coalesce(e.x[4], m.max_y), m.band_count, m.data_type, m.nodata, "
+               "pg_catalog.to_jsonb(m.band_descriptions)::text, "
+               "pg_catalog.to_jsonb(m.color_interp)::text, m.default_method, "
+               "m.band_sources::text, m.mask, pg_catalog.to_jsonb(m.virtual_bands)::text "
+               "FROM pgmosaic.mosaic m LEFT JOIN " +
+               postgis +
+               ".spatial_ref_sys s ON s.srid OPERATOR(pg_catalog.=) m.srid CROSS JOIN LATERAL "
+               "(SELECT pgmosaic._extent_asof(m.id, $2::timestamptz) AS x) e "
+               "WHERE m.name OPERATOR(pg_catalog.=) $1::text";
     return "SELECT m.id, m.srid, s.auth_name, s.auth_srid, s.srtext, m.res_x, m.res_y, m.min_x, "
            "m.min_y, m.max_x, m.max_y, m.band_count, m.data_type, m.nodata" +
            std::string(v02 ? ", pg_catalog.to_jsonb(m.band_descriptions)::text, "
                              "pg_catalog.to_jsonb(m.color_interp)::text, m.default_method "
+                           : "") +
+           std::string(v03 ? ", m.band_sources::text, m.mask, "
+                             "pg_catalog.to_jsonb(m.virtual_bands)::text "
                            : "") +
            " FROM pgmosaic.mosaic m LEFT JOIN " + postgis +
            ".spatial_ref_sys s ON s.srid OPERATOR(pg_catalog.=) m.srid "
            "WHERE m.name OPERATOR(pg_catalog.=) $1::text";
 }
 
-MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v02)
+MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v02, bool v03)
 {
+    v02 = v02 || v03;
     auto text = [&](int col) { return row(col).value_or(""); };
     auto num = [&](int col) { return CPLAtof(text(col).c_str()); };
     MosaicInfo m;
@@ -175,26 +263,83 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
         }
         m.defaultMethod = text(16);
     }
+    if (v03 && row(17))
+    {
+        CPLJSONDocument doc;
+        if (!doc.LoadMemory(*row(17)) || doc.GetRoot().GetType() != CPLJSONObject::Type::Array)
+            throw Error(ErrorKind::Catalog,
+                        "mosaic \"" + name + "\" has invalid band sources in the catalog");
+        const CPLJSONArray a = doc.GetRoot().ToArray();
+        for (int k = 0; k < a.Size(); ++k)
+        {
+            BandSource b;
+            b.name = a[k].GetString("name");
+            b.asset = a[k].GetString("asset");
+            b.band = a[k].GetInteger("band", 1);
+            m.bandSources.push_back(b);
+        }
+    }
+    if (v03)
+    {
+        m.mask = text(18);
+        CPLJSONDocument doc;
+        if (row(19) && doc.LoadMemory(*row(19)))
+        {
+            const CPLJSONArray a = doc.GetRoot().ToArray();
+            for (int k = 0; k < a.Size(); ++k)
+                m.virtualBands.push_back(a[k].ToString());
+        }
+    }
     if (m.width <= 0 || m.height <= 0 || m.bandCount <= 0 || m.dataType == GDT_Unknown)
         throw Error(ErrorKind::Catalog, "mosaic \"" + name + "\" has an invalid grid");
     return m;
 }
 
-std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog)
+std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog,
+                         bool assets, bool asof)
 {
+    // asof: the versions valid then, of the items and of their assets.
+    const std::string itemTable = asof ? "pgmosaic.item_version" : "pgmosaic.item";
+    const std::string assetTable = asof ? "pgmosaic.asset_version" : "pgmosaic.asset";
+    const std::string itemAsof = asof ? " AND i.valid OPERATOR(pg_catalog.@>) $11::timestamptz" : "";
+    const std::string assetAsof =
+        asof ? " AND a.valid OPERATOR(pg_catalog.@>) $11::timestamptz" : "";
+    // An item made of several files lists them (one JSON array per asset: name, resolved path,
+    // SRID, geotransform, size, file size and mtime, band types, the bands it takes), looked up
+    // by the item's key like its record.
+    const std::string id = std::to_string(mosaicId);
+    const std::string assetColumn =
+        !assets ? ", NULL::json"
+        : ", (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.name, "
+                 "pgmosaic._resolved_path(a.path, ar.prefix), a.srid, a.geotransform, a.width, "
+                 "a.height, a.file_size, pg_catalog.floor(pg_catalog.date_part('epoch', "
+                 "a.file_mtime))::bigint, (SELECT pg_catalog.string_agg(b.e "
+                 "OPERATOR(pg_catalog.->>) 'data_type', ',' ORDER BY b.n) FROM "
+                 "pg_catalog.jsonb_array_elements(a.band_info) WITH ORDINALITY b(e, n)), "
+                 "a.bands) ORDER BY a.name) FROM " + assetTable + " a LEFT JOIN "
+                 "pgmosaic.path_root ar ON ar.name OPERATOR(pg_catalog.=) "
+                 "pgmosaic.pathref_root(a.path) WHERE a.mosaic_id OPERATOR(pg_catalog.=) " +
+                     id + " AND a.item_id OPERATOR(pg_catalog.=) x.id" + assetAsof + ")";
     // items() is the one definition of which items show and in what order. Each item's record
     // is looked up by its key, one index probe per item: OFFSET 0 keeps the planner from
     // turning the lookup into a join, which it would hash over every item of the table
     // (items() is estimated at 1000 rows): 6.6 ms at 10,000 items instead of 0.3.
     return "SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height, "
-           "r.* FROM pgmosaic.items($1::text, " +
+           "r.*" + std::string(itemCatalog ? ", v.*" : "") + " FROM pgmosaic.items($1::text, " +
            postgis +
            ".ST_MakeEnvelope($2::float8, $3::float8, $4::float8, $5::float8, $6::integer)" +
-           (itemCatalog ? ", $7::text, $8::tstzrange, $9::text, $10::bigint[])" : ")") +
+           (itemCatalog ? ", $7::text, $8::tstzrange, $9::text, $10::bigint[]" +
+                              std::string(asof ? ", $11::timestamptz)" : ")")
+                        : ")") +
            " WITH ORDINALITY x CROSS JOIN LATERAL (SELECT " + RecordedColumns(itemCatalog) +
-           " FROM pgmosaic.item i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " +
-           std::to_string(mosaicId) +
-           " AND i.id OPERATOR(pg_catalog.=) x.id OFFSET 0) r ORDER BY x.ordinality";
+           assetColumn + (itemCatalog ? ", i.max_pixel_size" : "") + " FROM " + itemTable +
+           " i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " +
+           id + " AND i.id OPERATOR(pg_catalog.=) x.id" + itemAsof + " OFFSET 0) r" +
+           // What quality expressions may use of the item.
+           (itemCatalog ? " CROSS JOIN LATERAL (SELECT x.cloud_cover, pg_catalog.date_part("
+                          "'epoch', pg_catalog.lower(x.acquired)), x.priority) v"
+                        : "") +
+           " ORDER BY x.ordinality";
 }
 
 std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic,
@@ -212,6 +357,8 @@ std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic
                               "ST_SetSRID(ST_MakePoint(%.17g, %.17g), %d))",
                               (env.minx + env.maxx) / 2, (env.miny + env.maxy) / 2, mosaic.srid);
         params.insert(params.end(), {query.filter, query.timeRange, sort, query.ids});
+        if (query.asof)
+            params.push_back(query.asof);
     }
     return params;
 }
@@ -235,6 +382,71 @@ std::vector<std::string> FindOverviewTilesParams(const MosaicInfo& mosaic, const
             Num(env.maxx),             Num(env.maxy),         std::to_string(mosaic.srid)};
 }
 
+namespace
+{
+
+// "Byte,UInt16,..." per band, or "<count>*<type>" without per-band types.
+std::vector<GDALDataType> ParseBandTypes(const std::string& types)
+{
+    std::vector<GDALDataType> out;
+    const size_t star = types.find('*');
+    if (star != std::string::npos)
+        out.assign(static_cast<size_t>(std::max(0, std::atoi(types.c_str()))),
+                   GDALGetDataTypeByName(types.substr(star + 1).c_str()));
+    else
+        for (size_t start = 0; start <= types.size();)
+        {
+            const size_t comma = std::min(types.find(',', start), types.size());
+            out.push_back(GDALGetDataTypeByName(types.substr(start, comma - start).c_str()));
+            start = comma + 1;
+        }
+    return out;
+}
+
+// The assets column of FindItemsSql: one array per asset.
+std::vector<ItemRef> ParseAssets(std::int64_t itemId, const std::string& json)
+{
+    CPLJSONDocument doc;
+    if (!doc.LoadMemory(json) || doc.GetRoot().GetType() != CPLJSONObject::Type::Array)
+        throw Error(ErrorKind::Catalog,
+                    "item " + std::to_string(itemId) + " has invalid assets in the catalog");
+    std::vector<ItemRef> assets;
+    const CPLJSONArray all = doc.GetRoot().ToArray();
+    for (int k = 0; k < all.Size(); ++k)
+    {
+        const CPLJSONArray a = all[k].ToArray();
+        ItemRef f;
+        f.id = itemId;
+        f.asset = a[0].ToString();
+        f.path = a[1].ToString();
+        f.srid = a[2].ToInteger();
+        const CPLJSONArray gt = a[3].ToArray();
+        if (a.Size() < 10 || gt.Size() != 6)
+            throw Error(ErrorKind::Catalog, "item " + std::to_string(itemId) + ", asset " +
+                                                f.asset + " has an invalid record in the catalog");
+        for (int i = 0; i < 6; ++i)
+            f.gt[static_cast<size_t>(i)] = gt[i].ToDouble();
+        f.width = a[4].ToInteger();
+        f.height = a[5].ToInteger();
+        if (a[6].GetType() != CPLJSONObject::Type::Null)
+            f.fileSize = a[6].ToLong();
+        if (a[7].GetType() != CPLJSONObject::Type::Null)
+            f.mtime = a[7].ToLong();
+        if (a[8].GetType() == CPLJSONObject::Type::String)
+            f.bandTypes = ParseBandTypes(a[8].ToString());
+        if (a[9].GetType() == CPLJSONObject::Type::Array)
+        {
+            const CPLJSONArray bands = a[9].ToArray();
+            for (int i = 0; i < bands.Size(); ++i)
+                f.assetBands.push_back(bands[i].ToInteger());
+        }
+        assets.push_back(std::move(f));
+    }
+    return assets;
+}
+
+} // namespace
+
 ItemRef ParseItemRow(const RowReader& row, int columns)
 {
     auto text = [&](int col) { return row(col).value_or(""); };
@@ -256,29 +468,46 @@ ItemRef ParseItemRow(const RowReader& row, int columns)
     if (const auto mtime = row(7))
         it.mtime = std::atoll(mtime->c_str());
     if (const auto types = row(8))
+        it.bandTypes = ParseBandTypes(*types);
+    auto number = [&](int col) {
+        const auto v = row(col);
+        return v ? std::strtod(v->c_str(), nullptr) : std::numeric_limits<double>::quiet_NaN();
+    };
+    if (columns > 13)
     {
-        const size_t star = types->find('*');
-        if (star != std::string::npos)
-            it.bandTypes.assign(static_cast<size_t>(std::max(0, std::atoi(types->c_str()))),
-                                GDALGetDataTypeByName(types->substr(star + 1).c_str()));
-        else
-            for (size_t start = 0; start <= types->size();)
-            {
-                const size_t comma = std::min(types->find(',', start), types->size());
-                it.bandTypes.push_back(
-                    GDALGetDataTypeByName(types->substr(start, comma - start).c_str()));
-                start = comma + 1;
-            }
+        it.maxPixelSize = number(10);
+        it.cloudCover = number(11);
+        it.acquired = number(12);
+        it.priority = number(13);
     }
+    if (columns > 9)
+        if (const auto assets = row(9))
+        {
+            it.assets = ParseAssets(it.id, *assets);
+            // Each file is checked against its own record; the item's (its first asset's
+            // file, with the mosaic's bands) is never opened as such.
+            it.fileSize.reset();
+            it.mtime.reset();
+            it.bandTypes.clear();
+        }
     return it;
 }
 
-std::string EmptyBlocksSql()
+std::string EmptyBlocksSql(bool v03)
 {
     return "SELECT item_id, key::bigint, coalesce(byte_offset, 0), "
            "coalesce(byte_length, 0) FROM pgmosaic.tile WHERE mosaic_id "
            "OPERATOR(pg_catalog.=) $1::integer AND item_id OPERATOR(pg_catalog.=) ANY($2::bigint[]) "
-           "AND level OPERATOR(pg_catalog.=) 0 AND empty";
+           "AND level OPERATOR(pg_catalog.=) 0 AND empty" +
+           std::string(v03 ? " AND asset OPERATOR(pg_catalog.=) ''" : "");
+}
+
+std::string AssetEmptyBlocksSql()
+{
+    return "SELECT item_id, key::bigint, coalesce(byte_offset, 0), "
+           "coalesce(byte_length, 0), asset FROM pgmosaic.tile WHERE mosaic_id "
+           "OPERATOR(pg_catalog.=) $1::integer AND item_id OPERATOR(pg_catalog.=) ANY($2::bigint[]) "
+           "AND level OPERATOR(pg_catalog.=) 0 AND empty AND asset OPERATOR(pg_catalog.<>) ''";
 }
 
 std::string IdArray(const std::vector<std::int64_t>& ids)
@@ -354,6 +583,7 @@ std::string RecordedTilesSql(const std::string& postgis)
            "($3::integer OPERATOR(pg_catalog.-) 1) AS s) b WHERE t.mosaic_id "
            "OPERATOR(pg_catalog.=) $1::integer AND t.item_id OPERATOR(pg_catalog.=) "
            "ANY($2::bigint[]) AND t.level OPERATOR(pg_catalog.=) 0 AND b.s IS NOT NULL AND "
+           "t.asset OPERATOR(pg_catalog.=) '' AND "
            "t.bounds OPERATOR(" +
            postgis + ".@) " + postgis +
            ".ST_MakeEnvelope($4::float8, $5::float8, $6::float8, $7::float8, $8::integer)";

@@ -28,7 +28,8 @@ struct ItemQuery
     std::optional<std::string> sort;      // sort=: SQL ORDER BY over item columns
     bool sortByCenter = false;            // sort=center: closest to the window centre first
     std::optional<std::string> ids;       // ids=1,2,3, as a bigint[]
-    bool Any() const { return filter || timeRange || sort || sortByCenter || ids; }
+    std::optional<std::string> asof;      // asof=<timestamp>: the catalog as it stood then
+    bool Any() const { return filter || timeRange || sort || sortByCenter || ids || asof; }
 };
 
 // Parses where, time, sort and ids. Throws Error(InvalidParameter) naming a bad value.
@@ -37,15 +38,21 @@ ItemQuery ParseItemQuery(const OptionLookup& option);
 // One row of a query's result: column `col` as text, nullopt when NULL.
 using RowReader = std::function<std::optional<std::string>(int col)>;
 
-// The mosaic row by name ($1): grid, bands, type, nodata, SRS, and with `v02` the band
-// descriptions, colour interpretations and default method. `postgis`: PostGIS's schema, quoted.
-std::string MosaicSql(const std::string& postgis, bool v02);
+// The mosaic row by name ($1): grid, bands, type, nodata, SRS, with `v02` the band
+// descriptions, colour interpretations and default method, and with `v03` (which implies v02)
+// the band sources of items made of several files. `postgis`: PostGIS's schema, quoted.
+// With `asof` ($2, a timestamptz), the extent covers the items valid then too.
+std::string MosaicSql(const std::string& postgis, bool v02, bool v03 = false, bool asof = false);
 // Throws Error(Catalog) on an unusable grid.
-MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v02);
+MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v02,
+                          bool v03 = false);
 
-// The items of a window in mosaic order, with what registration recorded of each file.
+// The items of a window in mosaic order, with what registration recorded of each file, and
+// with `assets` (extension 0.3, a mosaic with band sources) the files of items made of several.
 // Parameters: FindItemsParams (6, or 10 with `itemCatalog`: extension 0.2 and later).
-std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog);
+// With `asof` ($11), the items, their records and their assets as they stood then.
+std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog,
+                         bool assets = false, bool asof = false);
 std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic,
                                                         const ItemQuery& query,
                                                         const Envelope& env, bool itemCatalog);
@@ -58,8 +65,11 @@ std::vector<std::string> FindOverviewTilesParams(const MosaicInfo& mosaic, const
 ItemRef ParseItemRow(const RowReader& row, int columns);
 
 // The empty full-resolution blocks of some items: $1 mosaic id, $2 the ids as a bigint[] literal
-// (IdArray). Rows: item id, then ParseEmptyBlock.
-std::string EmptyBlocksSql();
+// (IdArray). Rows: item id, then ParseEmptyBlock. Blocks of the files of items made of several
+// files are those of AssetEmptyBlocksSql.
+std::string EmptyBlocksSql(bool v03 = false);
+// The same for assets: rows of item id, then ParseEmptyBlock, then the asset name (column 4).
+std::string AssetEmptyBlocksSql();
 std::string IdArray(const std::vector<std::int64_t>& ids);
 EmptyBlock ParseEmptyBlock(const RowReader& row); // columns 1..3
 

@@ -17,7 +17,8 @@ const std::set<std::string> kFutureKeys = {};
 
 const std::set<std::string> kOwnKeys = {
     kKeyMosaic,   kKeyMethod, kKeyBands, kKeyResampling, kKeyMissing, kKeyNumThreads,
-    kKeyPrefetch, kKeyWhere,  kKeyTime,  kKeySort,       kKeyIds,     kKeyStatementTimeout};
+    kKeyPrefetch, kKeyWhere,  kKeyTime,  kKeySort,       kKeyIds,     kKeyStatementTimeout,
+    kKeyMask,     kKeyMaxItems, kKeyAsof};
 
 std::string Lower(std::string s)
 {

@@ -27,6 +27,9 @@ constexpr const char* kKeyTime = "time";
 constexpr const char* kKeySort = "sort";
 constexpr const char* kKeyIds = "ids";
 constexpr const char* kKeyStatementTimeout = "statement_timeout"; // seconds, reads
+constexpr const char* kKeyMask = "mask";
+constexpr const char* kKeyMaxItems = "max_items";
+constexpr const char* kKeyAsof = "asof";
 
 struct ConnectionString
 {

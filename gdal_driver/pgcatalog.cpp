@@ -39,16 +39,23 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
     caps.itemStatistics = v02;
     caps.themes = v02;
     caps.remote = v02 && version != "0.2";
+    caps.collections = v02 && version != "0.2";
     return caps;
 }
 
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis, bool v02)
+                                const std::string& postgis, bool v02, bool v03,
+                                const std::optional<std::string>& asof)
 {
-    auto res = conn.Exec(pgmosaic::MosaicSql(postgis, v02).c_str(), {name});
+    if (asof && !v03)
+        throw Error(ErrorKind::InvalidParameter,
+                    "asof= needs pgmosaic 0.3 or later (ALTER EXTENSION pgmosaic UPDATE)");
+    auto res = asof ? conn.Exec(pgmosaic::MosaicSql(postgis, v02, v03, true).c_str(),
+                                {name, *asof})
+                    : conn.Exec(pgmosaic::MosaicSql(postgis, v02, v03).c_str(), {name});
     if (PQntuples(res.get()) == 0)
         throw Error(ErrorKind::NotFound, "unknown mosaic \"" + name + "\"");
-    return pgmosaic::ParseMosaicRow(name, RowOf(res.get(), 0), v02);
+    return pgmosaic::ParseMosaicRow(name, RowOf(res.get(), 0), v02, v03);
 }
 
 PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
@@ -61,8 +68,10 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                     "where=, time=, sort= and ids= need pgmosaic 0.2 or later "
                     "(ALTER EXTENSION pgmosaic UPDATE)");
     m_oConn.Prepare("pgmosaic_find_items",
-                    pgmosaic::FindItemsSql(postgis, mosaic.id, overviews).c_str(),
-                    overviews ? 10 : 6);
+                    pgmosaic::FindItemsSql(postgis, mosaic.id, overviews,
+                                           !mosaic.bandSources.empty(), query.asof.has_value())
+                        .c_str(),
+                    overviews ? (query.asof ? 11 : 10) : 6);
     if (overviews)
         m_oConn.Prepare("pgmosaic_find_overview_tiles",
                         pgmosaic::FindOverviewTilesSql(postgis).c_str(), 7);
@@ -132,6 +141,22 @@ PgItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
     for (int i = 0; i < PQntuples(res.get()); ++i)
         out[std::atoll(PQgetvalue(res.get(), i, 0))] =
             pgmosaic::ParseRemoteRecord(RowOf(res.get(), i));
+    return out;
+}
+
+std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks>
+PgItemCatalog::FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids)
+{
+    std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks> out;
+    if (m_oMosaic.bandSources.empty() || ids.empty())
+        return out;
+    auto res = m_oConn.Exec(pgmosaic::AssetEmptyBlocksSql().c_str(),
+                            {std::to_string(m_oMosaic.id), pgmosaic::IdArray(ids)});
+    for (int i = 0; i < PQntuples(res.get()); ++i)
+        out[{std::atoll(PQgetvalue(res.get(), i, 0)), PQgetvalue(res.get(), i, 4)}].push_back(
+            pgmosaic::ParseEmptyBlock(RowOf(res.get(), i)));
+    for (auto& [key, blocks] : out)
+        std::sort(blocks.begin(), blocks.end());
     return out;
 }
 

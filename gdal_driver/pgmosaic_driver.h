@@ -22,6 +22,7 @@
 #include "overview_builder.h"
 #include "read/read_options.h"
 #include "read/tile_cache.h"
+#include "read/virtual_bands.h"
 
 #include "pgguard.h"
 
@@ -134,6 +135,8 @@ public:
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     std::map<std::int64_t, pgmosaic::RemoteRecord>
     FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
+    std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
     void Invalidate() { m_bCached = false; }
@@ -183,13 +186,16 @@ struct CatalogCapabilities
     bool itemStatistics = false; // per-item statistics that merge into the mosaic's
     bool themes = false;         // theme rules and the themes layer
     bool remote = false;         // remote items' records and path roots' GDAL options (0.3)
+    bool collections = false;    // 0.3: items made of several files (band sources, assets)
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };
 
 // Reads the mosaic row (grid, bands, type, nodata, SRS). Throws Error(NotFound) when unknown.
+// With `asof`, its extent covers the items valid then too.
 pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
-                                const std::string& postgis, bool v02);
+                                const std::string& postgis, bool v02, bool v03 = false,
+                                const std::optional<std::string>& asof = std::nullopt);
 
 /************************************************************************/
 /*                          OGR layers                                  */
@@ -216,6 +222,12 @@ struct LoadOptions
     // can save; written features are parsed as JSON either way).
     bool jsonSubtype = false;
     pgmosaic::InspectOptions inspect{};
+    // ASSETS=red,nir,qa: the STAC asset keys a STAC item feature registers (they name the
+    // mosaic's bands when it has none yet); empty: the assets its bands name.
+    std::vector<std::string> stacAssets{};
+    // PUBLISH=AT_END: the load's new items are registered in a batch that no read shows until
+    // the layer closes without error (publish()); a failed load's are discarded.
+    bool publishAtEnd = false;
 };
 
 class PGMosaicVectorContext; // shared by the layers of one dataset
@@ -292,8 +304,13 @@ private:
         std::string properties; // JSON object of the other fields
         pgmosaic::RasterInfo info;
         std::string error;
+        std::string stac; // a STAC item (GeoJSON feature): an item made of several files
     };
+    // Registers the batch's STAC items (pgstac.cpp): their assets inspected here, registered
+    // by register_item in one statement.
+    void FlushStac(std::vector<Pending>& batch);
     std::string SelectList() const;
+    const std::string& Batch(); // the load's batch with PUBLISH=AT_END (made at first use)
     OGRFeature* Translate(PGresult* r, int row);
     std::vector<std::unique_ptr<OGRFeature>> FetchPage(GIntBig afterId) override;
     std::string SpatialFilterSql(std::vector<std::string>& params) const;
@@ -312,6 +329,7 @@ private:
     std::vector<std::string> m_aosExtraFields{};
     int m_nRegistered = 0;
     bool m_bFailed = false;
+    std::string m_osBatch{}; // PUBLISH=AT_END: the batch of this load
 };
 
 class PGMosaicBoundaryLayer final : public OGRLayer
@@ -486,6 +504,8 @@ private:
     std::vector<std::unique_ptr<OGRLayer>> m_apoLayers{};
     pgmosaic::MosaicInfo m_oMosaic{};
     std::vector<int> m_anItemBands{}; // dataset band i reads item band m_anItemBands[i - 1]
+                                      // (0: a virtual band)
+    std::vector<pgmosaic::OutputBand> m_aoOutputBands{}; // per dataset band
     OGRSpatialReference m_oSRS{};
     std::unique_ptr<PgItemCatalog> m_poCatalog{};
     std::unique_ptr<pgmosaic::ItemCatalog> m_poCheckedCatalog{}; // what the readers ask

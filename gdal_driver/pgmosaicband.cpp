@@ -14,6 +14,18 @@ PGMosaicRasterBand::PGMosaicRasterBand(GDALDataset* poOwner, PGMosaicDataset* po
     nBand = nBandIn;
     eDataType =
         pgmosaic::MethodDataType(poBase->m_poReader->options().method, poBase->m_oMosaic.dataType);
+    const pgmosaic::OutputBand& output = poBase->m_aoOutputBands[static_cast<size_t>(nBandIn - 1)];
+    if (output.band == 0)
+    {
+        // A virtual band: its own type and name.
+        eDataType = output.type;
+        nRasterXSize = poOwner->GetRasterXSize();
+        nRasterYSize = poOwner->GetRasterYSize();
+        nBlockXSize = std::min(kBlockSize, nRasterXSize);
+        nBlockYSize = std::min(kBlockSize, nRasterYSize);
+        GDALRasterBand::SetDescription(output.name.c_str());
+        return;
+    }
     nRasterXSize = poOwner->GetRasterXSize();
     nRasterYSize = poOwner->GetRasterYSize();
     nBlockXSize = std::min(kBlockSize, nRasterXSize);

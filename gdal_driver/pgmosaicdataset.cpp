@@ -201,16 +201,17 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
 {
     pgmosaic::ReadOptions options = ParseReadOptions(openOptions, conn);
     const ItemQuery query = ParseItemQuery(openOptions, conn);
-    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults);
+    m_oMosaic = LoadMosaic(*m_poConn, name, m_osPostgis, m_oCaps.mosaicDefaults,
+                           m_oCaps.collections, query.asof);
     m_poConn->SetOnReconnect(MosaicRecheck(*m_poConn, m_oMosaic));
     if (Option(openOptions, conn, pgmosaic::kKeyMethod).empty() && !m_oMosaic.defaultMethod.empty())
         options.method = pgmosaic::ParseMethod(m_oMosaic.defaultMethod);
-    const std::string bands = Option(openOptions, conn, pgmosaic::kKeyBands);
-    if (bands.empty())
-        for (int b = 1; b <= m_oMosaic.bandCount; ++b)
-            m_anItemBands.push_back(b);
-    else
-        m_anItemBands = pgmosaic::ParseBandList(bands, m_oMosaic.bandCount);
+    // Bands of the mosaic by number or name, and virtual bands (bands=, else every band and the
+    // mosaic's stored virtual bands).
+    m_aoOutputBands = pgmosaic::ParseOutputBands(Option(openOptions, conn, pgmosaic::kKeyBands),
+                                                 m_oMosaic, m_oMosaic.virtualBands);
+    for (const auto& o : m_aoOutputBands)
+        m_anItemBands.push_back(o.band);
     m_oSRS.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
     if (!m_oMosaic.srsWkt.empty())
         m_oSRS.importFromWkt(m_oMosaic.srsWkt.c_str());
@@ -220,7 +221,9 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         ApplyClientRootOptions(*m_poConn);
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
                                                   m_oCaps.itemCatalog, query);
-    m_anBuiltLevels = m_poCatalog->BuiltLevels();
+    // The mosaic-wide overview tiles show the catalog as it is: not read as of another time.
+    if (!query.asof)
+        m_anBuiltLevels = m_poCatalog->BuiltLevels();
     const char* poolSize = CPLGetConfigOption("PGMOSAIC_SOURCE_POOL_SIZE", nullptr);
     m_poCheckedCatalog = WithSourcePolicy(*m_poCatalog);
     m_poReader = std::make_unique<pgmosaic::CompositeReader>(
@@ -240,7 +243,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
                     "invalid prefetch \"" + prefetch + "\": expected none or neighbors");
     SetMetadataItem("INTERLEAVE", "PIXEL", "IMAGE_STRUCTURE");
     SetMetadataItem("MOSAIC_NAME", name.c_str());
-    SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodName(options.method));
+    SetMetadataItem("COMPOSITING_METHOD", pgmosaic::MethodText(options).c_str());
     SetMetadataItem("RESAMPLING", options.resampling.name.c_str());
 }
 
@@ -325,7 +328,7 @@ void PGMosaicDataset::LoadStatistics()
     m_bStatisticsLoaded = true;
     const auto method = m_poReader->options().method;
     if (!m_oCaps.itemStatistics || method == pgmosaic::Method::Sum ||
-        method == pgmosaic::Method::Count)
+        method == pgmosaic::Method::Count || method == pgmosaic::Method::Stdev)
         return;
     Guarded([&] {
         // Exact merges of the items' statistics: min, max, the count-weighted mean and the
@@ -388,28 +391,37 @@ CPLErr PGMosaicDataset::ReadWindow(int nXOff, int nYOff, int nXSize, int nYSize,
                                    GSpacing nLineSpace, GSpacing nBandSpace)
 {
     return Guarded([&] {
-        std::vector<int> itemBands;
+        std::vector<int> which;
         for (int b : bands)
-            itemBands.push_back(m_anItemBands[static_cast<size_t>(b - 1)]);
-        // With prefetch, a read on a zoom level's pixel grid (1:1, 1:2, 1:4, ...) comes from the
-        // composed tiles of that level.
-        const int f = nXSize / std::max(1, nBufXSize);
-        if (m_poTileCache && f >= 1 && (f & (f - 1)) == 0 && nXSize == f * nBufXSize &&
-            nYSize == f * nBufYSize && nXOff % f == 0 && nYOff % f == 0)
-        {
-            std::vector<int> zeroBased;
-            for (int b : itemBands)
-                zeroBased.push_back(b - 1);
-            m_poTileCache->Read(f, {nXOff / f, nYOff / f, nBufXSize, nBufYSize}, zeroBased, pData,
-                                eBufType, nPixelSpace, nLineSpace, nBandSpace);
-            SetMetadataItem("PREFETCH_HITS", std::to_string(m_poTileCache->Hits()).c_str(),
-                            "PGMOSAIC");
-            return;
-        }
-        m_poReader->Read({{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands,
-                         {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace},
-                         LevelFor(std::min(static_cast<double>(nXSize) / std::max(1, nBufXSize),
-                                           static_cast<double>(nYSize) / std::max(1, nBufYSize))));
+            which.push_back(b - 1);
+        // Virtual bands are computed from the composed bands they use.
+        const bool count = m_poReader->options().method == pgmosaic::Method::Count;
+        pgmosaic::ReadOutputBands(
+            m_aoOutputBands, which, nBufXSize, nBufYSize,
+            {pData, eBufType, nPixelSpace, nLineSpace, nBandSpace},
+            count ? std::nullopt : m_oMosaic.nodata,
+            [&](const std::vector<int>& itemBands, const pgmosaic::BufferSpec& buf) {
+                // With prefetch, a read on a zoom level's pixel grid (1:1, 1:2, 1:4, ...) comes
+                // from the composed tiles of that level.
+                const int f = nXSize / std::max(1, nBufXSize);
+                if (m_poTileCache && f >= 1 && (f & (f - 1)) == 0 && nXSize == f * nBufXSize &&
+                    nYSize == f * nBufYSize && nXOff % f == 0 && nYOff % f == 0)
+                {
+                    std::vector<int> zeroBased;
+                    for (int b : itemBands)
+                        zeroBased.push_back(b - 1);
+                    m_poTileCache->Read(f, {nXOff / f, nYOff / f, nBufXSize, nBufYSize},
+                                        zeroBased, buf.data, buf.type, buf.pixelSpace,
+                                        buf.lineSpace, buf.bandSpace);
+                    SetMetadataItem("PREFETCH_HITS",
+                                    std::to_string(m_poTileCache->Hits()).c_str(), "PGMOSAIC");
+                    return;
+                }
+                m_poReader->Read(
+                    {{nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize}, itemBands, buf,
+                    LevelFor(std::min(static_cast<double>(nXSize) / std::max(1, nBufXSize),
+                                      static_cast<double>(nYSize) / std::max(1, nBufYSize))));
+            });
     });
 }
 

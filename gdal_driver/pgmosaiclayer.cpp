@@ -203,6 +203,17 @@ PGMosaicItemsLayer::PGMosaicItemsLayer(PgConnection& conn, const std::string& po
 PGMosaicItemsLayer::~PGMosaicItemsLayer()
 {
     Flush();
+    // PUBLISH=AT_END: every item of the load shows at once, or none (a failed load's are
+    // removed).
+    if (!m_osBatch.empty())
+        GdalGuard(
+            [&]() -> bool {
+                m_oConn.Exec(m_bFailed ? "SELECT pgmosaic.discard($1, $2)"
+                                       : "SELECT pgmosaic.publish($1, $2)",
+                             {m_osMosaic, m_osBatch});
+                return true;
+            },
+            false);
     m_poDefn->Release();
 }
 
@@ -415,6 +426,21 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
     if (m_bFailed)
         return OGRERR_FAILURE;
     Pending p;
+    // A STAC item (GeoJSON with -oo NATIVE_DATA=YES): an item made of its assets.
+    if (const char* native = poFeature->GetNativeData())
+    {
+        CPLJSONDocument doc;
+        if (doc.LoadMemory(native) && doc.GetRoot().GetObj("assets").GetType() ==
+                                          CPLJSONObject::Type::Object)
+        {
+            p.stac = native;
+            p.path = "STAC item " + doc.GetRoot().GetString("id", "?");
+            m_aoPending.push_back(std::move(p));
+            if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())
+                return OGRERR_FAILURE;
+            return OGRERR_NONE;
+        }
+    }
     CPLJSONObject props;
     for (int i = 0; i < m_poDefn->GetFieldCount(); ++i)
     {
@@ -472,11 +498,21 @@ OGRErr PGMosaicItemsLayer::ICreateFeature(OGRFeature* poFeature)
     }
     if (p.path[0] != '/' && p.path[0] != '@' && p.path.find("://") == std::string::npos)
         p.path = CPLFormFilename(CPLGetCurrentDir(), p.path.c_str(), nullptr);
+    if (!Batch().empty())
+        props.Set("publish_batch", Batch());
     p.properties = props.Format(CPLJSONObject::PrettyFormat::Plain);
     m_aoPending.push_back(std::move(p));
     if (static_cast<int>(m_aoPending.size()) >= m_oLoad.batchSize && !Flush())
         return OGRERR_FAILURE;
     return OGRERR_NONE;
+}
+
+const std::string& PGMosaicItemsLayer::Batch()
+{
+    if (m_oLoad.publishAtEnd && m_osBatch.empty())
+        m_osBatch = CPLSPrintf("load-%lld-%d-%p", static_cast<long long>(time(nullptr)),
+                               static_cast<int>(getpid()), static_cast<void*>(this));
+    return m_osBatch;
 }
 
 OGRErr PGMosaicItemsLayer::SyncToDisk()
@@ -492,6 +528,20 @@ bool PGMosaicItemsLayer::Flush()
     batch.swap(m_aoPending);
     const bool ok = GdalGuard(
         [&]() -> bool {
+            // STAC items go their own way (pgstac.cpp); files of one raster on.
+            std::vector<Pending> stac;
+            for (auto it = batch.begin(); it != batch.end();)
+                if (!it->stac.empty())
+                {
+                    stac.push_back(std::move(*it));
+                    it = batch.erase(it);
+                }
+                else
+                    ++it;
+            if (!stac.empty())
+                FlushStac(stac);
+            if (batch.empty())
+                return true;
             // Client-side inspection, in parallel: the server needs no access to the files.
             for (auto& p : batch)
             {

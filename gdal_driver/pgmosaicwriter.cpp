@@ -61,6 +61,14 @@ LoadOptions ParseLoadOptions(CSLConstList datasetOptions, CSLConstList layerOpti
         throw Error(ErrorKind::InvalidParameter,
                     "invalid SCAN \"" + scan + "\": expected FULL or HEADER");
     o.inspect.scan = EQUAL(scan.c_str(), "FULL");
+    const std::string publish = get("PUBLISH", "IMMEDIATE");
+    if (!EQUAL(publish.c_str(), "IMMEDIATE") && !EQUAL(publish.c_str(), "AT_END"))
+        throw Error(ErrorKind::InvalidParameter,
+                    "invalid PUBLISH \"" + publish + "\": expected IMMEDIATE or AT_END");
+    o.publishAtEnd = EQUAL(publish.c_str(), "AT_END");
+    const CPLStringList assets(CSLTokenizeString2(get("ASSETS", "").c_str(), ",", 0));
+    for (int i = 0; i < assets.Count(); ++i)
+        o.stacAssets.push_back(assets[i]);
     const std::string maxBlocks = get("MAX_BLOCKS", "");
     if (!maxBlocks.empty())
     {

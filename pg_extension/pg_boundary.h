@@ -140,13 +140,15 @@ template <typename Fn> Datum CppBoundary(Fn&& body)
     pg_unreachable();
 }
 
-// What the engine's long loops check in a backend: PostgreSQL's pending interrupt (a cancel,
-// statement_timeout, a termination). Only the flag is read, from any thread; the interrupt
-// itself is served by CppBoundary once the C++ frames are gone.
+// What the engine's long loops check in a backend: a pending cancel (pg_cancel_backend,
+// statement_timeout) or termination. Only the flags are read, from any thread; the interrupt
+// itself is served by CppBoundary once the C++ frames are gone. Not InterruptPending alone:
+// it is also set for interrupts that stop nothing (a NOTIFY or cache-invalidation catch-up
+// signal, a barrier), which would fail a registration as "interrupted".
 inline Cancel BackendCancel()
 {
     Cancel c;
-    c.stop = [](void*) { return InterruptPending != 0; };
+    c.stop = [](void*) { return QueryCancelPending != 0 || ProcDiePending != 0; };
     return c;
 }
 

@@ -19,6 +19,9 @@
 #include "pg_util.h"
 #include "inspect/themes.h"
 #include "inspect/zonal_stats.h"
+#include "pg_spi_catalog.h"
+#include "read/area_reader.h"
+#include "read/composite_reader.h"
 
 extern "C"
 {
@@ -112,7 +115,10 @@ std::string ItemPathForCaller(int32 mosaicId, int64 itemId, bool forWrite)
 PGMOSAIC_SQL_FUNCTION(pgmosaic_check_expression)
 {
     const std::string text = pgmosaic::TextArg(fcinfo, 0);
-    return Int32GetDatum(pgmosaic::Expression::Parse(text).MaxBand());
+    std::vector<std::string> names;
+    if (PG_NARGS() > 1)
+        names = pgmosaic::TextArrayArg(fcinfo, 1);
+    return Int32GetDatum(pgmosaic::Expression::Parse(text, names).MaxBand());
 }
 
 // compute_theme(path text, expression text) -> jsonb: the polygons where the rule holds,
@@ -138,10 +144,101 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_item_zonal_stats)
                                  PG_GETARG_INT32(2), pgmosaic::TextArg(fcinfo, 3));
 }
 
+namespace
+{
+
+// The theme of an item made of several files: its bands composed on the mosaic's grid (alone,
+// no overview tiles; coarser when the item is larger than a theme reads) then polygonized, in
+// the mosaic's SRS. The item is looked up as the caller, writable.
+Datum ThemeOfComposedItem(int32 mosaicId, int64 itemId, const std::string& expression)
+{
+    const std::string postgis = pgmosaic::SpiPostgisSchema();
+    const auto rows = pgmosaic::SpiRows(
+        "SELECT m.name, " + postgis + ".ST_XMin(i.footprint), " + postgis +
+            ".ST_YMin(i.footprint), " + postgis + ".ST_XMax(i.footprint), " + postgis +
+            ".ST_YMax(i.footprint) FROM pgmosaic.item i JOIN pgmosaic.mosaic m ON m.id "
+            "OPERATOR(pg_catalog.=) i.mosaic_id WHERE i.mosaic_id OPERATOR(pg_catalog.=) "
+            "$1::integer AND i.id OPERATOR(pg_catalog.=) $2::bigint AND "
+            "pgmosaic.can_write(i.mosaic_id)",
+        {std::to_string(mosaicId), std::to_string(itemId)});
+    if (rows.empty() || !rows[0][0] || !rows[0][1])
+        pgmosaic::ThrowSqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                                "item " + std::to_string(itemId) + " of mosaic " +
+                                    std::to_string(mosaicId) +
+                                    " does not exist or is not writable by the current role");
+    const auto num = [&](int c) { return std::atof(rows[0][static_cast<size_t>(c)]->c_str()); };
+    const pgmosaic::Envelope env{num(1), num(2), num(3), num(4)};
+    const auto policy = pgmosaic::CurrentFileAccessPolicy();
+    if (!policy.enabled)
+        throw pgmosaic::Error(pgmosaic::ErrorKind::Permission,
+                              "computing the theme of an item needs backend file access: a "
+                              "superuser must set pgmosaic.enable_file_access = on");
+    pgmosaic::EnsureGdal();
+    const pgmosaic::MosaicInfo mosaic = pgmosaic::SpiLoadMosaic(*rows[0][0]);
+    const pgmosaic::Expression e =
+        pgmosaic::Expression::Parse(expression, pgmosaic::BandNames(mosaic));
+    if (e.MaxBand() > mosaic.bandCount)
+        throw pgmosaic::Error(pgmosaic::ErrorKind::InvalidParameter,
+                              "expression \"" + expression + "\" uses b" +
+                                  std::to_string(e.MaxBand()) + " but mosaic \"" + mosaic.name +
+                                  "\" has " + std::to_string(mosaic.bandCount) + " bands");
+    pgmosaic::ItemQuery query;
+    query.ids = "{" + std::to_string(itemId) + "}";
+    pgmosaic::SpiItemCatalog catalog(mosaic, query);
+    pgmosaic::ReadOptions read;
+    read.numThreads = 1;
+    read.cancel = pgmosaic::BackendCancel();
+    read.sourcePolicy = std::make_shared<const pgmosaic::FileAccessPolicy>(policy);
+    pgmosaic::CompositeReader reader(mosaic, catalog, read, 16);
+    // At the mosaic's resolution, or the power of two above it that keeps the raster within
+    // what a theme reads.
+    const pgmosaic::ThemeOptions themeOptions;
+    double res = mosaic.gt[1];
+    while ((env.maxx - env.minx) / res * (env.maxy - env.miny) / res >
+           static_cast<double>(themeOptions.maxPixels))
+        res *= 2;
+    OGRSpatialReference srs;
+    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    srs.importFromWkt(mosaic.srsWkt.c_str());
+    const pgmosaic::OutputGrid grid = pgmosaic::AreaGrid(mosaic, env, srs, res);
+    std::vector<int> bands;
+    for (int b = 1; b <= mosaic.bandCount; ++b)
+        bands.push_back(b);
+    pgmosaic::AreaRaster raster =
+        pgmosaic::ReadArea(reader, mosaic, {}, grid, bands, mosaic.dataType, {});
+    if (!raster.coverage.empty())
+    {
+        // A mosaic without nodata: the item's coverage is the mask.
+        raster.ds->CreateMaskBand(GMF_PER_DATASET);
+        if (raster.ds->GetRasterBand(1)->GetMaskBand()->RasterIO(
+                GF_Write, 0, 0, grid.width, grid.height, raster.coverage.data(), grid.width,
+                grid.height, GDT_Byte, 0, 0, nullptr) != CE_None)
+            throw pgmosaic::Error(pgmosaic::ErrorKind::Io, "cannot mask the composed item");
+    }
+    const auto result = pgmosaic::ComputeThemePolygons(raster.ds.get(), e, themeOptions);
+    return JsonbFromText(
+        pgmosaic::ThemeResultToJson(result).Format(CPLJSONObject::PrettyFormat::Plain));
+}
+
+bool ItemHasAssets(int32 mosaicId, int64 itemId)
+{
+    return !pgmosaic::SpiRows("SELECT 1 FROM pgmosaic.asset a WHERE a.mosaic_id "
+                              "OPERATOR(pg_catalog.=) $1::integer AND a.item_id "
+                              "OPERATOR(pg_catalog.=) $2::bigint LIMIT 1",
+                              {std::to_string(mosaicId), std::to_string(itemId)})
+                .empty();
+}
+
+} // namespace
+
 // _item_theme(mosaic_id, item_id, expression) -> jsonb: compute_theme of an item the caller
-// may write.
+// may write (in its file's coordinates), or, for an item made of several files, of its
+// composed bands (in the mosaic's).
 PGMOSAIC_SQL_FUNCTION(pgmosaic_item_theme)
 {
-    return ThemeOfFile(ItemPathForCaller(PG_GETARG_INT32(0), PG_GETARG_INT64(1), true),
-                       pgmosaic::TextArg(fcinfo, 2));
+    const int32 mosaicId = PG_GETARG_INT32(0);
+    const int64 itemId = PG_GETARG_INT64(1);
+    if (ItemHasAssets(mosaicId, itemId))
+        return ThemeOfComposedItem(mosaicId, itemId, pgmosaic::TextArg(fcinfo, 2));
+    return ThemeOfFile(ItemPathForCaller(mosaicId, itemId, true), pgmosaic::TextArg(fcinfo, 2));
 }

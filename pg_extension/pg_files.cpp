@@ -18,7 +18,10 @@ extern "C"
 #include <string>
 
 #include "cpl_json.h"
+#include "cpl_vsi.h"
 #include "gdal.h"
+
+#include "error.h"
 
 #include "inspect/file_scan.h"
 #include "inspect/inspect.h"
@@ -153,4 +156,49 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_list_rasters)
         }
     });
     return static_cast<Datum>(0);
+}
+
+// _read_json_file(path text) -> jsonb: a JSON file the backend may read (allowed roots or
+// network prefixes), for import_stac_file. At most 256 MB; a file that is not JSON is refused
+// without quoting it.
+PGMOSAIC_SQL_FUNCTION(pgmosaic_read_json_file)
+{
+    const std::string path = pgmosaic::TextArg(fcinfo, 0);
+    const auto policy = pgmosaic::CurrentFileAccessPolicy();
+    if (!policy.enabled)
+        throw pgmosaic::Error(pgmosaic::ErrorKind::Permission,
+                              "reading " + path +
+                                  " needs backend file access: a superuser must set "
+                                  "pgmosaic.enable_file_access = on");
+    pgmosaic::EnsureGdal();
+    const std::string canonical = pgmosaic::CheckPathAllowed(policy, path);
+    constexpr vsi_l_offset kMaxBytes = 256u << 20;
+    VSILFILE* fp = VSIFOpenL(canonical.c_str(), "rb");
+    if (fp == nullptr)
+        throw pgmosaic::Error(pgmosaic::ErrorKind::NotFound, "cannot open " + path);
+    std::string text;
+    char chunk[65536];
+    size_t n = 0;
+    bool tooBig = false;
+    while ((n = VSIFReadL(chunk, 1, sizeof(chunk), fp)) > 0)
+    {
+        text.append(chunk, n);
+        if (text.size() > kMaxBytes)
+        {
+            tooBig = true;
+            break;
+        }
+    }
+    VSIFCloseL(fp);
+    if (tooBig)
+        throw pgmosaic::Error(pgmosaic::ErrorKind::InvalidParameter,
+                              path + " is larger than 256 MB");
+    CPLJSONDocument doc;
+    {
+        pgmosaic::GdalErrorCollector quiet; // the parser's message quotes the file
+        if (!doc.LoadMemory(text))
+            throw pgmosaic::Error(pgmosaic::ErrorKind::InvalidParameter,
+                                  path + " is not a JSON file");
+    }
+    return JsonbDatum(text);
 }

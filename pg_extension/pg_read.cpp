@@ -118,23 +118,30 @@ struct BackendMosaic
                         "pgmosaic.enable_file_access = on (and pgmosaic.allowed_roots)");
         pgmosaic::EnsureGdal();
         pgmosaic::SpiApplyRootOptions(policy);
-        mosaic = pgmosaic::SpiLoadMosaic(name);
         auto lookup = [&](const char* key) { return options.Text(key); };
+        const pgmosaic::ItemQuery query = pgmosaic::ParseItemQuery(lookup);
+        mosaic = pgmosaic::SpiLoadMosaic(name, query.asof);
         pgmosaic::ReadOptions read = pgmosaic::ParseReadOptions(
             lookup, CPLGetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS"));
         if (options.Text(pgmosaic::kKeyMethod).empty() && !mosaic.defaultMethod.empty())
             read.method = pgmosaic::ParseMethod(mosaic.defaultMethod);
         read.cancel = pgmosaic::BackendCancel();
         read.sourcePolicy = std::make_shared<const pgmosaic::FileAccessPolicy>(policy);
-        catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, pgmosaic::ParseItemQuery(lookup));
-        builtLevels = catalog->BuiltLevels();
+        catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, query);
+        if (!query.asof) // overview tiles show the catalog as it is now
+            builtLevels = catalog->BuiltLevels();
         reader = std::make_unique<pgmosaic::CompositeReader>(mosaic, *catalog, read, kSourcePoolSize);
         type = pgmosaic::MethodDataType(read.method, mosaic.dataType);
     }
 
-    std::vector<int> Bands(const std::vector<int>& asked) const
+    // The bands asked by number, else options.bands as the driver's bands= (numbers or band
+    // names), else every band.
+    std::vector<int> Bands(const std::vector<int>& asked, const JsonOptions& options) const
     {
         std::vector<int> bands = asked;
+        if (bands.empty() && !options.Text(pgmosaic::kKeyBands).empty())
+            bands = pgmosaic::ParseBandList(options.Text(pgmosaic::kKeyBands), mosaic.bandCount,
+                                            pgmosaic::BandNames(mosaic));
         if (bands.empty())
             for (int b = 1; b <= mosaic.bandCount; ++b)
                 bands.push_back(b);
@@ -535,7 +542,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_read)
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
     const std::optional<double> resolution =
         PG_ARGISNULL(2) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(2));
-    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
+    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4), options);
     SerializedRaster raster;
     ComposeArea(m, areaWkb, srid, resolution, bands, MaxError(options),
                 [&](const pgmosaic::OutputGrid& grid, size_t n, GDALDataType type) {
@@ -554,7 +561,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_compose)
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
     const std::optional<double> resolution =
         PG_ARGISNULL(3) ? std::nullopt : std::optional<double>(PG_GETARG_FLOAT8(3));
-    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4));
+    const std::vector<int> bands = m.Bands(IntArrayArg(fcinfo, 4), options);
     ComposedArea area = ComposeArea(m, BytesArg(fcinfo, 1), PG_GETARG_INT32(2), resolution, bands,
                                     MaxError(options));
     const std::string format = Upper(pgmosaic::TextArg(fcinfo, 6));
@@ -625,7 +632,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
 {
     const JsonOptions options("");
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
-    const int band = m.Bands({PG_GETARG_INT32(2)})[0];
+    const int band = m.Bands({PG_GETARG_INT32(2)}, options)[0];
     const std::vector<std::string> points = ByteaArrayArg(fcinfo, 1);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     std::vector<double> values(points.size(), nan);
@@ -688,7 +695,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
 {
     const JsonOptions options("");
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
-    const int band = m.Bands({PG_GETARG_INT32(2)})[0];
+    const int band = m.Bands({PG_GETARG_INT32(2)}, options)[0];
     const std::vector<std::string> zones = ByteaArrayArg(fcinfo, 1);
     const bool exact = PG_GETARG_BOOL(3);
     std::vector<double> out;
@@ -730,7 +737,8 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     std::vector<int> asked;
     const std::string bandList = options.Text(pgmosaic::kKeyBands);
     if (!bandList.empty())
-        asked = pgmosaic::ParseBandList(bandList, m.mosaic.bandCount);
+        asked = pgmosaic::ParseBandList(bandList, m.mosaic.bandCount,
+                                        pgmosaic::BandNames(m.mosaic));
     else
         for (int b = 1; b <= std::min(3, m.mosaic.bandCount) && m.mosaic.bandCount != 2; ++b)
             asked.push_back(b);
@@ -740,7 +748,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
         throw Error(ErrorKind::InvalidParameter,
                     "a tile shows 1 band (gray) or 3 (red, green, blue), not " +
                         std::to_string(asked.size()));
-    const std::vector<int> bands = m.Bands(asked);
+    const std::vector<int> bands = m.Bands(asked, options);
     const int size = 256;
     const auto grid = pgmosaic::WebMercatorTileGrid(PG_GETARG_INT32(1), PG_GETARG_INT32(2),
                                                     PG_GETARG_INT32(3), size);

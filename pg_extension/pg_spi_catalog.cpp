@@ -156,14 +156,20 @@ SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& p
     return rows;
 }
 
-MosaicInfo SpiLoadMosaic(const std::string& name)
+std::string SpiPostgisSchema()
 {
-    const auto rows = SpiRows(MosaicSql(PostgisSchema(), true), {name});
+    return PostgisSchema();
+}
+
+MosaicInfo SpiLoadMosaic(const std::string& name, const std::optional<std::string>& asof)
+{
+    const auto rows = asof ? SpiRows(MosaicSql(PostgisSchema(), true, true, true), {name, asof})
+                           : SpiRows(MosaicSql(PostgisSchema(), true, true), {name});
     if (rows.empty())
         throw Error(ErrorKind::NotFound, "mosaic \"" + name +
                                              "\" does not exist or is not readable by the "
                                              "current role");
-    return ParseMosaicRow(name, RowOf(rows[0]), true);
+    return ParseMosaicRow(name, RowOf(rows[0]), true, true);
 }
 
 SpiItemCatalog::SpiItemCatalog(const MosaicInfo& mosaic, const ItemQuery& query)
@@ -183,7 +189,9 @@ void SpiItemCatalog::CheckThread() const
 std::vector<ItemRef> SpiItemCatalog::FindItems(const Envelope& env)
 {
     CheckThread();
-    const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true),
+    const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
+                                           !m_oMosaic.bandSources.empty(),
+                                           m_oQuery.asof.has_value()),
                               FindItemsParams(m_oMosaic, m_oQuery, env, true));
     std::vector<ItemRef> items;
     items.reserve(rows.size());
@@ -211,7 +219,8 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
     std::map<std::int64_t, EmptyBlocks> out;
     if (ids.empty())
         return out;
-    for (const auto& row : SpiRows(EmptyBlocksSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
+    for (const auto& row :
+         SpiRows(EmptyBlocksSql(true), {std::to_string(m_oMosaic.id), IdArray(ids)}))
         out[std::atoll(row[0].value_or("0").c_str())].push_back(ParseEmptyBlock(RowOf(row)));
     for (auto& [id, blocks] : out)
         std::sort(blocks.begin(), blocks.end());
@@ -243,6 +252,22 @@ SpiItemCatalog::FindRemoteRecords(const std::vector<std::int64_t>& ids)
         return out;
     for (const auto& row : SpiRows(RemoteRecordsSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
         out[std::atoll(row[0].value_or("0").c_str())] = ParseRemoteRecord(RowOf(row));
+    return out;
+}
+
+std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
+SpiItemCatalog::FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids)
+{
+    CheckThread();
+    std::map<std::pair<std::int64_t, std::string>, EmptyBlocks> out;
+    if (m_oMosaic.bandSources.empty() || ids.empty())
+        return out;
+    for (const auto& row :
+         SpiRows(AssetEmptyBlocksSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))
+        out[{std::atoll(row[0].value_or("0").c_str()), row[4].value_or("")}].push_back(
+            ParseEmptyBlock(RowOf(row)));
+    for (auto& [key, blocks] : out)
+        std::sort(blocks.begin(), blocks.end());
     return out;
 }
 

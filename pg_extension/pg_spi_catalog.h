@@ -24,8 +24,13 @@ namespace pgmosaic
 std::vector<std::vector<std::optional<std::string>>>
 SpiRows(const std::string& sql, const std::vector<std::optional<std::string>>& params);
 
+// PostGIS's schema, quoted.
+std::string SpiPostgisSchema();
+
 // The mosaic `name` as the caller may see it; Error(NotFound) when unknown or not visible.
-MosaicInfo SpiLoadMosaic(const std::string& name);
+// With `asof`, its extent covers the items valid then too.
+MosaicInfo SpiLoadMosaic(const std::string& name,
+                         const std::optional<std::string>& asof = std::nullopt);
 
 // Sets the path roots' GDAL options (path_root_option) for the paths under them, endpoints only
 // where `policy` (the backend's pgmosaic.allowed_network_prefixes) allows them.
@@ -40,6 +45,8 @@ public:
     std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     std::map<std::int64_t, RemoteRecord>
     FindRemoteRecords(const std::vector<std::int64_t>& ids) override;
+    std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
+    FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // The full-resolution tiles of items `ids` with statistics of band `band` (1-based) whose
     // bounds lie within `env`.
     std::vector<RecordedTile> FindRecordedTiles(const std::vector<std::int64_t>& ids,

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "pg_boundary.h"
 
 extern "C"
 {
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 }
 
@@ -43,6 +46,30 @@ inline std::string TextArg(FunctionCallInfo fcinfo, int n)
 {
     struct varlena* v = PgCall([&] { return PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(n)); });
     return std::string(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+}
+
+// The elements of a text[] argument (a NULL element as an empty string).
+inline std::vector<std::string> TextArrayArg(FunctionCallInfo fcinfo, int n)
+{
+    std::vector<std::string> out;
+    ArrayType* array = PgCall([&] { return PG_GETARG_ARRAYTYPE_P(n); });
+    Datum* values = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    PgCall([&] {
+        deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &count);
+    });
+    for (int i = 0; i < count; ++i)
+    {
+        if (nulls[i])
+        {
+            out.emplace_back();
+            continue;
+        }
+        struct varlena* v = PgCall([&] { return PG_DETOAST_DATUM_PACKED(values[i]); });
+        out.emplace_back(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+    }
+    return out;
 }
 
 // A text (or text-like varlena) Datum holding `s`.

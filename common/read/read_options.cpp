@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "conninfo.h"
+#include "cpl_string.h"
 #include "error.h"
 
 namespace pgmosaic
@@ -32,18 +33,60 @@ struct MethodEntry
     Method method;
 };
 constexpr MethodEntry kMethods[] = {
-    {"first", Method::First}, {"last", Method::Last}, {"min", Method::Min},    {"max", Method::Max},
-    {"mean", Method::Mean},   {"sum", Method::Sum},   {"count", Method::Count}};
+    {"first", Method::First},   {"last", Method::Last},   {"min", Method::Min},
+    {"max", Method::Max},       {"mean", Method::Mean},   {"sum", Method::Sum},
+    {"count", Method::Count},   {"median", Method::Median}, {"percentile", Method::Percentile},
+    {"stdev", Method::Stdev},   {"quality", Method::Quality}};
 
 } // namespace
 
 Method ParseMethod(const std::string& value)
 {
-    const std::string v = Lower(value);
+    ReadOptions o;
+    ParseMethodInto(value, o);
+    return o.method;
+}
+
+void ParseMethodInto(const std::string& value, ReadOptions& options)
+{
+    const size_t colon = value.find(':');
+    const std::string name = Lower(value.substr(0, colon));
+    const std::string arg = colon == std::string::npos ? "" : value.substr(colon + 1);
+    const std::string expected = "first, last, min, max, mean, sum, count, median, stdev, "
+                                 "percentile:<0-100> or quality:<band expression>";
     for (const auto& e : kMethods)
-        if (v == e.name)
-            return e.method;
-    throw Bad("method", value, "first, last, min, max, mean, sum or count");
+        if (name == e.name)
+        {
+            options.method = e.method;
+            if (e.method == Method::Percentile)
+            {
+                char* end = nullptr;
+                const double p = std::strtod(arg.c_str(), &end);
+                if (arg.empty() || *end != '\0' || !(p >= 0 && p <= 100))
+                    throw Bad("method", value, "percentile:<0-100>, e.g. percentile:90");
+                options.percentile = p;
+            }
+            else if (e.method == Method::Quality)
+            {
+                if (arg.find_first_not_of(" \t") == std::string::npos)
+                    throw Bad("method", value,
+                              "quality:<band expression>, e.g. quality:(nir-red)/(nir+red)");
+                options.quality = arg;
+            }
+            else if (colon != std::string::npos)
+                throw Bad("method", value, expected);
+            return;
+        }
+    throw Bad("method", value, expected);
+}
+
+std::string MethodText(const ReadOptions& options)
+{
+    if (options.method == Method::Percentile)
+        return CPLSPrintf("percentile:%.15g", options.percentile);
+    if (options.method == Method::Quality)
+        return "quality:" + options.quality;
+    return MethodName(options.method);
 }
 
 const char* MethodName(Method method)
@@ -101,8 +144,26 @@ int ParseNumThreads(const std::string& value)
     return static_cast<int>(n);
 }
 
-std::vector<int> ParseBandList(const std::string& value, int bandCount)
+int BandOfToken(const std::string& token, int bandCount, const std::vector<std::string>& names)
 {
+    const std::string t = Lower(token);
+    for (size_t k = 0; k < names.size() && static_cast<int>(k) < bandCount; ++k)
+        if (!names[k].empty() && Lower(names[k]) == t)
+            return static_cast<int>(k + 1);
+    const size_t digits = !t.empty() && t[0] == 'b' ? 1 : 0;
+    if (t.size() <= digits || t.find_first_not_of("0123456789", digits) != std::string::npos)
+        return 0;
+    const long b = std::strtol(t.c_str() + digits, nullptr, 10);
+    return b >= 1 && b <= bandCount ? static_cast<int>(b) : 0;
+}
+
+std::vector<int> ParseBandList(const std::string& value, int bandCount,
+                               const std::vector<std::string>& names)
+{
+    std::string known;
+    for (const auto& n : names)
+        if (!n.empty())
+            known += (known.empty() ? "" : ", ") + n;
     std::vector<int> bands;
     size_t start = 0;
     while (start <= value.size())
@@ -110,16 +171,20 @@ std::vector<int> ParseBandList(const std::string& value, int bandCount)
         size_t comma = value.find(',', start);
         if (comma == std::string::npos)
             comma = value.size();
-        const std::string item = value.substr(start, comma - start);
-        char* end = nullptr;
-        const long b = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || b < 1 || b > bandCount)
+        std::string item = value.substr(start, comma - start);
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back())))
+            item.pop_back();
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+            item.erase(0, 1);
+        const int b = BandOfToken(item, bandCount, names);
+        if (b == 0)
             throw Bad("bands", value,
                       "a comma-separated list of band numbers from 1 to " +
-                          std::to_string(bandCount));
-        if (std::find(bands.begin(), bands.end(), static_cast<int>(b)) != bands.end())
+                          std::to_string(bandCount) +
+                          (known.empty() ? std::string() : " or band names (" + known + ")"));
+        if (std::find(bands.begin(), bands.end(), b) != bands.end())
             throw Bad("bands", value, "each band at most once");
-        bands.push_back(static_cast<int>(b));
+        bands.push_back(b);
         start = comma + 1;
     }
     return bands;
@@ -133,6 +198,12 @@ GDALDataType MethodDataType(Method method, GDALDataType itemType)
         return GDT_Float64;
     case Method::Count:
         return GDT_UInt16;
+    case Method::Median:
+    case Method::Percentile:
+    case Method::Stdev:
+        return itemType == GDT_Float64 || itemType == GDT_Int32 || itemType == GDT_UInt32
+                   ? GDT_Float64
+                   : GDT_Float32;
     default:
         return itemType;
     }
@@ -144,7 +215,7 @@ ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& 
     ReadOptions o;
     std::string v = option(kKeyMethod);
     if (!v.empty())
-        o.method = ParseMethod(v);
+        ParseMethodInto(v, o);
     v = option(kKeyResampling);
     if (!v.empty())
         o.resampling = ParseResampling(v);
@@ -153,6 +224,16 @@ ReadOptions ParseReadOptions(const std::function<std::string(const char* key)>& 
         o.skipMissing = ParseMissing(v);
     v = option(kKeyNumThreads);
     o.numThreads = ParseNumThreads(v.empty() ? defaultThreads : v);
+    o.mask = option(kKeyMask);
+    v = option(kKeyMaxItems);
+    if (!v.empty())
+    {
+        char* end = nullptr;
+        const long n = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 1000000)
+            throw Bad("max_items", v, "a number of items from 1 to 1000000");
+        o.maxItems = static_cast<int>(n);
+    }
     return o;
 }
 

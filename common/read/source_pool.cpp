@@ -75,9 +75,8 @@ GDALDataset* SourcePool::Acquire(const ItemRef& item)
 void CheckItemUnchanged(const ItemRef& item, const VSIStatBufL* st, GDALDataset* ds)
 {
     auto changed = [&](const std::string& what) {
-        return Error(ErrorKind::Io, "item " + std::to_string(item.id) + " (" + item.path +
-                                        ") changed since it was registered: " + what +
-                                        " (pgmosaic.sync() re-inspects it)");
+        return Error(ErrorKind::Io, ItemLabel(item) + " changed since it was registered: " +
+                                        what + " (pgmosaic.sync() re-inspects it)");
     };
     if (st != nullptr)
     {
@@ -167,21 +166,25 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
         }
         catch (const Error& e)
         {
-            throw Error(e.kind(), "cannot open item " + std::to_string(item.id) + " (" +
-                                      item.path + "): " + e.what());
+            throw Error(e.kind(), "cannot open " + ItemLabel(item) + ": " + e.what());
         }
     }
     else if (!entry.source)
         entry.source.reset(
             GDALDataset::Open(item.path.c_str(), GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR));
     if (!entry.source)
-        throw Error(ErrorKind::Io, "cannot open item " + std::to_string(item.id) + " (" +
-                                       item.path + "): " + errors.Message("open failed"));
+        throw Error(ErrorKind::Io,
+                    "cannot open " + ItemLabel(item) + ": " + errors.Message("open failed"));
     CheckItemUnchanged(item, nullptr, entry.source.get());
-    if (entry.source->GetRasterCount() < m_oMosaic.bandCount)
+    // An asset gives some of the mosaic's bands; an item of one file gives them all.
+    if (item.asset.empty() && entry.source->GetRasterCount() < m_oMosaic.bandCount)
         throw Error(ErrorKind::Mismatch, "item " + std::to_string(item.id) + " (" + item.path +
                                              ") has fewer bands than its mosaic");
-    if (!IsOnMosaicGrid(m_oMosaic, item))
+    // An asset in the mosaic's SRS is read as a VRT source is, scaled to the mosaic's
+    // resolution with the read's resampling (the grid of a band of another resolution is the
+    // mosaic's, scaled); other SRSs are warped, as items are.
+    const bool scaled = !item.asset.empty() && item.srid == m_oMosaic.srid && IsNorthUp(item.gt);
+    if (!scaled && !IsOnMosaicGrid(m_oMosaic, item))
         Warp(item, entry);
     else
         entry.blocks = TiffBlockReader::Open(entry.source.get());
@@ -263,7 +266,7 @@ void SourcePool::Warp(const ItemRef& item, Entry& entry) const
     GDALWarpOptions* wo = GDALCreateWarpOptions();
     wo->hSrcDS = src;
     wo->eResampleAlg = m_oResampling.warp;
-    wo->nBandCount = m_oMosaic.bandCount;
+    wo->nBandCount = item.asset.empty() ? m_oMosaic.bandCount : src->GetRasterCount();
     wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * wo->nBandCount));
     wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * wo->nBandCount));
     bool srcHasNodata = false;

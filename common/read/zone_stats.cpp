@@ -183,7 +183,7 @@ ZoneSummary ComposedZoneStatistics(CompositeReader& reader, const MosaicInfo& mo
         return total;
 
     std::vector<Window> skip;
-    if (reader.options().method == Method::First)
+    if (reader.options().method == Method::First && !reader.Masked())
         for (const RecordedTile& t : answered)
         {
             total.Merge(SummaryOf(t));

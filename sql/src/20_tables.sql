@@ -49,7 +49,13 @@ CREATE TABLE pgmosaic.mosaic (
     constraints text,
     contact     text,
     metadata    jsonb NOT NULL DEFAULT '{}',
-    CONSTRAINT mosaic_check CHECK (begin_date <= end_date)
+    CONSTRAINT mosaic_check CHECK (begin_date <= end_date),
+    -- Items made of several files (0.3): per band, the asset it comes from (set_bands()).
+    band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array'),
+    -- Where items are transparent (0.3): a band expression (set_mask()).
+    mask        text,
+    -- Bands computed from the composed bands (0.3): name:[type:]expression (set_virtual_bands()).
+    virtual_bands text[]
 );
 COMMENT ON TABLE pgmosaic.mosaic IS 'A mosaic dataset: a grid, bands and the items composed on it.';
 COMMENT ON COLUMN pgmosaic.mosaic.origin_x IS
@@ -67,6 +73,16 @@ COMMENT ON COLUMN pgmosaic.mosaic.owner IS
     'The role that owns the mosaic: it and its members read and write it, and grant access.';
 COMMENT ON COLUMN pgmosaic.mosaic.metadata IS
     'Further descriptive metadata (FGDC fields without a column of their own).';
+COMMENT ON COLUMN pgmosaic.mosaic.mask IS
+    'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
+    'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';
+COMMENT ON COLUMN pgmosaic.mosaic.virtual_bands IS
+    'Virtual bands readers expose after the mosaic''s own, each name:expression or '
+    'name:type:expression over the composed bands (e.g. ndvi:(nir-red)/(nir+red)); Float32 '
+    'unless a type is given.';
+COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
+    'For items made of several files (assets): per band, {name, asset, band}: the band is band '
+    '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';
 
 CREATE TABLE pgmosaic.item (
     mosaic_id    integer NOT NULL REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE,
@@ -100,6 +116,8 @@ CREATE TABLE pgmosaic.item (
     overview_count integer,
     status       text NOT NULL DEFAULT 'ok'
         CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
+    -- Registered in a batch not published yet (0.3): no read shows it until publish().
+    batch        text,
     PRIMARY KEY (mosaic_id, id),
     UNIQUE (mosaic_id, path),
     CONSTRAINT item_check CHECK ((category = 'overview') = (overview_level IS NOT NULL)),
@@ -183,7 +201,8 @@ CREATE TABLE pgmosaic.tile (
     byte_length  bigint,
     empty        boolean NOT NULL,           -- absent from the file, or no valid pixel
     stats        jsonb,                      -- full resolution: [[min, max, sum, count, sum_sq], ...]
-    PRIMARY KEY (mosaic_id, item_id, level, key),
+    asset        text NOT NULL DEFAULT '',   -- the asset's file ('': the item's own)
+    PRIMARY KEY (mosaic_id, item_id, asset, level, key),
     FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
 );
 COMMENT ON TABLE pgmosaic.tile IS
@@ -206,6 +225,64 @@ COMMENT ON TABLE pgmosaic.item_remote IS
     'Items on object storage or HTTP servers: the ETag of the version registered and the byte '
     'ranges of the file GDAL reads to open it (encoded as "PGMH1", then per range an 8-byte '
     'offset, a 4-byte length, little-endian, and the bytes). Recorded at registration.';
+
+-- The files of items made of several files (assets, as a STAC item's): each gives the mosaic's
+-- bands its band sources name, at its own resolution or SRS; the item's row holds its first
+-- asset's file facts, its footprint the union of the assets'.
+CREATE TABLE pgmosaic.asset (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    name         text NOT NULL CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_-]*$'),
+    path         pgmosaic.pathref NOT NULL,
+    bands        integer[],                  -- the file's bands the item takes (NULL: all)
+    footprint    geometry NOT NULL,          -- in the mosaic's SRID
+    srid         integer NOT NULL,            -- the file's own SRID
+    geotransform double precision[] NOT NULL CHECK (cardinality(geotransform) = 6),
+    width        integer NOT NULL CHECK (width > 0),
+    height       integer NOT NULL CHECK (height > 0),
+    band_count   integer NOT NULL,
+    data_type    text NOT NULL,
+    nodata       double precision,
+    driver       text,
+    file_size    bigint,
+    file_mtime   timestamptz,
+    min_pixel_size double precision CHECK (min_pixel_size > 0),
+    band_info    jsonb,
+    statistics   jsonb,
+    is_cog       boolean,
+    block_width  integer,
+    block_height integer,
+    overview_count integer,
+    status       text NOT NULL DEFAULT 'ok'
+        CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
+    PRIMARY KEY (mosaic_id, item_id, name),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.asset IS
+    'The files of items made of several files (assets): one row per asset, with what '
+    'registration recorded of its file. Items of one file have none.';
+COMMENT ON COLUMN pgmosaic.asset.bands IS 'The bands of the file the item takes; NULL: all.';
+COMMENT ON COLUMN pgmosaic.asset.band_info IS
+    'Per band of the file: data_type, nodata, description, color_interp.';
+CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
+
+-- Versions (0.3): every row of the primary items and of their assets as it stood over time
+-- (valid: from the transaction that wrote it to the one that changed or removed it), recorded
+-- by triggers; reads with asof= read these. Changing pgmosaic.item or pgmosaic.asset: change
+-- these alike.
+CREATE TABLE pgmosaic.item_version (LIKE pgmosaic.item);
+ALTER TABLE pgmosaic.item_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.item_version IS
+    'Every version of the primary items'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX item_version_item_idx ON pgmosaic.item_version (mosaic_id, id, lower(valid));
+CREATE INDEX item_version_footprint_idx ON pgmosaic.item_version USING gist (footprint);
+CREATE TABLE pgmosaic.asset_version (LIKE pgmosaic.asset);
+ALTER TABLE pgmosaic.asset_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.asset_version IS
+    'Every version of the assets'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX asset_version_item_idx ON pgmosaic.asset_version (mosaic_id, item_id, lower(valid));
 
 -- DAD: thematic rules, and the polygons where they hold.
 CREATE TABLE pgmosaic.theme_rule (
@@ -248,3 +325,6 @@ SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_remote', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_version', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset_version', '');

@@ -291,13 +291,13 @@ BEGIN
                                         file_size, file_mtime, priority, attributes, acquired,
                                         cloud_cover, category, overview_level, min_pixel_size,
                                         max_pixel_size, bands, statistics, is_cog, block_width,
-                                        block_height, overview_count, status)
+                                        block_height, overview_count, status, batch)
         VALUES (m.id, ref, it.footprint, it.srid, it.geotransform, it.width, it.height,
                 it.band_count, it.data_type, it.nodata, it.driver, it.file_size,
                 it.file_mtime, COALESCE(props.priority, 0), COALESCE(props.attributes, '{}'),
                 props.acquired, props.cloud_cover, props.category, props.overview_level,
                 it.min_pixel_size, props.max_pixel_size, it.bands, it.statistics, it.is_cog,
-                it.block_width, it.block_height, it.overview_count, 'ok')
+                it.block_width, it.block_height, it.overview_count, 'ok', props.batch)
         RETURNING i.id INTO new_id;
     ELSE
         UPDATE pgmosaic.item i
@@ -513,6 +513,7 @@ BEGIN
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
+                WHEN 'publish_batch' THEN props.batch := v #>> '{}';
                 WHEN 'built_from' THEN built_from := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';

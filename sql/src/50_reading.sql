@@ -44,7 +44,7 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
                 ORDER BY i.priority DESC, i.id DESC;
         ELSE
             RETURN QUERY
@@ -54,7 +54,7 @@ BEGIN
                        i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
                 FROM pgmosaic.item i
                 LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary'
+                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
                   AND i.footprint OPERATOR(pgmosaic.&&) area
                   AND ST_Intersects(i.footprint, area)
                 ORDER BY i.priority DESC, i.id DESC;
@@ -72,7 +72,7 @@ BEGIN
              'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
              'item.statistics '
              'FROM (SELECT * FROM pgmosaic.item AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary''';
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
     IF area IS NOT NULL THEN
         query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
                        || ' AND ST_Intersects(i.footprint, $2)';
@@ -221,13 +221,25 @@ CREATE OR REPLACE FUNCTION pgmosaic.file_list(mosaic text, broken_only boolean D
     LANGUAGE sql STABLE
     SET search_path FROM CURRENT
 AS $$
-    SELECT f.id, f.path, f.resolved_path, f.status
-    FROM pgmosaic.footprints(mosaic, broken_only) f
-    ORDER BY f.id
+    -- Items of one file, and the files of items made of several.
+    SELECT l.id, l.path, l.resolved_path, l.status
+    FROM (SELECT f.id, f.path, f.resolved_path, f.status, NULL::text AS asset
+          FROM pgmosaic.footprints(mosaic, broken_only) f
+          WHERE NOT EXISTS (SELECT 1 FROM pgmosaic.asset x
+                            WHERE x.mosaic_id = (pgmosaic._mosaic(mosaic)).id
+                              AND x.item_id = f.id)
+          UNION ALL
+          SELECT x.item_id, x.path, r.resolved, x.status, x.name
+          FROM pgmosaic.asset x
+          CROSS JOIN LATERAL (SELECT pgmosaic._resolve_or_null(x.path) AS resolved) r
+          WHERE x.mosaic_id = (pgmosaic._mosaic(mosaic)).id
+            AND (NOT broken_only OR r.resolved IS NULL OR x.status IN ('missing', 'unreadable'))
+         ) l
+    ORDER BY l.id, l.asset NULLS FIRST
 $$;
 COMMENT ON FUNCTION pgmosaic.file_list(text, boolean) IS
-    'The file list of a mosaic (resolved paths, e.g. for gdalbuildvrt -input_file_list); '
-    'broken_only as in footprints().';
+    'The file list of a mosaic (resolved paths, e.g. for gdalbuildvrt -input_file_list), every '
+    'file of items made of several files included; broken_only as in footprints().';
 
 -- The mosaic's own quadtree: at the native zoom (20) a tile is tile_size x tile_size pixels
 -- of the mosaic grid; each zoom up doubles the tile side. The grid anchor is a tile corner at

@@ -86,12 +86,12 @@ BEGIN
                  WHERE (o.path, o.footprint, o.srid, o.geotransform, o.width, o.height,
                         o.band_count, o.data_type, o.nodata, o.file_size, o.file_mtime,
                         o.priority, o.attributes, o.acquired, o.cloud_cover, o.category,
-                        o.overview_level, o.max_pixel_size, o.status)
+                        o.overview_level, o.max_pixel_size, o.status, o.batch)
                        IS DISTINCT FROM
                        (n.path, n.footprint, n.srid, n.geotransform, n.width, n.height,
                         n.band_count, n.data_type, n.nodata, n.file_size, n.file_mtime,
                         n.priority, n.attributes, n.acquired, n.cloud_cover, n.category,
-                        n.overview_level, n.max_pixel_size, n.status)
+                        n.overview_level, n.max_pixel_size, n.status, n.batch)
                  GROUP BY n.mosaic_id LOOP
             PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
         END LOOP;
@@ -112,6 +112,59 @@ DROP TRIGGER IF EXISTS item_dirty_delete ON pgmosaic.item;
 CREATE TRIGGER item_dirty_delete AFTER DELETE ON pgmosaic.item
     REFERENCING OLD TABLE AS old_items
     FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._item_dirty();
+
+-- The files of items made of several files (assets): one added, removed or re-pointed changes
+-- what its item shows (the item's own row may not change).
+CREATE OR REPLACE FUNCTION pgmosaic._asset_dirty() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        FOR r IN SELECT n.mosaic_id, ST_Collect(n.footprint) AS area,
+                        array_agg(DISTINCT n.item_id) AS ids
+                 FROM new_assets n GROUP BY n.mosaic_id LOOP
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
+        END LOOP;
+    ELSIF TG_OP = 'DELETE' THEN
+        FOR r IN SELECT o.mosaic_id, ST_Collect(o.footprint) AS area,
+                        array_agg(DISTINCT o.item_id) AS ids
+                 FROM old_assets o GROUP BY o.mosaic_id LOOP
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
+        END LOOP;
+    ELSE
+        FOR r IN SELECT n.mosaic_id,
+                        ST_Collect(ARRAY_AGG(o.footprint) || ARRAY_AGG(n.footprint)) AS area,
+                        array_agg(DISTINCT n.item_id) AS ids
+                 FROM new_assets n JOIN old_assets o ON o.mosaic_id = n.mosaic_id
+                      AND o.item_id = n.item_id AND o.name = n.name
+                 WHERE (o.path, o.footprint, o.geotransform, o.file_size, o.file_mtime,
+                        o.status, o.bands)
+                       IS DISTINCT FROM
+                       (n.path, n.footprint, n.geotransform, n.file_size, n.file_mtime,
+                        n.status, n.bands)
+                 GROUP BY n.mosaic_id LOOP
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS asset_dirty_insert ON pgmosaic.asset;
+CREATE TRIGGER asset_dirty_insert AFTER INSERT ON pgmosaic.asset
+    REFERENCING NEW TABLE AS new_assets
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._asset_dirty();
+DROP TRIGGER IF EXISTS asset_dirty_update ON pgmosaic.asset;
+CREATE TRIGGER asset_dirty_update AFTER UPDATE ON pgmosaic.asset
+    REFERENCING OLD TABLE AS old_assets NEW TABLE AS new_assets
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._asset_dirty();
+DROP TRIGGER IF EXISTS asset_dirty_delete ON pgmosaic.asset;
+CREATE TRIGGER asset_dirty_delete AFTER DELETE ON pgmosaic.asset
+    REFERENCING OLD TABLE AS old_assets
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._asset_dirty();
 
 -- Path roots: a root added, moved or removed changes where every item under it reads from.
 CREATE OR REPLACE FUNCTION pgmosaic._path_root_dirty() RETURNS trigger
@@ -146,8 +199,8 @@ CREATE OR REPLACE FUNCTION pgmosaic._mosaic_dirty() RETURNS trigger
     SET search_path FROM CURRENT
 AS $$
 BEGIN
-    IF (OLD.default_sort, OLD.default_method, OLD.nodata)
-       IS DISTINCT FROM (NEW.default_sort, NEW.default_method, NEW.nodata) THEN
+    IF (OLD.default_sort, OLD.default_method, OLD.nodata, OLD.mask)
+       IS DISTINCT FROM (NEW.default_sort, NEW.default_method, NEW.nodata, NEW.mask) THEN
         PERFORM pgmosaic._mark_dirty(NEW.id, NEW.boundary, '{}', 'mosaic');
     END IF;
     RETURN NULL;
@@ -155,7 +208,7 @@ END
 $$;
 
 DROP TRIGGER IF EXISTS mosaic_dirty ON pgmosaic.mosaic;
-CREATE TRIGGER mosaic_dirty AFTER UPDATE OF default_sort, default_method, nodata
+CREATE TRIGGER mosaic_dirty AFTER UPDATE OF default_sort, default_method, nodata, mask
     ON pgmosaic.mosaic
     FOR EACH ROW EXECUTE FUNCTION pgmosaic._mosaic_dirty();
 

@@ -19,6 +19,11 @@ COMMENT ON FUNCTION pgmosaic.overview_levels(text) IS
 
 CREATE OR REPLACE FUNCTION pgmosaic.check_expression(expression text) RETURNS integer
     AS 'MODULE_PATHNAME', 'pgmosaic_check_expression' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION pgmosaic.check_expression(expression text, band_names text[])
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'pgmosaic_check_expression' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION pgmosaic.check_expression(text, text[]) IS
+    'check_expression where bands may also be named: band_names[k] names band k.';
 COMMENT ON FUNCTION pgmosaic.check_expression(text) IS
     'Checks a band expression (numbers, b1..bn, + - * /, comparisons, and/or/not); returns the '
     'highest band it uses, or fails naming the position of the problem.';
@@ -220,7 +225,11 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
-    bands integer := pgmosaic.check_expression(expression);
+    -- A mosaic of items of several files names its bands.
+    bands integer := CASE WHEN m.band_sources IS NULL THEN pgmosaic.check_expression(expression)
+                          ELSE pgmosaic.check_expression(expression,
+                                   ARRAY(SELECT e ->> 'name'
+                                         FROM jsonb_array_elements(m.band_sources) e)) END;
     it record;
     done integer := 0;
 BEGIN
@@ -237,7 +246,10 @@ BEGIN
             WHERE t.mosaic_id = m.id AND t.item_id = it.id AND t.theme = add_theme_rule.theme;
             INSERT INTO pgmosaic.theme (mosaic_id, theme, class, item_id, polygon, area, pixels)
             SELECT m.id, add_theme_rule.theme, add_theme_rule.theme, it.id,
-                   ST_Transform(ST_GeomFromText(p ->> 'wkt', i.srid), m.srid),
+                   -- an item of several files: composed in the mosaic's SRS
+                   ST_Transform(ST_GeomFromText(p ->> 'wkt', CASE WHEN EXISTS (
+                       SELECT 1 FROM pgmosaic.asset x WHERE x.mosaic_id = m.id
+                         AND x.item_id = it.id) THEN m.srid ELSE i.srid END), m.srid),
                    (p ->> 'area')::double precision, (p ->> 'pixels')::bigint
             FROM pgmosaic.item i,
                  jsonb_array_elements(pgmosaic._item_theme(m.id, it.id, expression)) p

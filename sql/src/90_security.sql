@@ -40,6 +40,9 @@ ALTER TABLE pgmosaic.tile ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.item_remote ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.asset ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.item_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.asset_version ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.dirty_area ENABLE ROW LEVEL SECURITY;
 
 -- Mosaics. (SELECT pgmosaic.is_admin()): evaluated once per query, not per row.
@@ -70,8 +73,8 @@ DROP POLICY IF EXISTS grant_delete ON pgmosaic.mosaic_grant;
 CREATE POLICY grant_delete ON pgmosaic.mosaic_grant FOR DELETE
     USING ((SELECT pgmosaic.is_admin()) OR pgmosaic.is_owner(mosaic_id));
 
--- The rows of a mosaic (items, their remote records, DRAD tiles, themes, theme rules): read with
--- the mosaic, written
+-- The rows of a mosaic (items, their assets and remote records, DRAD tiles, themes, theme
+-- rules): read with the mosaic, written
 -- only with write access to it. Separate policies per command rather than one FOR ALL: a
 -- SELECT evaluates the read policy only, and a read grant never lets a row be changed. The
 -- mosaics a query may write are found once per query (a hashed subplan over mosaic).
@@ -81,7 +84,8 @@ DECLARE
     writable constant text :=
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
-    FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule', 'dirty_area'] LOOP
+    FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule', 'dirty_area',
+                             'asset', 'item_version', 'asset_version'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -119,7 +123,8 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 -- mosaics they may write; path roots (where every item of a root points) are the admins'.
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
                 pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote,
-                pgmosaic.path_root_option, pgmosaic.dirty_area
+                pgmosaic.path_root_option, pgmosaic.dirty_area, pgmosaic.asset,
+                pgmosaic.item_version, pgmosaic.asset_version
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -127,19 +132,20 @@ GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               nodata, created, origin_x, origin_y, tile_size, band_descriptions, color_interp,
               default_sort, default_method, boundary, owner, title, abstract, purpose, keywords,
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
-              contact, metadata)
+              contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
-                                pgmosaic.item_remote
+                                pgmosaic.item_remote, pgmosaic.asset, pgmosaic.item_version,
+                                pgmosaic.asset_version
     TO pgmosaic_writer;
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
               default_sort, default_method, boundary, title, abstract, purpose, keywords,
               place_keywords, source_date, begin_date, end_date, publication_date, constraints,
-              contact, metadata)
+              contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 -- Dirty areas are inserted by the catalog's triggers as the role changing the items (under
 -- the write policy), never updated; writers of a mosaic may delete its old ones.
@@ -173,6 +179,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.can_write(integer),
     pgmosaic.gdal_version(),
     pgmosaic.check_expression(text),
+    pgmosaic.check_expression(text, text[]),
     pgmosaic._mosaic(text),
     pgmosaic._in_srid(geometry, integer),
     pgmosaic._check_fragment(text, text),
@@ -183,6 +190,8 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.resolve(pgmosaic.pathref),
     pgmosaic.resolve_path(text),
     pgmosaic.items(text, geometry, text, tstzrange, text, bigint[]),
+    pgmosaic.items(text, geometry, text, tstzrange, text, bigint[], timestamptz),
+    pgmosaic._extent_asof(integer, timestamptz),
     pgmosaic.tiles(text, geometry, integer),
     pgmosaic.summary(text, geometry, integer, boolean),
     pgmosaic.search(text[], text[], daterange, geometry, text),
@@ -251,15 +260,38 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.repair_paths(text, text, text),
     pgmosaic.check(text, boolean),
     pgmosaic.sync(text, boolean),
+    pgmosaic._sync_assets(pgmosaic.mosaic, boolean),
     pgmosaic.grant_access(text, text, text),
     pgmosaic.revoke_access(text, text, text),
     pgmosaic.add_theme_rule(text, text, text, boolean),
-    pgmosaic._mark_dirty(integer, geometry, bigint[], text)
+    pgmosaic._mark_dirty(integer, geometry, bigint[], text),
+    pgmosaic._type_union(text, text),
+    pgmosaic._color_of_name(text),
+    pgmosaic._item_props(text, jsonb),
+    pgmosaic._store_tiles(integer, bigint, text, jsonb),
+    pgmosaic._store_item_themes(integer, bigint),
+    pgmosaic.set_bands(text, text[]),
+    pgmosaic.set_mask(text, text),
+    pgmosaic._record_item_version(),
+    pgmosaic.publish(text, text),
+    pgmosaic.discard(text, text),
+    pgmosaic._record_asset_version(),
+    pgmosaic.set_virtual_bands(text, text[]),
+    pgmosaic.register_item(text, jsonb, jsonb, text),
+    pgmosaic.add_item(text, jsonb, jsonb, text),
+    pgmosaic._stac_features(jsonb),
+    pgmosaic._stac_href(text, text),
+    pgmosaic._stac_assets(jsonb, text[], text),
+    pgmosaic._stac_properties(jsonb),
+    pgmosaic._stac_collection(text, text[], integer),
+    pgmosaic.import_stac(text, jsonb, text[], text, text, boolean)
     TO pgmosaic_writer;
 
 -- Reading pixels of any file by its path: admins only. Everyone else reads pixels through
 -- the items of the mosaics they may see (_item_zonal_stats, _item_theme).
 GRANT EXECUTE ON FUNCTION
     pgmosaic.zonal_stats(text, integer, text),
-    pgmosaic.compute_theme(text, text)
+    pgmosaic.compute_theme(text, text),
+    pgmosaic._read_json_file(text),
+    pgmosaic.import_stac_file(text, text, text[], text, boolean)
     TO pgmosaic_admin;

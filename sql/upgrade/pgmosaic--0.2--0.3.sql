@@ -73,3 +73,85 @@ COMMENT ON TABLE pgmosaic.path_root_option IS
     'headers that carry credentials are refused): credentials come from GDAL''s usual sources. An '
     'endpoint is used only where the reader''s network prefixes allow it as /vsicurl/ URLs.';
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.path_root_option', '');
+
+-- Items made of several files (assets): the mosaic's band sources, the asset table, and DRAD
+-- tiles recorded per asset ('' for an item's own file).
+ALTER TABLE pgmosaic.mosaic
+    ADD COLUMN band_sources jsonb CHECK (jsonb_typeof(band_sources) = 'array');
+COMMENT ON COLUMN pgmosaic.mosaic.band_sources IS
+    'For items made of several files (assets): per band, {name, asset, band}: the band is band '
+    '"band" of each item''s asset "asset" (see set_bands()); NULL: every item is one file.';
+ALTER TABLE pgmosaic.mosaic ADD COLUMN mask text, ADD COLUMN virtual_bands text[];
+COMMENT ON COLUMN pgmosaic.mosaic.virtual_bands IS
+    'Virtual bands readers expose after the mosaic''s own, each name:expression or '
+    'name:type:expression over the composed bands (e.g. ndvi:(nir-red)/(nir+red)); Float32 '
+    'unless a type is given.';
+COMMENT ON COLUMN pgmosaic.mosaic.mask IS
+    'A band expression true where an item''s pixels are transparent, as nodata is (e.g. '
+    'bit(qa, 3) or bit(qa, 4); scl in (3, 8, 9, 10)); the reads'' mask= overrides it.';
+ALTER TABLE pgmosaic.tile ADD COLUMN asset text NOT NULL DEFAULT '';
+ALTER TABLE pgmosaic.tile DROP CONSTRAINT tile_pkey,
+    ADD PRIMARY KEY (mosaic_id, item_id, asset, level, key);
+CREATE TABLE pgmosaic.asset (
+    mosaic_id    integer NOT NULL,
+    item_id      bigint NOT NULL,
+    name         text NOT NULL CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_-]*$'),
+    path         pgmosaic.pathref NOT NULL,
+    bands        integer[],
+    footprint    geometry NOT NULL,
+    srid         integer NOT NULL,
+    geotransform double precision[] NOT NULL CHECK (cardinality(geotransform) = 6),
+    width        integer NOT NULL CHECK (width > 0),
+    height       integer NOT NULL CHECK (height > 0),
+    band_count   integer NOT NULL,
+    data_type    text NOT NULL,
+    nodata       double precision,
+    driver       text,
+    file_size    bigint,
+    file_mtime   timestamptz,
+    min_pixel_size double precision CHECK (min_pixel_size > 0),
+    band_info    jsonb,
+    statistics   jsonb,
+    is_cog       boolean,
+    block_width  integer,
+    block_height integer,
+    overview_count integer,
+    status       text NOT NULL DEFAULT 'ok'
+        CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
+    PRIMARY KEY (mosaic_id, item_id, name),
+    FOREIGN KEY (mosaic_id, item_id) REFERENCES pgmosaic.item (mosaic_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE pgmosaic.asset IS
+    'The files of items made of several files (assets): one row per asset, with what '
+    'registration recorded of its file. Items of one file have none.';
+COMMENT ON COLUMN pgmosaic.asset.bands IS 'The bands of the file the item takes; NULL: all.';
+COMMENT ON COLUMN pgmosaic.asset.band_info IS
+    'Per band of the file: data_type, nodata, description, color_interp.';
+CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');
+
+-- Items registered in a batch published at once (publish()).
+ALTER TABLE pgmosaic.item ADD COLUMN batch text;
+
+-- Versions (0.3): every row of the primary items and of their assets as it stood over time
+-- (valid: from the transaction that wrote it to the one that changed or removed it), recorded
+-- by triggers; reads with asof= read these. Changing pgmosaic.item or pgmosaic.asset: change
+-- these alike.
+CREATE TABLE pgmosaic.item_version (LIKE pgmosaic.item);
+ALTER TABLE pgmosaic.item_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.item_version IS
+    'Every version of the primary items'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX item_version_item_idx ON pgmosaic.item_version (mosaic_id, id, lower(valid));
+CREATE INDEX item_version_footprint_idx ON pgmosaic.item_version USING gist (footprint);
+CREATE TABLE pgmosaic.asset_version (LIKE pgmosaic.asset);
+ALTER TABLE pgmosaic.asset_version ADD COLUMN valid tstzrange NOT NULL,
+    ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
+COMMENT ON TABLE pgmosaic.asset_version IS
+    'Every version of the assets'' rows, valid over a time range (the reads'' asof=).';
+CREATE INDEX asset_version_item_idx ON pgmosaic.asset_version (mosaic_id, item_id, lower(valid));
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_version', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset_version', '');
+-- The items of an upgraded catalog: valid since the upgrade.
+INSERT INTO pgmosaic.item_version
+SELECT i.*, tstzrange(now(), NULL) FROM pgmosaic.item i WHERE i.category = 'primary';

@@ -452,6 +452,60 @@ def test_sort_center_puts_the_item_nearest_the_window_centre_on_top(scenes):
     assert int(ds.ReadAsArray(2, 2, 10, 10).min()) != 40
 
 
+def test_arcgis_orders_north_west_viewpoint_and_attribute_distance(scenes):
+    db, ids = scenes
+    m = db.mosaic("scenes")
+    # At (25, 5) all four overlap; mosaic order puts the right-only scene (registered last) on top.
+    assert pixel(gdal.Open(m), 25) == 40
+    # North-west: the full scenes' centres are nearer the mosaic's top-left corner; among them
+    # the mosaic order (the last registered, c) breaks the tie.
+    assert pixel(gdal.Open(m + " sort=northwest"), 25) == 30
+    # A viewpoint near the right edge: the right-only scene's centre is nearest.
+    gt = gdal.Open(m).GetGeoTransform()
+    x, y = gt[0] + 38 * gt[1], gt[3] + 10 * gt[5]
+    assert pixel(gdal.Open(m + f" sort=viewpoint:{x},{y}"), 25) == 40
+    x0 = gt[0] + 1 * gt[1]
+    assert pixel(gdal.Open(m + f" sort=viewpoint:{x0},{y}"), 25) == 30
+    # By attribute distance: a column, or a numeric attribute (closest to nadir); items without
+    # it (or with a value that is not a number) go last.
+    assert pixel(gdal.Open(m + " sort=closest:cloud_cover=0"), 25) == 20
+    assert pixel(gdal.Open(m + " sort=closest:cloud_cover=45"), 25) == 30
+    before = db.query("SELECT id, attributes::text FROM pgmosaic.item WHERE id = ANY(%s)",
+                      (ids,))
+    try:
+        for item, nadir in zip(ids, ['"3.5"', '12', '"n/a"']):
+            db.query("UPDATE pgmosaic.item SET attributes = jsonb_build_object('view:off_nadir', "
+                     "%s::jsonb) WHERE id = %s", (nadir, item))
+        assert pixel(gdal.Open(m + " sort=closest:view:off_nadir=0"), 25) == 10
+        assert pixel(gdal.Open(m + " sort=closest:view:off_nadir=11"), 25) == 20
+    finally:
+        for item, attributes in before:
+            db.query("UPDATE pgmosaic.item SET attributes = %s::jsonb WHERE id = %s",
+                     (attributes, item))
+    for bad, problem in [("viewpoint:1", "2 comma-separated numbers"),
+                         ("closest:cloud_cover=x", "expected a number"),
+                         ("closest:a'b=1", "closest:<column or attribute>=<number>")]:
+        with pytest.raises(RuntimeError, match=problem):
+            gdal.OpenEx(m, gdal.OF_RASTER, open_options=[f"SORT={bad}"])
+
+
+def test_an_item_is_drawn_only_up_to_its_max_pixel_size(scenes):
+    db, ids = scenes
+    m = db.mosaic("scenes")
+    res = gdal.Open(m).GetGeoTransform()[1]
+    db.query("UPDATE pgmosaic.item SET max_pixel_size = %s WHERE id = %s", (1.5 * res, ids[3]))
+    try:
+        ds = gdal.Open(m)
+        # At full resolution the right-only scene (registered last) is on top ...
+        assert int(ds.ReadAsArray(20, 0, 20, 20)[4, 4]) == 40
+        # ... at half resolution (pixels of 2 x res) it is left out: the scenes under it show.
+        half = ds.ReadAsArray(20, 0, 20, 20, buf_xsize=10, buf_ysize=10)
+        assert set(np.unique(half).tolist()) == {30}
+        assert int(ds.ReadAsArray(20, 0, 20, 20, buf_xsize=15, buf_ysize=15)[3, 3]) == 40
+    finally:
+        db.query("UPDATE pgmosaic.item SET max_pixel_size = NULL WHERE id = %s", (ids[3],))
+
+
 def test_bad_query_options_fail_at_open_with_their_problem(scenes):
     db, _ = scenes
     m = db.mosaic("scenes")

@@ -49,8 +49,8 @@ def test_database_without_the_extension(db, cluster):
 
 
 def test_unsupported_option_is_named(db):
-    assert 'invalid method "median": expected first, last, min, max, mean, sum or count' in \
-        open_error(db.mosaic("m") + " method=median")
+    assert 'invalid method "mode": expected first, last, min, max, mean, sum, count, median, ' \
+        in open_error(db.mosaic("m") + " method=mode")
 
 
 def test_pixels_are_read_only(db, datadir):

@@ -39,6 +39,21 @@ ln -s "$outside/secret.tif" "$data/escape.tif"
 gdal_translate -q -of COG "$data/a.tif" "$data/cog.tif"
 mk -of GTiff -outsize 40 10 -bands 3 -ot Byte -burn 6 -a_srs EPSG:32631 \
    -a_ullr 500200 5000000 500600 4999900 -a_nodata 0 "$data/wide.tif"
+# Items made of several files (assets.sql): one file per band, qa at 20 m, a second scene
+# east of the first without qa, and a Float32 band.
+mkdir -p "$data/scene1" "$data/scene2"
+mk -of GTiff -outsize 20 10 -bands 1 -ot UInt16 -burn 100 -a_srs EPSG:32631 \
+   -a_ullr 500000 5000000 500200 4999900 -a_nodata 0 "$data/scene1/red.tif"
+mk -of GTiff -outsize 20 10 -bands 1 -ot UInt16 -burn 200 -a_srs EPSG:32631 \
+   -a_ullr 500000 5000000 500200 4999900 -a_nodata 0 "$data/scene1/nir.tif"
+mk -of GTiff -outsize 10 5 -bands 1 -ot UInt16 -burn 8 -a_srs EPSG:32631 \
+   -a_ullr 500000 5000000 500200 4999900 "$data/scene1/qa.tif"
+mk -of GTiff -outsize 20 10 -bands 1 -ot UInt16 -burn 110 -a_srs EPSG:32631 \
+   -a_ullr 500200 5000000 500400 4999900 -a_nodata 0 "$data/scene2/red.tif"
+mk -of GTiff -outsize 20 10 -bands 1 -ot UInt16 -burn 210 -a_srs EPSG:32631 \
+   -a_ullr 500200 5000000 500400 4999900 -a_nodata 0 "$data/scene2/nir.tif"
+mk -of GTiff -outsize 20 10 -bands 1 -ot Float32 -burn 0.5 -a_srs EPSG:32631 \
+   -a_ullr 500200 5000000 500400 4999900 "$data/scene2/float.tif"
 mkdir -p "$data/dir/deeper" "$data/work"
 cp "$data/a.tif" "$data/dir/x1.tif"
 cp "$data/b.tif" "$data/dir/x2.TIF"

@@ -62,13 +62,56 @@ TEST(Expression, ErrorsNameThePosition)
     EXPECT_EQ(ParseError("b1 >"), "invalid expression \"b1 >\" at character 5: unexpected end");
     EXPECT_EQ(ParseError("b1 > 2)"),
               "invalid expression \"b1 > 2)\" at character 7: unexpected \")\"");
-    EXPECT_NE(ParseError("system('x')").find("expected a number, a band"), std::string::npos);
+    EXPECT_NE(ParseError("system('x')").find("unknown name \"system\""), std::string::npos);
+    EXPECT_NE(ParseError("(x) > 1").find("unknown name \"x\""), std::string::npos);
+    EXPECT_NE(ParseError("'x' > 1").find("expected a number, a band"), std::string::npos);
     EXPECT_NE(ParseError("b0 > 1").find("band numbers start at b1"), std::string::npos);
     EXPECT_NE(ParseError("b1x > 1").find("unknown name"), std::string::npos);
     EXPECT_NE(
         ParseError(std::string(100, '(') + "1" + std::string(100, ')')).find("nested too deeply"),
         std::string::npos);
     EXPECT_EQ(Expression::Parse("b3 + b12 > 0").MaxBand(), 12);
+}
+
+TEST(Expression, NamesBitsListsAndNamedValues)
+{
+    const std::vector<std::string> names{"blue", "red", "nir", "qa"};
+    const std::vector<double> red{10, 20, 30}, nir{30, 20, 10}, qa{0, 8, 26};
+    const std::vector<const double*> bands{nullptr, red.data(), nir.data(), qa.data()};
+    auto eval = [&](const std::string& text, const std::vector<double>& vars = {}) {
+        return Expression::Parse(text, names, {"cloud_cover", "acquired"}).Evaluate(bands, 3, vars);
+    };
+    EXPECT_EQ(eval("(NIR - red) / (nir + red)"), (std::vector<double>{0.5, 0, -0.5}));
+    EXPECT_EQ(eval("b2 + b3"), (std::vector<double>{40, 40, 40})); // numbers still work
+    EXPECT_EQ(eval("qa & 26 != 0"), (std::vector<double>{0, 1, 1}));
+    EXPECT_EQ(eval("qa & 2"), (std::vector<double>{0, 0, 2}));
+    EXPECT_EQ(eval("qa | 1"), (std::vector<double>{1, 9, 27}));
+    EXPECT_EQ(eval("bit(qa, 3)"), (std::vector<double>{0, 1, 1}));
+    EXPECT_EQ(eval("bit(qa, 1) or bit(qa, 4)"), (std::vector<double>{0, 0, 1}));
+    EXPECT_EQ(eval("qa in (8, 9, 10)"), (std::vector<double>{0, 1, 0}));
+    EXPECT_EQ(eval("not red in (10, -1, 30)"), (std::vector<double>{0, 1, 0}));
+    EXPECT_EQ(eval("nir - cloud_cover", {5, 0}), (std::vector<double>{25, 15, 5}));
+    // Bands and named values used
+    const Expression e = Expression::Parse("nir > 2 and bit(qa, 1) and acquired > 0", names,
+                                           {"cloud_cover", "acquired"});
+    EXPECT_EQ(e.Bands(), (std::vector<int>{3, 4}));
+    EXPECT_EQ(e.MaxBand(), 4);
+    EXPECT_FALSE(e.UsesVariable(0));
+    EXPECT_TRUE(e.UsesVariable(1));
+    // A band that was not read is refused, not dereferenced
+    try
+    {
+        Expression::Parse("blue + 1", names).Evaluate(bands, 3);
+        FAIL() << "expected an error";
+    }
+    catch (const Error& err)
+    {
+        EXPECT_NE(std::string(err.what()).find("uses b1, which was not read"), std::string::npos);
+    }
+    EXPECT_NE(ParseError("swir > 1").find("unknown name \"swir\""), std::string::npos);
+    EXPECT_NE(ParseError("b4 in 3").find("expected \"(\" after in"), std::string::npos);
+    EXPECT_NE(ParseError("bit(b1)").find("bit takes a value and a bit number"),
+              std::string::npos);
 }
 
 TEST(Themes, CloudPolygonsMatchThePixelCount)

@@ -1,0 +1,175 @@
+--------------------------------------------------------------------------------------------
+-- Versions: every change of the primary items' rows and of their assets' is recorded
+-- (item_version, asset_version: each row with the time range it was valid, from the start
+-- of the transaction that wrote it to the start of the one that changed or removed it), so that
+-- a read with asof= composes the catalog as it stood then: items registered, removed or
+-- re-pointed later are ignored.
+--------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgmosaic._record_item_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.category = 'primary' THEN
+        -- A version written earlier in this transaction never was valid outside it.
+        DELETE FROM pgmosaic.item_version v
+        WHERE v.mosaic_id = OLD.mosaic_id AND v.id = OLD.id AND upper_inf(v.valid)
+          AND lower(v.valid) = now();
+        UPDATE pgmosaic.item_version v SET valid = tstzrange(lower(v.valid), now())
+        WHERE v.mosaic_id = OLD.mosaic_id AND v.id = OLD.id AND upper_inf(v.valid);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.category = 'primary' THEN
+        INSERT INTO pgmosaic.item_version SELECT NEW.*, tstzrange(now(), NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS item_version ON pgmosaic.item;
+CREATE TRIGGER item_version AFTER INSERT OR UPDATE OR DELETE ON pgmosaic.item
+    FOR EACH ROW EXECUTE FUNCTION pgmosaic._record_item_version();
+
+CREATE OR REPLACE FUNCTION pgmosaic._record_asset_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        DELETE FROM pgmosaic.asset_version v
+        WHERE v.mosaic_id = OLD.mosaic_id AND v.item_id = OLD.item_id AND v.name = OLD.name
+          AND upper_inf(v.valid) AND lower(v.valid) = now();
+        UPDATE pgmosaic.asset_version v SET valid = tstzrange(lower(v.valid), now())
+        WHERE v.mosaic_id = OLD.mosaic_id AND v.item_id = OLD.item_id AND v.name = OLD.name
+          AND upper_inf(v.valid);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO pgmosaic.asset_version SELECT NEW.*, tstzrange(now(), NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS asset_version ON pgmosaic.asset;
+CREATE TRIGGER asset_version AFTER INSERT OR UPDATE OR DELETE ON pgmosaic.asset
+    FOR EACH ROW EXECUTE FUNCTION pgmosaic._record_asset_version();
+
+-- The items of a mosaic as the catalog stood at `asof`, as items() gives them now.
+CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry, filter text,
+                                          time_range tstzrange, sort text, ids bigint[],
+                                          asof timestamptz)
+    RETURNS TABLE (id bigint, path pgmosaic.pathref, resolved_path text, priority integer,
+                   srid integer, geotransform double precision[], width integer, height integer,
+                   footprint geometry, acquired tstzrange, cloud_cover double precision,
+                   status text, attributes jsonb, statistics jsonb)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+    SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    order_by text;
+    query text;
+BEGIN
+    IF asof IS NULL THEN
+        RETURN QUERY SELECT * FROM pgmosaic.items(mosaic, area, filter, time_range, sort, ids);
+        RETURN;
+    END IF;
+    area := pgmosaic._in_srid(area, m.srid);
+    order_by := COALESCE(sort, m.default_sort);
+    PERFORM pgmosaic._check_fragment('filter', filter);
+    PERFORM pgmosaic._check_fragment('sort', order_by);
+    -- As items(), over the versions valid at asof (filter and sort see their columns).
+    query := 'SELECT item.id, item.path, '
+             'pgmosaic._resolved_path(item.path, item_root.prefix), '
+             'item.priority, item.srid, item.geotransform, item.width, item.height, '
+             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
+             'item.statistics '
+             'FROM (SELECT * FROM pgmosaic.item_version AS i '
+             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL '
+             'AND i.valid @> $5';
+    IF area IS NOT NULL THEN
+        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
+                       || ' AND ST_Intersects(i.footprint, $2)';
+    END IF;
+    IF time_range IS NOT NULL THEN
+        query := query || ' AND i.acquired && $3';
+    END IF;
+    IF ids IS NOT NULL THEN
+        query := query || ' AND i.id = ANY ($4)';
+    END IF;
+    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
+                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
+    IF filter IS NOT NULL THEN
+        query := query || format(' WHERE (%s)', filter);
+    END IF;
+    query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
+             || 'item.priority DESC, item.id DESC';
+    RETURN QUERY EXECUTE query USING m.id, area, time_range, ids, asof;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.items(text, geometry, text, tstzrange, text, bigint[], timestamptz) IS
+    'items() as the catalog stood at asof (the versions of the items'' rows valid then; NULL: '
+    'now).';
+
+-- A mosaic's extent grown by its items valid at `asof` (snapped outward to its grid), for a
+-- read of the catalog as it stood then: {min_x, min_y, max_x, max_y}.
+CREATE OR REPLACE FUNCTION pgmosaic._extent_asof(mosaic_id integer, asof timestamptz)
+    RETURNS double precision[]
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+    SELECT ARRAY[LEAST(m.min_x, m.origin_x + floor((ST_XMin(e) - m.origin_x) / m.res_x + 1e-6) * m.res_x),
+                 LEAST(m.min_y, m.origin_y + floor((ST_YMin(e) - m.origin_y) / m.res_y + 1e-6) * m.res_y),
+                 GREATEST(m.max_x, m.origin_x + ceil((ST_XMax(e) - m.origin_x) / m.res_x - 1e-6) * m.res_x),
+                 GREATEST(m.max_y, m.origin_y + ceil((ST_YMax(e) - m.origin_y) / m.res_y - 1e-6) * m.res_y)]
+    FROM pgmosaic.mosaic m
+    CROSS JOIN LATERAL (SELECT ST_Extent(v.footprint)::geometry AS e
+                        FROM pgmosaic.item_version v
+                        WHERE v.mosaic_id = m.id AND v.category = 'primary'
+                          AND v.batch IS NULL AND v.valid @> asof) x
+    WHERE m.id = _extent_asof.mosaic_id AND x.e IS NOT NULL
+$$;
+
+-- Publication: items registered with the property "publish_batch" are in the catalog but no
+-- read shows them until their batch is published, all at once (or discarded).
+CREATE OR REPLACE FUNCTION pgmosaic.publish(mosaic text, batch text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    n bigint;
+BEGIN
+    PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
+    PERFORM pgmosaic._stale_overviews(m.id, (SELECT ST_Union(i.footprint) FROM pgmosaic.item i
+                                             WHERE i.mosaic_id = m.id
+                                               AND i.batch = publish.batch));
+    UPDATE pgmosaic.item i SET batch = NULL WHERE i.mosaic_id = m.id AND i.batch = publish.batch;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.publish(text, text) IS
+    'Publishes the items registered in a batch (the property "publish_batch" of register_raster, '
+    'register_item, add_item, or the load option PUBLISH=AT_END): reads show them all from '
+    'this transaction on. Returns how many.';
+
+CREATE OR REPLACE FUNCTION pgmosaic.discard(mosaic text, batch text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
+    n bigint;
+BEGIN
+    PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
+    DELETE FROM pgmosaic.item i WHERE i.mosaic_id = m.id AND i.batch = discard.batch;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pgmosaic._refresh_extent(m.id);
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.discard(text, text) IS
+    'Removes the items of a batch not published (e.g. of a load that failed). Returns how many.';
