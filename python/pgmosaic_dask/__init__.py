@@ -132,12 +132,16 @@ def zonal_stats(client, conninfo, mosaic, zones, band=1, exact=True, batch_size=
                 settings=None, into=None, hook=None, retries=2):
     """pgmosaic.zonal_stats(mosaic, zones, band, exact) of `zones` [(key, geometry as EWKT
     or hex EWKB), ...] in tasks of `batch_size` zones, each one call of the SQL function;
-    returns [(key, count, min, max, mean, stddev, sum), ...] in the order of `zones`.
+    returns [(key, count, min, max, mean, stddev, sum), ...] in the order of `zones`. A batch
+    holds zones near each other (Z order of their centres).
     `settings`: session settings of each task's transaction (pgmosaic.enable_file_access and
     pgmosaic.allowed_roots for a superuser, when the database does not set them). `into`: a
     table (created if missing: zone bigint primary key, then the statistics) where each task
     writes its rows in its own transaction, a zone's row replaced when it runs again."""
     zones = list(zones)
+    # Batches of neighbouring zones: each task then opens the few files under its zones
+    # (in the order given, a batch of random zones reads most of the mosaic's files).
+    order = _spatial_order([g for _, g in zones])
     if into:
         from psycopg2 import sql
         conn = _connect(conninfo)
@@ -149,14 +153,50 @@ def zonal_stats(client, conninfo, mosaic, zones, band=1, exact=True, batch_size=
                         sql.Identifier(*into.split("."))))
         finally:
             conn.close()
-    futures = [client.submit(tasks.zonal_stats_batch, conninfo, mosaic,
-                             zones[i:i + batch_size], band, exact, settings, into, hook,
+    batches = [[zones[j] for j in order[i:i + batch_size]]
+               for i in range(0, len(zones), batch_size)]
+    futures = [client.submit(tasks.zonal_stats_batch, conninfo, mosaic, batch, band, exact,
+                             settings, into, hook,
                              key=f"pgmosaic-zonal-{mosaic}-{i}-{_token()}", retries=retries,
                              pure=False)
-               for i in range(0, len(zones), batch_size)]
+               for i, batch in enumerate(batches)]
     results = client.gather(futures)
-    rows = [row for r in results for row in r.pop("rows")]
+    rows = [None] * len(zones)
+    done = (row for r in results for row in r.pop("rows"))
+    for j, row in zip(order, done):
+        rows[j] = row
     return rows, results
+
+
+def _spatial_order(geometries):
+    """Indexes of `geometries` (EWKT or hex EWKB) in Z order of their envelopes' centres."""
+    from osgeo import ogr
+    centres = []
+    for g in geometries:
+        text = g.split(";", 1)[1] if g[:5].upper() == "SRID=" else g
+        try:
+            geom = (ogr.CreateGeometryFromWkb(bytes.fromhex(text))
+                    if all(c in "0123456789abcdefABCDEF" for c in text[:16])
+                    else ogr.CreateGeometryFromWkt(text))
+            x0, x1, y0, y1 = geom.GetEnvelope()
+            centres.append(((x0 + x1) / 2, (y0 + y1) / 2))
+        except Exception:  # the SQL function says what is wrong with it
+            centres.append((0.0, 0.0))
+    if not centres:
+        return []
+    xs, ys = [c[0] for c in centres], [c[1] for c in centres]
+    x0, y0 = min(xs), min(ys)
+    span = max(max(xs) - x0, max(ys) - y0) or 1.0
+
+    def morton(c):
+        x = int((c[0] - x0) / span * 65535)
+        y = int((c[1] - y0) / span * 65535)
+        key = 0
+        for b in range(16):
+            key |= ((x >> b) & 1) << (2 * b) | ((y >> b) & 1) << (2 * b + 1)
+        return key
+
+    return sorted(range(len(centres)), key=lambda i: morton(centres[i]))
 
 
 def register_files(client, conninfo, mosaic, paths, batch_size=20, load_options=None,
