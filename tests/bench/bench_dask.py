@@ -14,8 +14,9 @@ directories: 400 COGs of 1024x1024x3 by default), registered once by add_raster:
         seconds); each result's levels compared with gdaladdo's (band checksums);
       - 2 workers with one killed in the middle of a task (pgmosaic_dask.KillOnce): the
         result compared with gdaladdo's.
-  (2) zonal statistics of --zones polygons (band 1, exact): one pgmosaic.zonal_stats call
-      against the Dask tasks (--zone-batch zones each) on 1 and 2 workers; rows compared.
+  (2) zonal statistics of --zones polygons (band 1, exact), in random order: one
+      pgmosaic.zonal_stats call against the Dask tasks (--zone-batch zones each, neighbours
+      batched together) on 1 and 2 workers; rows compared.
   (3) registration of the grid's files: ogr2ogr of a gdaltindex index into a new mosaic against
       pgmosaic_dask.register_files (--file-batch files a task) on 1, 2 and 4 workers; the
       catalogs compared (items and DRAD tiles, all but ids and times), and a run with one
@@ -62,7 +63,7 @@ def parse_args():
     p.add_argument("--zones", type=int, default=10000, help="zonal statistics polygons")
     p.add_argument("--zone-batch", type=int, default=500, help="zones per task")
     p.add_argument("--file-batch", type=int, default=20, help="files per registration task")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: vrt,zonal,register")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: overviews,vrt,zonal,register")
     p.add_argument("--dbname", default="pgmosaic_bench_dask")
     return p.parse_args()
 
@@ -344,7 +345,8 @@ def main():
     conn = conninfo(args.dbname)
     print(f"{len(paths)} tiles of {args.size}x{args.size}x{bench_read.BANDS} registered in "
           f"{t:.1f} s; {os.cpu_count()} CPUs; {load()}")
-    overview_part(args, conn, vrt, workdir)
+    if "overviews" not in args.skip:
+        overview_part(args, conn, vrt, workdir)
     if "zonal" not in args.skip:
         zonal_part(args, conn, datadir)
     if "register" not in args.skip:
