@@ -116,9 +116,9 @@ struct OverviewBuildPlan
 // one is composed) as <file>.partial.tif, moved into place, made readable by all (0644) and
 // registered. With plan.only, just those tiles are considered, by the same rules: a task of
 // a distributed build runs again without duplicating anything (up-to-date tiles are kept, a
-// rebuilt one is registered again in place). `progress` is called after each tile of the plan; false stops the build with
-// Error "interrupted". On an error or an interruption the tile being written is deleted; what
-// was handed to Register before stays with the store. Throws Error.
+// rebuilt one is registered again in place). `progress` is called after each tile of the plan;
+// false stops the build with Error "interrupted". On an error or an interruption the tile being
+// written is deleted; what was handed to Register before stays with the store. Throws Error.
 void BuildOverviews(CompositeReader& reader, const MosaicInfo& mosaic, OverviewStore& store,
                     const OverviewBuildPlan& plan, GDALProgressFunc progress, void* progressData);
 

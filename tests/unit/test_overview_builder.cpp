@@ -371,10 +371,9 @@ TEST_F(OverviewBuildTest, OnlyTheListedTilesAreBuiltAndARerunKeepsThem)
     auto pieces = [&](const std::string& stored) {
         GDALDatasetUniquePtr ds(GDALDataset::Open(store.File(stored).c_str(), GDAL_OF_RASTER));
         std::vector<GByte> v(ds->GetRasterXSize() * ds->GetRasterYSize());
-        EXPECT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, ds->GetRasterXSize(),
-                                                 ds->GetRasterYSize(), v.data(),
-                                                 ds->GetRasterXSize(), ds->GetRasterYSize(),
-                                                 GDT_Byte, 0, 0, nullptr),
+        EXPECT_EQ(ds->GetRasterBand(1)->RasterIO(
+                      GF_Read, 0, 0, ds->GetRasterXSize(), ds->GetRasterYSize(), v.data(),
+                      ds->GetRasterXSize(), ds->GetRasterYSize(), GDT_Byte, 0, 0, nullptr),
                   CE_None);
         return v;
     };
