@@ -111,7 +111,10 @@ std::map<std::int64_t, pgmosaic::EmptyBlocks>
 PgItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
 {
     std::map<std::int64_t, pgmosaic::EmptyBlocks> out;
-    if (!m_bOverviews || ids.empty()) // the tile table came with 0.2
+    // The tile table came with 0.2. The DRAD describes the items' current files: a read as of
+    // an earlier time (asof=) gets none, since a file an item had before may have data where
+    // its current one is empty, at the same offsets and sizes (uncompressed blocks).
+    if (!m_bOverviews || ids.empty() || m_oQuery.asof)
         return out;
     auto res = m_oConn.Exec(pgmosaic::EmptyBlocksSql().c_str(),
                             {std::to_string(m_oMosaic.id), pgmosaic::IdArray(ids)});
@@ -148,7 +151,7 @@ std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks>
 PgItemCatalog::FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids)
 {
     std::map<std::pair<std::int64_t, std::string>, pgmosaic::EmptyBlocks> out;
-    if (m_oMosaic.bandSources.empty() || ids.empty())
+    if (m_oMosaic.bandSources.empty() || ids.empty() || m_oQuery.asof) // as FindEmptyBlocks
         return out;
     auto res = m_oConn.Exec(pgmosaic::AssetEmptyBlocksSql().c_str(),
                             {std::to_string(m_oMosaic.id), pgmosaic::IdArray(ids)});

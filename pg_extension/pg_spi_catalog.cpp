@@ -217,7 +217,10 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
 {
     CheckThread();
     std::map<std::int64_t, EmptyBlocks> out;
-    if (ids.empty())
+    // The DRAD describes the items' current files: a read as of an earlier time (asof=) gets
+    // none, since a file an item had before may have data where its current one is empty, at
+    // the same offsets and sizes (uncompressed blocks).
+    if (ids.empty() || m_oQuery.asof)
         return out;
     for (const auto& row :
          SpiRows(EmptyBlocksSql(true), {std::to_string(m_oMosaic.id), IdArray(ids)}))
@@ -260,7 +263,7 @@ SpiItemCatalog::FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids)
 {
     CheckThread();
     std::map<std::pair<std::int64_t, std::string>, EmptyBlocks> out;
-    if (m_oMosaic.bandSources.empty() || ids.empty())
+    if (m_oMosaic.bandSources.empty() || ids.empty() || m_oQuery.asof) // as FindEmptyBlocks
         return out;
     for (const auto& row :
          SpiRows(AssetEmptyBlocksSql(), {std::to_string(m_oMosaic.id), IdArray(ids)}))

@@ -122,9 +122,11 @@ void ComposeStack(Method method, double percentile, const std::vector<ItemPixels
                     const GByte* ok = it.valid ? it.valid + off : nullptr;
                     double* s0 = stack.data() + static_cast<size_t>(it.dst.x) * depth;
                     int* c0 = count.data() + it.dst.x;
+                    // NaN is no value (numpy's nanmedian): among the values, it left the
+                    // insertion sort's order undefined and the statistic to the items' order.
                     auto gather = [&](const auto* values) {
                         for (int x = 0; x < it.dst.w; ++x)
-                            if (!ok || ok[x])
+                            if ((!ok || ok[x]) && !std::isnan(static_cast<double>(values[x])))
                                 s0[static_cast<size_t>(x) * depth + static_cast<size_t>(c0[x]++)] =
                                     static_cast<double>(values[x]);
                     };

@@ -471,50 +471,37 @@ COMMENT ON FUNCTION pgmosaic.add_raster(text, text, jsonb, integer, tstzrange,
     'and (when cheap) statistics. Later registrations are drawn above earlier ones of the same '
     'priority.';
 
-CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
-                                                    properties jsonb DEFAULT '{}',
-                                                    on_duplicate text DEFAULT 'fail')
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+-- Item properties a caller gives (register_raster, register_item): priority, cloud_cover,
+-- category, overview_level, max_pixel_size, acquired (a range or an instant), attributes;
+-- other keys become attributes; keys of columns read from files, and built_from (register_raster
+-- reads it), are ignored. Names the raster (or item) `ref` in errors.
+CREATE OR REPLACE FUNCTION pgmosaic._item_props(ref text, properties jsonb)
+    RETURNS pgmosaic.item
+    LANGUAGE plpgsql STABLE -- timestamptz input depends on TimeZone
     SET search_path FROM CURRENT
 AS $$
 DECLARE
-    ref pgmosaic.pathref := pgmosaic.pathref(path);
-    mid integer;
     props pgmosaic.item;
     p jsonb := COALESCE(properties, '{}');
     k text;
     v jsonb;
-    -- Item columns that come from the file: properties never set them.
-    built_from text; -- an overview tile's sources: '{xmin,ymin,xmax,ymax}|digest'
-    new_id bigint;
     from_file constant text[] := ARRAY['mosaic_id', 'id', 'path', 'location', 'footprint',
         'srid', 'geotransform', 'width', 'height', 'band_count', 'data_type', 'nodata',
         'driver', 'file_size', 'file_mtime', 'registered', 'min_pixel_size', 'bands',
         'statistics', 'is_cog', 'block_width', 'block_height', 'overview_count', 'status'];
 BEGIN
-    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
-        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
-            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
-        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
-            path USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF jsonb_typeof(p) <> 'object' THEN
-        RAISE EXCEPTION 'raster "%": properties must be a JSON object', path
+        RAISE EXCEPTION 'raster "%": properties must be a JSON object', ref
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     props.category := 'primary';
     props.attributes := '{}';
     FOR k, v IN SELECT e.key, e.value FROM jsonb_each(p) e LOOP
-        CONTINUE WHEN v = 'null'::jsonb OR k = ANY (from_file);
+        CONTINUE WHEN v = 'null'::jsonb OR k = ANY (from_file) OR k = 'built_from';
         BEGIN
             CASE k
                 WHEN 'priority' THEN props.priority := (v #>> '{}')::integer;
                 WHEN 'publish_batch' THEN props.batch := v #>> '{}';
-                WHEN 'built_from' THEN built_from := v #>> '{}';
                 WHEN 'cloud_cover' THEN props.cloud_cover := (v #>> '{}')::double precision;
                 WHEN 'category' THEN props.category := v #>> '{}';
                 WHEN 'overview_level' THEN props.overview_level := (v #>> '{}')::integer;
@@ -534,10 +521,40 @@ BEGIN
                     props.attributes := props.attributes || jsonb_build_object(k, v);
             END CASE;
         EXCEPTION WHEN data_exception THEN
-            RAISE EXCEPTION 'raster "%": property % = %: %', path, k, v, SQLERRM
+            RAISE EXCEPTION 'raster "%": property % = %: %', ref, k, v, SQLERRM
                 USING ERRCODE = SQLSTATE;
         END;
     END LOOP;
+    RETURN props;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgmosaic.register_raster(mosaic text, path text, info jsonb,
+                                                    properties jsonb DEFAULT '{}',
+                                                    on_duplicate text DEFAULT 'fail')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    ref pgmosaic.pathref := pgmosaic.pathref(path);
+    mid integer;
+    props pgmosaic.item;
+    p jsonb := COALESCE(properties, '{}');
+    built_from text; -- an overview tile's sources: '{xmin,ymin,xmax,ymax}|digest'
+    new_id bigint;
+BEGIN
+    IF on_duplicate IS NULL OR on_duplicate NOT IN ('fail', 'skip', 'update') THEN
+        RAISE EXCEPTION 'invalid on_duplicate "%": use fail, skip or update', on_duplicate
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF info IS NULL OR jsonb_typeof(info) <> 'object' OR NOT info ?& ARRAY['srid',
+            'geotransform', 'width', 'height', 'band_count', 'data_type', 'footprint'] THEN
+        RAISE EXCEPTION 'raster "%": info is not the JSON of an inspection (see inspect_raster)',
+            path USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    props := pgmosaic._item_props(path, p);
+    built_from := p ->> 'built_from';
     SELECT mo.id INTO mid FROM pgmosaic.mosaic mo WHERE mo.name = register_raster.mosaic;
     IF mid IS NULL THEN
         -- Loading into a new mosaic creates it, in the SRID of its first raster; a rotated one

@@ -4,10 +4,15 @@
 -- of the transaction that wrote it to the start of the one that changed or removed it), so that
 -- a read with asof= composes the catalog as it stood then: items registered, removed or
 -- re-pointed later are ignored.
+--
+-- The triggers write the versions as the extension's owner (SECURITY DEFINER): writers have no
+-- privilege on the version tables, so the history of a mosaic changes only as its items do
+-- (a writer could otherwise back-date, hide or forge what asof= reads show). They write only
+-- the rows the caller just changed, which it could change under the items' policies.
 --------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION pgmosaic._record_item_version() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -30,7 +35,7 @@ CREATE TRIGGER item_version AFTER INSERT OR UPDATE OR DELETE ON pgmosaic.item
     FOR EACH ROW EXECUTE FUNCTION pgmosaic._record_item_version();
 
 CREATE OR REPLACE FUNCTION pgmosaic._record_asset_version() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -76,34 +81,9 @@ BEGIN
     END IF;
     area := pgmosaic._in_srid(area, m.srid);
     order_by := COALESCE(sort, m.default_sort);
-    PERFORM pgmosaic._check_fragment('filter', filter);
-    PERFORM pgmosaic._check_fragment('sort', order_by);
     -- As items(), over the versions valid at asof (filter and sort see their columns).
-    query := 'SELECT item.id, item.path, '
-             'pgmosaic._resolved_path(item.path, item_root.prefix), '
-             'item.priority, item.srid, item.geotransform, item.width, item.height, '
-             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
-             'item.statistics '
-             'FROM (SELECT * FROM pgmosaic.item_version AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL '
-             'AND i.valid @> $5';
-    IF area IS NOT NULL THEN
-        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
-                       || ' AND ST_Intersects(i.footprint, $2)';
-    END IF;
-    IF time_range IS NOT NULL THEN
-        query := query || ' AND i.acquired && $3';
-    END IF;
-    IF ids IS NOT NULL THEN
-        query := query || ' AND i.id = ANY ($4)';
-    END IF;
-    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
-                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
-    IF filter IS NOT NULL THEN
-        query := query || format(' WHERE (%s)', filter);
-    END IF;
-    query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
-             || 'item.priority DESC, item.id DESC';
+    query := pgmosaic._items_query(true, area IS NOT NULL, time_range IS NOT NULL,
+                                   ids IS NOT NULL, filter, order_by);
     RETURN QUERY EXECUTE query USING m.id, area, time_range, ids, asof;
 END
 $$;

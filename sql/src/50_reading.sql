@@ -12,6 +12,53 @@ AS $$
                 ELSE pgmosaic.resolve(ref) END
 $$;
 
+-- The query of items() for its arguments: filter and sort are expressions over the columns of
+-- pgmosaic.item (named item; with `versions`, of pgmosaic.item_version at $5); the query runs
+-- as the caller. Parameters: $1 mosaic id, $2 area, $3 time range, $4 ids, $5 asof.
+CREATE OR REPLACE FUNCTION pgmosaic._items_query(versions boolean, has_area boolean,
+                                                 has_time boolean, has_ids boolean,
+                                                 filter text, order_by text)
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    q text;
+BEGIN
+    PERFORM pgmosaic._check_fragment('filter', filter);
+    PERFORM pgmosaic._check_fragment('sort', order_by);
+    -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
+    q := 'SELECT item.id, item.path, '
+             'pgmosaic._resolved_path(item.path, item_root.prefix), '
+             'item.priority, item.srid, item.geotransform, item.width, item.height, '
+             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
+             'item.statistics '
+             'FROM (SELECT * FROM '
+             || CASE WHEN versions THEN 'pgmosaic.item_version' ELSE 'pgmosaic.item' END
+             || ' AS i WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
+    IF versions THEN
+        q := q || ' AND i.valid @> $5';
+    END IF;
+    IF has_area THEN
+        q := q || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
+                       || ' AND ST_Intersects(i.footprint, $2)';
+    END IF;
+    IF has_time THEN
+        q := q || ' AND i.acquired && $3';
+    END IF;
+    IF has_ids THEN
+        q := q || ' AND i.id = ANY ($4)';
+    END IF;
+    q := q || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
+                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
+    IF filter IS NOT NULL THEN
+        q := q || format(' WHERE (%s)', filter);
+    END IF;
+    RETURN q || ' ORDER BY ' || COALESCE(order_by || ', ', '')
+           || 'item.priority DESC, item.id DESC';
+END
+$$;
+
 -- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
 CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NULL,
                                           filter text DEFAULT NULL,
@@ -61,35 +108,9 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    -- Otherwise a query planned for these arguments. filter and sort are expressions over the
-    -- columns of pgmosaic.item (named item); the query runs as the caller.
-    PERFORM pgmosaic._check_fragment('filter', filter);
-    PERFORM pgmosaic._check_fragment('sort', order_by);
-    -- The filter applies to this mosaic's items only: "x) OR (y" cannot widen the scope.
-    query := 'SELECT item.id, item.path, '
-             'pgmosaic._resolved_path(item.path, item_root.prefix), '
-             'item.priority, item.srid, item.geotransform, item.width, item.height, '
-             'item.footprint, item.acquired, item.cloud_cover, item.status, item.attributes, '
-             'item.statistics '
-             'FROM (SELECT * FROM pgmosaic.item AS i '
-             'WHERE i.mosaic_id = $1 AND i.category = ''primary'' AND i.batch IS NULL';
-    IF area IS NOT NULL THEN
-        query := query || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
-                       || ' AND ST_Intersects(i.footprint, $2)';
-    END IF;
-    IF time_range IS NOT NULL THEN
-        query := query || ' AND i.acquired && $3';
-    END IF;
-    IF ids IS NOT NULL THEN
-        query := query || ' AND i.id = ANY ($4)';
-    END IF;
-    query := query || ') AS item LEFT JOIN pgmosaic.path_root AS item_root '
-                   || 'ON item_root.name = pgmosaic.pathref_root(item.path)';
-    IF filter IS NOT NULL THEN
-        query := query || format(' WHERE (%s)', filter);
-    END IF;
-    query := query || ' ORDER BY ' || COALESCE(order_by || ', ', '')
-             || 'item.priority DESC, item.id DESC';
+    -- Otherwise a query planned for these arguments (_items_query).
+    query := pgmosaic._items_query(false, area IS NOT NULL, time_range IS NOT NULL,
+                                   ids IS NOT NULL, filter, order_by);
     RETURN QUERY EXECUTE query USING m.id, area, time_range, ids;
 END
 $$;

@@ -138,9 +138,10 @@ GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
 GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
-                                pgmosaic.item_remote, pgmosaic.asset, pgmosaic.item_version,
-                                pgmosaic.asset_version
+                                pgmosaic.item_remote, pgmosaic.asset
     TO pgmosaic_writer;
+-- Versions (item_version, asset_version) are written by their triggers alone, as the
+-- extension's owner (47_versions.sql): no writer rewrites a mosaic's history.
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
               default_sort, default_method, boundary, title, abstract, purpose, keywords,
@@ -183,6 +184,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._mosaic(text),
     pgmosaic._in_srid(geometry, integer),
     pgmosaic._check_fragment(text, text),
+    pgmosaic._items_query(boolean, boolean, boolean, boolean, text, text),
     pgmosaic._resolve_or_null(pgmosaic.pathref),
     pgmosaic._resolved_path(pgmosaic.pathref, pgmosaic.pathref),
     pgmosaic._data_type_bytes(text),

@@ -643,6 +643,67 @@ def test_asof_before_and_after_a_removal_and_a_repointing(db, datadir):
     assert n >= 4
 
 
+def test_asof_never_takes_the_blocks_a_later_file_left_empty(db, datadir):
+    """The DRAD's empty blocks are the current file's: an asof= read of the file an item had
+    before it was re-pointed skipped that file's blocks where the new file is empty (same
+    layout, so the recorded offsets and sizes matched) and showed nodata there."""
+    d = os.path.join(datadir, "versions_drad")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    rng = np.random.default_rng(23)
+    old = rng.integers(1, 200, (64, 64)).astype("uint8")
+    new = rng.integers(1, 200, (64, 64)).astype("uint8")
+    new[:16, :16] = 0  # one block of nodata only: recorded empty
+
+    def write(path, array):
+        mem = gdal.GetDriverByName("MEM").Create("", 64, 64, 1, gdal.GDT_Byte)
+        mem.SetGeoTransform((X0, RES, 0, Y0, 0, -RES))
+        mem.SetProjection("EPSG:32631")
+        mem.GetRasterBand(1).SetNoDataValue(0)
+        mem.GetRasterBand(1).WriteArray(array)
+        gdal.GetDriverByName("GTiff").CreateCopy(
+            path, mem, options=["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16", "COMPRESS=NONE"])
+        os.chmod(path, 0o644)
+        return path
+
+    first = write(os.path.join(d, "first.tif"), old)
+    # The new file: the old one with new pixels written in place (an update by GDAL keeps the
+    # blocks where they are; a new uncompressed file may put a nodata block last)
+    second = os.path.join(d, "second.tif")
+    with open(first, "rb") as f:
+        data = bytearray(f.read())
+    layout = gdal.Open(first)
+    band = layout.GetRasterBand(1)
+    for row in range(4):
+        for col in range(4):
+            offset = int(band.GetMetadataItem(f"BLOCK_OFFSET_{col}_{row}", "TIFF"))
+            data[offset:offset + 256] = new[row * 16:row * 16 + 16, col * 16:col * 16 + 16].tobytes()
+    with open(second, "wb") as f:
+        f.write(data)
+    os.chmod(second, 0o644)
+    st = os.stat(first)
+    os.utime(second, (st.st_atime + 100, st.st_mtime + 100))
+    db.register("versions_drad", [first], [d])
+    (t0,), = db.query("SELECT now()")[0:1]
+    # Re-pointed to the new file, registered again over the same item: its DRAD is the new one
+    run(db, "SELECT pgmosaic.repair_paths('versions_drad', %s, %s)", (first, second), d)
+    run(db, "SELECT pgmosaic.register_raster('versions_drad', %s, pgmosaic.inspect_raster(%s), "
+            "'{}', 'update')", (second, second), d)
+    (empty,), = db.query("SELECT count(*) FROM pgmosaic.tile t JOIN pgmosaic.mosaic m "
+                         "ON m.id = t.mosaic_id WHERE m.name = 'versions_drad' AND t.empty")
+    assert empty >= 1
+    assert (gdal.Open(db.mosaic("versions_drad")).ReadAsArray() == new).all()
+    asof = gdal.Open(db.mosaic("versions_drad") + f" asof='{t0.isoformat()}'").ReadAsArray()
+    assert (asof == old).all(), f"{int((asof != old).sum())} pixels differ"
+    db.query("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+    area = (f"POLYGON(({X0} {Y0},{X0 + 64 * RES} {Y0},{X0 + 64 * RES} {Y0 - 64 * RES},"
+            f"{X0} {Y0 - 64 * RES},{X0} {Y0}))")
+    (wkb,), = run(db, "SELECT ST_AsBinary(pgmosaic.read('versions_drad', "
+                      "ST_GeomFromText(%s, 32631), options => jsonb_build_object('asof', %s::text)))",
+                  (area, t0.isoformat()), d)
+    assert (Raster(wkb).array[0] == old).all()
+
+
 def test_a_batch_is_published_at_once(db, scene):
     """Items registered in a batch show in no read until it is published; a load with
     PUBLISH=AT_END publishes all its batches at the end, or discards them when it fails."""

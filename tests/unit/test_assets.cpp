@@ -12,6 +12,7 @@
 #include "error.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
+#include "read/stack_methods.h"
 #include "read/virtual_bands.h"
 #include "test_grid_mosaic.h"
 
@@ -503,4 +504,40 @@ TEST_F(AssetsTest, VirtualBandsAreComputedFromTheComposedBands)
     EXPECT_EQ(ParseOutputBands("stored,nir", m, {"stored:nir*2"})[0].band, 0);
     for (const char* bad : {"ndvi:", "1x:red", "n:Complex:red", "n:swir", "red,red", "v:b9"})
         EXPECT_THROW(ParseOutputBands(bad, m), Error) << bad;
+}
+
+// Stack methods take the numbers under a pixel, as numpy's nanmedian and nanpercentile: a NaN
+// of a Float32 item without nodata is no value. Sorting with NaN among the values left them
+// unsorted, so the median depended on the items' order (NaN for one order, 1 for another).
+TEST(StackMethods, NaNIsNoValueWhateverTheItemsOrder)
+{
+    const float nan = std::nanf("");
+    const std::vector<std::vector<float>> orders = {{3, nan, 1}, {nan, 3, 1}, {1, 3, nan}};
+    for (const auto& order : orders)
+        for (const Method method : {Method::Median, Method::Percentile, Method::Stdev})
+        {
+            std::vector<ItemPixels> items(order.size());
+            for (size_t i = 0; i < order.size(); ++i)
+            {
+                items[i].dst = Window{0, 0, 1, 1};
+                items[i].type = GDT_Float32;
+                items[i].values = reinterpret_cast<const GByte*>(&order[i]);
+            }
+            double out = -1;
+            BufferSpec buf{&out, GDT_Float64, sizeof(double), sizeof(double), sizeof(double)};
+            ComposeStack(method, 100, items, 1, 1, 1, -9999, buf, 1, Cancel{});
+            const double expected = method == Method::Median ? 2 : method == Method::Percentile ? 3 : 1;
+            EXPECT_EQ(out, expected) << "method " << static_cast<int>(method) << ", values "
+                                     << order[0] << " " << order[1] << " " << order[2];
+        }
+    // Only NaN under a pixel: the fill value, as where no item has a value.
+    const float only = nan;
+    std::vector<ItemPixels> items(1);
+    items[0].dst = Window{0, 0, 1, 1};
+    items[0].type = GDT_Float32;
+    items[0].values = reinterpret_cast<const GByte*>(&only);
+    double out = -1;
+    BufferSpec buf{&out, GDT_Float64, sizeof(double), sizeof(double), sizeof(double)};
+    ComposeStack(Method::Median, 50, items, 1, 1, 1, -9999, buf, 1, Cancel{});
+    EXPECT_EQ(out, -9999);
 }

@@ -179,6 +179,21 @@ SELECT regress.try($$INSERT INTO pgmosaic.mosaic (id, name, srid) VALUES (100000
 SELECT regress.try($$INSERT INTO pgmosaic.mosaic (name, srid) VALUES ('own_insert', 32631)$$);
 RESET ROLE;
 
+-- Attack 8: versions are what asof= reads show of the past; a writer of the mosaic rewrites
+-- them directly (back-dates an item, hides a file it had registered, forges one): refused.
+-- They change only as its changes of the items are recorded, by the triggers.
+SET ROLE regress_victim;
+SELECT regress.try($$UPDATE pgmosaic.item_version SET valid = tstzrange('2000-01-01', NULL)$$);
+SELECT regress.try($$DELETE FROM pgmosaic.item_version$$);
+SELECT regress.try($$INSERT INTO pgmosaic.item_version SELECT * FROM pgmosaic.item_version$$);
+SELECT regress.try($$UPDATE pgmosaic.asset_version SET path = '/tmp/pgmosaic_regress/b.tif'$$);
+SELECT regress.try($$DELETE FROM pgmosaic.asset_version$$);
+SELECT regress.try(format($$UPDATE pgmosaic.item SET priority = 3 WHERE id = %s$$, :victim_item));
+SELECT count(*) AS versions, count(*) FILTER (WHERE upper_inf(valid)) AS current,
+       min(lower(valid)) > '2001-01-01' AS not_backdated
+FROM pgmosaic.item_version WHERE id = :victim_item;
+RESET ROLE;
+
 -- pg_dump by a writer reads the sequences
 SET ROLE regress_mallory;
 SELECT regress.try($$SELECT last_value FROM pgmosaic.item_id_seq$$);
