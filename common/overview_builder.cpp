@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sys/stat.h>
 #include <vector>
 
@@ -59,6 +61,28 @@ std::vector<int> OverviewLevels(const int* factors, int count)
     std::sort(levels.begin(), levels.end());
     levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
     return levels;
+}
+
+std::vector<OverviewTileId> ParseOverviewTiles(const std::string& text)
+{
+    std::vector<OverviewTileId> tiles;
+    const CPLStringList entries(CSLTokenizeString2(text.c_str(), ", \t\n", 0));
+    for (int i = 0; i < entries.size(); ++i)
+    {
+        const char* entry = entries[i];
+        OverviewTileId t;
+        int consumed = 0;
+        if (sscanf(entry, "%d/%d/%d%n", &t.level, &t.col, &t.row, &consumed) != 3 ||
+            entry[consumed] != '\0' || t.level < 1 || t.level > 30 || t.col < 0 || t.row < 0)
+            throw Error(ErrorKind::InvalidParameter,
+                        std::string("OVERVIEW_TILES: \"") + entry +
+                            "\" is not <level>/<col>/<row> (level 1 for factor 2, col and row "
+                            "from 0)");
+        tiles.push_back(t);
+    }
+    if (tiles.empty())
+        throw Error(ErrorKind::InvalidParameter, "OVERVIEW_TILES names no tile");
+    return tiles;
 }
 
 CPLStringList OverviewTileOptions()
@@ -233,15 +257,35 @@ void BuildOverviews(CompositeReader& reader, const MosaicInfo& mosaic, OverviewS
                     const OverviewBuildPlan& plan, GDALProgressFunc progress, void* progressData)
 {
     double total = 0, done = 0;
+    const std::set<OverviewTileId> only(plan.only.begin(), plan.only.end());
+    for (const OverviewTileId& t : only)
+    {
+        if (std::find(plan.levels.begin(), plan.levels.end(), t.level) == plan.levels.end())
+            throw Error(ErrorKind::InvalidParameter,
+                        CPLSPrintf("OVERVIEW_TILES: tile %d/%d/%d is of a level (factor %d) "
+                                   "this build does not make",
+                                   t.level, t.col, t.row, 1 << t.level));
+        const auto g = LevelGrid(mosaic, t.level, plan.tileSize);
+        if (t.col >= g.cols || t.row >= g.rows)
+            throw Error(ErrorKind::InvalidParameter,
+                        CPLSPrintf("OVERVIEW_TILES: tile %d/%d/%d is outside level %d's grid of "
+                                   "%d x %d tiles",
+                                   t.level, t.col, t.row, t.level, g.cols, g.rows));
+    }
     for (int k : plan.levels)
     {
         const auto g = LevelGrid(mosaic, k, plan.tileSize);
         total += static_cast<double>(g.cols) * g.rows;
     }
+    if (!only.empty())
+        total = static_cast<double>(only.size());
     std::vector<std::string> obsolete;
     TilePipeline pipeline(store, plan.cogOptions.List());
     for (int k : plan.levels)
     {
+        if (!only.empty() && std::none_of(only.begin(), only.end(),
+                                          [k](const OverviewTileId& t) { return t.level == k; }))
+            continue;
         const auto grid = LevelGrid(mosaic, k, plan.tileSize);
         const std::string sub = "/" + mosaic.name + "_overviews/L" + std::to_string(k);
         if (VSIMkdirRecursive((plan.directory + sub).c_str(), 0755) != 0)
@@ -250,6 +294,8 @@ void BuildOverviews(CompositeReader& reader, const MosaicInfo& mosaic, OverviewS
         for (int row = 0; row < grid.rows; ++row)
             for (int col = 0; col < grid.cols; ++col)
             {
+                if (!only.empty() && only.count({k, col, row}) == 0)
+                    continue;
                 const std::string name = CPLSPrintf("/r%05d_c%05d.tif", row, col);
                 const std::string stored = plan.storedDirectory + sub + name;
                 const std::string file = plan.directory + sub + name;

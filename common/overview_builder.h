@@ -77,6 +77,22 @@ public:
     virtual std::vector<std::string> RemoveAll() = 0;
 };
 
+// One tile of a level, as OVERVIEW_TILES names it: "<level>/<col>/<row>".
+struct OverviewTileId
+{
+    int level = 0, col = 0, row = 0;
+    bool operator<(const OverviewTileId& o) const
+    {
+        return level != o.level ? level < o.level : row != o.row ? row < o.row : col < o.col;
+    }
+};
+
+// Parses a list of tiles ("1/0/0,1/1/0 2/0/0": separated by commas or spaces), the open
+// option that restricts a build to some tiles (a distributed build's task). Throws
+// Error(InvalidParameter) naming the entry that is not <level>/<col>/<row> of non-negative
+// integers with a level of at least 1.
+std::vector<OverviewTileId> ParseOverviewTiles(const std::string& text);
+
 // What to build: tiles of `levels` go to
 // <directory>/<mosaic>_overviews/L<k>/r<row %05d>_c<col %05d>.tif, registered as
 // <storedDirectory>/<mosaic>_overviews/... .
@@ -87,6 +103,9 @@ struct OverviewBuildPlan
     std::string directory;       // on disk
     std::string storedDirectory; // the same place as the catalog stores it (through a root)
     CPLStringList cogOptions;    // OverviewTileOptions()
+    // When not empty, only these tiles are considered (those of levels outside `levels` and
+    // outside their level's grid are an error); the rest of each level is left as it is.
+    std::vector<OverviewTileId> only;
 };
 
 // Builds the levels of `plan` in order, each from the one below through `reader` (whose
@@ -95,9 +114,11 @@ struct OverviewBuildPlan
 // deleted and removed from the store at the end; up-to-date tiles are kept. A tile is written
 // (on a thread of its own, with the caller's thread-local GDAL configuration, while the next
 // one is composed) as <file>.partial.tif, moved into place, made readable by all (0644) and
-// registered. `progress` is called after each tile of the plan; false stops the build with
-// Error "interrupted". On an error or an interruption the tile being written is deleted; what
-// was handed to Register before stays with the store. Throws Error.
+// registered. With plan.only, just those tiles are considered, by the same rules: a task of
+// a distributed build runs again without duplicating anything (up-to-date tiles are kept, a
+// rebuilt one is registered again in place). `progress` is called after each tile of the plan;
+// false stops the build with Error "interrupted". On an error or an interruption the tile being
+// written is deleted; what was handed to Register before stays with the store. Throws Error.
 void BuildOverviews(CompositeReader& reader, const MosaicInfo& mosaic, OverviewStore& store,
                     const OverviewBuildPlan& plan, GDALProgressFunc progress, void* progressData);
 

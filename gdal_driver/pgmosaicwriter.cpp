@@ -344,6 +344,9 @@ CPLErr PGMosaicDataset::IBuildOverviews(const char* pszResampling, int nOverview
         plan.directory = ManagedDirectory(
             CSLFetchNameValueDef(m_aosOpenOptions.List(), "DIRECTORY", ""), &plan.storedDirectory);
         plan.cogOptions = pgmosaic::OverviewTileOptions();
+        // A distributed build's task (python/pgmosaic_dask): some tiles of its levels only.
+        if (const char* tiles = CSLFetchNameValue(m_aosOpenOptions.List(), "OVERVIEW_TILES"))
+            plan.only = pgmosaic::ParseOverviewTiles(tiles);
         pgmosaic::BuildOverviews(builder, m_oMosaic, store, plan, pfnProgress, pProgressData);
         m_anBuiltLevels = m_poCatalog->BuiltLevels();
     });

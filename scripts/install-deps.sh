@@ -14,6 +14,8 @@ packages=(
   # the web map servers of the serving tests and benchmarks (tests/lib/servers.py)
   nginx-light spawn-fcgi apache2 libapache2-mod-mapcache mapcache-tools qgis-server
   chromium wrk
+  # distributed overview builds, zonal statistics and registration (python/pgmosaic_dask)
+  python3-dask python3-distributed
 )
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -13,7 +13,10 @@
 # exit) and pytest's faulthandler off (ASan reports a SEGV itself). The pg_dump/pg_restore
 # tests (every test with "dump" in its name) are left out: pg_dump hangs with libasan preloaded
 # (and does not load the plugin). So are the web servers' tests (test_servers.py): the preload
-# would reach nginx, apache2, mapserv, QGIS Server and Chromium, none of them instrumented. It uses the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not preloaded) and stops it.
+# would reach nginx, apache2, mapserv, QGIS Server and Chromium, none of them instrumented. So
+# are the Dask tests (test_dask.py): their worker processes run the same plugin calls as
+# test_dad.py's gdaladdo and test_etl.py's ogr2ogr, which run here, and the tile list they add
+# is in the sanitized units. It uses the cluster of PGMOSAIC_CLUSTER_ENV, or starts one of its own (not preloaded) and stops it.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -44,7 +47,7 @@ integration)
     GDAL_DRIVER_PATH="$BUILD/gdal_driver" LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so.6)" \
         ASAN_OPTIONS=detect_leaks=0 \
         /usr/bin/python3 -m pytest -p no:cacheprovider -p no:faulthandler -q -rs \
-        -k "not dump and not test_servers" "$SRC/tests/integration" "$@"
+        -k "not dump and not test_servers and not test_dask" "$SRC/tests/integration" "$@"
     ;;
 *)
     echo "usage: $0 units|integration [build-dir] [args...]" >&2

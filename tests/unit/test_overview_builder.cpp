@@ -326,3 +326,82 @@ TEST_F(OverviewBuildTest, CleanRemovesEveryTileAndItsFile)
         EXPECT_FALSE(Exists(store.File(s))) << s;
     EXPECT_EQ(store.events.back(), "invalidate");
 }
+
+TEST(OverviewTiles, ParsesLevelColRowListsAndRefusesOthers)
+{
+    const auto tiles = ParseOverviewTiles("1/0/0, 1/2/0 2/0/1");
+    ASSERT_EQ(tiles.size(), 3u);
+    EXPECT_EQ(tiles[1].level, 1);
+    EXPECT_EQ(tiles[1].col, 2);
+    EXPECT_EQ(tiles[2].row, 1);
+    for (const char* bad : {"1/0", "0/0/0", "1/-1/0", "1/0/0x", "a/b/c", ""})
+        EXPECT_THROW(ParseOverviewTiles(bad), Error) << bad;
+    try
+    {
+        ParseOverviewTiles("1/0/0,2/x/0");
+        FAIL();
+    }
+    catch (const Error& e)
+    {
+        EXPECT_STREQ(e.what(), "OVERVIEW_TILES: \"2/x/0\" is not <level>/<col>/<row> (level 1 "
+                               "for factor 2, col and row from 0)");
+    }
+}
+
+// A distributed build's task: only its tiles are composed and registered; the rest of the
+// level is left; the next level's task reads the tiles registered by the others; a task run
+// again writes nothing new.
+TEST_F(OverviewBuildTest, OnlyTheListedTilesAreBuiltAndARerunKeepsThem)
+{
+    plan.only = ParseOverviewTiles("1/1/0");
+    Build();
+    EXPECT_EQ(store.registered, (std::vector<std::string>{l1c1}));
+    EXPECT_FALSE(Exists(store.File(l1c0)));
+    plan.only = ParseOverviewTiles("1/0/0,1/2/0");
+    Build();
+    EXPECT_EQ(store.registered, (std::vector<std::string>{l1c1, l1c0}));
+    plan.only = ParseOverviewTiles("2/0/0");
+    Build();
+    EXPECT_EQ(store.registered, (std::vector<std::string>{l1c1, l1c0, l2c0}));
+    plan.only = ParseOverviewTiles("1/0/0,1/1/0,2/0/0");
+    Build();
+    EXPECT_EQ(store.registered.size(), 3u); // up to date: nothing again
+
+    // The same pixels as one build of everything.
+    auto pieces = [&](const std::string& stored) {
+        GDALDatasetUniquePtr ds(GDALDataset::Open(store.File(stored).c_str(), GDAL_OF_RASTER));
+        std::vector<GByte> v(ds->GetRasterXSize() * ds->GetRasterYSize());
+        EXPECT_EQ(ds->GetRasterBand(1)->RasterIO(
+                      GF_Read, 0, 0, ds->GetRasterXSize(), ds->GetRasterYSize(), v.data(),
+                      ds->GetRasterXSize(), ds->GetRasterYSize(), GDT_Byte, 0, 0, nullptr),
+                  CE_None);
+        return v;
+    };
+    const auto l1a = pieces(l1c0), l1b = pieces(l1c1), l2 = pieces(l2c0);
+    for (const auto& s : {l1c0, l1c1, l2c0})
+        VSIUnlink(store.File(s).c_str());
+    store.tiles.clear();
+    plan.only.clear();
+    Build();
+    EXPECT_EQ(pieces(l1c0), l1a);
+    EXPECT_EQ(pieces(l1c1), l1b);
+    EXPECT_EQ(pieces(l2c0), l2);
+}
+
+TEST_F(OverviewBuildTest, ListedTilesOutsideThePlanAreRefused)
+{
+    plan.only = ParseOverviewTiles("3/0/0");
+    EXPECT_THROW(Build(), Error);
+    plan.only = ParseOverviewTiles("1/3/0");
+    try
+    {
+        Build();
+        FAIL();
+    }
+    catch (const Error& e)
+    {
+        EXPECT_STREQ(e.what(),
+                     "OVERVIEW_TILES: tile 1/3/0 is outside level 1's grid of 3 x 1 tiles");
+    }
+    EXPECT_TRUE(store.registered.empty());
+}
