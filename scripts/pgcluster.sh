@@ -12,6 +12,10 @@
 #   scripts/pgcluster.sh stop DIR    stop it and delete DIR
 # PostgreSQL refuses to run as root: as root, the cluster runs as the "postgres" user.
 set -euo pipefail
+# A cluster started from a test run does not inherit the test's plugin set-up: not the preload
+# of a sanitized run (tests/sanitize/run.sh; PostgreSQL's programs hang under it), nor its
+# GDAL_DRIVER_PATH (a backend's GDAL would load the sanitized plugin without its runtime).
+unset LD_PRELOAD GDAL_DRIVER_PATH
 
 usage="usage: pgcluster.sh start DIR [SETTING=VALUE ...] | standby PRIMARY DIR | restart DIR | stop DIR"
 cmd=${1:?$usage}
