@@ -172,23 +172,38 @@ CREATE TRIGGER asset_dirty_delete AFTER DELETE ON pgmosaic.asset
     FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._asset_dirty();
 
 -- Path roots: a root added, moved or removed changes where every item under it reads from.
+-- The area is the items' footprints and the ids theirs, up to 100,000 items of a mosaic under
+-- the root; above, the box of their footprints and no ids (10 million footprints collected in
+-- one value passed PostgreSQL's 1 GB limit, and the re-rooting failed).
 CREATE OR REPLACE FUNCTION pgmosaic._path_root_dirty() RETURNS trigger
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
 AS $$
 DECLARE
     r record;
+    area geometry;
+    ids bigint[];
+    old_prefix text := CASE WHEN TG_OP <> 'INSERT' THEN '@' || OLD.name || '/' END;
+    new_prefix text := CASE WHEN TG_OP <> 'DELETE' THEN '@' || NEW.name || '/' END;
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW IS NOT DISTINCT FROM OLD THEN
         RETURN NULL;
     END IF;
-    FOR r IN SELECT i.mosaic_id, ST_Collect(i.footprint) AS area,
-                    array_agg(i.id ORDER BY i.id) AS ids
+    FOR r IN SELECT i.mosaic_id, count(*) AS n, ST_Extent(i.footprint) AS box,
+                    max(ST_SRID(i.footprint)) AS srid
              FROM pgmosaic.item i
-             WHERE (TG_OP <> 'INSERT' AND starts_with(i.path::text, '@' || OLD.name || '/'))
-                OR (TG_OP <> 'DELETE' AND starts_with(i.path::text, '@' || NEW.name || '/'))
+             WHERE starts_with(i.path::text, old_prefix) OR starts_with(i.path::text, new_prefix)
              GROUP BY i.mosaic_id LOOP
-        PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'root');
+        IF r.n <= 100000 THEN
+            SELECT ST_Collect(i.footprint), array_agg(i.id ORDER BY i.id) INTO area, ids
+            FROM pgmosaic.item i
+            WHERE i.mosaic_id = r.mosaic_id
+              AND (starts_with(i.path::text, old_prefix) OR starts_with(i.path::text, new_prefix));
+        ELSE
+            area := ST_SetSRID(r.box::geometry, r.srid);
+            ids := '{}';
+        END IF;
+        PERFORM pgmosaic._mark_dirty(r.mosaic_id, area, ids, 'root');
     END LOOP;
     RETURN NULL;
 END

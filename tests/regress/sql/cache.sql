@@ -84,4 +84,29 @@ RESET ROLE;
 SELECT drop_mosaic('cached');
 SELECT count(*) AS rows_left FROM dirty_area WHERE mosaic_id = :cached_id;
 DELETE FROM path_root WHERE name = 'cacheroot';
+-- A root over more than 100,000 items of a mosaic (synthetic rows): moving it records the box
+-- of their footprints and no ids (10 million footprints in one value passed 1 GB and the
+-- UPDATE failed); at 100,000 the footprints and the ids
+SELECT create_mosaic('bigroot', 32631) > 0 AS created;
+INSERT INTO path_root VALUES ('bigroot', '/tmp/pgmosaic_regress');
+INSERT INTO item (mosaic_id, path, footprint, srid, geotransform, width, height, band_count,
+                  data_type, nodata, driver, file_size, file_mtime, min_pixel_size, bands)
+SELECT (SELECT id FROM mosaic WHERE name = 'bigroot'), ('@bigroot/f' || k || '.tif')::pathref,
+       ST_MakeEnvelope(500000 + (k % 400) * 100, 5000000 - (k / 400 + 1) * 100,
+                       500100 + (k % 400) * 100, 5000000 - (k / 400) * 100, 32631),
+       32631, ARRAY[500000 + (k % 400) * 100, 1, 0, 5000000 - (k / 400) * 100, 0, -1],
+       100, 100, 1, 'Byte', 0, 'GTiff', 1000, '2024-01-01', 1, '[{"type": "Byte"}]'
+FROM generate_series(0, 100000) k;
+CREATE TEMP VIEW bigroot_dirty AS
+SELECT d.reason, cardinality(d.items) AS items, ST_NumGeometries(d.area) AS parts,
+       ST_AsText(ST_Envelope(d.area)) AS area
+FROM dirty_area d JOIN mosaic m ON m.id = d.mosaic_id
+WHERE m.name = 'bigroot' AND d.reason = 'root' ORDER BY d.id;
+UPDATE path_root SET prefix = '/tmp/pgmosaic_regress/moved' WHERE name = 'bigroot';
+SELECT * FROM bigroot_dirty;
+DELETE FROM item WHERE path = '@bigroot/f100000.tif'::pathref;
+UPDATE path_root SET prefix = '/tmp/pgmosaic_regress' WHERE name = 'bigroot';
+SELECT * FROM bigroot_dirty;
+SELECT drop_mosaic('bigroot');
+DELETE FROM path_root WHERE name = 'bigroot';
 DROP ROLE regress_cache_writer, regress_cache_reader, regress_cache_other;
