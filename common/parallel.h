@@ -3,13 +3,38 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include <pthread.h>
 
 namespace pgmosaic
 {
+
+// A thread started with every signal blocked: the process's handlers (in a PostgreSQL backend:
+// statement timeout, cancel, latch wake-ups) run on the threads that own them, never on an
+// engine thread beside code that is not written for it.
+template <typename... A> std::thread QuietThread(A&&... args)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    try
+    {
+        std::thread t(std::forward<A>(args)...);
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return t;
+    }
+    catch (...)
+    {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+}
 
 // Runs fn(task, thread) for every task on up to `threads` threads (thread 0 is the caller's);
 // the first exception thrown by any task is rethrown on the caller once all threads stopped.
@@ -43,7 +68,7 @@ template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
     };
     std::vector<std::thread> pool;
     for (int t = 1; t < n; ++t)
-        pool.emplace_back(worker, t);
+        pool.push_back(QuietThread(worker, t));
     worker(0);
     for (auto& t : pool)
         t.join();

@@ -24,6 +24,7 @@ extern "C"
 extern "C"
 {
 #include "miscadmin.h"
+#include "utils/memutils.h"
 }
 
 namespace pgmosaic
@@ -81,9 +82,16 @@ template <typename Fn> auto PgCall(Fn&& fn) -> decltype(fn())
     }
     PG_CATCH();
     {
-        MemoryContextSwitchTo(callerContext);
+        // The copy must outlive the caller's context: under SPI that is SPI's procedure
+        // context, which SPI_finish deletes while the PgError is on its way to CppBoundary
+        // (whose ReThrowError then read freed memory: a backend crashed when a statement
+        // timeout struck during a catalog query of value()/zonal_stats()). The transaction's
+        // context lasts until the error has been raised again; outside one, the caller's.
+        MemoryContextSwitchTo(TopTransactionContext != nullptr ? TopTransactionContext
+                                                               : callerContext);
         edata = CopyErrorData();
         FlushErrorState();
+        MemoryContextSwitchTo(callerContext);
     }
     PG_END_TRY();
     if (edata != nullptr)

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "parallel.h"
+
 namespace pgmosaic
 {
 
@@ -198,7 +200,7 @@ void CatalogRelay::For(size_t tasks, const Cancel& cancel,
     {
         try
         {
-            pool.emplace_back(worker, w);
+            pool.push_back(QuietThread(worker, w));
         }
         catch (...)
         {

@@ -5,6 +5,8 @@
 
 #include "cpl_error.h"
 
+#include "parallel.h"
+
 namespace pgmosaic
 {
 
@@ -15,7 +17,7 @@ TileCache::TileCache(int bands, GDALDataType type, size_t capacityBytes, TileCom
       m_nCapacity(std::max<size_t>(1, capacityBytes / std::max<size_t>(1, m_nTileBytes))),
       m_oComposer(std::move(composer)), m_oMakeWorkerComposer(std::move(makeWorkerComposer))
 {
-    m_oWorker = std::thread([this] { Work(); });
+    m_oWorker = QuietThread([this] { Work(); });
 }
 
 TileCache::~TileCache()
