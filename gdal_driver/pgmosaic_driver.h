@@ -159,8 +159,8 @@ int ParseStatementTimeoutMs(const std::string& value);
 // notification says: privileges). Only for the plain lookup: never with where=, time=,
 // sort=, ids= or asof=, nor on a hot standby (which notifies no one).
 constexpr int kAreaCellPixels = 4096;
-constexpr size_t kMaxCachedAreas = 8;
-constexpr size_t kMaxCachedAreaItems = 20000;
+constexpr size_t kMaxCachedAreas = 16;
+constexpr size_t kMaxCachedAreaItems = 5000;
 using ItemQuery = pgmosaic::ItemQuery; // catalog_sql.h
 
 // Parses where=, time=, sort= and ids= (open options or connection string). Throws Error.

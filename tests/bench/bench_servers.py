@@ -3,7 +3,8 @@ concurrent load, on loopback (run by tests/bench/run_servers.sh, which starts th
 
 The tiles of several zoom levels that lie fully inside the data are shuffled and cut into sets
 of N (10, 16, 50, 100); each set goes out as N concurrent requests, the next set when all came
-back, until a request or time cap. Cases:
+back, until a request or time cap; at each level the cases take turns (--rounds), so that other
+work on the machine weighs on all of them alike. Cases:
   - dynamic tiles: MapServer 8 FastCGI (tile mode) on PGMOSAIC, on a gdalbuildvrt VRT of the
     same files, on PostGISRaster (raster2pgsql -R out-db tables of the same files, mode=2);
     QGIS Server 3.22 FastCGI (WMS GetMap of the tile) on PGMOSAIC and on the VRT;
@@ -56,6 +57,8 @@ def parse_args():
     p.add_argument("--requests", type=int, default=600,
                    help="requests per case and level (at least 4 sets of N)")
     p.add_argument("--seconds", type=float, default=25, help="time cap per case and level")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="turns the cases take at each level (interleaved)")
     p.add_argument("--ms-processes", type=int, default=4)
     p.add_argument("--qgis-processes", type=int, default=2)
     p.add_argument("--no-qgis", action="store_true")
@@ -153,15 +156,16 @@ def check_tiles(case, tiles, count=8):
             raise RuntimeError(f"{case.name}: tile {z}/{x}/{y} is empty")
 
 
-def run_sets(case, tiles, conc, requests, seconds):
-    """Sets of `conc` tiles, each sent as `conc` concurrent requests, the next set when all came
-    back, until `requests` were sent or `seconds` passed; latencies of the good answers, the
-    count of bad ones (every request of a set counts: nothing is dropped) and req/s."""
+def run_sets(case, tiles, conc, requests, seconds, start=0):
+    """Sets of `conc` tiles (from tiles[start]), each sent as `conc` concurrent requests, the
+    next set when all came back, until `requests` were sent or `seconds` passed; latencies of
+    the good answers, the count of bad ones by kind (every request of a set counts: nothing is
+    dropped), the wall time, and their summary (summary())."""
     lat, bad = [], {}
     i = 0
     t_start = time.perf_counter()
     while i < requests and time.perf_counter() - t_start < seconds:
-        batch = [tiles[(i + k) % len(tiles)] for k in range(conc)]
+        batch = [tiles[(start + i + k) % len(tiles)] for k in range(conc)]
         i += conc
         out = [None] * conc
 
@@ -178,11 +182,30 @@ def run_sets(case, tiles, conc, requests, seconds):
                 lat.append(t)
             else:
                 bad[err] = bad.get(err, 0) + 1
-    wall = time.perf_counter() - t_start
+    return summary(lat, bad, time.perf_counter() - t_start)
+
+
+def summary(lat, bad, wall):
     a = np.array(lat) if lat else np.array([float("nan")])
-    return {"n": len(lat), "sets": i // conc, "bad": sum(bad.values()), "why": bad,
+    return {"lat": list(lat), "wall": wall, "n": len(lat), "bad": sum(bad.values()), "why": bad,
             "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
             "max": float(a.max()), "rps": len(lat) / wall if wall > 0 else 0.0}
+
+
+def run_interleaved(cases, tiles, conc, requests, seconds, rounds):
+    """Each case's `requests` at `conc` concurrent, cut into `rounds` turns taken case after
+    case, the same tiles for every case: on a machine shared with other work, a burst of it
+    then slows every case alike instead of the one that happened to run. Summaries per case."""
+    per_round = max(1, math.ceil(requests / conc / rounds)) * conc
+    acc = {case.name: ([], {}, 0.0) for case in cases}
+    for k in range(rounds):
+        for case in cases:
+            lat, bad, wall = acc[case.name]
+            r = run_sets(case, tiles, conc, per_round, seconds / rounds, start=k * per_round)
+            for why, v in r["why"].items():
+                bad[why] = bad.get(why, 0) + v
+            acc[case.name] = (lat + r["lat"], bad, wall + r["wall"])
+    return {name: summary(*v) for name, v in acc.items()}
 
 
 def fmt(v):
@@ -312,10 +335,15 @@ def run(args, work, zmin, zmax, levels):
             for case in cases:
                 run_sets(case, mixed, 10, 10, 60)  # warm: every process opens its sources
                 check_tiles(case, mixed)
+            for c in levels:
+                # Every case the same requests (at least 4 sets of N), in turns.
+                level = run_interleaved(cases, mixed, c, max(args.requests, 4 * c),
+                                        args.seconds, args.rounds)
+                for case in cases:
+                    case.results[c] = level[case.name]
+            for case in cases:
                 for c in levels:
-                    # Every case the same count: at least 4 sets, for a p95 of more than one.
-                    r = case.results[c] = run_sets(case, mixed, c, max(args.requests, 4 * c),
-                                                   args.seconds)
+                    r = case.results[c]
                     why = ", ".join(f"{v} {k}" for k, v in r["why"].items())
                     print(f"  {case.name:<26} c={c:<4} n={r['n']:<4} p50 {fmt(r['p50'])} "
                           f"p95 {fmt(r['p95'])} max {fmt(r['max'])} s  "
