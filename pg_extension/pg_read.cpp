@@ -684,11 +684,23 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
         blocks[{col / kBlock, row / kBlock}].push_back({i, {col, row}});
     }
     const bool coverage = !m.mosaic.nodata.has_value();
-    std::vector<const std::vector<std::pair<size_t, std::pair<int, int>>>*> tasks;
-    for (const auto& block : blocks)
-        tasks.push_back(&block.second);
-    m.ForEachRead(tasks.size(), [&](size_t task, pgmosaic::CompositeReader& reader) {
-        const auto& list = *tasks[task];
+    // The blocks in Z order, a task a run of kRun neighbours: a thread's reader opens the
+    // files of its own part of the ground, not every file the other threads open too.
+    using Points = std::vector<std::pair<size_t, std::pair<int, int>>>;
+    std::vector<std::pair<std::uint64_t, const Points*>> order;
+    for (const auto& [key, list] : blocks)
+    {
+        std::uint64_t z = 0;
+        for (int bit = 0; bit < 31; ++bit)
+            z |= ((static_cast<std::uint64_t>(key.first) >> bit & 1) << (2 * bit)) |
+                 ((static_cast<std::uint64_t>(key.second) >> bit & 1) << (2 * bit + 1));
+        order.emplace_back(z, &list);
+    }
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    constexpr size_t kRun = 16;
+    // The points of one block: one read of the window around them.
+    auto readBlock = [&](const Points& list, pgmosaic::CompositeReader& reader) {
         int x0 = INT_MAX, y0 = INT_MAX, x1 = 0, y1 = 0;
         for (const auto& p : list)
         {
@@ -716,7 +728,13 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
                                          (std::isnan(v) && std::isnan(*m.mosaic.nodata)));
             values[p.first] = ok ? v : nan;
         }
-    });
+    };
+    m.ForEachRead((order.size() + kRun - 1) / kRun,
+                  [&](size_t task, pgmosaic::CompositeReader& reader) {
+                      for (size_t t = task * kRun; t < std::min(order.size(), (task + 1) * kRun);
+                           ++t)
+                          readBlock(*order[t].second, reader);
+                  });
     return Float8ArrayDatum(values);
 }
 

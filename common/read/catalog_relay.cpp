@@ -155,9 +155,26 @@ void CatalogRelay::For(size_t tasks, const Cancel& cancel,
     std::atomic<size_t> next{0};
     std::exception_ptr failure;
     std::mutex failureMutex;
+    // A worker that saw the caller's stop request throws Cancelled, while a catalog call on
+    // this thread may have taken the same interrupt as the error that says what it was (a
+    // statement timeout): that error wins, Cancelled only stands for an interrupt still pending.
+    auto cancelled = [](const std::exception_ptr& e) {
+        try
+        {
+            std::rethrow_exception(e);
+        }
+        catch (const Cancelled&)
+        {
+            return true;
+        }
+        catch (...)
+        {
+            return false;
+        }
+    };
     auto fail = [&](std::exception_ptr e) {
         std::lock_guard<std::mutex> lock(failureMutex);
-        if (!failure)
+        if (!failure || (cancelled(failure) && !cancelled(e)))
             failure = e;
         next = tasks;
     };

@@ -34,7 +34,8 @@ public:
     // Runs fn(task, worker, catalog) for every task in [0, tasks), on the calling thread when
     // there is one worker. The first exception thrown by a task (or by a relayed catalog call,
     // rethrown in the task that made it) stops the others from taking tasks and is rethrown
-    // here once every worker has stopped. `cancel` is checked before each task.
+    // here once every worker has stopped; another error wins over Cancelled, for the catalog
+    // call that took the interrupt says what it was. `cancel` is checked before each task.
     void For(size_t tasks, const Cancel& cancel,
              const std::function<void(size_t task, int worker, ItemCatalog& catalog)>& fn);
 
