@@ -118,7 +118,7 @@ public:
     void Give(const std::string& key, IdleConnection&& c)
     {
         std::vector<PGconn*> stale;
-        if (MaxIdle() > 0 && RunWithin(c.conn, "RESET ALL", 2000))
+        if (MaxIdle() > 0 && RunWithin(c.conn, "RESET ALL; UNLISTEN *", 2000))
         {
             std::lock_guard<std::mutex> lock(m_oMutex);
             ForgetAfterFork();
@@ -336,8 +336,51 @@ void PgConnection::Reconnect()
         if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
             Fail("preparing a catalog query again after reconnecting", r.get());
     }
+    if (!m_osListen.empty())
+    {
+        // What was notified while the connection was down is lost: the listener is told so.
+        Result r(PQexec(m_hConn, ("LISTEN " + m_osListen).c_str()));
+        if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+            m_osListen.clear();
+        m_bMissedNotifications = true;
+    }
     if (m_fnOnReconnect)
         m_fnOnReconnect();
+}
+
+bool PgConnection::Listen(const char* channel)
+{
+    try
+    {
+        Exec(("LISTEN " + std::string(channel)).c_str());
+    }
+    catch (const Error&)
+    {
+        return false; // in recovery: "cannot execute LISTEN during recovery"
+    }
+    m_osListen = channel;
+    return true;
+}
+
+bool PgConnection::Notified(const std::string& payload)
+{
+    bool notified = m_bMissedNotifications || m_osListen.empty();
+    m_bMissedNotifications = false;
+    // One round trip, an empty query (no transaction, nothing parsed): before it answers, the
+    // server sends what was notified to this session, so a change committed before this call
+    // is never missed. A connection the server ended notifies nothing more: the caller asks
+    // the server again, which re-establishes it.
+    if (!notified)
+    {
+        Result r(PQstatus(m_hConn) == CONNECTION_OK ? PQexec(m_hConn, "") : nullptr);
+        notified = !r || PQresultStatus(r.get()) != PGRES_EMPTY_QUERY;
+    }
+    while (PGnotify* n = PQnotifies(m_hConn))
+    {
+        notified = notified || (m_osListen == n->relname && payload == n->extra);
+        PQfreemem(n);
+    }
+    return notified;
 }
 
 bool PgConnection::IsHotStandby() const

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -105,6 +106,13 @@ public:
     // to fail it (e.g. the mosaic was dropped or re-created meanwhile).
     void SetOnReconnect(std::function<void()> fn) { m_fnOnReconnect = std::move(fn); }
     int StatementTimeoutMs() const { return m_nStatementTimeoutMs; }
+    // LISTENs on `channel`; false where that cannot be (a hot standby, which notifies no one).
+    bool Listen(const char* channel);
+    // Whether a notification with this payload came on the channel listened to since the last
+    // call (one round trip, which brings every notification of a change committed before
+    // it), or notifications may have been missed (the connection was re-established, or
+    // failed: the next statement re-establishes it).
+    bool Notified(const std::string& payload);
 
 private:
     Result Run(const char* what, const std::function<int(PGconn*)>& send);
@@ -119,6 +127,8 @@ private:
     int m_nStatementTimeoutMs = kDefaultStatementTimeoutMs; // 0: none
     bool m_bReconnecting = false;
     std::function<void()> m_fnOnReconnect{};
+    std::string m_osListen{};    // the channel listened to (empty: none)
+    bool m_bMissedNotifications = false; // reconnected since the last Notified()
     pid_t m_nPid = getpid();                          // the process that opened or took it
     std::map<std::string, std::string> m_oPrepared{}; // statement name -> SQL
 };
@@ -134,6 +144,23 @@ int ParseStatementTimeoutMs(const std::string& value);
 
 // The catalog over libpq: item lookups through pgmosaic.items(), the one definition of
 // mosaic order, with the last window's answer cached for the bands that ask again.
+//
+// Between reads (a server such as MapServer keeps the dataset open from one request to the
+// next), a window is answered without a query when it lies in an area already looked up: the
+// items of the cells of a coarse grid (kAreaCellPixels mosaic pixels a side) that a window
+// meets are fetched with their footprints, and a window inside them gets those whose
+// footprint it intersects, in the same order (the order is the mosaic's, not the window's).
+// The areas are dropped when the catalog notified a change of the mosaic (the pgmosaic_dirty
+// notification its triggers send, in the changing transaction, for anything that changes
+// what a mosaic shows), checked at every lookup by an empty round trip (so a change committed
+// before a read is always seen, as with a query), when the connection was re-established, and
+// after
+// PGMOSAIC_ITEM_CACHE_SECONDS (default 30; 0: no areas kept) in any case (what no
+// notification says: privileges). Only for the plain lookup: never with where=, time=,
+// sort=, ids= or asof=, nor on a hot standby (which notifies no one).
+constexpr int kAreaCellPixels = 4096;
+constexpr size_t kMaxCachedAreas = 16;
+constexpr size_t kMaxCachedAreaItems = 5000;
 using ItemQuery = pgmosaic::ItemQuery; // catalog_sql.h
 
 // Parses where=, time=, sort= and ids= (open options or connection string). Throws Error.
@@ -156,11 +183,32 @@ public:
     FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override;
     // Levels with up-to-date overview tiles (empty before extension 0.2).
     std::vector<int> BuiltLevels();
-    void Invalidate() { m_bCached = false; }
+    void Invalidate()
+    {
+        m_bCached = false;
+        m_aoAreas.clear();
+    }
     const ItemQuery& Query() const { return m_oQuery; }
 
 private:
+    struct CachedItem
+    {
+        pgmosaic::ItemRef item;
+        std::shared_ptr<OGRGeometry> footprint; // null: none (never in a window)
+        OGREnvelope bounds{};
+    };
+    struct CachedArea
+    {
+        pgmosaic::Envelope area{};
+        std::vector<CachedItem> items{};
+    };
     std::vector<pgmosaic::ItemRef> Rows(PGresult* r);
+    // The cells of the area grid that `env` meets, as one envelope.
+    pgmosaic::Envelope AreaOf(const pgmosaic::Envelope& env) const;
+    bool m_bAreas = false; // windows may be answered from looked-up areas
+    std::vector<CachedArea> m_aoAreas{}; // most recently used first
+    double m_dfAreaSeconds = 30;
+    std::chrono::steady_clock::time_point m_oAreasSince{};
     PgConnection& m_oConn;
     const pgmosaic::MosaicInfo& m_oMosaic;
     bool m_bOverviews = false; // the catalog has overview tiles (extension 0.2 and later)

@@ -3,7 +3,8 @@ concurrent load, on loopback (run by tests/bench/run_servers.sh, which starts th
 
 The tiles of several zoom levels that lie fully inside the data are shuffled and cut into sets
 of N (10, 16, 50, 100); each set goes out as N concurrent requests, the next set when all came
-back, until a request or time cap. Cases:
+back, until a request or time cap; at each level the cases take turns (--rounds), so that other
+work on the machine weighs on all of them alike. Cases:
   - dynamic tiles: MapServer 8 FastCGI (tile mode) on PGMOSAIC, on a gdalbuildvrt VRT of the
     same files, on PostGISRaster (raster2pgsql -R out-db tables of the same files, mode=2);
     QGIS Server 3.22 FastCGI (WMS GetMap of the tile) on PGMOSAIC and on the VRT;
@@ -21,11 +22,13 @@ import math
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,8 +54,11 @@ def parse_args():
     p.add_argument("--size", type=int, default=1024, help="pixels of a COG's side")
     p.add_argument("--zooms", default="12,15", help="MIN,MAX zooms of the dynamic tiles")
     p.add_argument("--concurrency", default="10,16,50,100")
-    p.add_argument("--requests", type=int, default=300, help="requests per case and level")
+    p.add_argument("--requests", type=int, default=600,
+                   help="requests per case and level (at least 4 sets of N)")
     p.add_argument("--seconds", type=float, default=25, help="time cap per case and level")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="turns the cases take at each level (interleaved)")
     p.add_argument("--ms-processes", type=int, default=4)
     p.add_argument("--qgis-processes", type=int, default=2)
     p.add_argument("--no-qgis", action="store_true")
@@ -109,44 +115,97 @@ class Case:
 
 
 def get(url):
+    """(seconds, None) for a 256x256 PNG answered 200, else (seconds, what was wrong): a full
+    FastCGI backlog makes nginx answer 502 at once, and MapServer answers a failed draw with
+    200 and an XML error, both of which would flatter a slow case if counted."""
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=300) as r:
-        body = r.read()
-        ok = r.status == 200 and body[:4] == b"\x89PNG"
-    return time.perf_counter() - t0, ok
+    try:
+        with urllib.request.urlopen(url, timeout=300) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return time.perf_counter() - t0, f"HTTP {e.code}"
+    except Exception as e:  # refused, reset, timed out
+        return time.perf_counter() - t0, type(e).__name__
+    dt = time.perf_counter() - t0
+    if status != 200:
+        return dt, f"HTTP {status}"
+    if body[:8] != b"\x89PNG\r\n\x1a\n" or body[12:16] != b"IHDR":
+        return dt, "not a PNG"
+    if struct.unpack(">II", body[16:24]) != (256, 256):
+        return dt, "not 256x256"
+    return dt, None
 
 
-def run_sets(case, tiles, conc, requests, seconds):
-    """Sets of `conc` tiles, each sent as `conc` concurrent requests; latencies and req/s."""
-    lat, bad = [], 0
+def check_tiles(case, tiles, count=8):
+    """Decodes `count` tiles of the case (outside the timed sets): each must have opaque
+    pixels, since every tile lies fully inside the data. Raises naming the first that has
+    none (a layer that drew nothing still answers a valid PNG)."""
+    for k, (z, x, y) in enumerate(tiles[:count]):
+        with urllib.request.urlopen(case.url_of(z, x, y), timeout=300) as r:
+            body = r.read()
+        name = f"/vsimem/bench_check_{k}.png"
+        gdal.FileFromMemBuffer(name, body)
+        try:
+            ds = gdal.Open(name)
+            px = ds.ReadAsArray()
+        finally:
+            ds = None
+            gdal.Unlink(name)
+        drawn = (px[3] > 0).any() if px.ndim == 3 and px.shape[0] == 4 else px.max() > 0
+        if not drawn:
+            raise RuntimeError(f"{case.name}: tile {z}/{x}/{y} is empty")
+
+
+def run_sets(case, tiles, conc, requests, seconds, start=0):
+    """Sets of `conc` tiles (from tiles[start]), each sent as `conc` concurrent requests, the
+    next set when all came back, until `requests` were sent or `seconds` passed; latencies of
+    the good answers, the count of bad ones by kind (every request of a set counts: nothing is
+    dropped), the wall time, and their summary (summary())."""
+    lat, bad = [], {}
     i = 0
     t_start = time.perf_counter()
-    while len(lat) < requests and time.perf_counter() - t_start < seconds:
-        batch = [tiles[(i + k) % len(tiles)] for k in range(conc)]
+    while i < requests and time.perf_counter() - t_start < seconds:
+        batch = [tiles[(start + i + k) % len(tiles)] for k in range(conc)]
         i += conc
         out = [None] * conc
 
         def worker(k):
-            try:
-                out[k] = get(case.url_of(*batch[k]))
-            except Exception:  # a failed request counts, with its time
-                out[k] = (float("nan"), False)
+            out[k] = get(case.url_of(*batch[k]))
 
         threads = [threading.Thread(target=worker, args=(k,)) for k in range(conc)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        for t, ok in out:
-            if ok:
+        for t, err in out:
+            if err is None:
                 lat.append(t)
             else:
-                bad += 1
-    wall = time.perf_counter() - t_start
+                bad[err] = bad.get(err, 0) + 1
+    return summary(lat, bad, time.perf_counter() - t_start)
+
+
+def summary(lat, bad, wall):
     a = np.array(lat) if lat else np.array([float("nan")])
-    return {"n": len(lat), "bad": bad, "p50": float(np.percentile(a, 50)),
-            "p95": float(np.percentile(a, 95)), "max": float(a.max()),
-            "rps": len(lat) / wall if wall > 0 else 0.0}
+    return {"lat": list(lat), "wall": wall, "n": len(lat), "bad": sum(bad.values()), "why": bad,
+            "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+            "max": float(a.max()), "rps": len(lat) / wall if wall > 0 else 0.0}
+
+
+def run_interleaved(cases, tiles, conc, requests, seconds, rounds):
+    """Each case's `requests` at `conc` concurrent, cut into `rounds` turns taken case after
+    case, the same tiles for every case: on a machine shared with other work, a burst of it
+    then slows every case alike instead of the one that happened to run. Summaries per case."""
+    per_round = max(1, math.ceil(requests / conc / rounds)) * conc
+    acc = {case.name: ([], {}, 0.0) for case in cases}
+    for k in range(rounds):
+        for case in cases:
+            lat, bad, wall = acc[case.name]
+            r = run_sets(case, tiles, conc, per_round, seconds / rounds, start=k * per_round)
+            for why, v in r["why"].items():
+                bad[why] = bad.get(why, 0) + v
+            acc[case.name] = (lat + r["lat"], bad, wall + r["wall"])
+    return {name: summary(*v) for name, v in acc.items()}
 
 
 def fmt(v):
@@ -155,7 +214,7 @@ def fmt(v):
 
 def ratio_line(label, value, target, better_low=True):
     if value is None or math.isnan(value):
-        return f"  {label:<62} n/a"
+        return f"  {label:<62}    n/a  (bad answers or no data)  FAIL"
     ok = value <= target if better_low else value >= target
     cmp = "<=" if better_low else ">="
     return f"  {label:<62} {value:6.2f}  (target {cmp} {target})  {'PASS' if ok else 'FAIL'}"
@@ -275,14 +334,20 @@ def run(args, work, zmin, zmax, levels):
                               lambda z, x, y: mc.url(mc.tile_path(z, x, y))))
             for case in cases:
                 run_sets(case, mixed, 10, 10, 60)  # warm: every process opens its sources
+                check_tiles(case, mixed)
+            for c in levels:
+                # Every case the same requests (at least 4 sets of N), in turns.
+                level = run_interleaved(cases, mixed, c, max(args.requests, 4 * c),
+                                        args.seconds, args.rounds)
+                for case in cases:
+                    case.results[c] = level[case.name]
+            for case in cases:
                 for c in levels:
-                    requests = args.requests if "PostGIS" not in case.name else \
-                        min(args.requests, 2 * c)
-                    case.results[c] = run_sets(case, mixed, c, max(requests, c), args.seconds)
                     r = case.results[c]
+                    why = ", ".join(f"{v} {k}" for k, v in r["why"].items())
                     print(f"  {case.name:<26} c={c:<4} n={r['n']:<4} p50 {fmt(r['p50'])} "
                           f"p95 {fmt(r['p95'])} max {fmt(r['max'])} s  "
-                          f"{r['rps']:7.1f} req/s" + (f"  FAILED {r['bad']}" if r["bad"] else ""),
+                          f"{r['rps']:7.1f} req/s" + (f"  FAILED {r['bad']}: {why}" if why else ""),
                           flush=True)
                 results[case.name] = case.results
 
@@ -308,10 +373,16 @@ def run(args, work, zmin, zmax, levels):
             print(f"zoomed out: z{zoom_out} ({len(few)} tiles, all sent at once) against "
                   f"z{mid[0][0]} (16 concurrent), MapServer on PGMOSAIC")
             for k, r in zoomed.items():
-                print(f"  {k:<26} p50 {fmt(r['p50'])} p95 {fmt(r['p95'])} max {fmt(r['max'])} s")
+                print(f"  {k:<26} p50 {fmt(r['p50'])} p95 {fmt(r['p95'])} max {fmt(r['max'])} s"
+                      + (f"  FAILED {r['bad']}: {r['why']}" if r["bad"] else ""))
 
     print("\ntargets (seed 002), ratios from this run:")
-    get_p95 = lambda name, c: results.get(name, {}).get(c, {}).get("p95")  # noqa: E731
+    def get_p95(name, c):
+        r = results.get(name, {}).get(c)
+        if r is None:
+            return None
+        return float("nan") if r["bad"] else r["p95"]  # bad answers: no ratio, FAIL
+
     cached = get_p95("MapCache (cached)", 100)
     print(ratio_line("cached p95 at 100 concurrent (s)", cached, 0.15))
     for server in ("MapServer", "QGIS Server"):
