@@ -20,6 +20,7 @@ extern "C"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -40,6 +41,7 @@ extern "C"
 #include "pg_util.h"
 #include "png.h"
 #include "read/area_reader.h"
+#include "read/catalog_relay.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
 #include "read/zone_stats.h"
@@ -108,6 +110,10 @@ struct BackendMosaic
     std::unique_ptr<pgmosaic::CompositeReader> reader;
     std::vector<int> builtLevels;
     GDALDataType type = GDT_Unknown; // of the composed bands (the method decides)
+    // ForEachRead's readers, one a reading thread, and the relay of their catalog calls
+    // (declared after the catalog, which they use, and the readers after the relay).
+    std::unique_ptr<pgmosaic::CatalogRelay> relay;
+    std::vector<std::unique_ptr<pgmosaic::CompositeReader>> readers;
 
     BackendMosaic(const std::string& name, const JsonOptions& options)
     {
@@ -132,6 +138,30 @@ struct BackendMosaic
             builtLevels = catalog->BuiltLevels();
         reader = std::make_unique<pgmosaic::CompositeReader>(mosaic, *catalog, read, kSourcePoolSize);
         type = pgmosaic::MethodDataType(read.method, mosaic.dataType);
+    }
+
+    // Runs fn(task, reader) for every task on the reading threads (num_threads), each thread
+    // with a reader of its own whose catalog calls this thread answers (read/catalog_relay.h):
+    // the small reads of value() and zonal_stats() decode in parallel while the backend runs
+    // their catalog queries.
+    void ForEachRead(size_t tasks,
+                     const std::function<void(size_t task, pgmosaic::CompositeReader& r)>& fn)
+    {
+        pgmosaic::ReadOptions one = reader->options();
+        if (!relay)
+        {
+            relay = std::make_unique<pgmosaic::CatalogRelay>(*catalog, one.numThreads);
+            readers.resize(static_cast<size_t>(relay->Workers()));
+        }
+        one.numThreads = 1; // the tasks are the parallel part
+        relay->For(tasks, one.cancel,
+                   [&](size_t task, int worker, pgmosaic::ItemCatalog& workerCatalog) {
+                       auto& r = readers[static_cast<size_t>(worker)];
+                       if (!r)
+                           r = std::make_unique<pgmosaic::CompositeReader>(
+                               mosaic, workerCatalog, one, kSourcePoolSize);
+                       fn(task, *r);
+                   });
     }
 
     // The bands asked by number, else options.bands as the driver's bands= (numbers or band
@@ -654,8 +684,23 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
         blocks[{col / kBlock, row / kBlock}].push_back({i, {col, row}});
     }
     const bool coverage = !m.mosaic.nodata.has_value();
+    // The blocks in Z order, a task a run of kRun neighbours: a thread's reader opens the
+    // files of its own part of the ground, not every file the other threads open too.
+    using Points = std::vector<std::pair<size_t, std::pair<int, int>>>;
+    std::vector<std::pair<std::uint64_t, const Points*>> order;
     for (const auto& [key, list] : blocks)
     {
+        std::uint64_t z = 0;
+        for (int bit = 0; bit < 31; ++bit)
+            z |= ((static_cast<std::uint64_t>(key.first) >> bit & 1) << (2 * bit)) |
+                 ((static_cast<std::uint64_t>(key.second) >> bit & 1) << (2 * bit + 1));
+        order.emplace_back(z, &list);
+    }
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    constexpr size_t kRun = 16;
+    // The points of one block: one read of the window around them.
+    auto readBlock = [&](const Points& list, pgmosaic::CompositeReader& reader) {
         int x0 = INT_MAX, y0 = INT_MAX, x1 = 0, y1 = 0;
         for (const auto& p : list)
         {
@@ -667,12 +712,12 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
         const int w = x1 - x0, h = y1 - y0;
         const pgmosaic::Request req{{x0, y0, w, h}, w, h};
         std::vector<double> data(static_cast<size_t>(w) * h);
-        m.reader->Read(req, {band}, {data.data(), GDT_Float64, 8, static_cast<GSpacing>(w) * 8, 0});
+        reader.Read(req, {band}, {data.data(), GDT_Float64, 8, static_cast<GSpacing>(w) * 8, 0});
         std::vector<GByte> valid;
         if (coverage)
         {
             valid.resize(data.size());
-            m.reader->ReadCoverage(req, {valid.data(), GDT_Byte, 1, w, 0});
+            reader.ReadCoverage(req, {valid.data(), GDT_Byte, 1, w, 0});
         }
         for (const auto& p : list)
         {
@@ -683,7 +728,13 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
                                          (std::isnan(v) && std::isnan(*m.mosaic.nodata)));
             values[p.first] = ok ? v : nan;
         }
-    }
+    };
+    m.ForEachRead((order.size() + kRun - 1) / kRun,
+                  [&](size_t task, pgmosaic::CompositeReader& reader) {
+                      for (size_t t = task * kRun; t < std::min(order.size(), (task + 1) * kRun);
+                           ++t)
+                          readBlock(*order[t].second, reader);
+                  });
     return Float8ArrayDatum(values);
 }
 
@@ -698,30 +749,40 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
     const int band = m.Bands({PG_GETARG_INT32(2)}, options)[0];
     const std::vector<std::string> zones = ByteaArrayArg(fcinfo, 1);
     const bool exact = PG_GETARG_BOOL(3);
-    std::vector<double> out;
-    for (const auto& wkb : zones)
+    // The zones, and the DRAD tiles answering for each (asked of the catalog here), then the
+    // zones read on the reading threads.
+    std::vector<std::unique_ptr<OGRGeometry>> geometries(zones.size());
+    std::vector<std::vector<pgmosaic::RecordedTile>> answered(zones.size());
+    for (size_t z = 0; z < zones.size(); ++z)
     {
-        pgmosaic::ZoneSummary s;
-        if (!wkb.empty())
+        if (zones[z].empty())
+            continue;
+        geometries[z] = GeometryFromWkb(zones[z]);
+        if (!exact && m.reader->options().method == pgmosaic::Method::First)
         {
-            const auto zone = GeometryFromWkb(wkb);
-            std::vector<pgmosaic::RecordedTile> answered;
-            if (!exact && m.reader->options().method == pgmosaic::Method::First)
-            {
-                OGREnvelope e;
-                zone->getEnvelope(&e);
-                const pgmosaic::Envelope env{e.MinX, e.MinY, e.MaxX, e.MaxY};
-                const std::vector<pgmosaic::ItemRef> items = m.catalog->FindItems(env);
-                std::vector<std::int64_t> ids;
-                for (const auto& it : items)
-                    ids.push_back(it.id);
-                answered = pgmosaic::TilesAnsweringForComposite(
-                    m.mosaic, items, m.catalog->FindRecordedTiles(ids, env, band), band, *zone,
-                    m.reader->options().sourcePolicy.get(), m.reader->options().cancel);
-            }
-            s = pgmosaic::ComposedZoneStatistics(*m.reader, m.mosaic, *zone, band, answered,
-                                                 Limits());
+            OGREnvelope e;
+            geometries[z]->getEnvelope(&e);
+            const pgmosaic::Envelope env{e.MinX, e.MinY, e.MaxX, e.MaxY};
+            const std::vector<pgmosaic::ItemRef> items = m.catalog->FindItems(env);
+            std::vector<std::int64_t> ids;
+            for (const auto& it : items)
+                ids.push_back(it.id);
+            answered[z] = pgmosaic::TilesAnsweringForComposite(
+                m.mosaic, items, m.catalog->FindRecordedTiles(ids, env, band), band,
+                *geometries[z], m.reader->options().sourcePolicy.get(),
+                m.reader->options().cancel);
         }
+    }
+    std::vector<pgmosaic::ZoneSummary> summaries(zones.size());
+    const pgmosaic::AreaReadLimits limits = Limits(); // settings: read on this thread
+    m.ForEachRead(zones.size(), [&](size_t z, pgmosaic::CompositeReader& reader) {
+        if (geometries[z])
+            summaries[z] = pgmosaic::ComposedZoneStatistics(reader, m.mosaic, *geometries[z],
+                                                            band, answered[z], limits);
+    });
+    std::vector<double> out;
+    for (const auto& s : summaries)
+    {
         const auto v = s.Values();
         out.insert(out.end(), v.begin(), v.end());
     }

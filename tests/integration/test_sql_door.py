@@ -797,6 +797,80 @@ def test_zonal_stats_not_exact_without_sums_of_squares_has_no_stddev(door, block
     assert zonal(door, "door_blocks", wkt, False) == pytest.approx(exact)
 
 
+
+# Many points and zones are read on the reading threads, the backend answering their catalog
+# lookups (common/read/catalog_relay.h).
+MANY_POINTS = ("ARRAY(SELECT ST_Point(%s + (i %% 89) * 107.3, %s - (i / 89) * 103.9, 32631) "
+               "FROM generate_series(0, 89 * 89 - 1) i)")
+MANY_ZONES = ("ARRAY(SELECT ST_MakeEnvelope(%s + (i %% 23) * 401.7, %s - (i / 23) * 397.3 - 350, "
+              "%s + (i %% 23) * 401.7 + 350, %s - (i / 23) * 397.3, 32631) "
+              "FROM generate_series(0, 23 * 23 - 1) i)")
+
+
+def test_many_points_and_zones_equal_one_at_a_time(door, blocks):
+    """7,921 points and 529 zones in one call each (read on several threads) answer what the
+    same points and zones answer one call each, in the order given."""
+    pts = run(door, "SELECT value FROM pgmosaic.value('door_blocks', " + MANY_POINTS + ") "
+                    "ORDER BY n", (X0, Y0))
+    assert len(pts) == 89 * 89
+    assert sum(v is not None for (v,) in pts) > 5000
+    zs = run(door, "SELECT n, count, sum FROM pgmosaic.zonal_stats('door_blocks', "
+                   + MANY_ZONES + ") ORDER BY n", (X0, Y0, X0, Y0))
+    assert [r[0] for r in zs] == list(range(1, 23 * 23 + 1))
+    conn = door.connect()  # one session for the calls one at a time
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (ROOT[0],))
+            for k in range(0, 89 * 89, 97):
+                x, y = X0 + (k % 89) * 107.3, Y0 - (k // 89) * 103.9
+                cur.execute("SELECT pgmosaic.value('door_blocks', ST_Point(%s, %s, 32631))",
+                            (x, y))
+                assert pts[k][0] == cur.fetchone()[0], k
+            for k in range(0, 23 * 23, 37):
+                x, y = X0 + (k % 23) * 401.7, Y0 - (k // 23) * 397.3
+                cur.execute("SELECT count, sum FROM pgmosaic.zonal_stats('door_blocks', "
+                            "ST_MakeEnvelope(%s, %s, %s, %s, 32631))", (x, y - 350, x + 350, y))
+                assert zs[k][1:] == cur.fetchone(), k
+    finally:
+        conn.close()
+
+
+def test_many_points_and_zones_fail_naming_a_changed_item(door, blocks):
+    """An error on a reading thread fails the call naming the item, as one read would; the
+    same calls answer again once the file is the registered one."""
+    path = blocks["paths"][3]
+    st = os.stat(path)
+    before = run(door, "SELECT count(value), sum(value) FROM pgmosaic.value('door_blocks', "
+                       + MANY_POINTS + ")", (X0, Y0))
+    try:
+        os.utime(path, (st.st_atime, st.st_mtime + 100))
+        for sql, params in (
+                ("SELECT count(value) FROM pgmosaic.value('door_blocks', " + MANY_POINTS + ")",
+                 (X0, Y0)),
+                ("SELECT count(*) FROM pgmosaic.zonal_stats('door_blocks', " + MANY_ZONES + ")",
+                 (X0, Y0, X0, Y0))):
+            with pytest.raises(psycopg2.Error) as e:
+                run(door, sql, params)
+            assert "changed since it was registered" in str(e.value), str(e.value)
+            assert os.path.basename(path) in str(e.value)
+    finally:
+        os.utime(path, (st.st_atime, st.st_mtime))
+    assert run(door, "SELECT count(value), sum(value) FROM pgmosaic.value('door_blocks', "
+                     + MANY_POINTS + ")", (X0, Y0)) == before
+
+
+def test_statement_timeout_stops_many_zones_quickly(door, grid):
+    """Zones read on the reading threads stop between reads when the statement times out."""
+    t0 = time.monotonic()
+    with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+        run(door, "SELECT count(*) FROM pgmosaic.zonal_stats('door', ARRAY(SELECT "
+                  "ST_MakeEnvelope(%s, %s - 8000, %s + 8000, %s, 32631) FROM "
+                  "generate_series(1, 5000)))", (X0, Y0, X0, Y0),
+            settings={"statement_timeout": "300ms"})
+    assert time.monotonic() - t0 < 3.0
+
+
 # --- render_tile() -----------------------------------------------------------------------------
 
 WORLD = 20037508.342789244
