@@ -635,8 +635,9 @@ DECLARE
     n integer := COALESCE(cardinality(paths), 0);
     first_k integer := 1;
     m pgmosaic.mosaic;
-    bad record;
     new_ids bigint[];
+    new_refs pgmosaic.pathref[];
+    new_box box2d;
     new_area geometry;
     first_id bigint; -- the smallest id of this call's items
 BEGIN
@@ -678,7 +679,173 @@ BEGIN
         RAISE EXCEPTION 'mosaic "%" does not exist', mosaic USING ERRCODE = 'undefined_object';
     END IF;
 
-    -- Everything is refused before anything is written, naming the first raster at fault.
+    -- One pass over the rasters, in the order given (later ones drawn above earlier ones), each
+    -- row's columns computed in the query (what _item_from_info computes): a PL/pgSQL call per
+    -- row for its inspection and its properties, and a pass over the arrays per check, took half
+    -- of a bulk registration. A raster that is not an inspection or does not fit the mosaic gets
+    -- no reference, which the insert refuses; on any error _bulk_refusal names the first raster
+    -- at fault, as its checks did before anything was written (else the error stands: nothing
+    -- is stored either way). Properties, when given, are read row by row (errors name the
+    -- raster) and overview tiles refused: gdaladdo registers those one by one with their
+    -- sources' digest. Rasters already registered are left for the end (unless on_duplicate is
+    -- fail: the unique path refuses them).
+    BEGIN
+        EXECUTE format($q$
+        WITH rows AS (
+            SELECT u.k,
+                   CASE WHEN jsonb_typeof(u.info) = 'object'
+                             AND u.info ?& ARRAY['srid', 'geotransform', 'width', 'height',
+                                                 'band_count', 'data_type', 'footprint']
+                             AND NOT COALESCE($5 <> (u.info ->> 'band_count')::integer, false)
+                             AND NOT COALESCE($6 <> u.info ->> 'data_type', false)
+                        THEN pgmosaic.pathref(u.p) END AS ref,
+                   u.info, f.isrid, f.gt,
+                   CASE WHEN f.isrid = $7 THEN f.fp
+                        ELSE ST_Transform(ST_Segmentize(f.fp,
+                                 GREATEST(ST_XMax(f.fp) - ST_XMin(f.fp),
+                                          ST_YMax(f.fp) - ST_YMin(f.fp)) / 16), $7) END
+                       AS footprint,
+                   pr.priority, pr.attributes, pr.acquired, pr.cloud_cover, pr.max_pixel_size,
+                   pr.batch
+            FROM unnest($1, $2, $3) WITH ORDINALITY u (p, info, props, k)
+            CROSS JOIN LATERAL (
+                SELECT (u.info ->> 'srid')::integer,
+                       ST_GeomFromText(COALESCE(NULLIF(u.info ->> 'valid_footprint', ''),
+                                                u.info ->> 'footprint'),
+                                       (u.info ->> 'srid')::integer),
+                       ARRAY(SELECT jsonb_array_elements_text(u.info -> 'geotransform')
+                                    ::double precision)
+                OFFSET 0) f (isrid, fp, gt)
+            -- (Not called at all without properties: a one-time filter, kept by OFFSET 0.)
+            LEFT JOIN LATERAL (
+                SELECT ip.* FROM pgmosaic._item_props(u.p, u.props) ip
+                WHERE u.props IS NOT NULL AND pgmosaic._bulk_props_ok(u.p, ip)
+                OFFSET 0) pr ON true
+            WHERE u.k >= $4
+        ), inserted AS (
+            INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform,
+                                            width, height, band_count, data_type, nodata,
+                                            driver, file_size, file_mtime, priority,
+                                            attributes, acquired, cloud_cover, category,
+                                            overview_level, min_pixel_size, max_pixel_size,
+                                            bands, statistics, is_cog, block_width,
+                                            block_height, overview_count, status, batch)
+            SELECT $8, r.ref, r.footprint, r.isrid, r.gt, (r.info ->> 'width')::integer,
+                   (r.info ->> 'height')::integer, (r.info ->> 'band_count')::integer,
+                   r.info ->> 'data_type', (r.info -> 'bands' -> 0 ->> 'nodata')::double precision,
+                   r.info ->> 'driver', (r.info ->> 'file_size')::bigint,
+                   to_timestamp((r.info ->> 'mtime')::double precision),
+                   COALESCE(r.priority, 0), COALESCE(r.attributes, '{}'), r.acquired,
+                   r.cloud_cover, 'primary', NULL,
+                   CASE WHEN r.isrid = $7
+                        THEN sqrt(abs(r.gt[2] * r.gt[6] - r.gt[3] * r.gt[5]))
+                        ELSE sqrt(ST_Area(ST_Transform(ST_GeomFromText(r.info ->> 'footprint',
+                                                                       r.isrid), $7))
+                                  / ((r.info ->> 'width')::integer::double precision
+                                     * (r.info ->> 'height')::integer)) END,
+                   r.max_pixel_size, r.info -> 'bands',
+                   CASE WHEN jsonb_typeof(r.info -> 'statistics') = 'array'
+                        THEN r.info -> 'statistics' END,
+                   (r.info ->> 'is_cog')::boolean, (r.info ->> 'block_width')::integer,
+                   (r.info ->> 'block_height')::integer, (r.info ->> 'overview_count')::integer,
+                   'ok', r.batch
+            FROM rows r
+            ORDER BY r.k
+            %s
+            RETURNING i.id, i.path, i.footprint
+        )
+        SELECT array_agg(ins.id ORDER BY ins.id), array_agg(ins.path ORDER BY ins.id),
+               ST_Extent(ins.footprint), ST_Union(ins.footprint), min(ins.id)
+        FROM inserted ins $q$,
+            CASE WHEN on_duplicate <> 'fail' THEN 'ON CONFLICT (mosaic_id, path) DO NOTHING' END)
+        INTO new_ids, new_refs, new_box, new_area, first_id
+        USING paths, infos, properties, first_k, m.band_count, m.data_type, m.srid, m.id;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pgmosaic._bulk_refusal(m, paths, infos, first_k, on_duplicate);
+        RAISE;
+    END;
+    -- Fewer stored than given (already registered, or given twice): refused if given twice.
+    IF COALESCE(cardinality(new_ids), 0) < n - first_k + 1 THEN
+        PERFORM pgmosaic._bulk_refusal(m, paths, infos, first_k, on_duplicate);
+    END IF;
+
+    IF new_ids IS NOT NULL THEN
+        -- DRAD tiles, remote records and themes, for the rasters whose inspection has them
+        -- (or when the mosaic has theme rules).
+        IF EXISTS (SELECT 1 FROM unnest(infos) e (info)
+                   WHERE e.info ? 'tiles' OR e.info ? 'remote_header' OR e.info ? 'themes')
+           OR EXISTS (SELECT 1 FROM pgmosaic.theme_rule tr WHERE tr.mosaic_id = m.id) THEN
+            PERFORM pgmosaic._store_abstractions(m.id, i.id, u.info,
+                                                 pgmosaic._resolve_or_null(i.path))
+            FROM pgmosaic.item i
+            JOIN unnest(paths, infos) WITH ORDINALITY u (p, info, k)
+              ON i.path = pgmosaic.pathref(u.p) AND u.k >= first_k
+            WHERE i.mosaic_id = m.id AND i.id >= first_id
+              AND i.id IN (SELECT unnest(new_ids));
+        END IF;
+        -- Mosaic-wide overview tiles over the new items are out of date.
+        IF pgmosaic._has_overviews(m.id) THEN
+            PERFORM pgmosaic._stale_overviews(m.id, new_area);
+        END IF;
+        -- The extent and boundary grown by the new items (what _grow_extent does, from the
+        -- rows just inserted rather than read again).
+        PERFORM pgmosaic._set_extent(m.id, new_box, new_area, true);
+    END IF;
+
+    -- Those already registered: skipped (no id), or updated one by one.
+    RETURN QUERY
+    SELECT u.p, COALESCE(nw.id, CASE WHEN on_duplicate = 'update'
+                                     THEN pgmosaic._store_item(m.id, pgmosaic.pathref(u.p),
+                                                               u.info,
+                                                               pgmosaic._item_props(u.p, u.pr),
+                                                               'update', true) END)
+    FROM unnest(paths, infos, properties) WITH ORDINALITY u (p, info, pr, k)
+    LEFT JOIN unnest(new_refs, new_ids) nw (ref, id) ON nw.ref = pgmosaic.pathref(u.p)
+    WHERE u.k >= first_k
+    ORDER BY u.k;
+END
+$$;
+COMMENT ON FUNCTION pgmosaic.register_rasters(text, text[], jsonb[], jsonb[], text) IS
+    'Registers many rasters inspected elsewhere (paths with their inspect_raster JSON and, '
+    'optionally, properties as register_raster takes them) in one statement: the bulk path, '
+    'e.g. SELECT * FROM register_rasters(''ortho'', (SELECT array_agg(path ORDER BY n) FROM '
+    'staging), (SELECT array_agg(info ORDER BY n) FROM staging)). Every raster is checked '
+    'before any is stored (an error names the first at fault); overview tiles are refused '
+    '(register_raster registers them). A raster already registered fails, is skipped (no id) '
+    'or is updated, as on_duplicate says; a missing mosaic is created as register_raster does. '
+    'Returns each path with its item id, in the order given.';
+
+-- Refuses what register_rasters does not take (an overview tile) and properties that make no
+-- sense, naming the raster; true otherwise.
+CREATE OR REPLACE FUNCTION pgmosaic._bulk_props_ok(path text, props pgmosaic.item)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF props.category IS DISTINCT FROM 'primary' THEN
+        RAISE EXCEPTION 'raster "%": register_rasters registers primary items only (register '
+                        'overview tiles with register_raster)', path
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pgmosaic._check_item_props(path, props);
+    RETURN true;
+END
+$$;
+
+-- Why register_rasters refuses rasters, raised naming the first at fault (in this order: not an
+-- inspection, not fitting the mosaic, given twice, already registered when on_duplicate is
+-- fail); nothing when none of these applies. register_rasters runs it when its insert failed or
+-- stored fewer rasters than given.
+CREATE OR REPLACE FUNCTION pgmosaic._bulk_refusal(m pgmosaic.mosaic, paths text[], infos jsonb[],
+                                                  first_k integer, on_duplicate text)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    bad record;
+BEGIN
     SELECT u.p, u.k INTO bad
     FROM unnest(paths, infos) WITH ORDINALITY u (p, info, k)
     WHERE u.k >= first_k
@@ -716,103 +883,6 @@ BEGIN
                 USING ERRCODE = 'unique_violation';
         END IF;
     END IF;
-
-    -- The new ones, in the order given (later ones drawn above earlier ones); properties are
-    -- checked row by row (errors name the raster) and overview tiles refused: gdaladdo
-    -- registers those one by one with their sources' digest.
-    -- (Functions in FROM: evaluated once per row, not once per field taken from them.)
-    WITH rows AS (
-        SELECT u.k, pgmosaic.pathref(u.p) AS ref, props, it
-        FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
-             WITH ORDINALITY u (p, info, pr, k)
-        CROSS JOIN LATERAL pgmosaic._item_props(u.p, u.pr) props
-        CROSS JOIN LATERAL pgmosaic._item_from_info(u.info, m.srid) it
-        WHERE u.k >= first_k AND pgmosaic._bulk_props_ok(u.p, props)
-          AND NOT EXISTS (SELECT 1 FROM pgmosaic.item i
-                          WHERE i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p))
-    ), inserted AS (
-        INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform, width,
-                                        height, band_count, data_type, nodata, driver,
-                                        file_size, file_mtime, priority, attributes, acquired,
-                                        cloud_cover, category, overview_level, min_pixel_size,
-                                        max_pixel_size, bands, statistics, is_cog, block_width,
-                                        block_height, overview_count, status, batch)
-        SELECT m.id, r.ref, (r.it).footprint, (r.it).srid, (r.it).geotransform, (r.it).width,
-               (r.it).height, (r.it).band_count, (r.it).data_type, (r.it).nodata,
-               (r.it).driver, (r.it).file_size, (r.it).file_mtime,
-               COALESCE((r.props).priority, 0), COALESCE((r.props).attributes, '{}'),
-               (r.props).acquired, (r.props).cloud_cover, 'primary', NULL,
-               (r.it).min_pixel_size, (r.props).max_pixel_size, (r.it).bands,
-               (r.it).statistics, (r.it).is_cog, (r.it).block_width, (r.it).block_height,
-               (r.it).overview_count, 'ok', (r.props).batch
-        FROM rows r
-        ORDER BY r.k
-        RETURNING i.id, i.path, i.footprint
-    )
-    SELECT array_agg(ins.id ORDER BY ins.id), ST_Collect(ins.footprint), min(ins.id)
-    INTO new_ids, new_area, first_id
-    FROM inserted ins;
-
-    IF new_ids IS NOT NULL THEN
-        -- DRAD tiles, remote records and themes, for the rasters whose inspection has them
-        -- (or when the mosaic has theme rules).
-        IF EXISTS (SELECT 1 FROM unnest(infos) e (info)
-                   WHERE e.info ? 'tiles' OR e.info ? 'remote_header' OR e.info ? 'themes')
-           OR EXISTS (SELECT 1 FROM pgmosaic.theme_rule tr WHERE tr.mosaic_id = m.id) THEN
-            PERFORM pgmosaic._store_abstractions(m.id, i.id, u.info,
-                                                 pgmosaic._resolve_or_null(i.path))
-            FROM pgmosaic.item i
-            JOIN unnest(paths, infos) WITH ORDINALITY u (p, info, k)
-              ON i.path = pgmosaic.pathref(u.p) AND u.k >= first_k
-            WHERE i.mosaic_id = m.id AND i.id >= first_id
-              AND i.id IN (SELECT unnest(new_ids));
-        END IF;
-        -- Mosaic-wide overview tiles over the new items are out of date.
-        IF pgmosaic._has_overviews(m.id) THEN
-            PERFORM pgmosaic._stale_overviews(m.id, new_area);
-        END IF;
-        PERFORM pgmosaic._grow_extent(m.id, new_ids);
-    END IF;
-
-    -- Those already registered: skipped (no id), or updated one by one.
-    RETURN QUERY
-    SELECT u.p, CASE WHEN i.id IN (SELECT unnest(new_ids)) THEN i.id
-                     WHEN on_duplicate = 'update'
-                     THEN pgmosaic._store_item(m.id, pgmosaic.pathref(u.p), u.info,
-                                               pgmosaic._item_props(u.p, u.pr),
-                                               'update', true) END
-    FROM unnest(paths, infos, COALESCE(properties, array_fill(NULL::jsonb, ARRAY[n])))
-         WITH ORDINALITY u (p, info, pr, k)
-    LEFT JOIN pgmosaic.item i ON i.mosaic_id = m.id AND i.path = pgmosaic.pathref(u.p)
-    WHERE u.k >= first_k
-    ORDER BY u.k;
-END
-$$;
-COMMENT ON FUNCTION pgmosaic.register_rasters(text, text[], jsonb[], jsonb[], text) IS
-    'Registers many rasters inspected elsewhere (paths with their inspect_raster JSON and, '
-    'optionally, properties as register_raster takes them) in one statement: the bulk path, '
-    'e.g. SELECT * FROM register_rasters(''ortho'', (SELECT array_agg(path ORDER BY n) FROM '
-    'staging), (SELECT array_agg(info ORDER BY n) FROM staging)). Every raster is checked '
-    'before any is stored (an error names the first at fault); overview tiles are refused '
-    '(register_raster registers them). A raster already registered fails, is skipped (no id) '
-    'or is updated, as on_duplicate says; a missing mosaic is created as register_raster does. '
-    'Returns each path with its item id, in the order given.';
-
--- Refuses what register_rasters does not take (an overview tile) and properties that make no
--- sense, naming the raster; true otherwise.
-CREATE OR REPLACE FUNCTION pgmosaic._bulk_props_ok(path text, props pgmosaic.item)
-    RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path FROM CURRENT
-AS $$
-BEGIN
-    IF props.category IS DISTINCT FROM 'primary' THEN
-        RAISE EXCEPTION 'raster "%": register_rasters registers primary items only (register '
-                        'overview tiles with register_raster)', path
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM pgmosaic._check_item_props(path, props);
-    RETURN true;
 END
 $$;
 

@@ -58,33 +58,28 @@ $$;
 -- Items: statement triggers with transition tables (one dirty row per statement and mosaic,
 -- however many items a load registers). An update counts when a column that decides the
 -- composed pixels changed (not statistics, registration time or layout details the read
--- checks anyway); its area is the old and the new footprint.
+-- checks anyway); its area is the old and the new footprint. Up to 100,000 items of a mosaic
+-- in one statement, the area is their footprints and the ids theirs; above, the box of their
+-- footprints and no ids, as for path roots (an UPDATE or a load of 10 million items collects
+-- more than PostgreSQL's 1 GB in one value).
 CREATE OR REPLACE FUNCTION pgmosaic._item_dirty() RETURNS trigger
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
 AS $$
 DECLARE
     r record;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        FOR r IN SELECT n.mosaic_id, ST_Collect(n.footprint) AS area,
-                        array_agg(n.id ORDER BY n.id) AS ids
-                 FROM new_items n GROUP BY n.mosaic_id LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'insert');
-        END LOOP;
-    ELSIF TG_OP = 'DELETE' THEN
-        FOR r IN SELECT o.mosaic_id, ST_Collect(o.footprint) AS area,
-                        array_agg(o.id ORDER BY o.id) AS ids
-                 FROM old_items o GROUP BY o.mosaic_id LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'delete');
-        END LOOP;
-    ELSE
-        -- Planned at every statement (EXECUTE) for the sizes of its transition tables: a plan
-        -- kept from a one-row update joined 100,000 rows by a nested loop, for hours.
-        FOR r IN EXECUTE $q$
-                 SELECT n.mosaic_id,
-                        ST_Collect(ARRAY_AGG(o.footprint) || ARRAY_AGG(n.footprint)) AS area,
-                        array_agg(n.id ORDER BY n.id) AS ids
+    total bigint;
+    area geometry;
+    ids bigint[];
+    reason text := lower(TG_OP);
+    -- The rows of the statement that change pixels: mosaic_id, id, and their footprints before
+    -- (fp0) and after (fp1).
+    changed text := CASE TG_OP
+        WHEN 'INSERT' THEN '(SELECT n.mosaic_id, n.id, NULL::geometry AS fp0, '
+                           'n.footprint AS fp1 FROM new_items n)'
+        WHEN 'DELETE' THEN '(SELECT o.mosaic_id, o.id, o.footprint AS fp0, '
+                           'NULL::geometry AS fp1 FROM old_items o)'
+        ELSE $q$(SELECT n.mosaic_id, n.id, o.footprint AS fp0, n.footprint AS fp1
                  FROM new_items n JOIN old_items o ON o.mosaic_id = n.mosaic_id AND o.id = n.id
                  WHERE (o.path, o.footprint, o.srid, o.geotransform, o.width, o.height,
                         o.band_count, o.data_type, o.nodata, o.file_size, o.file_mtime,
@@ -94,11 +89,43 @@ BEGIN
                        (n.path, n.footprint, n.srid, n.geotransform, n.width, n.height,
                         n.band_count, n.data_type, n.nodata, n.file_size, n.file_mtime,
                         n.priority, n.attributes, n.acquired, n.cloud_cover, n.category,
-                        n.overview_level, n.max_pixel_size, n.status, n.batch)
-                 GROUP BY n.mosaic_id $q$ LOOP
-            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, 'update');
+                        n.overview_level, n.max_pixel_size, n.status, n.batch))$q$ END;
+BEGIN
+    -- Planned at every statement (EXECUTE) for the sizes of its transition tables: a plan kept
+    -- from a one-row update joined 100,000 rows by a nested loop, for hours.
+    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 100001) t',
+                   CASE WHEN TG_OP = 'DELETE' THEN 'old_items' ELSE 'new_items' END)
+    INTO total;
+    IF total <= 100000 THEN
+        -- One pass: no mosaic has more than 100,000 rows here.
+        FOR r IN EXECUTE format($q$
+                 SELECT c.mosaic_id,
+                        ST_Collect(ARRAY_AGG(c.fp0) FILTER (WHERE c.fp0 IS NOT NULL)
+                                   || ARRAY_AGG(c.fp1) FILTER (WHERE c.fp1 IS NOT NULL)) AS area,
+                        array_agg(c.id ORDER BY c.id) AS ids
+                 FROM %s c GROUP BY c.mosaic_id $q$, changed) LOOP
+            PERFORM pgmosaic._mark_dirty(r.mosaic_id, r.area, r.ids, reason);
         END LOOP;
+        RETURN NULL;
     END IF;
+    FOR r IN EXECUTE format($q$
+             SELECT c.mosaic_id, count(*) AS n,
+                    ST_Extent(ST_Collect(c.fp0, c.fp1)) AS box,
+                    max(ST_SRID(COALESCE(c.fp1, c.fp0))) AS srid
+             FROM %s c GROUP BY c.mosaic_id $q$, changed) LOOP
+        IF r.n <= 100000 THEN
+            EXECUTE format($q$
+                SELECT ST_Collect(ARRAY_AGG(c.fp0) FILTER (WHERE c.fp0 IS NOT NULL)
+                                  || ARRAY_AGG(c.fp1) FILTER (WHERE c.fp1 IS NOT NULL)),
+                       array_agg(c.id ORDER BY c.id)
+                FROM %s c WHERE c.mosaic_id = $1 $q$, changed)
+            INTO area, ids USING r.mosaic_id;
+        ELSE
+            area := ST_SetSRID(r.box::geometry, r.srid);
+            ids := '{}';
+        END IF;
+        PERFORM pgmosaic._mark_dirty(r.mosaic_id, area, ids, reason);
+    END LOOP;
     RETURN NULL;
 END
 $$;

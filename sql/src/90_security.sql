@@ -253,6 +253,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.register_raster(text, text, jsonb, jsonb, text),
     pgmosaic.register_rasters(text, text[], jsonb[], jsonb[], text),
     pgmosaic._bulk_props_ok(text, pgmosaic.item),
+    pgmosaic._bulk_refusal(pgmosaic.mosaic, text[], jsonb[], integer, text),
     pgmosaic.create_mosaic(text, integer, double precision),
     pgmosaic.drop_mosaic(text),
     pgmosaic.add_raster(text, text, jsonb, integer, tstzrange, double precision, text, integer),

@@ -104,9 +104,19 @@ FROM dirty_area d JOIN mosaic m ON m.id = d.mosaic_id
 WHERE m.name = 'bigroot' AND d.reason = 'root' ORDER BY d.id;
 UPDATE path_root SET prefix = '/tmp/pgmosaic_regress/moved' WHERE name = 'bigroot';
 SELECT * FROM bigroot_dirty;
+-- The same bound for the items themselves: one statement over more than 100,000 items of a
+-- mosaic (the load above, an UPDATE) records the box of their footprints and no ids (an UPDATE
+-- of 10 million items collected more than 1 GB); at 100,000 their footprints (old and new for
+-- an UPDATE) and ids
+UPDATE item SET priority = 1 WHERE mosaic_id = (SELECT id FROM mosaic WHERE name = 'bigroot');
 DELETE FROM item WHERE path = '@bigroot/f100000.tif'::pathref;
 UPDATE path_root SET prefix = '/tmp/pgmosaic_regress' WHERE name = 'bigroot';
 SELECT * FROM bigroot_dirty;
+UPDATE item SET priority = 2 WHERE mosaic_id = (SELECT id FROM mosaic WHERE name = 'bigroot');
+SELECT d.reason, cardinality(d.items) AS items, ST_NumGeometries(d.area) AS parts,
+       ST_AsText(ST_Envelope(d.area)) AS area
+FROM dirty_area d JOIN mosaic m ON m.id = d.mosaic_id
+WHERE m.name = 'bigroot' AND d.reason <> 'root' ORDER BY d.id;
 SELECT drop_mosaic('bigroot');
 DELETE FROM path_root WHERE name = 'bigroot';
 DROP ROLE regress_cache_writer, regress_cache_reader, regress_cache_other;
