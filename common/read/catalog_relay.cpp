@@ -90,39 +90,37 @@ public:
 
     std::vector<ItemRef> FindItems(const Envelope& env) override
     {
-        std::vector<ItemRef> out;
-        m_oRelay.Ask([&] { out = m_oOwner.FindItems(env); });
-        return out;
+        return Ask([&] { return m_oOwner.FindItems(env); });
     }
     std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override
     {
-        std::vector<ItemRef> out;
-        m_oRelay.Ask([&] { out = m_oOwner.FindOverviewTiles(env, level); });
-        return out;
+        return Ask([&] { return m_oOwner.FindOverviewTiles(env, level); });
     }
     std::map<std::int64_t, EmptyBlocks>
     FindEmptyBlocks(const std::vector<std::int64_t>& ids) override
     {
-        std::map<std::int64_t, EmptyBlocks> out;
-        m_oRelay.Ask([&] { out = m_oOwner.FindEmptyBlocks(ids); });
-        return out;
+        return Ask([&] { return m_oOwner.FindEmptyBlocks(ids); });
     }
     std::map<std::pair<std::int64_t, std::string>, EmptyBlocks>
     FindAssetEmptyBlocks(const std::vector<std::int64_t>& ids) override
     {
-        std::map<std::pair<std::int64_t, std::string>, EmptyBlocks> out;
-        m_oRelay.Ask([&] { out = m_oOwner.FindAssetEmptyBlocks(ids); });
-        return out;
+        return Ask([&] { return m_oOwner.FindAssetEmptyBlocks(ids); });
     }
     std::map<std::int64_t, RemoteRecord>
     FindRemoteRecords(const std::vector<std::int64_t>& ids) override
     {
-        std::map<std::int64_t, RemoteRecord> out;
-        m_oRelay.Ask([&] { out = m_oOwner.FindRemoteRecords(ids); });
-        return out;
+        return Ask([&] { return m_oOwner.FindRemoteRecords(ids); });
     }
 
 private:
+    // The owner's answer to `call`, run on the owning thread.
+    template <typename Call> auto Ask(Call&& call) -> decltype(call())
+    {
+        decltype(call()) out;
+        m_oRelay.Ask([&] { out = call(); });
+        return out;
+    }
+
     Relay& m_oRelay;
     ItemCatalog& m_oOwner;
 };
