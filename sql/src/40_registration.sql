@@ -62,6 +62,42 @@ BEGIN
 END
 $$;
 
+-- The union of footprints, as ST_Union gives it (the same area, without the vertices that
+-- their shared edges leave on straight lines). Footprints that are axis-aligned rectangles (a
+-- north-up raster's, in its mosaic's SRID) are first merged row by row: rectangles of the same
+-- rows whose columns overlap or touch make one rectangle, so that a grid of 100,000 tiles is a
+-- few hundred strips for GEOS (ST_Union of the tiles took 3 to 4 s, a third of their bulk
+-- registration; this takes 0.5 s). Other footprints go to ST_Union as they are.
+CREATE OR REPLACE FUNCTION pgmosaic._union_footprints(fps geometry[]) RETURNS geometry
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path FROM CURRENT
+AS $$
+    WITH f AS (
+        SELECT u.g, ST_SRID(u.g) AS srid, ST_XMin(u.g) AS x0, ST_YMin(u.g) AS y0,
+               ST_XMax(u.g) AS x1, ST_YMax(u.g) AS y1,
+               ST_GeometryType(u.g) = 'ST_Polygon' AND ST_NPoints(u.g) = 5
+               AND ST_NRings(u.g) = 1 AND ST_Equals(u.g, ST_Envelope(u.g)) AS rect
+        FROM unnest(fps) u (g)
+        WHERE u.g IS NOT NULL
+    ), starts AS ( -- a rectangle starts a strip unless one before it in its row reaches it
+        SELECT f.srid, f.x0, f.y0, f.x1, f.y1,
+               COALESCE(f.x0 > max(f.x1) OVER (PARTITION BY f.y0, f.y1 ORDER BY f.x0, f.x1
+                                              ROWS BETWEEN UNBOUNDED PRECEDING
+                                                       AND 1 PRECEDING), true) AS starts
+        FROM f WHERE f.rect
+    ), strips AS (
+        SELECT s.srid, s.x0, s.y0, s.x1, s.y1,
+               count(*) FILTER (WHERE s.starts)
+                   OVER (PARTITION BY s.y0, s.y1 ORDER BY s.x0, s.x1) AS strip
+        FROM starts s
+    )
+    SELECT ST_Union(x.g) FROM (
+        SELECT ST_MakeEnvelope(min(s.x0), s.y0, max(s.x1), s.y1, min(s.srid)) AS g
+        FROM strips s GROUP BY s.y0, s.y1, s.strip
+        UNION ALL
+        SELECT f.g FROM f WHERE NOT f.rect) x
+$$;
+
 -- Grows a mosaic's extent (snapped outward to its pixel grid) and boundary by some of its
 -- items.
 CREATE OR REPLACE FUNCTION pgmosaic._grow_extent(mosaic_id integer, item_ids bigint[])
@@ -73,7 +109,8 @@ DECLARE
     ext box2d;
     fps geometry;
 BEGIN
-    SELECT ST_Extent(i.footprint), ST_Union(i.footprint) INTO ext, fps
+    SELECT ST_Extent(i.footprint), pgmosaic._union_footprints(array_agg(i.footprint))
+    INTO ext, fps
     FROM pgmosaic.item i
     WHERE i.mosaic_id = _grow_extent.mosaic_id AND i.id = ANY (item_ids)
       AND i.category = 'primary';
@@ -132,7 +169,8 @@ DECLARE
     ext box2d;
     fps geometry;
 BEGIN
-    SELECT ST_Extent(i.footprint), ST_Union(i.footprint) INTO ext, fps
+    SELECT ST_Extent(i.footprint), pgmosaic._union_footprints(array_agg(i.footprint))
+    INTO ext, fps
     FROM pgmosaic.item i
     WHERE i.mosaic_id = _refresh_extent.mosaic_id AND i.category = 'primary';
     PERFORM pgmosaic._set_extent(_refresh_extent.mosaic_id, ext, fps, false);
@@ -699,7 +737,8 @@ BEGIN
                    CASE WHEN jsonb_typeof(u.info) = 'object'
                              AND u.info ?& ARRAY['srid', 'geotransform', 'width', 'height',
                                                  'band_count', 'data_type', 'footprint']
-                             AND NOT COALESCE(m.band_count <> (u.info ->> 'band_count')::integer, false)
+                             AND NOT COALESCE(m.band_count <> (u.info ->> 'band_count')::integer,
+                                              false)
                              AND NOT COALESCE(m.data_type <> u.info ->> 'data_type', false)
                         THEN pgmosaic.pathref(u.p) END AS ref,
                    u.info, f.isrid, f.gt,
@@ -710,7 +749,11 @@ BEGIN
                        AS footprint,
                    pr.priority, pr.attributes, pr.acquired, pr.cloud_cover, pr.max_pixel_size,
                    pr.batch
-            FROM unnest(paths, infos, properties) WITH ORDINALITY u (p, info, props, k)
+            -- The arrays by subscript, in order of k alone: unnest() would copy every inspection
+            -- into a tuple store, and the insert's ORDER BY sort them (to disk, at 100,000).
+            FROM (SELECT g.k FROM generate_series(first_k, n) AS g (k) ORDER BY g.k) g
+            CROSS JOIN LATERAL (SELECT g.k, paths[g.k] AS p, infos[g.k] AS info,
+                                       properties[g.k] AS props) u
             CROSS JOIN LATERAL (
                 SELECT (u.info ->> 'srid')::integer,
                        ST_GeomFromText(COALESCE(NULLIF(u.info ->> 'valid_footprint', ''),
@@ -724,7 +767,6 @@ BEGIN
                 SELECT ip.* FROM pgmosaic._item_props(u.p, u.props) ip
                 WHERE u.props IS NOT NULL AND pgmosaic._bulk_props_ok(u.p, ip)
                 OFFSET 0) pr ON true
-            WHERE u.k >= first_k
         ), inserted AS (
             INSERT INTO pgmosaic.item AS i (mosaic_id, path, footprint, srid, geotransform,
                                             width, height, band_count, data_type, nodata,
@@ -760,7 +802,8 @@ BEGIN
             RETURNING i.id, i.path, i.footprint
         )
         SELECT array_agg(ins.id ORDER BY ins.id), array_agg(ins.path ORDER BY ins.id),
-               ST_Extent(ins.footprint), ST_Union(ins.footprint), min(ins.id)
+               ST_Extent(ins.footprint),
+               pgmosaic._union_footprints(array_agg(ins.footprint)), min(ins.id)
         FROM inserted ins
         INTO new_ids, new_refs, new_box, new_area, first_id;
     EXCEPTION WHEN OTHERS THEN
@@ -795,6 +838,12 @@ BEGIN
         PERFORM pgmosaic._set_extent(m.id, new_box, new_area, true);
     END IF;
 
+    -- All stored: their ids, in the order given (the insert took them in that order).
+    IF COALESCE(cardinality(new_ids), 0) = n - first_k + 1 THEN
+        RETURN QUERY SELECT paths[g.k], new_ids[g.k - first_k + 1]
+                     FROM generate_series(first_k, n) AS g (k) ORDER BY g.k;
+        RETURN;
+    END IF;
     -- Those already registered: skipped (no id), or updated one by one.
     RETURN QUERY
     SELECT u.p, COALESCE(nw.id, CASE WHEN on_duplicate = 'update'

@@ -141,10 +141,11 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
-    PERFORM pgmosaic._stale_overviews(m.id, (SELECT ST_Union(i.footprint) FROM pgmosaic.item i
-                                             WHERE pgmosaic._has_overviews(m.id)
-                                               AND i.mosaic_id = m.id
-                                               AND i.batch = publish.batch));
+    PERFORM pgmosaic._stale_overviews(m.id, (
+        SELECT pgmosaic._union_footprints(array_agg(i.footprint))
+        FROM pgmosaic.item i
+        WHERE pgmosaic._has_overviews(m.id) AND i.mosaic_id = m.id
+          AND i.batch = publish.batch));
     UPDATE pgmosaic.item i SET batch = NULL WHERE i.mosaic_id = m.id AND i.batch = publish.batch;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;

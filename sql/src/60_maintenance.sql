@@ -9,13 +9,13 @@ DECLARE
 BEGIN
     PERFORM 1 FROM pgmosaic.mosaic mo WHERE mo.id = m.id FOR UPDATE;
     -- An item made of several files goes with any of its files.
-    PERFORM pgmosaic._stale_overviews(m.id, (SELECT ST_Union(i.footprint) FROM pgmosaic.item i
-                                             WHERE pgmosaic._has_overviews(m.id)
-                                               AND i.mosaic_id = m.id AND i.category = 'primary'
-                                               AND (i.path = ANY (refs) OR i.id IN (
-                                                   SELECT x.item_id FROM pgmosaic.asset x
-                                                   WHERE x.mosaic_id = m.id
-                                                     AND x.path = ANY (refs)))));
+    PERFORM pgmosaic._stale_overviews(m.id, (
+        SELECT pgmosaic._union_footprints(array_agg(i.footprint))
+        FROM pgmosaic.item i
+        WHERE pgmosaic._has_overviews(m.id) AND i.mosaic_id = m.id AND i.category = 'primary'
+          AND (i.path = ANY (refs) OR i.id IN (SELECT x.item_id FROM pgmosaic.asset x
+                                               WHERE x.mosaic_id = m.id
+                                                 AND x.path = ANY (refs)))));
     DELETE FROM pgmosaic.item i
     WHERE i.mosaic_id = m.id
       AND (i.path = ANY (refs) OR i.id IN (SELECT x.item_id FROM pgmosaic.asset x
@@ -64,7 +64,9 @@ BEGIN
     new_p := CASE WHEN new_prefix ~ '^@[A-Za-z0-9_-]+/*$' THEN rtrim(new_prefix, '/')
                   ELSE rtrim(pgmosaic.pathref(new_prefix)::text, '/') END;
     -- Re-pointed items may show other pixels: the overview tiles over them are stale.
-    PERFORM pgmosaic._stale_overviews(m.id, (SELECT ST_Union(i.footprint) FROM pgmosaic.item i
+    PERFORM pgmosaic._stale_overviews(m.id, (
+        SELECT pgmosaic._union_footprints(array_agg(i.footprint))
+        FROM pgmosaic.item i
         WHERE pgmosaic._has_overviews(m.id) AND i.mosaic_id = m.id AND i.category = 'primary'
           AND ((i.path::text = old_p OR starts_with(i.path::text, old_p || '/'))
                OR i.id IN (SELECT x.item_id FROM pgmosaic.asset x WHERE x.mosaic_id = m.id

@@ -253,6 +253,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._item_from_info(jsonb, integer),
     pgmosaic._grow_extent(integer, bigint[]),
     pgmosaic._set_extent(integer, box2d, geometry, boolean),
+    pgmosaic._union_footprints(geometry[]),
     pgmosaic._refresh_extent(integer),
     pgmosaic._register_item(integer, pgmosaic.pathref, jsonb, integer, tstzrange,
                             double precision, text, integer, boolean),

@@ -189,7 +189,7 @@ def test_zonal_stats_into_a_table_with_a_worker_killed(db, files, client, single
     assert [tuple(r) for r in stored] == expected
 
 
-ITEM = ("to_jsonb(i) - 'id' - 'mosaic_id' - 'registered' - 'footprint' || "
+ITEM = ("to_jsonb(i) - 'id' - 'mosaic_id' - 'registered' - 'changed' - 'footprint' || "
         "jsonb_build_object('footprint', ST_AsText(i.footprint))")
 
 

@@ -21,7 +21,7 @@ ROWS = """
 SELECT 'mosaic', m.id::text,
        (to_jsonb(m) - ARRAY['band_sources', 'mask', 'virtual_bands'])::text
 FROM pgmosaic.mosaic m
-UNION ALL SELECT 'item', i.mosaic_id || '/' || i.id, (to_jsonb(i) - 'batch')::text
+UNION ALL SELECT 'item', i.mosaic_id || '/' || i.id, (to_jsonb(i) - 'batch' - 'changed')::text
           FROM pgmosaic.item i
 UNION ALL SELECT 'grant', g.mosaic_id || '/' || g.grantee, to_jsonb(g)::text
           FROM pgmosaic.mosaic_grant g

@@ -181,3 +181,30 @@ DROP VIEW bulk_versions;
 DROP ROLE regress_bulk_writer;
 DROP ROLE regress_bulk_reader;
 DROP ROLE regress_bulk_other;
+
+-- The union of footprints (the boundary) merges axis-aligned rectangles row by row before
+-- GEOS: the same area as ST_Union for rectangles that touch, overlap, nest or stand apart in
+-- a row, in rows of different heights, and for footprints that are not rectangles (a
+-- rotated square, a square with a hole, a multipolygon, an empty one, a NULL)
+WITH f (g) AS (
+    SELECT NULL::geometry
+    UNION ALL SELECT ST_MakeEnvelope(x, 0, x + 10, 10, 32631) FROM generate_series(0, 90, 10) x
+    UNION ALL SELECT ST_MakeEnvelope(5, 0, 25, 10, 32631)          -- overlaps the row
+    UNION ALL SELECT ST_MakeEnvelope(2, 2, 3, 3, 32631)            -- inside it
+    UNION ALL SELECT ST_MakeEnvelope(200, 0, 210, 10, 32631)       -- a gap before it
+    UNION ALL SELECT ST_MakeEnvelope(0, 10, 50, 30, 32631)         -- a taller row above
+    UNION ALL SELECT ST_MakeEnvelope(50, 10, 60, 30, 32631)
+    UNION ALL SELECT ST_Rotate(ST_MakeEnvelope(300, 0, 310, 10, 32631), 0.3,
+                               ST_MakePoint(305, 5))
+    UNION ALL SELECT ST_GeomFromText('POLYGON((400 0,420 0,420 20,400 20,400 0),'
+                                     '(405 5,410 5,410 10,405 10,405 5))', 32631)
+    UNION ALL SELECT ST_GeomFromText('MULTIPOLYGON(((500 0,510 0,510 10,500 10,500 0)),'
+                                     '((520 0,530 0,530 10,520 10,520 0)))', 32631)
+    UNION ALL SELECT ST_GeomFromText('POLYGON EMPTY', 32631)
+)
+SELECT ST_Equals(pgmosaic._union_footprints(array_agg(g)), ST_Union(g)) AS same_area,
+       ST_NumGeometries(pgmosaic._union_footprints(array_agg(g))) AS parts,
+       ST_Area(pgmosaic._union_footprints(array_agg(g))) = ST_Area(ST_Union(g)) AS same_size
+FROM f;
+SELECT pgmosaic._union_footprints(NULL) IS NULL AS no_footprints,
+       pgmosaic._union_footprints(ARRAY[NULL::geometry]) IS NULL AS only_null;
