@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -15,22 +16,6 @@ namespace pgmosaic
 
 namespace
 {
-
-void Put32(std::vector<GByte>& out, std::uint32_t v)
-{
-    for (int shift = 24; shift >= 0; shift -= 8)
-        out.push_back(static_cast<GByte>(v >> shift));
-}
-
-void Chunk(std::vector<GByte>& out, const char type[4], const GByte* data, size_t size)
-{
-    Put32(out, static_cast<std::uint32_t>(size));
-    const size_t start = out.size();
-    out.insert(out.end(), type, type + 4);
-    if (size)
-        out.insert(out.end(), data, data + size);
-    Put32(out, libdeflate_crc32(0, out.data() + start, size + 4));
-}
 
 // The predictor of filter `type` (1 Sub, 2 Up, 3 Average, 4 Paeth) from the left, upper and
 // upper-left bytes. Paeth without branches, so that the loops below vectorize.
@@ -101,19 +86,79 @@ void FilterRow(const GByte* row, const GByte* prev, size_t n, int bpp, GByte* ou
     }
 }
 
-} // namespace
+// The chunks around the compressed data: signature, IHDR (8 + 13 + 4 bytes), the IDAT's
+// length and type, its CRC, IEND.
+constexpr size_t kHead = 8 + 25 + 8, kTail = 4 + 12;
 
-std::vector<GByte> EncodePng(const GByte* planes, int width, int height, int bands, int level)
+void CheckImage(int width, int height, int bands)
 {
-    static const GByte kColourType[5] = {0, 0, 4, 2, 6};
     if (bands < 1 || bands > 4 || width < 1 || height < 1)
         throw Error(ErrorKind::InvalidParameter,
                     "a PNG holds 1 to 4 bands of a non-empty image, not " +
                         std::to_string(bands) + " bands of " + std::to_string(width) + " x " +
                         std::to_string(height));
+}
+
+size_t FilteredSize(int width, int height, int bands)
+{
+    return (static_cast<size_t>(width) * bands + 1) * static_cast<size_t>(height);
+}
+
+void Put32At(GByte* out, std::uint32_t v)
+{
+    for (int k = 0; k < 4; ++k)
+        out[k] = static_cast<GByte>(v >> (24 - 8 * k));
+}
+
+// This thread's compressor of `level` and filtering buffer, kept between images: allocating
+// them (and faulting in their pages) on every call cost a tenth of a web tile's encoding.
+// Buffers past kKeepBytes go back after the image.
+struct Scratch
+{
+    std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> compressor{
+        nullptr, libdeflate_free_compressor};
+    int level = 0;
+    std::vector<GByte> filtered;
+};
+constexpr size_t kKeepBytes = size_t{4} << 20;
+
+} // namespace
+
+size_t PngBound(int width, int height, int bands)
+{
+    CheckImage(width, height, bands);
+    return kHead + libdeflate_zlib_compress_bound(nullptr, FilteredSize(width, height, bands)) +
+           kTail;
+}
+
+size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* out,
+                 size_t capacity, int level)
+{
+    static const GByte kColourType[5] = {0, 0, 4, 2, 6};
+    if (capacity < PngBound(width, height, bands)) // checks the image too
+        throw Error(ErrorKind::Internal, "the PNG buffer is too small");
+    static thread_local Scratch scratch;
+    if (!scratch.compressor || scratch.level != level)
+    {
+        scratch.compressor.reset(libdeflate_alloc_compressor(level));
+        scratch.level = level;
+        if (!scratch.compressor)
+            throw Error(ErrorKind::Internal, "cannot allocate a deflate compressor");
+    }
     const size_t n = static_cast<size_t>(width) * bands;
     const size_t plane = static_cast<size_t>(width) * height;
-    std::vector<GByte> filtered((n + 1) * height), row(n), prev(n, 0);
+    std::vector<GByte>& filtered = scratch.filtered;
+    filtered.resize(FilteredSize(width, height, bands));
+    struct Release // a large image's buffer is not kept
+    {
+        std::vector<GByte>& v;
+        ~Release()
+        {
+            if (v.capacity() > kKeepBytes)
+                std::vector<GByte>().swap(v);
+        }
+    } release{filtered};
+    std::vector<GByte> row(n), prev(n, 0);
     for (int y = 0; y < height; ++y)
     {
         for (int x = 0; x < width; ++x)
@@ -123,24 +168,38 @@ std::vector<GByte> EncodePng(const GByte* planes, int width, int height, int ban
         FilterRow(row.data(), prev.data(), n, bands, filtered.data() + (n + 1) * y);
         row.swap(prev);
     }
-    std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> compressor(
-        libdeflate_alloc_compressor(level), libdeflate_free_compressor);
-    if (!compressor)
-        throw Error(ErrorKind::Internal, "cannot allocate a deflate compressor");
-    std::vector<GByte> idat(libdeflate_zlib_compress_bound(compressor.get(), filtered.size()));
-    const size_t size = libdeflate_zlib_compress(compressor.get(), filtered.data(),
-                                                 filtered.size(), idat.data(), idat.size());
+    // Compressed in place, between the head and the tail.
+    const size_t size =
+        libdeflate_zlib_compress(scratch.compressor.get(), filtered.data(), filtered.size(),
+                                 out + kHead, capacity - kHead - kTail);
     if (size == 0)
         throw Error(ErrorKind::Internal, "cannot compress a PNG image");
 
-    std::vector<GByte> out{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    std::vector<GByte> header;
-    Put32(header, static_cast<std::uint32_t>(width));
-    Put32(header, static_cast<std::uint32_t>(height));
-    header.insert(header.end(), {8, kColourType[bands], 0, 0, 0}); // 8 bits, deflate, no interlace
-    Chunk(out, "IHDR", header.data(), header.size());
-    Chunk(out, "IDAT", idat.data(), size);
-    Chunk(out, "IEND", nullptr, 0);
+    static const GByte kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    std::memcpy(out, kSignature, 8);
+    GByte* ihdr = out + 8;
+    Put32At(ihdr, 13);
+    std::memcpy(ihdr + 4, "IHDR", 4);
+    Put32At(ihdr + 8, static_cast<std::uint32_t>(width));
+    Put32At(ihdr + 12, static_cast<std::uint32_t>(height));
+    const GByte rest[5] = {8, kColourType[bands], 0, 0, 0}; // 8 bits, deflate, no interlace
+    std::memcpy(ihdr + 16, rest, 5);
+    Put32At(ihdr + 21, libdeflate_crc32(0, ihdr + 4, 17));
+    GByte* idat = out + 8 + 25;
+    Put32At(idat, static_cast<std::uint32_t>(size));
+    std::memcpy(idat + 4, "IDAT", 4);
+    Put32At(out + kHead + size, libdeflate_crc32(0, idat + 4, size + 4));
+    GByte* iend = out + kHead + size + 4;
+    Put32At(iend, 0);
+    std::memcpy(iend + 4, "IEND", 4);
+    Put32At(iend + 8, libdeflate_crc32(0, iend + 4, 4));
+    return kHead + size + kTail;
+}
+
+std::vector<GByte> EncodePng(const GByte* planes, int width, int height, int bands, int level)
+{
+    std::vector<GByte> out(PngBound(width, height, bands));
+    out.resize(EncodePng(planes, width, height, bands, out.data(), out.size(), level));
     return out;
 }
 

@@ -5,6 +5,7 @@
 // chosen per row as libpng does (the smallest sum of absolute differences).
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "cpl_port.h"
@@ -16,5 +17,13 @@ namespace pgmosaic
 // 3 RGB, 4 RGBA (the last band is alpha). `level`: libdeflate's, 1 (fast) to 12 (small).
 // Throws Error(InvalidParameter) on another band count or an empty image.
 std::vector<GByte> EncodePng(const GByte* planes, int width, int height, int bands, int level = 1);
+
+// The most bytes EncodePng writes for such an image (throws as EncodePng on a bad one).
+size_t PngBound(int width, int height, int bands);
+
+// EncodePng into `out` (`capacity` bytes, at least PngBound): a caller's buffer, the PNG
+// written in place and never copied. Returns its size.
+size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* out,
+                 size_t capacity, int level = 1);
 
 } // namespace pgmosaic

@@ -42,3 +42,31 @@ TEST(Png, EveryBandCountReadsBackThroughGdal)
     }
     EXPECT_THROW(EncodePng(nullptr, 4, 4, 5), Error);
 }
+
+// Into a caller's buffer: the same bytes as the vector form, image after image (the kept
+// compressor and filter buffer carry nothing over, a level change included), within PngBound;
+// a buffer under PngBound is refused before anything is written.
+TEST(Png, IntoABufferAsTheVectorFormImageAfterImage)
+{
+    const int w = 300, h = 41;
+    std::vector<GByte> a(static_cast<size_t>(w) * h * 4), b(a.size());
+    for (size_t i = 0; i < a.size(); ++i)
+    {
+        a[i] = static_cast<GByte>((i * 13) % 256);
+        b[i] = static_cast<GByte>((i * i) % 253);
+    }
+    const std::vector<GByte> pngA = EncodePng(a.data(), w, h, 4);
+    const std::vector<GByte> pngB6 = EncodePng(b.data(), w, h, 3, 6);
+    const size_t bound = PngBound(w, h, 4);
+    std::vector<GByte> out(bound, 0xee);
+    const size_t n = EncodePng(a.data(), w, h, 4, out.data(), out.size());
+    ASSERT_LE(n, bound);
+    EXPECT_EQ(std::vector<GByte>(out.begin(), out.begin() + static_cast<long>(n)), pngA);
+    const size_t n6 = EncodePng(b.data(), w, h, 3, out.data(), out.size(), 6);
+    EXPECT_EQ(std::vector<GByte>(out.begin(), out.begin() + static_cast<long>(n6)), pngB6);
+    EXPECT_EQ(EncodePng(a.data(), w, h, 4), pngA);
+    std::vector<GByte> small(PngBound(w, h, 3) - 1, 0xee);
+    EXPECT_THROW(EncodePng(b.data(), w, h, 3, small.data(), small.size()), Error);
+    EXPECT_EQ(small, std::vector<GByte>(small.size(), 0xee));
+    EXPECT_THROW(PngBound(0, 4, 1), Error);
+}
