@@ -118,6 +118,9 @@ CREATE TABLE pgmosaic.item (
         CHECK (status IN ('ok', 'missing', 'stale', 'unreadable')),
     -- Registered in a batch not published yet (0.3): no read shows it until publish().
     batch        text,
+    -- When the row took its current values (0.3): its version is valid from then (see
+    -- item_version). Set by the catalog (the default, and a trigger on update), never by writers.
+    changed      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (mosaic_id, id),
     UNIQUE (mosaic_id, path),
     CONSTRAINT item_check CHECK ((category = 'overview') = (overview_level IS NOT NULL)),
@@ -143,11 +146,10 @@ COMMENT ON COLUMN pgmosaic.item.status IS
     'What the last sync() found: ok, missing, stale (changed since registration) or unreadable.';
 CREATE INDEX item_footprint_idx ON pgmosaic.item USING gist (footprint);
 CREATE INDEX item_order_idx ON pgmosaic.item (mosaic_id, priority DESC, id DESC);
--- The window lookups of items(), usable under row-level security (see footprint_ops).
-CREATE INDEX item_window_idx ON pgmosaic.item USING gist (footprint pgmosaic.footprint_ops);
 CREATE INDEX item_overview_idx ON pgmosaic.item (mosaic_id, overview_level)
     WHERE category = 'overview';
--- One mosaic's items (level 0) or overview tiles (their level) in a window (see window_key).
+-- One mosaic's items (level 0) or overview tiles (their level) in a window (see window_key):
+-- the window lookups of items(), search() and estimate_size(), usable under row-level security.
 CREATE INDEX item_mosaic_window_idx ON pgmosaic.item
     USING gist (pgmosaic.window_key(mosaic_id, overview_level, footprint)
                 pgmosaic.window_ops);
@@ -272,15 +274,29 @@ CREATE INDEX asset_path_idx ON pgmosaic.asset (mosaic_id, path);
 
 -- Versions (0.3): every row of the primary items and of their assets as it stood over time
 -- (valid: from the transaction that wrote it to the one that changed or removed it), recorded
--- by triggers; reads with asof= read these. Changing pgmosaic.item or pgmosaic.asset: change
--- these alike.
-CREATE TABLE pgmosaic.item_version (LIKE pgmosaic.item);
-ALTER TABLE pgmosaic.item_version ADD COLUMN valid tstzrange NOT NULL,
+-- by triggers; reads with asof= read these. A current item is its row in pgmosaic.item (valid
+-- from its `changed`); item_history keeps the rows items had before they were changed or
+-- removed, so registering items writes nothing more (a copy of every new row, with its indexes
+-- and foreign key, took a fifth of a bulk registration). Changing pgmosaic.item or
+-- pgmosaic.asset: change these alike.
+CREATE TABLE pgmosaic.item_history (LIKE pgmosaic.item);
+ALTER TABLE pgmosaic.item_history ADD COLUMN valid tstzrange NOT NULL,
     ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
-COMMENT ON TABLE pgmosaic.item_version IS
-    'Every version of the primary items'' rows, valid over a time range (the reads'' asof=).';
-CREATE INDEX item_version_item_idx ON pgmosaic.item_version (mosaic_id, id, lower(valid));
-CREATE INDEX item_version_footprint_idx ON pgmosaic.item_version USING gist (footprint);
+COMMENT ON TABLE pgmosaic.item_history IS
+    'The rows primary items had before they were changed or removed, each valid over a time '
+    'range (see item_version).';
+CREATE INDEX item_history_item_idx ON pgmosaic.item_history (mosaic_id, id, lower(valid));
+CREATE INDEX item_history_window_idx ON pgmosaic.item_history
+    USING gist (pgmosaic.window_key(mosaic_id, overview_level, footprint) pgmosaic.window_ops);
+-- Under the caller's row-level security (security_invoker): a role sees the versions of the
+-- items it may read.
+CREATE VIEW pgmosaic.item_version WITH (security_invoker = true) AS
+SELECT i.*, tstzrange(i.changed, NULL) AS valid FROM pgmosaic.item i WHERE i.category = 'primary'
+UNION ALL
+SELECT h.* FROM pgmosaic.item_history h;
+COMMENT ON VIEW pgmosaic.item_version IS
+    'Every version of the primary items'' rows, valid over a time range (the reads'' asof=): '
+    'the current rows of pgmosaic.item and the earlier ones of item_history.';
 CREATE TABLE pgmosaic.asset_version (LIKE pgmosaic.asset);
 ALTER TABLE pgmosaic.asset_version ADD COLUMN valid tstzrange NOT NULL,
     ADD FOREIGN KEY (mosaic_id) REFERENCES pgmosaic.mosaic (id) ON DELETE CASCADE;
@@ -330,5 +346,5 @@ SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.theme_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset', '');
-SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_version', '');
+SELECT pg_catalog.pg_extension_config_dump('pgmosaic.item_history', '');
 SELECT pg_catalog.pg_extension_config_dump('pgmosaic.asset_version', '');

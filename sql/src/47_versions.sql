@@ -1,7 +1,8 @@
 --------------------------------------------------------------------------------------------
 -- Versions: every change of the primary items' rows and of their assets' is recorded
 -- (item_version, asset_version: each row with the time range it was valid, from the start
--- of the transaction that wrote it to the start of the one that changed or removed it), so that
+-- of the transaction that wrote it to the start of the one that changed or removed it; the
+-- current items' rows are pgmosaic.item's, the earlier ones item_history's), so that
 -- a read with asof= composes the catalog as it stood then: items registered, removed or
 -- re-pointed later are ignored.
 --
@@ -11,40 +12,42 @@
 -- the rows the caller just changed, which it could change under the items' policies.
 --------------------------------------------------------------------------------------------
 
--- Statement triggers with transition tables: one INSERT of versions per statement, however
--- many items it writes (a row trigger ran three statements, under the write policies, per
--- item: half the time of a bulk registration).
+-- A current item's version is its row in pgmosaic.item, valid from its `changed` (the time its
+-- transaction began: set by the column's default on insert, here on every update, whatever the
+-- statement set). Writers have no privilege on the column (90_security.sql).
+CREATE OR REPLACE FUNCTION pgmosaic._stamp_item_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    NEW.changed := now();
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS item_changed ON pgmosaic.item;
+CREATE TRIGGER item_changed BEFORE UPDATE ON pgmosaic.item
+    FOR EACH ROW EXECUTE FUNCTION pgmosaic._stamp_item_change();
+
+-- The rows an update or a delete replaced go to item_history, valid from their `changed` to
+-- now: one INSERT per statement, however many items it changes (a statement trigger with a
+-- transition table). A row written earlier in this transaction never was valid outside it,
+-- nor one a transaction begun later changed first: neither is kept. Inserts write nothing.
 CREATE OR REPLACE FUNCTION pgmosaic._record_item_version() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        -- A version written earlier in this transaction never was valid outside it.
-        DELETE FROM pgmosaic.item_version v
-        USING old_items o
-        WHERE o.category = 'primary' AND v.mosaic_id = o.mosaic_id AND v.id = o.id
-          AND upper_inf(v.valid) AND lower(v.valid) = now();
-        UPDATE pgmosaic.item_version v SET valid = tstzrange(lower(v.valid), now())
-        FROM old_items o
-        WHERE o.category = 'primary' AND v.mosaic_id = o.mosaic_id AND v.id = o.id
-          AND upper_inf(v.valid);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO pgmosaic.item_version
-        SELECT n.*, tstzrange(now(), NULL) FROM new_items n WHERE n.category = 'primary';
-    END IF;
+    INSERT INTO pgmosaic.item_history
+    SELECT o.*, tstzrange(o.changed, now()) FROM old_items o
+    WHERE o.category = 'primary' AND o.changed < now();
     RETURN NULL;
 END
 $$;
 DROP TRIGGER IF EXISTS item_version ON pgmosaic.item;
 DROP TRIGGER IF EXISTS item_version_insert ON pgmosaic.item;
-CREATE TRIGGER item_version_insert AFTER INSERT ON pgmosaic.item
-    REFERENCING NEW TABLE AS new_items
-    FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._record_item_version();
 DROP TRIGGER IF EXISTS item_version_update ON pgmosaic.item;
 CREATE TRIGGER item_version_update AFTER UPDATE ON pgmosaic.item
-    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items
+    REFERENCING OLD TABLE AS old_items
     FOR EACH STATEMENT EXECUTE FUNCTION pgmosaic._record_item_version();
 DROP TRIGGER IF EXISTS item_version_delete ON pgmosaic.item;
 CREATE TRIGGER item_version_delete AFTER DELETE ON pgmosaic.item

@@ -37,17 +37,14 @@ BEGIN
              || CASE WHEN versions THEN 'pgmosaic.item_version' ELSE 'pgmosaic.item' END
              || ' AS i WHERE '
              -- Through the window key, not a btree on mosaic_id ANDed with it (see window_key).
-             || CASE WHEN has_area AND NOT versions THEN 'i.mosaic_id OPERATOR(pg_catalog.+) 0'
+             || CASE WHEN has_area THEN 'i.mosaic_id OPERATOR(pg_catalog.+) 0'
                      ELSE 'i.mosaic_id' END
              || ' = $1 AND i.category = ''primary'' AND i.batch IS NULL';
     IF versions THEN
         q := q || ' AND i.valid @> $5';
     END IF;
-    -- The current items through their window key index (20_tables.sql), versions by footprint.
-    IF has_area AND versions THEN
-        q := q || ' AND i.footprint OPERATOR(pgmosaic.&&) $2'
-               || ' AND ST_Intersects(i.footprint, $2)';
-    ELSIF has_area THEN
+    -- Through the window key indexes of items and of their history (20_tables.sql).
+    IF has_area THEN
         q := q || ' AND pgmosaic.window_key(i.mosaic_id, i.overview_level,'
                || ' i.footprint) OPERATOR(pgmosaic.&&&) pgmosaic.window_key($1, 0, $2)'
                || ' AND ST_Intersects(i.footprint, $2)';
@@ -181,8 +178,9 @@ BEGIN
             WHERE i.mosaic_id = b.id AND i.category = 'primary'),
            CASE WHEN area IS NOT NULL THEN
                (SELECT count(*) FROM pgmosaic.item i
-                WHERE i.mosaic_id = b.id AND i.category = 'primary'
-                  AND i.footprint OPERATOR(pgmosaic.&&) b.a
+                WHERE i.mosaic_id OPERATOR(pg_catalog.+) 0 = b.id AND i.category = 'primary'
+                  AND pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
+                      OPERATOR(pgmosaic.&&&) pgmosaic.window_key(b.id, 0, b.a)
                   AND ST_Intersects(i.footprint, b.a)) END
     FROM by_area b
     WHERE area IS NULL OR (b.boundary IS NOT NULL AND ST_Intersects(b.boundary, b.a))

@@ -280,8 +280,10 @@ BEGIN
                      / NULLIF(ST_Area(i.footprint), 0)))::bigint
     INTO item_count, source_bytes
     FROM pgmosaic.item i
-    WHERE i.mosaic_id = m.id AND i.category = 'primary'
-      AND i.footprint OPERATOR(pgmosaic.&&) a AND ST_Intersects(i.footprint, a);
+    WHERE i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id AND i.category = 'primary'
+      AND pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
+          OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, a)
+      AND ST_Intersects(i.footprint, a);
     source_bytes := COALESCE(source_bytes, 0);
     RETURN NEXT;
 END

@@ -41,7 +41,7 @@ ALTER TABLE pgmosaic.item_remote ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.theme ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.asset ENABLE ROW LEVEL SECURITY;
-ALTER TABLE pgmosaic.item_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmosaic.item_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.asset_version ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmosaic.dirty_area ENABLE ROW LEVEL SECURITY;
 
@@ -85,7 +85,7 @@ DECLARE
         'mosaic_id IN (SELECT m.id FROM pgmosaic.mosaic m WHERE pgmosaic.can_write(m.id))';
 BEGIN
     FOREACH t IN ARRAY ARRAY['item', 'item_remote', 'tile', 'theme', 'theme_rule', 'dirty_area',
-                             'asset', 'item_version', 'asset_version'] LOOP
+                             'asset', 'item_history', 'asset_version'] LOOP
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_access', t);
         EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON pgmosaic.%I', t || '_read', t);
         EXECUTE pg_catalog.format(
@@ -124,7 +124,7 @@ GRANT USAGE ON SCHEMA pgmosaic TO pgmosaic_reader;
 GRANT SELECT ON pgmosaic.mosaic, pgmosaic.item, pgmosaic.path_root, pgmosaic.mosaic_grant,
                 pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme, pgmosaic.item_remote,
                 pgmosaic.path_root_option, pgmosaic.dirty_area, pgmosaic.asset,
-                pgmosaic.item_version, pgmosaic.asset_version
+                pgmosaic.item_history, pgmosaic.item_version, pgmosaic.asset_version
     TO pgmosaic_reader;
 -- Writers insert mosaics without choosing their id: a chosen id could squat the next one of
 -- the sequence and make another role's create_mosaic fail.
@@ -135,12 +135,25 @@ GRANT INSERT (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, 
               contact, metadata, band_sources, mask, virtual_bands)
     ON pgmosaic.mosaic TO pgmosaic_writer;
 GRANT DELETE ON pgmosaic.mosaic TO pgmosaic_writer;
-GRANT INSERT, DELETE ON pgmosaic.item, pgmosaic.mosaic_grant TO pgmosaic_writer;
-GRANT UPDATE ON pgmosaic.item TO pgmosaic_writer;
+GRANT INSERT, DELETE ON pgmosaic.mosaic_grant TO pgmosaic_writer;
+-- Items: every column but `changed`, the start of the row's version, which the catalog sets
+-- (a writer could otherwise back-date what asof= reads show).
+GRANT INSERT (mosaic_id, id, path, footprint, srid, geotransform, width, height, band_count,
+              data_type, nodata, driver, file_size, file_mtime, priority, attributes,
+              registered, acquired, cloud_cover, category, overview_level, min_pixel_size,
+              max_pixel_size, bands, statistics, is_cog, block_width, block_height,
+              overview_count, status, batch),
+      UPDATE (mosaic_id, id, path, footprint, srid, geotransform, width, height, band_count,
+              data_type, nodata, driver, file_size, file_mtime, priority, attributes,
+              registered, acquired, cloud_cover, category, overview_level, min_pixel_size,
+              max_pixel_size, bands, statistics, is_cog, block_width, block_height,
+              overview_count, status, batch),
+      DELETE
+    ON pgmosaic.item TO pgmosaic_writer;
 GRANT INSERT, UPDATE, DELETE ON pgmosaic.tile, pgmosaic.theme_rule, pgmosaic.theme,
                                 pgmosaic.item_remote, pgmosaic.asset
     TO pgmosaic_writer;
--- Versions (item_version, asset_version) are written by their triggers alone, as the
+-- Versions (item_history, asset_version) are written by their triggers alone, as the
 -- extension's owner (47_versions.sql): no writer rewrites a mosaic's history.
 GRANT UPDATE (name, srid, res_x, res_y, min_x, min_y, max_x, max_y, band_count, data_type,
               nodata, origin_x, origin_y, tile_size, band_descriptions, color_interp,
@@ -281,6 +294,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic.set_bands(text, text[]),
     pgmosaic.set_mask(text, text),
     pgmosaic._record_item_version(),
+    pgmosaic._stamp_item_change(),
     pgmosaic.publish(text, text),
     pgmosaic.discard(text, text),
     pgmosaic._record_asset_version(),

@@ -182,10 +182,20 @@ RESET ROLE;
 -- Attack 8: versions are what asof= reads show of the past; a writer of the mosaic rewrites
 -- them directly (back-dates an item, hides a file it had registered, forges one): refused.
 -- They change only as its changes of the items are recorded, by the triggers.
+-- The current versions are the items' rows, valid from their `changed`, which the catalog
+-- sets: a writer neither back-dates it nor gives it to a new item.
 SET ROLE regress_victim;
 SELECT regress.try($$UPDATE pgmosaic.item_version SET valid = tstzrange('2000-01-01', NULL)$$);
-SELECT regress.try($$DELETE FROM pgmosaic.item_version$$);
-SELECT regress.try($$INSERT INTO pgmosaic.item_version SELECT * FROM pgmosaic.item_version$$);
+SELECT regress.try($$UPDATE pgmosaic.item_history SET valid = tstzrange('2000-01-01', NULL)$$);
+SELECT regress.try($$DELETE FROM pgmosaic.item_history$$);
+SELECT regress.try($$INSERT INTO pgmosaic.item_history SELECT * FROM pgmosaic.item_version$$);
+SELECT regress.try(format($$UPDATE pgmosaic.item SET changed = '2000-01-01' WHERE id = %s$$,
+                          :victim_item));
+SELECT regress.try($$INSERT INTO pgmosaic.item (mosaic_id, path, footprint, srid, geotransform,
+                                                 width, height, band_count, data_type, changed)
+                     SELECT mosaic_id, '/tmp/pgmosaic_regress/backdated.tif', footprint, srid,
+                            geotransform, width, height, band_count, data_type, '2000-01-01'
+                     FROM pgmosaic.item LIMIT 1$$);
 SELECT regress.try($$UPDATE pgmosaic.asset_version SET path = '/tmp/pgmosaic_regress/b.tif'$$);
 SELECT regress.try($$DELETE FROM pgmosaic.asset_version$$);
 SELECT regress.try(format($$UPDATE pgmosaic.item SET priority = 3 WHERE id = %s$$, :victim_item));

@@ -113,8 +113,8 @@ SELECT regress.try($$SET pgmosaic.allowed_network_prefixes = '/vsis3/bucket'$$);
 RESET ROLE;
 
 -- Under row-level security only leakproof operators become index conditions: items() looks
--- windows up with pgmosaic.&& (leakproof) on item_window_idx, where PostGIS's && could not use
--- an index at all
+-- windows up with pgmosaic.&&& (leakproof) on the window key (item_mosaic_window_idx), where
+-- PostGIS's && could not use an index at all
 CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     line text;
@@ -139,8 +139,10 @@ ANALYZE item;
 SELECT grant_access('alice_big', 'regress_bob');
 SET ROLE regress_bob;
 SELECT pg_temp.plan($$SELECT id FROM pgmosaic.item i
-    WHERE i.mosaic_id = (SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big')
-      AND i.footprint OPERATOR(pgmosaic.&&) ST_MakeEnvelope(1000, 0, 1200, 100, 32631)$$)
+    WHERE i.mosaic_id OPERATOR(pg_catalog.+) 0 = (SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big')
+      AND pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint) OPERATOR(pgmosaic.&&&)
+          pgmosaic.window_key((SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big'), 0,
+                              ST_MakeEnvelope(1000, 0, 1200, 100, 32631))$$)
     AS leakproof_window;
 SELECT pg_temp.plan($$SELECT id FROM pgmosaic.item i
     WHERE i.mosaic_id = (SELECT id FROM pgmosaic.mosaic WHERE name = 'alice_big')
