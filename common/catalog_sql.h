@@ -52,7 +52,8 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
 // Parameters: FindItemsParams (6, or 10 with `itemCatalog`: extension 0.2 and later).
 // With `asof` ($11), the items, their records and their assets as they stood then. With
 // `footprint` (and `itemCatalog`), a last column (kFootprintColumn) holds each item's
-// footprint as WKB, for a client that answers smaller windows from the rows of a larger one.
+// footprint as hex WKB (whatever bytea_output is), for a client that answers smaller windows
+// from the rows of a larger one (item_areas.h).
 constexpr int kFootprintColumn = 14;
 std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog,
                          bool assets = false, bool asof = false, bool footprint = false);

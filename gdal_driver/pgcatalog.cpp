@@ -84,33 +84,21 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
         m_bCached = false;
     }
     m_dfAreaSeconds = CPLAtof(CPLGetConfigOption("PGMOSAIC_ITEM_CACHE_SECONDS", "30"));
-    // Footprints are compared as PostGIS does only with GEOS (OGR compares envelopes without).
-    if (overviews && !query.Any() && m_dfAreaSeconds > 0 && OGRGeometryFactory::haveGEOS() &&
-        m_oMosaic.gt[1] > 0 && m_oConn.Listen("pgmosaic_dirty"))
+    if (overviews && m_dfAreaSeconds > 0 && pgmosaic::ItemAreas::Usable(m_oMosaic, query) &&
+        m_oConn.Listen("pgmosaic_dirty"))
     {
         m_oConn.Prepare("pgmosaic_find_area_items",
                         pgmosaic::FindItemsSql(postgis, mosaic.id, true,
                                                !mosaic.bandSources.empty(), false, true)
                             .c_str(),
                         10);
-        m_bAreas = true;
+        m_poAreas = std::make_unique<pgmosaic::ItemAreas>(m_oMosaic);
     }
-}
-
-pgmosaic::Envelope PgItemCatalog::AreaOf(const pgmosaic::Envelope& env) const
-{
-    const double x0 = m_oMosaic.gt[0], y0 = m_oMosaic.gt[3];
-    const double cw = kAreaCellPixels * m_oMosaic.gt[1];
-    const double ch = kAreaCellPixels * std::fabs(m_oMosaic.gt[5] != 0 ? m_oMosaic.gt[5]
-                                                                       : m_oMosaic.gt[1]);
-    const double c0 = std::floor((env.minx - x0) / cw), c1 = std::floor((env.maxx - x0) / cw);
-    const double r0 = std::floor((y0 - env.maxy) / ch), r1 = std::floor((y0 - env.miny) / ch);
-    return {x0 + c0 * cw, y0 - (r1 + 1) * ch, x0 + (c1 + 1) * cw, y0 - r0 * ch};
 }
 
 std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope& env)
 {
-    if (m_bAreas)
+    if (m_poAreas)
     {
         const auto now = std::chrono::steady_clock::now();
         if (m_oConn.Notified(std::to_string(m_oMosaic.id)) ||
@@ -120,89 +108,28 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope
     if (m_bCached && env.minx == m_oCachedEnv.minx && env.miny == m_oCachedEnv.miny &&
         env.maxx == m_oCachedEnv.maxx && env.maxy == m_oCachedEnv.maxy)
         return m_aoCachedItems;
-    std::vector<pgmosaic::ItemRef> items;
-    const bool finite = std::isfinite(env.minx) && std::isfinite(env.miny) &&
-                        std::isfinite(env.maxx) && std::isfinite(env.maxy) &&
-                        env.minx < env.maxx && env.miny < env.maxy;
-    if (m_bAreas && finite)
+    std::optional<std::vector<pgmosaic::ItemRef>> items;
+    if (m_poAreas)
     {
-        auto in = [&env](const pgmosaic::Envelope& a) {
-            return a.minx <= env.minx && a.miny <= env.miny && a.maxx >= env.maxx &&
-                   a.maxy >= env.maxy;
-        };
-        auto hit = std::find_if(m_aoAreas.begin(), m_aoAreas.end(),
-                                [&](const CachedArea& a) { return in(a.area); });
-        if (hit == m_aoAreas.end())
-        {
-            CachedArea area;
-            area.area = AreaOf(env);
+        const bool first = m_poAreas->Empty();
+        items = m_poAreas->Find(env, [&](const pgmosaic::Envelope& area) {
             auto res = m_oConn.ExecPrepared(
                 "pgmosaic_find_area_items",
-                pgmosaic::FindItemsParams(m_oMosaic, m_oQuery, area.area, true));
+                pgmosaic::FindItemsParams(m_oMosaic, m_oQuery, area, true));
             PGresult* r = res.get();
-            const int n = PQntuples(r);
-            area.items.reserve(static_cast<size_t>(n));
-            for (int i = 0; i < n; ++i)
+            std::vector<pgmosaic::ItemAreas::Row> rows(static_cast<size_t>(PQntuples(r)));
+            for (int i = 0; i < PQntuples(r); ++i)
             {
-                CachedItem c;
-                c.item = pgmosaic::ParseItemRow(RowOf(r, i), PQnfields(r));
-                if (!PQgetisnull(r, i, pgmosaic::kFootprintColumn))
-                {
-                    size_t len = 0;
-                    unsigned char* wkb = PQunescapeBytea(
-                        reinterpret_cast<const unsigned char*>(
-                            PQgetvalue(r, i, pgmosaic::kFootprintColumn)),
-                        &len);
-                    OGRGeometry* g = nullptr;
-                    if (wkb && OGRGeometryFactory::createFromWkb(wkb, nullptr, &g,
-                                                                 len) == OGRERR_NONE && g)
-                    {
-                        g->getEnvelope(&c.bounds);
-                        c.footprint.reset(g);
-                    }
-                    else
-                        delete g;
-                    PQfreemem(wkb);
-                    if (!c.footprint)
-                        throw Error(ErrorKind::Catalog,
-                                    "item " + std::to_string(c.item.id) +
-                                        " has an unreadable footprint in the catalog");
-                }
-                area.items.push_back(std::move(c));
+                rows[static_cast<size_t>(i)].item =
+                    pgmosaic::ParseItemRow(RowOf(r, i), PQnfields(r));
+                rows[static_cast<size_t>(i)].footprint = RowOf(r, i)(pgmosaic::kFootprintColumn);
             }
-            if (m_aoAreas.empty())
-                m_oAreasSince = std::chrono::steady_clock::now();
-            m_aoAreas.insert(m_aoAreas.begin(), std::move(area));
-            hit = m_aoAreas.begin();
-        }
-        else if (hit != m_aoAreas.begin())
-        {
-            std::rotate(m_aoAreas.begin(), hit, hit + 1); // most recently used first
-            hit = m_aoAreas.begin();
-        }
-        // ST_Intersects(footprint, window), as items() asks it.
-        OGRPolygon window;
-        {
-            auto ring = std::make_unique<OGRLinearRing>();
-            ring->addPoint(env.minx, env.miny);
-            ring->addPoint(env.maxx, env.miny);
-            ring->addPoint(env.maxx, env.maxy);
-            ring->addPoint(env.minx, env.maxy);
-            ring->addPoint(env.minx, env.miny);
-            window.addRingDirectly(ring.release());
-        }
-        for (const CachedItem& c : hit->items)
-            if (c.footprint && c.bounds.MinX <= env.maxx && c.bounds.MaxX >= env.minx &&
-                c.bounds.MinY <= env.maxy && c.bounds.MaxY >= env.miny &&
-                c.footprint->Intersects(&window))
-                items.push_back(c.item);
-        // An area of very many items is not kept (its rows would stay in memory).
-        if (hit->items.size() > kMaxCachedAreaItems)
-            m_aoAreas.erase(m_aoAreas.begin());
-        if (m_aoAreas.size() > kMaxCachedAreas)
-            m_aoAreas.pop_back();
+            return rows;
+        });
+        if (first && !m_poAreas->Empty())
+            m_oAreasSince = std::chrono::steady_clock::now();
     }
-    else
+    if (!items)
     {
         auto res = m_oConn.ExecPrepared(
             "pgmosaic_find_items",
@@ -211,8 +138,8 @@ std::vector<pgmosaic::ItemRef> PgItemCatalog::FindItems(const pgmosaic::Envelope
     }
     m_bCached = true;
     m_oCachedEnv = env;
-    m_aoCachedItems = items;
-    return items;
+    m_aoCachedItems = *items;
+    return *items;
 }
 
 std::vector<pgmosaic::ItemRef> PgItemCatalog::FindOverviewTiles(const pgmosaic::Envelope& env,

@@ -20,6 +20,7 @@
 #include "read/composite_reader.h"
 #include "conninfo.h"
 #include "inspect/inspect.h"
+#include "item_areas.h"
 #include "overview_builder.h"
 #include "read/read_options.h"
 #include "read/tile_cache.h"
@@ -146,21 +147,14 @@ int ParseStatementTimeoutMs(const std::string& value);
 // mosaic order, with the last window's answer cached for the bands that ask again.
 //
 // Between reads (a server such as MapServer keeps the dataset open from one request to the
-// next), a window is answered without a query when it lies in an area already looked up: the
-// items of the cells of a coarse grid (kAreaCellPixels mosaic pixels a side) that a window
-// meets are fetched with their footprints, and a window inside them gets those whose
-// footprint it intersects, in the same order (the order is the mosaic's, not the window's).
-// The areas are dropped when the catalog notified a change of the mosaic (the pgmosaic_dirty
-// notification its triggers send, in the changing transaction, for anything that changes
-// what a mosaic shows), checked at every lookup by an empty round trip (so a change committed
-// before a read is always seen, as with a query), when the connection was re-established, and
-// after
-// PGMOSAIC_ITEM_CACHE_SECONDS (default 30; 0: no areas kept) in any case (what no
-// notification says: privileges). Only for the plain lookup: never with where=, time=,
-// sort=, ids= or asof=, nor on a hot standby (which notifies no one).
-constexpr int kAreaCellPixels = 4096;
-constexpr size_t kMaxCachedAreas = 16;
-constexpr size_t kMaxCachedAreaItems = 5000;
+// next), a window is answered without a query when it lies in an area already looked up
+// (common/item_areas.h). The areas are dropped when the catalog notified a change of the
+// mosaic (the pgmosaic_dirty notification its triggers send, in the changing transaction, for
+// anything that changes what a mosaic shows), checked at every lookup by an empty round trip
+// (so a change committed before a read is always seen, as with a query), when the connection
+// was re-established, and after PGMOSAIC_ITEM_CACHE_SECONDS (default 30; 0: no areas kept) in
+// any case (what no notification says: privileges). Only for the plain lookup (never with
+// where=, time=, sort=, ids= or asof=), nor on a hot standby (which notifies no one).
 using ItemQuery = pgmosaic::ItemQuery; // catalog_sql.h
 
 // Parses where=, time=, sort= and ids= (open options or connection string). Throws Error.
@@ -186,27 +180,15 @@ public:
     void Invalidate()
     {
         m_bCached = false;
-        m_aoAreas.clear();
+        if (m_poAreas)
+            m_poAreas->Clear();
     }
     const ItemQuery& Query() const { return m_oQuery; }
 
 private:
-    struct CachedItem
-    {
-        pgmosaic::ItemRef item;
-        std::shared_ptr<OGRGeometry> footprint; // null: none (never in a window)
-        OGREnvelope bounds{};
-    };
-    struct CachedArea
-    {
-        pgmosaic::Envelope area{};
-        std::vector<CachedItem> items{};
-    };
     std::vector<pgmosaic::ItemRef> Rows(PGresult* r);
-    // The cells of the area grid that `env` meets, as one envelope.
-    pgmosaic::Envelope AreaOf(const pgmosaic::Envelope& env) const;
-    bool m_bAreas = false; // windows may be answered from looked-up areas
-    std::vector<CachedArea> m_aoAreas{}; // most recently used first
+    // Windows answered from looked-up areas (null: every window asks).
+    std::unique_ptr<pgmosaic::ItemAreas> m_poAreas{};
     double m_dfAreaSeconds = 30;
     std::chrono::steady_clock::time_point m_oAreasSince{};
     PgConnection& m_oConn;

@@ -662,6 +662,7 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_values)
 {
     const JsonOptions options("");
     BackendMosaic m(pgmosaic::TextArg(fcinfo, 0), options);
+    m.catalog->UseAreas(); // one items() an area of the points, not one a point
     const int band = m.Bands({PG_GETARG_INT32(2)}, options)[0];
     const std::vector<std::string> points = ByteaArrayArg(fcinfo, 1);
     const double nan = std::numeric_limits<double>::quiet_NaN();

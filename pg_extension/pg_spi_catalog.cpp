@@ -186,9 +186,32 @@ void SpiItemCatalog::CheckThread() const
         throw Error(ErrorKind::Internal, "the catalog was asked from a reading thread");
 }
 
+void SpiItemCatalog::UseAreas()
+{
+    if (!m_poAreas && ItemAreas::Usable(m_oMosaic, m_oQuery))
+        m_poAreas = std::make_unique<ItemAreas>(m_oMosaic);
+}
+
 std::vector<ItemRef> SpiItemCatalog::FindItems(const Envelope& env)
 {
     CheckThread();
+    if (m_poAreas)
+    {
+        auto items = m_poAreas->Find(env, [&](const Envelope& area) {
+            const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
+                                                   !m_oMosaic.bandSources.empty(), false, true),
+                                      FindItemsParams(m_oMosaic, m_oQuery, area, true));
+            std::vector<ItemAreas::Row> out(rows.size());
+            for (size_t i = 0; i < rows.size(); ++i)
+            {
+                out[i].item = ParseItemRow(RowOf(rows[i]), static_cast<int>(rows[i].size()));
+                out[i].footprint = rows[i][kFootprintColumn];
+            }
+            return out;
+        });
+        if (items)
+            return std::move(*items);
+    }
     const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
                                            !m_oMosaic.bandSources.empty(),
                                            m_oQuery.asof.has_value()),
@@ -222,11 +245,33 @@ SpiItemCatalog::FindEmptyBlocks(const std::vector<std::int64_t>& ids)
     // the same offsets and sizes (uncompressed blocks).
     if (ids.empty() || m_oQuery.asof)
         return out;
-    for (const auto& row :
-         SpiRows(EmptyBlocksSql(true), {std::to_string(m_oMosaic.id), IdArray(ids)}))
-        out[std::atoll(row[0].value_or("0").c_str())].push_back(ParseEmptyBlock(RowOf(row)));
-    for (auto& [id, blocks] : out)
+    std::vector<std::int64_t> ask = ids;
+    if (m_poAreas)
+    {
+        // Those not asked yet, with every item of the areas not asked yet: the next reads'.
+        ask.clear();
+        for (std::int64_t id : ids)
+            if (!m_oEmptyBlocks.count(id))
+                ask.push_back(id);
+        if (!ask.empty())
+            for (std::int64_t id : m_poAreas->Ids())
+                if (!m_oEmptyBlocks.count(id))
+                    ask.push_back(id);
+    }
+    std::map<std::int64_t, EmptyBlocks> found;
+    if (!ask.empty())
+        for (const auto& row :
+             SpiRows(EmptyBlocksSql(true), {std::to_string(m_oMosaic.id), IdArray(ask)}))
+            found[std::atoll(row[0].value_or("0").c_str())].push_back(ParseEmptyBlock(RowOf(row)));
+    for (auto& [id, blocks] : found)
         std::sort(blocks.begin(), blocks.end());
+    if (!m_poAreas)
+        return found;
+    for (std::int64_t id : ask)
+        m_oEmptyBlocks[id] = std::move(found[id]);
+    for (std::int64_t id : ids)
+        if (!m_oEmptyBlocks[id].empty())
+            out[id] = m_oEmptyBlocks[id];
     return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 
 #include "catalog.h"
 #include "catalog_sql.h"
+#include "item_areas.h"
 #include "path_policy.h"
 
 namespace pgmosaic
@@ -40,6 +42,12 @@ class SpiItemCatalog final : public ItemCatalog
 {
 public:
     SpiItemCatalog(const MosaicInfo& mosaic, const ItemQuery& query);
+    // From now on, answers windows from the items of the larger areas around them, looked up
+    // once (common/item_areas.h), when the query allows: for calls of many small reads
+    // (value() at scattered points), each area costing one items() instead of one per window;
+    // and the empty blocks of an item with those of every item of the areas, kept for the
+    // readers that ask again. Both live as long as the catalog (one call).
+    void UseAreas();
     std::vector<ItemRef> FindItems(const Envelope& env) override;
     std::vector<ItemRef> FindOverviewTiles(const Envelope& env, int level) override;
     std::map<std::int64_t, EmptyBlocks> FindEmptyBlocks(const std::vector<std::int64_t>& ids) override;
@@ -62,6 +70,8 @@ private:
     ItemQuery m_oQuery;
     std::string m_osPostgis;
     std::thread::id m_oThread;
+    std::unique_ptr<ItemAreas> m_poAreas;
+    std::map<std::int64_t, EmptyBlocks> m_oEmptyBlocks; // with areas: the items' asked so far
 };
 
 } // namespace pgmosaic

@@ -41,6 +41,7 @@ struct CompositeReader::Step
     bool partial = false;       // some band or some pixel of the window has no file
     bool direct = false;        // read straight into the caller's buffer
     bool skipped = false;       // missing=skip and the item could not be read
+    bool fewPixels = false;     // of a read of a few pixels at full resolution (kFewPixels)
     int thread = 0;             // the pool (and reading thread) that holds the item open
     GDALDataType type = GDT_Byte;
     std::vector<std::optional<double>> nodata; // per requested band
@@ -53,6 +54,11 @@ namespace
 
 // Items whose empty blocks a reader remembers.
 constexpr size_t kMaxEmptyBlockItems = 100000;
+
+// Reads of at most this many pixels at full resolution (value() at a point) are decoded
+// straight into the buffer, not through GDAL's block cache (TiffBlockReader::ReadWindow). Not
+// the parts of larger reads, however small: those share blocks with the read's other parts.
+constexpr std::int64_t kFewPixels = 64 * 64;
 
 // Reads on several threads only when a window is big enough to repay starting them.
 constexpr std::int64_t kParallelPixels = 512 * 512;
@@ -248,6 +254,8 @@ bool CompositeReader::Probe(Step& step, const Request& req, const std::vector<in
     m_oOptions.cancel.Check("reading item " + std::to_string(step.item->id));
     const double fill = m_oMosaic.nodata.value_or(0.0);
     step.nodata.assign(bands.size(), std::nullopt);
+    step.fewPixels = req.win.w == req.bufW && req.win.h == req.bufH &&
+                     static_cast<std::int64_t>(req.bufW) * req.bufH <= kFewPixels;
     step.opaque = true;
     step.maskValidity = false;
     bool nodataIsFill = true;
@@ -577,12 +585,16 @@ void CompositeReader::FetchPart(Step& step, const Part& part, SourcePool& pool,
     };
     // GeoTIFF items: the blocks a read needs at full resolution (1:1, sampled here, or scaled
     // down by a few times from a file without overviews) are decoded straight from the file
-    // into GDAL's cache first.
-    if (TiffBlockReader* blocks = pool.Blocks())
-        if ((src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
-            (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
-             src.h < 16 * p.dst.h))
-            blocks->Prefetch(enclosing, part.fileBands, part.emptyBlocks);
+    // into GDAL's cache first; a few pixels at full resolution (value() at a point) straight
+    // into the buffer, each block only down to the window's last row.
+    TiffBlockReader* const blocks = pool.Blocks();
+    const bool fewPixels =
+        blocks != nullptr && step.fewPixels && p.integral && src.w == p.dst.w && src.h == p.dst.h;
+    if (blocks != nullptr && !fewPixels &&
+        ((src.w == p.dst.w && src.h == p.dst.h) || sampleHere ||
+         (ds->GetRasterBand(1)->GetOverviewCount() == 0 && src.w < 16 * p.dst.w &&
+          src.h < 16 * p.dst.h)))
+        blocks->Prefetch(enclosing, part.fileBands, part.emptyBlocks);
     GdalErrorCollector errors;
     auto readFailed = [&]() {
         return Error(ErrorKind::Io,
@@ -601,6 +613,13 @@ void CompositeReader::FetchPart(Step& step, const Part& part, SourcePool& pool,
         auto readBands = [&](const Window& win, GDALDataType type, GByte* out, int bufW,
                              int bufH, GSpacing pixel, GSpacing line, GSpacing band,
                              GDALRasterIOExtraArg* arg) {
+            if (fewPixels)
+            {
+                if (blocks->ReadWindow(win, bandMap, part.emptyBlocks, type, out, pixel, line,
+                                       band))
+                    return true;
+                blocks->Prefetch(win, bandMap, part.emptyBlocks);
+            }
             return ds->RasterIO(GF_Read, win.x, win.y, win.w, win.h, out, bufW, bufH, type,
                                 static_cast<int>(bandMap.size()), bandMap.data(), pixel, line,
                                 band, arg) == CE_None;

@@ -159,7 +159,12 @@ TiffBlockReader::~TiffBlockReader()
         libdeflate_free_decompressor(m_poInflater);
 }
 
-bool TiffBlockReader::Decode(int band, int col, int row)
+// Room left past the rows a partial inflate needs. libdeflate stops, out of room, before the
+// first match (at most 258 bytes) or stored block (at most 65,535) that would not fit: every
+// byte before it is written. With this much room, all the rows needed are.
+constexpr size_t kInflateSlack = 65535 + 258;
+
+bool TiffBlockReader::Decode(int band, int col, int row, int rows)
 {
     GDALRasterBand* b = m_poDS->GetRasterBand(m_bPixelInterleaved ? 1 : band);
     const std::uint64_t offset = BlockItem(b, "BLOCK_OFFSET", col, row);
@@ -186,7 +191,11 @@ bool TiffBlockReader::Decode(int band, int col, int row)
     if (VSIFSeekL(m_fp, offset, SEEK_SET) != 0 ||
         VSIFReadL(compressed.data(), 1, length, m_fp) != length)
         return false;
+    // The bytes of the rows asked, when fewer than the block's.
+    const size_t wanted = rows < m_nBlockH ? rowBytes * static_cast<size_t>(std::max(rows, 1))
+                                           : lastStrip;
     size_t produced = 0;
+    bool partial = false; // stopped past the rows asked: those are whole
     switch (m_eCodec)
     {
     case Codec::None:
@@ -194,10 +203,17 @@ bool TiffBlockReader::Decode(int band, int col, int row)
         memcpy(block.data(), compressed.data(), produced);
         break;
     case Codec::Deflate:
-        if (libdeflate_zlib_decompress(m_poInflater, compressed.data(), length, block.data(),
-                                       full, &produced) != LIBDEFLATE_SUCCESS)
+    {
+        const size_t room = std::min(full, wanted + kInflateSlack);
+        const libdeflate_result res = libdeflate_zlib_decompress(
+            m_poInflater, compressed.data(), length, block.data(), room, &produced);
+        partial = res == LIBDEFLATE_INSUFFICIENT_SPACE && room < full;
+        if (partial)
+            produced = wanted;
+        else if (res != LIBDEFLATE_SUCCESS)
             produced = 0;
         break;
+    }
     case Codec::Zstd:
     {
         const size_t n = ZSTD_decompress(block.data(), full, compressed.data(), length);
@@ -205,9 +221,9 @@ bool TiffBlockReader::Decode(int band, int col, int row)
         break;
     }
     }
-    if (produced != full && produced != lastStrip)
+    if (produced != full && produced != lastStrip && !partial)
         return false; // not the block GDAL would read: left to GDAL
-    m_nDecodedRows = static_cast<int>(produced / rowBytes);
+    m_nDecodedRows = static_cast<int>(std::min(produced, lastStrip) / rowBytes);
     if (m_bPredictor)
         for (int y = 0; y < m_nDecodedRows; ++y)
         {
@@ -283,6 +299,67 @@ void TiffBlockReader::Adopt(int band, int col, int row, bool fill)
         block->DropLock();
 }
 
+bool TiffBlockReader::Empty(const EmptyBlocks* empty, int col, int row) const
+{
+    if (empty == nullptr || m_adfNodata.empty())
+        return false;
+    const EmptyBlock key{col, row, 0, 0};
+    const auto known = std::lower_bound(empty->begin(), empty->end(), key);
+    return known != empty->end() && known->col == col && known->row == row &&
+           BlockItem(m_poDS->GetRasterBand(1), "BLOCK_OFFSET", col, row) == known->offset &&
+           BlockItem(m_poDS->GetRasterBand(1), "BLOCK_SIZE", col, row) == known->length;
+}
+
+bool TiffBlockReader::ReadWindow(const Window& win, const std::vector<int>& bands,
+                                 const EmptyBlocks* empty, GDALDataType type, GByte* out,
+                                 GSpacing pixelSpace, GSpacing lineSpace, GSpacing bandSpace)
+{
+    if (win.x < 0 || win.y < 0 || win.w < 1 || win.h < 1 || win.x + win.w > m_nWidth ||
+        win.y + win.h > m_nHeight)
+        return false;
+    const int spp = m_bPixelInterleaved ? m_nBands : 1;
+    const size_t rowBytes = static_cast<size_t>(m_nBlockW) * spp * m_nTypeSize;
+    const int c0 = win.x / m_nBlockW, c1 = (win.x + win.w - 1) / m_nBlockW;
+    const int r0 = win.y / m_nBlockH, r1 = (win.y + win.h - 1) / m_nBlockH;
+    for (int row = r0; row <= r1; ++row)
+        for (int col = c0; col <= c1; ++col)
+        {
+            // The part of the window in this block, in block coordinates.
+            const int x0 = std::max(win.x, col * m_nBlockW) - col * m_nBlockW;
+            const int x1 = std::min(win.x + win.w, (col + 1) * m_nBlockW) - col * m_nBlockW;
+            const int y0 = std::max(win.y, row * m_nBlockH) - row * m_nBlockH;
+            const int y1 = std::min(win.y + win.h, (row + 1) * m_nBlockH) - row * m_nBlockH;
+            GByte* at = out + (static_cast<GSpacing>(row * m_nBlockH + y0 - win.y) * lineSpace) +
+                        static_cast<GSpacing>(col * m_nBlockW + x0 - win.x) * pixelSpace;
+            const bool fill = Empty(empty, col, row);
+            for (size_t k = 0; k < bands.size(); ++k)
+            {
+                const int b = bands[k];
+                if (b < 1 || b > m_nBands)
+                    return false;
+                // A pixel-interleaved block is decoded once for all its bands.
+                if (!fill && (k == 0 || !m_bPixelInterleaved) && !Decode(b, col, row, y1))
+                    return false;
+                for (int y = y0; y < y1; ++y)
+                {
+                    GByte* dst = at + static_cast<GSpacing>(y - y0) * lineSpace +
+                                 static_cast<GSpacing>(k) * bandSpace;
+                    if (fill)
+                        GDALCopyWords64(&m_adfNodata[static_cast<size_t>(b - 1)], GDT_Float64, 0,
+                                        dst, type, static_cast<int>(pixelSpace), x1 - x0);
+                    else
+                        GDALCopyWords64(ThreadBuffers().block.data() + y * rowBytes +
+                                            static_cast<size_t>(x0 * spp +
+                                                                (m_bPixelInterleaved ? b - 1 : 0)) *
+                                                m_nTypeSize,
+                                        m_eType, spp * m_nTypeSize, dst, type,
+                                        static_cast<int>(pixelSpace), x1 - x0);
+                }
+            }
+        }
+    return true;
+}
+
 int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
                               const EmptyBlocks* empty)
 {
@@ -300,12 +377,7 @@ int TiffBlockReader::Prefetch(const Window& win, const std::vector<int>& bands,
     for (int row = r0; row <= r1; ++row)
         for (int col = c0; col <= c1; ++col)
         {
-            const EmptyBlock key{col, row, 0, 0};
-            auto known = empty ? std::lower_bound(empty->begin(), empty->end(), key)
-                               : EmptyBlocks::const_iterator{};
-            if (empty && known != empty->end() && known->col == col && known->row == row &&
-                BlockItem(m_poDS->GetRasterBand(1), "BLOCK_OFFSET", col, row) == known->offset &&
-                BlockItem(m_poDS->GetRasterBand(1), "BLOCK_SIZE", col, row) == known->length)
+            if (Empty(empty, col, row))
             {
                 if (!std::all_of(bands.begin(), bands.end(),
                                  [&](int b) { return cached(b, col, row); }))

@@ -11,6 +11,7 @@
 // (read/remote_source.h). Anything else is left to GDAL.
 #pragma once
 
+#include <climits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,17 @@ public:
     int Prefetch(const Window& win, const std::vector<int>& bands,
                  const EmptyBlocks* empty = nullptr);
 
+    // Reads window `win` (full resolution, within the raster) of `bands` (1-based) straight
+    // from the file into `out`, as GDALDataset::RasterIO would with `type` and these spacings,
+    // decoding each block only down to the window's last row and never through GDAL's cache:
+    // for reads of a few pixels (value() at scattered points), where GDAL would inflate and
+    // cache whole blocks no later read uses. Blocks listed in `empty` are nodata, as for
+    // Prefetch. False when a block is absent or not as expected: the caller reads through
+    // GDAL (pixels already written are written again).
+    bool ReadWindow(const Window& win, const std::vector<int>& bands, const EmptyBlocks* empty,
+                    GDALDataType type, GByte* out, GSpacing pixelSpace, GSpacing lineSpace,
+                    GSpacing bandSpace);
+
 private:
     enum class Codec
     {
@@ -53,8 +65,11 @@ private:
     };
     TiffBlockReader() = default;
     // Decodes block (col, row) of `band` (1-based; any band when pixel interleaved) into
-    // the calling thread's block buffer: false when absent from the file or not as expected.
-    bool Decode(int band, int col, int row);
+    // the calling thread's block buffer, its first `rows` rows at least (the rest may be left
+    // undecoded): false when absent from the file or not as expected.
+    bool Decode(int band, int col, int row, int rows = INT_MAX);
+    // Whether block (col, row) is in `empty` and the file still has its bytes there.
+    bool Empty(const EmptyBlocks* empty, int col, int row) const;
     // Puts block (col, row) into GDAL's cache: the decoded block (every band of a
     // pixel-interleaved one, `band` of a band-interleaved one), or with `fill` every band's
     // nodata.

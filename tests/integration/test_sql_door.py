@@ -9,6 +9,7 @@ The whole module is skipped while the installed extension has no pgmosaic.read."
 import json
 import math
 import os
+import random
 import subprocess
 import threading
 import time
@@ -544,6 +545,27 @@ def test_value_array_form(door, grid):
     rows = run(door, f"SELECT n, value FROM pgmosaic.value('door', {arr}, 2) ORDER BY n")
     assert [r[0] for r in rows] == list(range(1, len(pts) + 1))
     assert [r[1] for r in rows] == [gdallocationinfo(grid["flat"], x, y, 2) for x, y in pts]
+
+
+def test_many_scattered_points_equal_gdallocationinfo(door, grid):
+    """400 points scattered over the mosaic in one call (their items looked up by areas of the
+    mosaic, each pixel decoded from its block down to its row only) give the values
+    gdallocationinfo reads from the flattened VRT."""
+    gt = grid["gt"]
+    rng = random.Random(3)
+    pts = [(gt[0] + rng.uniform(0, grid["width"]) * gt[1],
+            gt[3] + rng.uniform(0, grid["height"]) * gt[5]) for _ in range(400)]
+    arr = "ARRAY[" + ",".join(f"ST_SetSRID(ST_MakePoint({x!r}, {y!r}), {SRID})"
+                              for x, y in pts) + "]"
+    got = [r[0] for r in run(door, f"SELECT value FROM pgmosaic.value('door', {arr}, 3) "
+                                   "ORDER BY n")]
+    r = subprocess.run(["gdallocationinfo", "-valonly", "-geoloc", "-b", "3", grid["flat"]],
+                       input="".join(f"{x!r} {y!r}\n" for x, y in pts), capture_output=True,
+                       text=True, check=True)
+    expected = [None if float(v) == 0 else float(v) for v in r.stdout.split()]
+    assert len(expected) == len(pts)
+    assert sum(v is None for v in expected) > 0 and sum(v is not None for v in expected) > 300
+    assert got == expected
 
 
 def test_gdal_set_up_survives_postgis_raster_in_the_session(door, datadir):
