@@ -203,6 +203,15 @@ SELECT count(*) AS versions, count(*) FILTER (WHERE upper_inf(valid)) AS current
        min(lower(valid)) > '2001-01-01' AS not_backdated
 FROM pgmosaic.item_version WHERE id = :victim_item;
 RESET ROLE;
+-- The versions (a view under the caller's policies) and the history show a mosaic's items to
+-- the roles that may read it, and to no other
+SET ROLE regress_mallory;
+SELECT (SELECT count(*) FROM pgmosaic.item_version WHERE id = :victim_item) AS versions,
+       (SELECT count(*) FROM pgmosaic.item_history WHERE id = :victim_item) AS history;
+SET ROLE regress_reader;
+SELECT (SELECT count(*) FROM pgmosaic.item_version WHERE id = :victim_item) AS versions,
+       (SELECT count(*) FROM pgmosaic.item_history WHERE id = :victim_item) AS history;
+RESET ROLE;
 
 -- pg_dump by a writer reads the sequences
 SET ROLE regress_mallory;
