@@ -235,6 +235,65 @@ TEST_F(TiffBlocks, PartialInflateGivesTheRowsOfAFullDecode)
     }
 }
 
+TEST_F(TiffBlocks, PartialInflateOfWiderSamplesAndSeparateBands)
+{
+    // The same for 16- and 32-bit samples with the predictor (its sums run over each row
+    // decoded, of samples of 2 and 4 bytes), band by band and pixel-interleaved, tiles and
+    // strips whose last one is short, windows reaching the right and bottom edges.
+    int reads = 0;
+    for (GDALDataType type : {GDT_UInt16, GDT_Float32})
+        for (const char* interleave : {"BAND", "PIXEL"})
+            for (const bool tiled : {true, false})
+            {
+                const int w = 700, h = 650;
+                const std::string path = std::string("/vsimem/tiff_blocks_wide_") +
+                                         GDALGetDataTypeName(type) + interleave +
+                                         (tiled ? "t" : "s") + ".tif";
+                CPLStringList opts;
+                opts.AddString("COMPRESS=DEFLATE");
+                opts.AddString("PREDICTOR=2");
+                opts.AddString((std::string("INTERLEAVE=") + interleave).c_str());
+                if (tiled)
+                {
+                    opts.AddString("TILED=YES");
+                    opts.AddString("BLOCKXSIZE=256");
+                    opts.AddString("BLOCKYSIZE=512");
+                }
+                else
+                    opts.AddString("BLOCKYSIZE=400"); // the last strip short: 250 rows
+                {
+                    GDALDatasetUniquePtr ds(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+                        path.c_str(), w, h, 2, type, opts.List()));
+                    ASSERT_TRUE(ds);
+                    std::mt19937 rng(5);
+                    std::vector<double> v(static_cast<size_t>(w) * h * 2);
+                    for (size_t i = 0; i < v.size(); ++i)
+                        v[i] = (i / (static_cast<size_t>(w) * 40)) % 2
+                                   ? static_cast<double>(rng() % 60000) + 0.25
+                                   : static_cast<double>(i % 13);
+                    ASSERT_EQ(ds->RasterIO(GF_Write, 0, 0, w, h, v.data(), w, h, GDT_Float64, 2,
+                                           nullptr, 8, static_cast<GSpacing>(w) * 8,
+                                           static_cast<GSpacing>(w) * h * 8, nullptr),
+                              CE_None);
+                }
+                GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+                GDALDatasetUniquePtr plain(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+                ASSERT_TRUE(ds && plain);
+                auto reader = TiffBlockReader::Open(ds.get());
+                ASSERT_TRUE(reader) << path;
+                for (int y : {0, 37, 399, 400, 511, 512, 600, 649})
+                    for (int x : {0, 255, 256, 699})
+                    {
+                        const Window win{x, y, std::min(3, w - x), std::min(5, h - y)};
+                        EXPECT_TRUE(ReadWindowAsGdal(*reader, *plain, win, {2, 1}, type));
+                        EXPECT_TRUE(ReadWindowAsGdal(*reader, *plain, win, {2}, GDT_Float64));
+                        reads += 2;
+                    }
+                VSIUnlink(path.c_str());
+            }
+    EXPECT_EQ(reads, 2 * 2 * 2 * 8 * 4 * 2);
+}
+
 TEST_F(TiffBlocks, OtherLayoutsAreLeftToGdal)
 {
     for (auto opts : std::vector<std::vector<std::string>>{
