@@ -14,13 +14,17 @@
 
 -- A current item's version is its row in pgmosaic.item, valid from its `changed` (the time its
 -- transaction began: set by the column's default on insert, here on every update, whatever the
--- statement set). Writers have no privilege on the column (90_security.sql).
+-- statement set). Writers have no privilege on the column (90_security.sql). A row a
+-- transaction begun later changed first (and committed) is newer than this one's start: the
+-- new version starts where that one did, which is then never valid (as a version written and
+-- changed in one transaction), rather than before it (two versions at once, in overlapping
+-- ranges, and one lost).
 CREATE OR REPLACE FUNCTION pgmosaic._stamp_item_change() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path FROM CURRENT
 AS $$
 BEGIN
-    NEW.changed := now();
+    NEW.changed := GREATEST(now(), OLD.changed);
     RETURN NEW;
 END
 $$;

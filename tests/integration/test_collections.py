@@ -643,6 +643,52 @@ def test_asof_before_and_after_a_removal_and_a_repointing(db, datadir):
     assert n >= 4
 
 
+def test_versions_of_an_item_changed_by_a_transaction_begun_later_never_overlap(db):
+    """Versions start when their transaction began: a transaction begun before another that
+    changed an item and committed, changing or removing that item after it, gave its version
+    a start before the other's (which was lost) and left the item twice in reads as of the
+    time in between. Its version now starts where the one it replaces started."""
+    info = {"srid": 32631, "geotransform": [X0, RES, 0, Y0, 0, -RES], "width": 10,
+            "height": 10, "band_count": 1, "data_type": "Byte",
+            "footprint": f"POLYGON(({X0} {Y0},{X0 + 10 * RES} {Y0},{X0 + 10 * RES} "
+                         f"{Y0 - 10 * RES},{X0} {Y0 - 10 * RES},{X0} {Y0}))"}
+    (item,), = db.query("SELECT pgmosaic.register_raster('race', '/data/race/a.tif', %s)",
+                        (json.dumps(info),))
+
+    def versions():
+        rows = db.query("SELECT lower(valid), upper(valid), priority FROM "
+                        "pgmosaic.item_version WHERE id = %s ORDER BY lower(valid)", (item,))
+        # One version at any time: each ends where the next begins.
+        for (_, end, _), (start, _, _) in zip(rows, rows[1:]):
+            assert end == start, rows
+        for start, _, _ in rows:
+            (n,), = db.query("SELECT count(*) FROM pgmosaic.items('race', NULL, NULL, NULL, "
+                             "NULL, NULL, %s) WHERE id = %s", (start, item))
+            assert n == 1, (start, rows)
+        return rows
+
+    early, late = db.connect(), db.connect()
+    early.autocommit = late.autocommit = False
+    try:
+        with early.cursor() as a, late.cursor() as b:
+            for change in ("UPDATE pgmosaic.item SET priority = 7 WHERE id = %s",
+                           "DELETE FROM pgmosaic.item WHERE id = %s"):
+                a.execute("SELECT now()")  # its transaction began
+                b.execute("UPDATE pgmosaic.item SET priority = priority + 1 WHERE id = %s",
+                          (item,))
+                late.commit()
+                a.execute(change, (item,))
+                early.commit()
+                rows = versions()
+                if change.startswith("UPDATE"):
+                    assert rows[-1][1:] == (None, 7), rows
+                else:
+                    assert rows[-1][1] is not None, rows  # removed: none current
+    finally:
+        early.close()
+        late.close()
+
+
 def test_asof_never_takes_the_blocks_a_later_file_left_empty(db, datadir):
     """The DRAD's empty blocks are the current file's: an asof= read of the file an item had
     before it was re-pointed skipped that file's blocks where the new file is empty (same
