@@ -90,19 +90,15 @@ DECLARE
 BEGIN
     area := pgmosaic._in_srid(area, m.srid);
     order_by := COALESCE(sort, m.default_sort);
-    -- The driver's window lookup: static queries (cached plans that use the GiST index), not
-    -- "area IS NULL OR ...".
+    -- The driver's window lookup: a static query (a cached plan that uses the window key's
+    -- index, whatever the mosaic), not "area IS NULL OR ...".
     IF filter IS NULL AND order_by IS NULL AND time_range IS NULL AND ids IS NULL THEN
         IF area IS NULL THEN
-            RETURN QUERY
-                SELECT i.id, i.path,
-                       pgmosaic._resolved_path(i.path, r.prefix),
-                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
-                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
-                FROM pgmosaic.item i
-                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE i.mosaic_id = m.id AND i.category = 'primary' AND i.batch IS NULL
-                ORDER BY i.priority DESC, i.id DESC;
+            -- A mosaic's items: planned for its id (a generic plan, one for the average
+            -- mosaic, scanned every item of the catalog for a mosaic of a few items next to
+            -- one of millions).
+            RETURN QUERY EXECUTE pgmosaic._items_query(false, false, false, false, NULL, NULL)
+                USING m.id;
         ELSE
             RETURN QUERY
                 SELECT i.id, i.path,

@@ -160,3 +160,40 @@ def test_overview_items_stay_out_of_the_primary_mosaic(db, catalog):
     assert db.query("SELECT count(*) FROM pgmosaic.item i JOIN pgmosaic.mosaic m "
                     "ON m.id = i.mosaic_id WHERE m.name = 'abs' AND category = 'overview'") == [
         (1,)]
+
+
+def test_items_of_a_small_mosaic_next_to_a_large_one_are_found_by_its_index(db):
+    """items() keeps generic plans for its static queries (plan_cache_mode): a mosaic's items
+    without an area, planned for the average mosaic of a catalog where one has 20,000 items
+    and another 2, were a scan of every item of the catalog for the small one. That query is
+    planned for the mosaic's id: an index scan of its items."""
+    footprint = "ST_MakeEnvelope(600000 + g * 10, 4000000, 600010 + g * 10, 4000010, 32631)"
+    db.query("SELECT pgmosaic.create_mosaic('plan_big', 32631), "
+             "pgmosaic.create_mosaic('plan_small', 32631)")
+    db.query("INSERT INTO pgmosaic.item (mosaic_id, path, footprint, srid, geotransform, width, "
+             "height, band_count, data_type) "
+             f"SELECT m.id, pgmosaic.pathref(format('/data/%s/%s.tif', m.name, g)), {footprint}, "
+             "32631, ARRAY[600000 + g * 10, 1, 0, 4000010, 0, -1], 10, 10, 1, 'Byte' "
+             "FROM pgmosaic.mosaic m, generate_series(1, 20000) g "
+             "WHERE m.name = 'plan_big' OR (m.name = 'plan_small' AND g <= 2)")
+    db.query("ANALYZE pgmosaic.item")
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("LOAD 'auto_explain'")
+            for setting in ("auto_explain.log_min_duration = 0",
+                            "auto_explain.log_nested_statements = on",
+                            "auto_explain.log_level = notice"):
+                cur.execute("SET " + setting)
+            # The 6th call and later run the plan a function caches (a generic one when it
+            # costs no more than the custom ones, or when the function says so).
+            for _ in range(8):
+                del conn.notices[:]
+                cur.execute("SELECT count(*) FROM pgmosaic.items('plan_small')")
+                assert cur.fetchone()[0] == 2
+            plans = [n for n in conn.notices if "pgmosaic.item" in n and "batch" in n]
+    finally:
+        conn.close()
+        db.query("SELECT pgmosaic.drop_mosaic('plan_big'), pgmosaic.drop_mosaic('plan_small')")
+    assert plans, conn.notices
+    assert all("Seq Scan on item" not in p for p in plans), plans[-1]
