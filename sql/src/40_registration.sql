@@ -697,6 +697,20 @@ BEGIN
     IF n = 0 THEN
         RETURN;
     END IF;
+    -- The arrays are read by subscript, 1 to n: lists, of any bounds (as unnest() pairs them).
+    IF array_ndims(paths) > 1 OR array_ndims(infos) > 1 OR array_ndims(properties) > 1 THEN
+        RAISE EXCEPTION 'register_rasters: paths, infos and properties are one-dimensional arrays'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_lower(paths, 1) <> 1 THEN
+        paths := paths[array_lower(paths, 1):array_upper(paths, 1)];
+    END IF;
+    IF array_lower(infos, 1) <> 1 THEN
+        infos := infos[array_lower(infos, 1):array_upper(infos, 1)];
+    END IF;
+    IF array_lower(properties, 1) <> 1 THEN
+        properties := properties[array_lower(properties, 1):array_upper(properties, 1)];
+    END IF;
     -- A new mosaic, or one without a grid yet, gets it from its first raster, as
     -- register_raster does.
     SELECT * INTO m FROM pgmosaic.mosaic mo WHERE mo.name = register_rasters.mosaic;

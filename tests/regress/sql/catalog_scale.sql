@@ -83,6 +83,15 @@ SELECT * FROM register_rasters('bulk', ARRAY['/data/bulk/new.tif'],
 SELECT count(*) AS items_after_refusals FROM item i JOIN mosaic m ON m.id = i.mosaic_id
 WHERE m.name = 'bulk';
 SELECT count(*) FROM register_rasters('bulk', '{}', '{}');
+SELECT * FROM register_rasters('bulk', '{{/data/bulk/new.tif}}', (SELECT array_agg(info) FROM staging WHERE k = 0));
+-- Lists of other bounds are paired by position, as unnest() pairs them (into a mosaic of their own)
+SELECT r.path, r.item_id IS NOT NULL AS stored
+FROM register_rasters('bulk_bounds',
+                      (SELECT '[0:2]={/data/b/0.tif,/data/b/1.tif,/data/b/2.tif}'::text[]),
+                      (SELECT array_agg(info ORDER BY k) FROM staging WHERE k < 3),
+                      (SELECT '[5:7]={"{}","{\"priority\": 3}","{}"}'::jsonb[])) r;
+SELECT path, priority, geotransform[1] AS x0 FROM items('bulk_bounds') ORDER BY path;
+SELECT drop_mosaic('bulk_bounds');
 RESET ROLE;
 -- Without write access: refused
 SELECT grant_access('bulk', 'regress_bulk_other', 'read');
