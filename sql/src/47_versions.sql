@@ -35,7 +35,8 @@ CREATE TRIGGER item_changed BEFORE UPDATE ON pgmosaic.item
 -- The rows an update or a delete replaced go to item_history, valid from their `changed` to
 -- now: one INSERT per statement, however many items it changes (a statement trigger with a
 -- transition table). A row written earlier in this transaction never was valid outside it,
--- nor one a transaction begun later changed first: neither is kept. Inserts write nothing.
+-- nor one a transaction begun later changed first: neither is kept. Inserts write nothing;
+-- nor do the items a deleted mosaic takes with it (their history goes with the mosaic).
 CREATE OR REPLACE FUNCTION pgmosaic._record_item_version() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
@@ -43,7 +44,8 @@ AS $$
 BEGIN
     INSERT INTO pgmosaic.item_history
     SELECT o.*, tstzrange(o.changed, now()) FROM old_items o
-    WHERE o.category = 'primary' AND o.changed < now();
+    WHERE o.category = 'primary' AND o.changed < now()
+      AND EXISTS (SELECT 1 FROM pgmosaic.mosaic m WHERE m.id = o.mosaic_id);
     RETURN NULL;
 END
 $$;

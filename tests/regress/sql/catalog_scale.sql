@@ -182,6 +182,17 @@ COMMIT;
 SELECT * FROM bulk_versions;
 SELECT remove_rasters('bulk', ARRAY['/data/bulk/r0_c0.tif', '/data/bulk/r0_c1.tif']);
 SELECT * FROM bulk_versions;
+-- A mosaic deleted directly (its items removed by the cascade) goes with its history: the
+-- items' versions are not recorded for a mosaic that no longer is
+SET ROLE regress_bulk_writer;
+SELECT register_raster('bulk_deleted', '/data/bulk/d.tif', (SELECT info FROM staging WHERE k = 0)) > 0 AS registered;
+UPDATE item SET priority = 1 WHERE path = '/data/bulk/d.tif';
+SELECT regress.try($$DELETE FROM pgmosaic.mosaic WHERE name = 'bulk_deleted'$$);
+RESET ROLE;
+SELECT count(*) AS mosaics, (SELECT count(*) FROM item_history h
+                             WHERE NOT EXISTS (SELECT 1 FROM mosaic m WHERE m.id = h.mosaic_id))
+                            AS orphan_versions
+FROM mosaic WHERE name = 'bulk_deleted';
 
 SELECT drop_mosaic('bulk');
 DROP TABLE staging;
