@@ -818,8 +818,9 @@ BEGIN
     IF new_ids IS NOT NULL THEN
         -- DRAD tiles, remote records and themes, for the rasters whose inspection has them
         -- (or when the mosaic has theme rules).
-        IF EXISTS (SELECT 1 FROM unnest(infos) e (info)
-                   WHERE e.info ? 'tiles' OR e.info ? 'remote_header' OR e.info ? 'themes')
+        -- (By subscript, as above: unnest() would copy every inspection into a tuple store.)
+        IF EXISTS (SELECT 1 FROM generate_series(first_k, n) AS g (k)
+                   WHERE infos[g.k] ?| ARRAY['tiles', 'remote_header', 'themes'])
            OR EXISTS (SELECT 1 FROM pgmosaic.theme_rule tr WHERE tr.mosaic_id = m.id) THEN
             PERFORM pgmosaic._store_abstractions(m.id, i.id, u.info,
                                                  pgmosaic._resolve_or_null(i.path))

@@ -20,7 +20,8 @@ It prints:
       (LIST by mosaic; big's partition also sub-partitioned by acquisition year or by a coarse
       4x4 cell of the item's centre, with and without the cell predicate that prunes) and on
       the pgSTAC-style table (pgSTAC's search shape: collection, ST_Intersects, ORDER BY
-      datetime DESC, id DESC);
+      datetime DESC, id DESC); every value fetched as the text libpq receives, as the driver
+      reads it (psycopg2's conversion to Python objects would add ~1 ms per 100 rows);
   (2) the zoom-0 overview tile lookup (the driver's FindOverviewTilesSql) and a mid level;
   (3) the registration rate of --register items (default 100,000) in bulk SQL from a table of
       paths with their inspection JSON (pgmosaic.register_rasters), register_raster called per
@@ -46,6 +47,7 @@ import tempfile
 import time
 
 import psycopg2
+import psycopg2.extensions
 
 SRID = 32631
 PX = 1000          # item side in pixels
@@ -407,8 +409,25 @@ def cells_of(env, geo):
 CASE_SECONDS = 15.0
 
 
+def fetch_as_text(conn, cur):
+    """Have `cur` hand every value of the types the lookups return over as the text libpq
+    received, as the driver reads them (PQgetvalue): psycopg2's own conversion to Python numbers,
+    lists, ranges and dicts cost about 1.2 ms of a 2 ms lookup of 110 items."""
+    types = conn.cursor()
+    types.execute("SELECT oid, typarray FROM pg_catalog.pg_type WHERE typname IN ('int2', 'int4', "
+                "'int8', 'float4', 'float8', 'numeric', 'bool', 'text', 'json', 'jsonb', "
+                "'timestamptz', 'tstzrange', 'bytea')")
+    rows = types.fetchall()
+    text = psycopg2.extensions.new_type(tuple(r[0] for r in rows), "TEXT_AS_IS",
+                                        lambda value, _cur: value)
+    psycopg2.extensions.register_type(text, cur)
+    psycopg2.extensions.register_type(psycopg2.extensions.new_type(
+        tuple(r[1] for r in rows), "TEXT_AS_IS_ARRAY", lambda value, _cur: value), cur)
+
+
 def time_query(conn, sql, params_list, name):
     cur = conn.cursor()
+    fetch_as_text(conn, cur)
     types = {"drv": "(text, float8, float8, float8, float8, integer, text, tstzrange, text, "
                     "bigint[])",
              "inn": "(integer, float8, float8, float8, float8)",
@@ -440,9 +459,9 @@ def lookups(conn, reader, geo, args, results, variants):
     small = geo["small"][small_k]
     cases = [("big", big, "big", geo["big_cols"], geo["big_rows"]),
              (f"m{small_k:03d}", small, f"m{small_k:03d}", geo["small_cols"], geo["small_rows"])]
-    print(f"\n(1) window lookups, prepared, one connection, after 10 warm-up runs, {args.lookups} "
-          f"runs (a case slower than {CASE_SECONDS:g} s stops after 20); times in ms (p50 / p95), "
-          "items per window (median)")
+    print(f"\n(1) window lookups, prepared, one connection, values fetched as text (as the driver "
+          f"reads them), after 10 warm-up runs, {args.lookups} runs (a case slower than "
+          f"{CASE_SECONDS:g} s stops after 20); times in ms (p50 / p95), items per window (median)")
     header = f"    {'case':58s} {'~4 items':>22s} {'~100 items':>22s}"
     print(header)
     print("    (the variants below run items()'s query before issue 17 on other tables, as a "
@@ -519,6 +538,7 @@ def overview_lookup(conn, reader, geo, args):
     for shape, sql in (("window key", OVR_KEY), ("before", OVR_BEFORE)):
         for who, c in (("reader", reader), ("superuser", conn)):
             cur = c.cursor()
+            fetch_as_text(c, cur)
             cur.execute("DEALLOCATE ALL")
             cur.execute("PREPARE o (integer, integer, float8, float8, float8, float8, integer) "
                         "AS " + sql)

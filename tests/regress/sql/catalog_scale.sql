@@ -83,6 +83,22 @@ SELECT * FROM register_rasters('bulk', ARRAY['/data/bulk/new.tif'],
 SELECT count(*) AS items_after_refusals FROM item i JOIN mosaic m ON m.id = i.mosaic_id
 WHERE m.name = 'bulk';
 SELECT count(*) FROM register_rasters('bulk', '{}', '{}');
+-- What an inspection carries besides the item (DRAD tiles here) is stored for the rasters
+-- that have it, and only for them
+SELECT count(*) AS registered FROM register_rasters('bulk', ARRAY['/data/bulk/drad_a.tif', '/data/bulk/drad_b.tif'],
+    ARRAY[(SELECT info || jsonb_build_object(
+               'geotransform', '[601000, 10, 0, 5000000, 0, -10]'::jsonb,
+               'footprint', 'POLYGON((601000 4999900,601100 4999900,601100 5000000,601000 5000000,601000 4999900))',
+               'tiles', '[[0, 0, 0, 0, 601000, 4999900, 601100, 5000000, 1000, 500, false, []]]'::jsonb)
+           FROM staging WHERE k = 0),
+          (SELECT info || jsonb_build_object(
+               'geotransform', '[601100, 10, 0, 5000000, 0, -10]'::jsonb,
+               'footprint', 'POLYGON((601100 4999900,601200 4999900,601200 5000000,601100 5000000,601100 4999900))')
+           FROM staging WHERE k = 0)]) r;
+SELECT i.path, count(t.item_id) AS tiles, max(t.byte_offset) AS byte_offset,
+       max(t.byte_length) AS byte_length
+FROM item i LEFT JOIN tile t ON t.mosaic_id = i.mosaic_id AND t.item_id = i.id
+WHERE i.path::text LIKE '/data/bulk/drad_%' GROUP BY i.path ORDER BY i.path;
 RESET ROLE;
 -- Without write access: refused
 SELECT grant_access('bulk', 'regress_bulk_other', 'read');
