@@ -73,69 +73,6 @@ OGRCoordinateTransformation* CachedTransformation(const std::string& from, const
     return cache.front().ct.get();
 }
 
-// Where the poles of the geographic CRS of `from` (WKT) lie in SRS `to`, in its coordinates:
-// GDALWarpOperation::Initialize works them out at every warp (a new coordinate transformation
-// each time: a twentieth of a web tile's time) to sample the source on a grid when one falls
-// in the output. Here once a thread for the last few pairs, as GDAL does it: latitudes
-// +/-89.9999 at longitude 0, from the geographic CRS (checked with the inverse projection),
-// then to `to`. Used on the calling thread only.
-const std::vector<std::pair<double, double>>& PolesIn(const std::string& from,
-                                                      const std::string& to)
-{
-    struct Entry
-    {
-        std::string from, to;
-        std::vector<std::pair<double, double>> poles;
-    };
-    constexpr size_t kEntries = 4;
-    thread_local std::vector<Entry>& cache = *new std::vector<Entry>();
-    for (size_t i = 0; i < cache.size(); ++i)
-        if (cache[i].from == from && cache[i].to == to)
-        {
-            std::rotate(cache.begin(), cache.begin() + static_cast<std::ptrdiff_t>(i),
-                        cache.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-            return cache.front().poles;
-        }
-    std::vector<std::pair<double, double>> poles;
-    const OGRSpatialReference src = SrsOf(from);
-    OGRCoordinateTransformation* forward = CachedTransformation(from, to);
-    std::unique_ptr<OGRSpatialReference> geographic(src.IsEmpty() ? nullptr : src.CloneGeogCS());
-    if (forward != nullptr && geographic)
-    {
-        geographic->SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-        const std::string previous = CPLGetThreadLocalConfigOption("CHECK_WITH_INVERT_PROJ", "");
-        CPLSetThreadLocalConfigOption("CHECK_WITH_INVERT_PROJ", "YES");
-        std::unique_ptr<OGRCoordinateTransformation> toSrc(
-            OGRCreateCoordinateTransformation(geographic.get(), &src));
-        CPLSetThreadLocalConfigOption("CHECK_WITH_INVERT_PROJ",
-                                      previous.empty() ? nullptr : previous.c_str());
-        GdalErrorCollector quiet;
-        for (const double lat : {-89.9999, 89.9999})
-        {
-            double x = 0, y = lat, z = 0;
-            int ok = FALSE;
-            if (toSrc && toSrc->Transform(1, &x, &y) && forward->Transform(1, &x, &y, &z, &ok) &&
-                ok)
-                poles.emplace_back(x, y);
-        }
-    }
-    if (cache.size() == kEntries)
-        cache.pop_back();
-    cache.insert(cache.begin(), Entry{from, to, std::move(poles)});
-    return cache.front().poles;
-}
-
-// GDAL's transformers under names of their own: GDALWarpOperation::Initialize recognises
-// GDAL's and looks for the poles itself (PolesIn does it here).
-int ApproxTransform(void* arg, int dstToSrc, int count, double* x, double* y, double* z, int* ok)
-{
-    return GDALApproxTransform(arg, dstToSrc, count, x, y, z, ok);
-}
-int ExactTransform(void* arg, int dstToSrc, int count, double* x, double* y, double* z, int* ok)
-{
-    return GDALGenImgProjTransform(arg, dstToSrc, count, x, y, z, ok);
-}
-
 bool SameSrs(const OGRSpatialReference& a, const OGRSpatialReference& b)
 {
     return (a.IsEmpty() && b.IsEmpty()) || a.IsSame(&b);
@@ -551,15 +488,8 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                         alpha        ? "0"
                         : copyNodata ? CPLSPrintf("%.17g", fill)
                                      : "NO_DATA");
-    wo->pfnTransformer = approx ? ApproxTransform : ExactTransform;
+    wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
     wo->pTransformerArg = approx ? approx : transformer;
-    // A pole in the output: the source window is found by sampling a grid, as GDAL would.
-    for (const auto& [px, py] : PolesIn(mosaic.srsWkt, grid.srsWkt))
-    {
-        const double col = (px - grid.gt[0]) / grid.gt[1], row = (py - grid.gt[3]) / grid.gt[5];
-        if (col >= 0 && col <= grid.width && row >= 0 && row <= grid.height)
-            wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "SAMPLE_GRID", "YES");
-    }
     wo->pfnProgress = Cancel::Progress;
     wo->pProgressArg = const_cast<Cancel*>(&reader.options().cancel);
     GDALWarpOperation op;
