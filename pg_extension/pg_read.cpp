@@ -44,6 +44,7 @@ extern "C"
 #include "read/catalog_relay.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
+#include "read/source_pool.h"
 #include "read/zone_stats.h"
 
 using pgmosaic::Error;
@@ -53,6 +54,18 @@ namespace
 {
 
 constexpr size_t kSourcePoolSize = 128;
+
+// Files kept open from one statement to the next (read/source_pool.h), one descriptor each.
+constexpr size_t kKeptSources = 400;
+
+// The backend's kept files: never destroyed (GDAL may be gone at the process's exit).
+std::shared_ptr<pgmosaic::KeptSources> BackendKeptSources()
+{
+    static std::shared_ptr<pgmosaic::KeptSources>& kept =
+        *new std::shared_ptr<pgmosaic::KeptSources>(
+            std::make_shared<pgmosaic::KeptSources>(kKeptSources));
+    return kept;
+}
 
 // The options jsonb of a call ({"where": ..., "method": ...}), text values by key.
 class JsonOptions
@@ -133,6 +146,7 @@ struct BackendMosaic
             read.method = pgmosaic::ParseMethod(mosaic.defaultMethod);
         read.cancel = pgmosaic::BackendCancel();
         read.sourcePolicy = std::make_shared<const pgmosaic::FileAccessPolicy>(policy);
+        read.keptSources = BackendKeptSources();
         catalog = std::make_unique<pgmosaic::SpiItemCatalog>(mosaic, query);
         if (!query.asof) // overview tiles show the catalog as it is now
             builtLevels = catalog->BuiltLevels();

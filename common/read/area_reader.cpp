@@ -470,7 +470,13 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
         wo->nSrcAlphaBand = count + 1;
         wo->nDstAlphaBand = count + 1;
     }
-    else
+    // Nearest neighbour copies a nodata pixel just as it would leave it unwritten (the output
+    // starts as nodata): without nodata values GDAL builds no validity masks (a tenth of a web
+    // tile's time) and warps with its kernel for rasters without masks. Other resamplings
+    // weigh valid pixels only.
+    const bool copyNodata =
+        !alpha && wo->eResampleAlg == GRA_NearestNeighbour && !std::isnan(fill);
+    if (!alpha && !copyNodata)
     {
         wo->padfSrcNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
         wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
@@ -478,7 +484,10 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
             wo->padfSrcNoDataReal[b] = wo->padfDstNoDataReal[b] = fill;
     }
     wo->papszWarpOptions =
-        CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", alpha ? "0" : "NO_DATA");
+        CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
+                        alpha        ? "0"
+                        : copyNodata ? CPLSPrintf("%.17g", fill)
+                                     : "NO_DATA");
     wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
     wo->pTransformerArg = approx ? approx : transformer;
     wo->pfnProgress = Cancel::Progress;

@@ -15,6 +15,8 @@
 namespace pgmosaic
 {
 
+class KeptSources; // read/source_pool.h
+
 enum class Method
 {
     First, // the topmost valid pixel (mosaic order)
@@ -52,6 +54,9 @@ struct ReadOptions
     // When set, items are opened only as this policy allows (OpenAllowed: within its roots,
     // with its drivers, sidecars within the roots): the backend's file access settings.
     std::shared_ptr<const FileAccessPolicy> sourcePolicy{};
+    // When set (with a sourcePolicy), local files stay open from one read to the next there
+    // (source_pool.h): the backend's.
+    std::shared_ptr<KeptSources> keptSources{};
     // mask=: an expression over the mosaic's bands, true where an item's pixels are
     // transparent; empty: the mosaic's stored mask; "none": no mask (read/pixel_mask.h).
     std::string mask{};

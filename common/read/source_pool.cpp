@@ -1,8 +1,10 @@
 #include "read/source_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
+#include <iterator>
 
 #include "gdalwarper.h"
 
@@ -32,19 +34,161 @@ bool IsOnMosaicGrid(const MosaicInfo& m, const ItemRef& item)
     return scale && onGrid((g[0] - m.gt[0]) / m.gt[1]) && onGrid((g[3] - m.gt[3]) / m.gt[5]);
 }
 
+bool FileIdentity::operator==(const FileIdentity& o) const
+{
+    return device == o.device && inode == o.inode && size == o.size && mtimeSec == o.mtimeSec &&
+           mtimeNsec == o.mtimeNsec && ctimeSec == o.ctimeSec && ctimeNsec == o.ctimeNsec;
+}
+
+FileIdentity IdentityOf(const VSIStatBufL& st)
+{
+    FileIdentity id;
+    id.device = static_cast<std::uint64_t>(st.st_dev);
+    id.inode = static_cast<std::uint64_t>(st.st_ino);
+    id.size = static_cast<std::int64_t>(st.st_size);
+    id.mtimeSec = static_cast<std::int64_t>(st.st_mtim.tv_sec);
+    id.mtimeNsec = static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+    id.ctimeSec = static_cast<std::int64_t>(st.st_ctim.tv_sec);
+    id.ctimeNsec = static_cast<std::int64_t>(st.st_ctim.tv_nsec);
+    return id;
+}
+
+namespace
+{
+
+// The key, in GDAL's driver manager's metadata, of the token a KeptSources leaves there: a
+// manager without it is a new one, and the files kept were closed with the old one.
+constexpr const char* kKeptToken = "PGMOSAIC_KEPT_SOURCES";
+
+// Everything of a policy that decides how a file is opened.
+std::string PolicyKey(const FileAccessPolicy& policy)
+{
+    std::string key;
+    for (const auto* list : {&policy.allowedRoots, &policy.networkPrefixes, &policy.allowedDrivers})
+    {
+        for (const auto& s : *list)
+            key += s + '\n';
+        key += '\x1f';
+    }
+    return key;
+}
+
+// An asset in the mosaic's SRS is read as a VRT source is, scaled to the mosaic's resolution
+// with the read's resampling (the grid of a band of another resolution is the mosaic's,
+// scaled); other SRSs are warped, as items are.
+bool NeedsWarp(const MosaicInfo& mosaic, const ItemRef& item)
+{
+    const bool scaled = !item.asset.empty() && item.srid == mosaic.srid && IsNorthUp(item.gt);
+    return !scaled && !IsOnMosaicGrid(mosaic, item);
+}
+
+} // namespace
+
+KeptSources::KeptSources(size_t capacity) : m_nCapacity(capacity)
+{
+    static std::atomic<unsigned long long> instances{0};
+    m_osToken = CPLSPrintf("%p-%llu", static_cast<void*>(this), ++instances);
+}
+
+KeptSources::~KeptSources() = default;
+
+size_t KeptSources::Size()
+{
+    std::lock_guard<std::mutex> lock(m_oMutex);
+    ForgetIfGdalReset();
+    return m_aoKept.size();
+}
+
+void KeptSources::ForgetIfGdalReset()
+{
+    GDALDriverManager* manager = GetGDALDriverManager();
+    const char* token = manager->GetMetadataItem(kKeptToken);
+    if (token != nullptr && m_osToken == token)
+        return;
+    for (auto& e : m_aoKept)
+    {
+        e.blocks.reset();   // ours: its file and inflater
+        e.source.release(); // closed by GDAL with its driver manager
+    }
+    m_aoKept.clear();
+    manager->SetMetadataItem(kKeptToken, m_osToken.c_str());
+}
+
+bool KeptSources::Take(const std::string& path, const std::string& policyKey, OpenedSource& out)
+{
+    std::list<OpenedSource> closing; // closed once the lock is released
+    std::lock_guard<std::mutex> lock(m_oMutex);
+    ForgetIfGdalReset();
+    for (auto it = m_aoKept.begin(); it != m_aoKept.end(); ++it)
+        if (it->key == path)
+        {
+            if (it->policyKey != policyKey)
+            {
+                closing.splice(closing.begin(), m_aoKept, it);
+                return false;
+            }
+            out = std::move(*it);
+            m_aoKept.erase(it);
+            return true;
+        }
+    return false;
+}
+
+void KeptSources::Give(OpenedSource&& source)
+{
+    // Its blocks go now: a later read decodes what it needs, as from a file just opened. The
+    // block reader's handle goes too: one descriptor a kept file.
+    source.source->FlushCache(false);
+    if (source.blocks)
+        source.blocks->CloseFile();
+    std::list<OpenedSource> closing;
+    std::lock_guard<std::mutex> lock(m_oMutex);
+    ForgetIfGdalReset();
+    for (auto it = m_aoKept.begin(); it != m_aoKept.end(); ++it)
+        if (it->key == source.key) // opened by two pools: the other one goes
+        {
+            closing.splice(closing.begin(), m_aoKept, it);
+            break;
+        }
+    m_aoKept.push_front(std::move(source));
+    while (m_aoKept.size() > m_nCapacity)
+        closing.splice(closing.begin(), m_aoKept, std::prev(m_aoKept.end()));
+}
+
 SourcePool::SourcePool(const MosaicInfo& mosaic, const ReadOptions& options, size_t capacity)
     : m_oMosaic(mosaic), m_oResampling(options.resampling), m_poPolicy(options.sourcePolicy),
+      m_poKept(options.sourcePolicy ? options.keptSources : nullptr),
+      m_osPolicyKey(options.sourcePolicy ? PolicyKey(*options.sourcePolicy) : std::string()),
       m_nCapacity(capacity < 1 ? 1 : capacity)
 {
 }
 
 SourcePool::~SourcePool()
 {
-    for (auto& e : m_aoEntries)
+    // The least recently used first: the kept files end in this pool's order.
+    while (!m_aoEntries.empty())
     {
-        e.warped.reset();
-        e.blocks.reset();
+        Close(std::move(m_aoEntries.back()));
+        m_aoEntries.pop_back();
     }
+}
+
+void SourcePool::Close(Entry&& entry) const
+{
+    if (m_poKept && entry.keepable && !entry.warped && !entry.remote && entry.source)
+    {
+        try
+        {
+            m_poKept->Give(std::move(entry));
+            return;
+        }
+        catch (const std::exception&) // out of memory: closed instead
+        {
+        }
+    }
+    entry.warped.reset();
+    entry.blocks.reset();
+    entry.source.reset();
 }
 
 GDALDataset* SourcePool::Acquire(const ItemRef& item)
@@ -53,14 +197,16 @@ GDALDataset* SourcePool::Acquire(const ItemRef& item)
     if (it == m_oIndex.end())
     {
         Entry entry;
-        entry.key = item.path;
-        Open(item, entry);
+        if (!TakeKept(item, entry))
+        {
+            entry = Entry{};
+            entry.key = item.path;
+            Open(item, entry);
+        }
         if (m_aoEntries.size() >= m_nCapacity)
         {
-            Entry& last = m_aoEntries.back();
-            m_oIndex.erase(last.key);
-            last.warped.reset();
-            last.blocks.reset();
+            m_oIndex.erase(m_aoEntries.back().key);
+            Close(std::move(m_aoEntries.back()));
             m_aoEntries.pop_back();
         }
         m_aoEntries.push_front(std::move(entry));
@@ -150,12 +296,16 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
         }
     }
     // One stat per opening, when the catalog recorded what to compare it with; not for an
-    // object this process found changed (read through GDAL as it is now).
-    if (!entry.source && (item.fileSize || item.mtime) && !stale)
+    // object this process found changed (read through GDAL as it is now). A local file that
+    // may be kept open is stat'ed anyway, before and after it is opened.
+    const bool keepable = m_poKept && !network && !entry.source;
+    VSIStatBufL before;
+    bool stated = false;
+    if (!entry.source && (((item.fileSize || item.mtime) && !stale) || keepable))
     {
-        VSIStatBufL st;
-        if (VSIStatL(item.path.c_str(), &st) == 0) // a missing file fails opening, below
-            CheckItemUnchanged(item, &st, nullptr);
+        stated = VSIStatL(item.path.c_str(), &before) == 0;
+        if (stated && (item.fileSize || item.mtime) && !stale) // a missing file fails below
+            CheckItemUnchanged(item, &before, nullptr);
     }
     GdalErrorCollector errors;
     if (!entry.source && m_poPolicy)
@@ -175,19 +325,60 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
     if (!entry.source)
         throw Error(ErrorKind::Io,
                     "cannot open " + ItemLabel(item) + ": " + errors.Message("open failed"));
+    Finish(item, entry);
+    // The same file at the path before and after: the one opened.
+    VSIStatBufL after;
+    if (keepable && stated && !entry.warped && !entry.remote &&
+        VSIStatL(item.path.c_str(), &after) == 0 && IdentityOf(after) == IdentityOf(before))
+    {
+        entry.keepable = true;
+        entry.identity = IdentityOf(before);
+        entry.policyKey = m_osPolicyKey;
+    }
+}
+
+void SourcePool::Finish(const ItemRef& item, Entry& entry) const
+{
     CheckItemUnchanged(item, nullptr, entry.source.get());
     // An asset gives some of the mosaic's bands; an item of one file gives them all.
     if (item.asset.empty() && entry.source->GetRasterCount() < m_oMosaic.bandCount)
         throw Error(ErrorKind::Mismatch, "item " + std::to_string(item.id) + " (" + item.path +
                                              ") has fewer bands than its mosaic");
-    // An asset in the mosaic's SRS is read as a VRT source is, scaled to the mosaic's
-    // resolution with the read's resampling (the grid of a band of another resolution is the
-    // mosaic's, scaled); other SRSs are warped, as items are.
-    const bool scaled = !item.asset.empty() && item.srid == m_oMosaic.srid && IsNorthUp(item.gt);
-    if (!scaled && !IsOnMosaicGrid(m_oMosaic, item))
+    if (NeedsWarp(m_oMosaic, item))
         Warp(item, entry);
-    else
+    else if (!entry.blocks)
         entry.blocks = TiffBlockReader::Open(entry.source.get());
+}
+
+bool SourcePool::TakeKept(const ItemRef& item, Entry& entry) const
+{
+    if (!m_poKept || IsNetworkPath(item.path) || NeedsWarp(m_oMosaic, item))
+        return false;
+    Entry kept;
+    if (!m_poKept->Take(item.path, m_osPolicyKey, kept))
+        return false;
+    // The checks of a fresh open; any failure closes the file and leaves the path to Open,
+    // whose errors name the problem.
+    try
+    {
+        CheckPathAllowed(*m_poPolicy, item.path);
+        VSIStatBufL st;
+        if (VSIStatL(item.path.c_str(), &st) != 0 || !(IdentityOf(st) == kept.identity))
+            return false;
+        // The block reader's handle, opened again by name: still the same file after.
+        if (kept.blocks && (!kept.blocks->ReopenFile() || VSIStatL(item.path.c_str(), &st) != 0 ||
+                            !(IdentityOf(st) == kept.identity)))
+            return false;
+        if (item.fileSize || item.mtime)
+            CheckItemUnchanged(item, &st, nullptr);
+        Finish(item, kept);
+    }
+    catch (const Error&)
+    {
+        return false;
+    }
+    entry = std::move(kept);
+    return true;
 }
 
 TiffBlockReader* SourcePool::Blocks() const

@@ -151,6 +151,20 @@ std::unique_ptr<TiffBlockReader> TiffBlockReader::Open(GDALDataset* ds)
     return r;
 }
 
+void TiffBlockReader::CloseFile()
+{
+    if (m_fp)
+        VSIFCloseL(m_fp);
+    m_fp = nullptr;
+}
+
+bool TiffBlockReader::ReopenFile()
+{
+    if (!m_fp)
+        m_fp = VSIFOpenL(m_poDS->GetDescription(), "rb");
+    return m_fp != nullptr;
+}
+
 TiffBlockReader::~TiffBlockReader()
 {
     if (m_fp)
@@ -169,8 +183,8 @@ bool TiffBlockReader::Decode(int band, int col, int row, int rows)
     GDALRasterBand* b = m_poDS->GetRasterBand(m_bPixelInterleaved ? 1 : band);
     const std::uint64_t offset = BlockItem(b, "BLOCK_OFFSET", col, row);
     const std::uint64_t length = BlockItem(b, "BLOCK_SIZE", col, row);
-    if (offset == 0)
-        return false; // absent (sparse file)
+    if (offset == 0 || m_fp == nullptr)
+        return false; // absent (sparse file), or no handle
     const int spp = m_bPixelInterleaved ? m_nBands : 1;
     const size_t rowBytes = static_cast<size_t>(m_nBlockW) * spp * m_nTypeSize;
     const size_t full = rowBytes * m_nBlockH;

@@ -56,6 +56,12 @@ public:
                     GDALDataType type, GByte* out, GSpacing pixelSpace, GSpacing lineSpace,
                     GSpacing bandSpace);
 
+    // Closes the reader's own handle of the file (a file kept open between reads then holds
+    // only GDAL's); ReopenFile opens it again by name (false when it cannot: the caller checks
+    // the name still leads to the same file). Reads without the handle are left to GDAL.
+    void CloseFile();
+    bool ReopenFile();
+
 private:
     enum class Codec
     {

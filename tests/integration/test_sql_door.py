@@ -882,6 +882,85 @@ def test_many_points_and_zones_fail_naming_a_changed_item(door, blocks):
                      + MANY_POINTS + ")", (X0, Y0)) == before
 
 
+def constant_tiff(path, value):
+    """A 64 x 64 uncompressed tiled GeoTIFF of one Byte band (nodata 0) holding `value`: the
+    same size in bytes whatever the value."""
+    ds = gdal.GetDriverByName("GTiff").Create(path, 64, 64, 1, gdal.GDT_Byte,
+                                              ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"])
+    ds.SetGeoTransform((X0, RES, 0, Y0, 0, -RES))
+    ds.SetProjection(srs(SRID).ExportToWkt())
+    ds.GetRasterBand(1).SetNoDataValue(0)
+    ds.GetRasterBand(1).Fill(value)
+    ds = None
+    return path
+
+
+def test_a_file_kept_open_between_statements_is_the_file_at_its_path(door, datadir):
+    """A session keeps the files it read open for its next statements, and takes one again only
+    when the file at its path is the very one opened: a file rewritten in place or replaced by
+    another, with the size and modification time recorded at registration (so that a fresh
+    open reads it without complaint), is read as it is now, never from the file kept open."""
+    d = os.path.join(datadir, "door_kept")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    path = constant_tiff(os.path.join(d, "k.tif"), 10)
+    door.register("door_kept", [path], [d])
+    st = os.stat(path)
+    centre = (X0 + 32 * RES + 5, Y0 - 32 * RES - 5)
+    zone = "ST_MakeEnvelope(%s, %s, %s, %s, 32631)" % (X0, Y0 - 640, X0 + 640, Y0)
+    conn = door.connect()  # one session: its backend keeps the file open between statements
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (ROOT[0],))
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+
+            def answers():
+                cur.execute("SELECT pgmosaic.value('door_kept', ST_Point(%s, %s, 32631))",
+                            centre)
+                value = cur.fetchone()[0]
+                cur.execute(f"SELECT count, mean FROM pgmosaic.zonal_stats('door_kept', {zone})")
+                count, mean = cur.fetchone()
+                cur.execute(f"SELECT ST_Value(pgmosaic.read('door_kept', {zone}), 1, 1, 1)")
+                return value, count, mean, cur.fetchone()[0]
+
+            def held_open():
+                fds = f"/proc/{pid}/fd"
+                return sum(1 for f in os.listdir(fds)
+                           if os.path.realpath(os.path.join(fds, f)) == os.path.realpath(path))
+
+            assert answers() == (10, 4096, 10, 10)
+            if os.access(f"/proc/{pid}/fd", os.R_OK):
+                assert held_open() == 1  # kept: GDAL's handle only
+            # Rewritten in place with other pixels, its modification time set back: the same
+            # inode, size and mtime; only its change time tells.
+            with open(constant_tiff(os.path.join(d, "k20.tif"), 20), "rb") as f:
+                twenty = f.read()
+            assert len(twenty) == st.st_size
+            with open(path, "r+b") as f:
+                f.write(twenty)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            assert answers() == (20, 4096, 20, 20)
+            # Replaced by another file of the same size and modification time.
+            other = constant_tiff(os.path.join(d, "k30.tif"), 30)
+            os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(other, path)
+            assert answers() == (30, 4096, 30, 30)
+            # A file changed from its record still fails naming it, kept open or not.
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            with pytest.raises(psycopg2.Error, match="changed since it was registered"):
+                answers()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            assert answers() == (30, 4096, 30, 30)
+            # Outside the allowed roots now: refused as a fresh open is.
+            cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(ROOT[0], "elsewhere"),))
+            with pytest.raises(psycopg2.Error, match="allowed"):
+                answers()
+    finally:
+        conn.close()
+
+
 def test_statement_timeout_stops_many_zones_quickly(door, grid):
     """Zones read on the reading threads stop between reads when the statement times out."""
     t0 = time.monotonic()
