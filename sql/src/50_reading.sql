@@ -77,7 +77,7 @@ CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NUL
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path FROM CURRENT
     SET jit = off -- PostGIS's costs make these cheap queries look worth compiling
-    -- The static queries below keep one generic plan (the window key's index either way): left
+    -- The static query below keeps one generic plan (the window key's index either way): left
     -- to choose, PostgreSQL planned every call again for its parameters, which cost as much as
     -- running the query (0.7 of 2 ms for a driver's window of 110 items).
     SET plan_cache_mode = force_generic_plan
@@ -91,32 +91,26 @@ BEGIN
     area := pgmosaic._in_srid(area, m.srid);
     order_by := COALESCE(sort, m.default_sort);
     -- The driver's window lookup: a static query (a cached plan that uses the window key's
-    -- index, whatever the mosaic), not "area IS NULL OR ...".
-    IF filter IS NULL AND order_by IS NULL AND time_range IS NULL AND ids IS NULL THEN
-        IF area IS NULL THEN
-            -- A mosaic's items: planned for its id (a generic plan, one for the average
-            -- mosaic, scanned every item of the catalog for a mosaic of a few items next to
-            -- one of millions).
-            RETURN QUERY EXECUTE pgmosaic._items_query(false, false, false, false, NULL, NULL)
-                USING m.id;
-        ELSE
-            RETURN QUERY
-                SELECT i.id, i.path,
-                       pgmosaic._resolved_path(i.path, r.prefix),
-                       i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
-                       i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
-                FROM pgmosaic.item i
-                LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
-                WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level,
-                                          i.footprint)
-                      OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, area)
-                  -- Exact, and not a condition a btree on mosaic_id could AND with the
-                  -- window's bitmap (see window_key).
-                  AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id AND i.category = 'primary'
-                  AND i.batch IS NULL
-                  AND ST_Intersects(i.footprint, area)
-                ORDER BY i.priority DESC, i.id DESC;
-        END IF;
+    -- index, whatever the mosaic), not "area IS NULL OR ...". Without an area, a mosaic's
+    -- items are planned for its id below (one generic plan for the average mosaic scanned
+    -- every item of the catalog for a mosaic of a few items next to one of millions).
+    IF area IS NOT NULL AND filter IS NULL AND order_by IS NULL AND time_range IS NULL
+       AND ids IS NULL THEN
+        RETURN QUERY
+            SELECT i.id, i.path,
+                   pgmosaic._resolved_path(i.path, r.prefix),
+                   i.priority, i.srid, i.geotransform, i.width, i.height, i.footprint,
+                   i.acquired, i.cloud_cover, i.status, i.attributes, i.statistics
+            FROM pgmosaic.item i
+            LEFT JOIN pgmosaic.path_root r ON r.name = pgmosaic.pathref_root(i.path)
+            WHERE pgmosaic.window_key(i.mosaic_id, i.overview_level, i.footprint)
+                  OPERATOR(pgmosaic.&&&) pgmosaic.window_key(m.id, 0, area)
+              -- Exact, and not a condition a btree on mosaic_id could AND with the
+              -- window's bitmap (see window_key).
+              AND i.mosaic_id OPERATOR(pg_catalog.+) 0 = m.id AND i.category = 'primary'
+              AND i.batch IS NULL
+              AND ST_Intersects(i.footprint, area)
+            ORDER BY i.priority DESC, i.id DESC;
         RETURN;
     END IF;
     -- Otherwise a query planned for these arguments (_items_query).

@@ -142,6 +142,25 @@ protected:
     static void SetUpTestSuite() { GDALAllRegister(); }
 };
 
+// DEFLATE with the horizontal predictor: tiles of tileW x tileH, or strips of stripRows.
+CPLStringList DeflatePredictorOptions(const char* interleave, bool tiled, int tileW, int tileH,
+                                      int stripRows)
+{
+    CPLStringList opts;
+    opts.AddString("COMPRESS=DEFLATE");
+    opts.AddString("PREDICTOR=2");
+    opts.AddString(CPLSPrintf("INTERLEAVE=%s", interleave));
+    if (tiled)
+    {
+        opts.AddString("TILED=YES");
+        opts.AddString(CPLSPrintf("BLOCKXSIZE=%d", tileW));
+        opts.AddString(CPLSPrintf("BLOCKYSIZE=%d", tileH));
+    }
+    else
+        opts.AddString(CPLSPrintf("BLOCKYSIZE=%d", stripRows));
+    return opts;
+}
+
 } // namespace
 
 TEST_F(TiffBlocks, EveryLayoutItTakesReadsAsGdal)
@@ -194,18 +213,8 @@ TEST_F(TiffBlocks, PartialInflateGivesTheRowsOfAFullDecode)
     {
         const int w = 1200, h = 1100;
         const std::string path = "/vsimem/tiff_blocks_partial" + std::to_string(tiled) + ".tif";
-        CPLStringList opts;
-        opts.AddString("COMPRESS=DEFLATE");
-        opts.AddString("PREDICTOR=2");
-        opts.AddString("INTERLEAVE=PIXEL");
-        if (tiled)
-        {
-            opts.AddString("TILED=YES");
-            opts.AddString("BLOCKXSIZE=512");
-            opts.AddString("BLOCKYSIZE=512");
-        }
-        else
-            opts.AddString("BLOCKYSIZE=600"); // the last strip short: 500 rows
+        // Strips of 600 rows: the last one short (500 rows).
+        const CPLStringList opts = DeflatePredictorOptions("PIXEL", tiled, 512, 512, 600);
         {
             GDALDatasetUniquePtr ds(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
                 path.c_str(), w, h, 3, GDT_Byte, opts.List()));
@@ -249,18 +258,9 @@ TEST_F(TiffBlocks, PartialInflateOfWiderSamplesAndSeparateBands)
                 const std::string path = std::string("/vsimem/tiff_blocks_wide_") +
                                          GDALGetDataTypeName(type) + interleave +
                                          (tiled ? "t" : "s") + ".tif";
-                CPLStringList opts;
-                opts.AddString("COMPRESS=DEFLATE");
-                opts.AddString("PREDICTOR=2");
-                opts.AddString((std::string("INTERLEAVE=") + interleave).c_str());
-                if (tiled)
-                {
-                    opts.AddString("TILED=YES");
-                    opts.AddString("BLOCKXSIZE=256");
-                    opts.AddString("BLOCKYSIZE=512");
-                }
-                else
-                    opts.AddString("BLOCKYSIZE=400"); // the last strip short: 250 rows
+                // Strips of 400 rows: the last one short (250 rows).
+                const CPLStringList opts =
+                    DeflatePredictorOptions(interleave, tiled, 256, 512, 400);
                 {
                     GDALDatasetUniquePtr ds(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
                         path.c_str(), w, h, 2, type, opts.List()));
