@@ -41,6 +41,7 @@ extern "C"
 #include "pg_util.h"
 #include "png.h"
 #include "read/area_reader.h"
+#include "read/tile_image.h"
 #include "read/catalog_relay.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
@@ -860,51 +861,15 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
         }
     }
     const size_t pixels = static_cast<size_t>(size) * size;
-    const int outBands = nb == 1 ? 2 : 4;
-    std::unique_ptr<GByte[]> image(new GByte[pixels * outBands]); // every byte written below
-    std::vector<int> map;
-    for (size_t k = 1; k <= nb; ++k)
-        map.push_back(static_cast<int>(k));
-    std::vector<double> ratio(nb, 0.0);
-    for (size_t k = 0; k < nb && stretch; ++k)
-        ratio[k] = hi[k] > lo[k] ? 255.0 / (hi[k] - lo[k]) : 0.0;
-    const std::optional<double> nodata = m.mosaic.nodata;
-    // The bands as double a strip of rows at a time: a whole tile's (1.5 MB for RGB) was
-    // allocated, zeroed and faulted in on every call, 9% of a tile's time.
-    constexpr int kStrip = 16;
-    const size_t stripPixels = static_cast<size_t>(size) * kStrip;
-    std::vector<double> values(stripPixels * nb);
-    for (int y0 = 0; y0 < size; y0 += kStrip)
-    {
-        const int rows = std::min(kStrip, size - y0);
-        if (raster.ds->RasterIO(GF_Read, 0, y0, size, rows, values.data(), size, rows,
-                                GDT_Float64, static_cast<int>(nb), map.data(), 8, size * 8,
-                                static_cast<GSpacing>(stripPixels) * 8, nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
-        const size_t first = static_cast<size_t>(y0) * size;
-        const size_t count = static_cast<size_t>(rows) * size;
-        for (size_t j = 0; j < count; ++j)
-        {
-            const size_t i = first + j;
-            bool valid = raster.coverage.empty() ? false : raster.coverage[i] != 0;
-            for (size_t k = 0; k < nb; ++k)
-            {
-                const double v = values[k * stripPixels + j];
-                if (raster.coverage.empty() && !std::isnan(v) && !(nodata && v == *nodata))
-                    valid = true;
-                // As gdal_translate -ot Byte -scale lo hi 0 255 computes it: a ratio and an
-                // offset in double, the result kept in float (its working type), rounded half
-                // up.
-                float f = static_cast<float>(v);
-                if (stretch)
-                    f = static_cast<float>(-lo[k] * ratio[k] + v * ratio[k]);
-                image[k * pixels + i] = std::isnan(f) || f <= 0.0f ? 0
-                                        : f >= 255.0f            ? 255
-                                                                 : static_cast<GByte>(f + 0.5f);
-            }
-            image[static_cast<size_t>(outBands - 1) * pixels + i] = valid ? 255 : 0;
-        }
-    }
+    const int outBands = static_cast<int>(nb) + 1;
+    // The image, pixel-interleaved; kept by the backend between tiles (a fresh 256 kB each
+    // call was mapped and faulted in again).
+    static std::vector<GByte> image;
+    image.resize(pixels * static_cast<size_t>(outBands));
+    pgmosaic::ByteScale scale;
+    if (stretch)
+        scale = {lo, hi};
+    pgmosaic::TileImage(raster, static_cast<int>(nb), m.mosaic.nodata, scale, image.data());
     const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
     if (format == "PNG")
     {
@@ -912,14 +877,15 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
         const size_t bound = pgmosaic::PngBound(size, size, outBands);
         bytea* png = pgmosaic::PgCall([&] { return static_cast<bytea*>(palloc(VARHDRSZ + bound)); });
         const size_t written =
-            pgmosaic::EncodePng(image.get(), size, size, outBands,
-                                reinterpret_cast<GByte*>(VARDATA(png)), bound);
+            pgmosaic::EncodePngPixels(image.data(), size, size, outBands,
+                                      reinterpret_cast<GByte*>(VARDATA(png)), bound);
         SET_VARSIZE(png, VARHDRSZ + written);
         return PointerGetDatum(png);
     }
     GDALDatasetUniquePtr tile = pgmosaic::MemRaster(size, size, outBands, GDT_Byte);
-    if (tile->RasterIO(GF_Write, 0, 0, size, size, image.get(), size, size, GDT_Byte, outBands,
-                       nullptr, 1, size, static_cast<GSpacing>(pixels), nullptr) != CE_None)
+    if (tile->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte, outBands,
+                       nullptr, outBands, static_cast<GSpacing>(size) * outBands, 1,
+                       nullptr) != CE_None)
         throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
     tile->GetRasterBand(outBands)->SetColorInterpretation(GCI_AlphaBand);
     tile->SetGeoTransform(const_cast<double*>(grid.gt.data()));
@@ -929,9 +895,9 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     {
         // No alpha in JPEG: the colour bands only.
         out = pgmosaic::MemRaster(size, size, outBands - 1, GDT_Byte);
-        if (out->RasterIO(GF_Write, 0, 0, size, size, image.get(), size, size, GDT_Byte,
-                          outBands - 1, nullptr, 1, size, static_cast<GSpacing>(pixels),
-                          nullptr) != CE_None)
+        if (out->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte,
+                          outBands - 1, nullptr, outBands, static_cast<GSpacing>(size) * outBands,
+                          1, nullptr) != CE_None)
             throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
     }
     const std::vector<GByte> bytes = FileBytes(out ? *out : *tile, format, nullptr);

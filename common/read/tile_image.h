@@ -1,0 +1,30 @@
+// A web tile's 8-bit image: the composed bands of an area read (read/area_reader.h) scaled to
+// bytes, and an alpha band of where data lie, pixel-interleaved as PNG stores them. What
+// render_tile() encodes; the one place its stretch is written.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "cpl_port.h"
+
+#include "read/area_reader.h"
+
+namespace pgmosaic
+{
+
+// How values become bytes: band k's [lo[k], hi[k]] mapped linearly to 0..255 as
+// `gdal_translate -ot Byte -scale lo hi 0 255` computes it. Empty: the values as they are,
+// clamped to 0..255 (NaN to 0).
+struct ByteScale
+{
+    std::vector<double> lo, hi;
+};
+
+// The first `bands` bands of raster.ds (1 or 3), then alpha: 255 where raster.coverage says an
+// item covers the pixel or, without coverage, where some band is neither NaN nor `nodata`.
+// Writes width x height x (bands + 1) bytes into `out`, pixel after pixel.
+void TileImage(const AreaRaster& raster, int bands, const std::optional<double>& nodata,
+               const ByteScale& scale, GByte* out);
+
+} // namespace pgmosaic
