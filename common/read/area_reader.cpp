@@ -467,8 +467,8 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     // pixels hold the fill (the output starts as the fill) and, without nodata, coverage 0 (the
     // output's coverage starts at 0). So it warps the coverage as one more band, and no nodata
     // values: GDAL then builds no validity or alpha masks (float densities for every source
-    // pixel: a fifth of a 2048 x 2048 reprojection) and warps with its kernel for rasters
-    // without masks. Other resamplings weigh valid pixels only.
+    // pixel) and warps with its kernel for rasters without masks. Other resamplings weigh
+    // valid pixels only.
     const bool plain = wo->eResampleAlg == GRA_NearestNeighbour && (alpha || !std::isnan(fill));
     const int warped = count + (alpha ? 1 : 0);
     wo->nBandCount = plain ? warped : count;
