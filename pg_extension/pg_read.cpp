@@ -473,6 +473,7 @@ SerializedRaster AllocateRaster(const pgmosaic::OutputGrid& grid, size_t bands, 
                         " bytes exceeds PostgreSQL's largest value (1 GB): read a smaller area, at "
                         "a coarser resolution, or fewer bands");
     GByte* v = pgmosaic::PgCall([&] { return static_cast<GByte*>(palloc(total)); });
+    pgmosaic::AdviseHugePages(v, total); // written once, whole
     SET_VARSIZE(v, total);
     const std::uint16_t version = 0, count = static_cast<std::uint16_t>(bands);
     const std::uint16_t width = static_cast<std::uint16_t>(w), height = static_cast<std::uint16_t>(h);

@@ -310,6 +310,7 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
         memory.bandSpace = static_cast<GSpacing>(grid.width) * grid.height * size;
         out.owned.reset(new GByte[static_cast<size_t>(memory.bandSpace) * bands.size()]);
         memory.data = out.owned.get();
+        AdviseHugePages(memory.data, static_cast<size_t>(memory.bandSpace) * bands.size());
     }
     out.ds = MemOver(grid.width, grid.height, Bands(memory.data, memory.bandSpace, count), type,
                      grid.srsWkt, grid.gt);
@@ -404,6 +405,7 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     const Request req{{wx0, wy0, bufW * f, bufH * f}, bufW, bufH};
     const GSpacing srcBand = static_cast<GSpacing>(bufW) * bufH * size;
     std::unique_ptr<GByte[]> data(new GByte[static_cast<size_t>(srcBand) * count]);
+    AdviseHugePages(data.get(), static_cast<size_t>(srcBand) * count);
     Compose(reader, builtLevels, req, bands, type, data.get(), srcBand);
     const GeoTransform srcGt{mosaic.gt[0] + wx0 * mosaic.gt[1], mosaic.gt[1] * f, 0,
                              mosaic.gt[3] + wy0 * mosaic.gt[5], 0, mosaic.gt[5] * f};
