@@ -810,7 +810,8 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
 }
 
 // _render_tile(mosaic text, z integer, x integer, y integer, format text, options jsonb) ->
-// bytea: the XYZ web-mercator tile as an image (RGBA or gray + alpha), stretched to Byte.
+// bytea: the XYZ web-mercator tile as an image (RGBA or gray + alpha; a PNG where every pixel
+// is opaque: RGB or gray), stretched to Byte.
 PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
 {
     const JsonOptions options(JsonbArg(fcinfo, 5));
@@ -877,11 +878,13 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
     if (format == "PNG")
     {
-        // Written straight into the result.
-        const size_t bound = pgmosaic::PngBound(size, size, outBands);
+        // Written straight into the result; an opaque tile without its alpha.
+        const int channels =
+            pgmosaic::DropOpaqueAlpha(image.data(), pixels, static_cast<int>(nb));
+        const size_t bound = pgmosaic::PngBound(size, size, channels);
         bytea* png = pgmosaic::PgCall([&] { return static_cast<bytea*>(palloc(VARHDRSZ + bound)); });
         const size_t written =
-            pgmosaic::EncodePngPixels(image.data(), size, size, outBands,
+            pgmosaic::EncodePngPixels(image.data(), size, size, channels,
                                       reinterpret_cast<GByte*>(VARDATA(png)), bound);
         SET_VARSIZE(png, VARHDRSZ + written);
         return PointerGetDatum(png);

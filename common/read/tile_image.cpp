@@ -100,4 +100,16 @@ void TileImage(const AreaRaster& raster, int bands, const std::optional<double>&
     }
 }
 
+int DropOpaqueAlpha(GByte* image, size_t pixels, int bands)
+{
+    const size_t step = static_cast<size_t>(bands) + 1;
+    for (size_t i = 0; i < pixels; ++i)
+        if (image[i * step + static_cast<size_t>(bands)] != 255)
+            return bands + 1;
+    for (size_t i = 0; i < pixels; ++i)
+        for (size_t k = 0; k < static_cast<size_t>(bands); ++k)
+            image[i * bands + k] = image[i * step + k];
+    return bands;
+}
+
 } // namespace pgmosaic

@@ -27,4 +27,10 @@ struct ByteScale
 void TileImage(const AreaRaster& raster, int bands, const std::optional<double>& nodata,
                const ByteScale& scale, GByte* out);
 
+// When every pixel of a TileImage is opaque (alpha 255), drops its alpha in place (the image
+// becomes `bands` bytes a pixel) and returns `bands`; otherwise leaves it and returns bands + 1.
+// A tile inside the data then encodes as RGB or gray: a quarter (a half) fewer bytes to filter
+// and compress, what PNG tile services send for opaque tiles.
+int DropOpaqueAlpha(GByte* image, size_t pixels, int bands);
+
 } // namespace pgmosaic
