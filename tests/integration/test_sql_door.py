@@ -912,7 +912,7 @@ def test_a_file_kept_open_between_statements_is_the_file_at_its_path(door, datad
     try:
         with conn.cursor() as cur:
             cur.execute("SET pgmosaic.enable_file_access = on")
-            cur.execute("SET pgmosaic.allowed_roots = %s", (ROOT[0],))
+            cur.execute("SET pgmosaic.allowed_roots = %s", (datadir,))
             cur.execute("SELECT pg_backend_pid()")
             pid = cur.fetchone()[0]
 
@@ -953,8 +953,22 @@ def test_a_file_kept_open_between_statements_is_the_file_at_its_path(door, datad
                 answers()
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
             assert answers() == (30, 4096, 30, 30)
+            # A mask sidecar (.msk) appears beside the unchanged file: a fresh open takes it
+            # (every pixel masked), so the file kept open is not taken.
+            gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "NO")
+            try:
+                ds = gdal.Translate(os.path.join(d, "m.tif"), path)
+                ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+                ds.GetRasterBand(1).GetMaskBand().Fill(0)
+                ds = None
+            finally:
+                gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
+            os.replace(os.path.join(d, "m.tif.msk"), path + ".msk")
+            assert answers()[:2] == (None, 0)
+            os.remove(path + ".msk")
+            assert answers() == (30, 4096, 30, 30)
             # Outside the allowed roots now: refused as a fresh open is.
-            cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(ROOT[0], "elsewhere"),))
+            cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(datadir, "elsewhere"),))
             with pytest.raises(psycopg2.Error, match="allowed"):
                 answers()
     finally:
