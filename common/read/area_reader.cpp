@@ -5,9 +5,6 @@
 #include <cmath>
 #include <memory>
 
-#include <pthread.h>
-#include <signal.h>
-
 #include "cpl_string.h"
 #include "gdal_alg.h"
 #include "gdalwarper.h"
@@ -15,10 +12,7 @@
 
 #include "error.h"
 #include "gdal_mem.h"
-
-// gdal_thread_pool.h (not installed by Debian's libgdal-dev; the symbol is exported).
-class CPLWorkerThreadPool;
-CPLWorkerThreadPool* GDALGetGlobalThreadPool(int nThreads);
+#include "parallel.h"
 
 namespace pgmosaic
 {
@@ -299,16 +293,114 @@ OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
 // The output pixels from which a warp is split among the reading threads.
 constexpr std::int64_t kThreadedWarpPixels = std::int64_t{1} << 20;
 
-// GDAL's warp threads come from its global pool, started by the first warp that asks for that
-// many threads and kept for the process. Started here with every signal blocked, as the
-// engine's own threads are (parallel.h): a backend's signal handlers never run on them.
-void StartQuietGdalThreads(int threads)
+// Warps `src` (the composed window: `count` bands of `type`, and the coverage at `srcCoverage`
+// when not null) into rows y0 .. y0 + rows of the output grid (`memory`, and `dstCoverage`).
+void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGrid& grid,
+              GDALDataType type, int count, double fill, GDALDatasetUniquePtr src,
+              GByte* srcCoverage, const BandMemory& memory, GByte* dstCoverage, int y0, int rows)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    GDALGetGlobalThreadPool(threads);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    const bool alpha = srcCoverage != nullptr;
+    const GSpacing rowBytes =
+        static_cast<GSpacing>(grid.width) * GDALGetDataTypeSizeBytes(type);
+    GeoTransform gt = grid.gt;
+    gt[0] += y0 * grid.gt[2];
+    gt[3] += y0 * grid.gt[5];
+    GDALDatasetUniquePtr target =
+        MemOver(grid.width, rows, Bands(memory.data + y0 * rowBytes, memory.bandSpace, count),
+                type, grid.srsWkt, gt);
+    for (int b = 1; b <= count; ++b)
+        if (mosaic.nodata)
+            target->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
+    if (alpha)
+    {
+        AddBandOver(*src, srcCoverage, GDT_Byte);
+        AddBandOver(*target, dstCoverage + static_cast<size_t>(y0) * grid.width, GDT_Byte);
+        src->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
+        target->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
+    }
+
+    // The exact transformation (gdalwarp -et 0), approximated within the grid's tolerance. The
+    // coordinate operation is chosen for the whole mosaic (as a gdalwarp of all its files
+    // would), not for this window: one choice for every read of the mosaic (PROJ's database
+    // lookups fell from 9.5% to 5% of a web tile's time).
+    GdalErrorCollector errors;
+    CPLStringList transformerOptions;
+    const std::string aoi = AreaOfInterest(mosaic);
+    if (!aoi.empty())
+        transformerOptions.SetNameValue("AREA_OF_INTEREST", aoi.c_str());
+    void* transformer =
+        GDALCreateGenImgProjTransformer2(src.get(), target.get(), transformerOptions.List());
+    if (transformer == nullptr)
+        throw Error(ErrorKind::InvalidParameter,
+                    "cannot transform the mosaic to the output SRS: " + errors.Message());
+    struct TransformerFree
+    {
+        void* t;
+        ~TransformerFree() { GDALDestroyGenImgProjTransformer(t); }
+    } freeTransformer{transformer};
+    void* approx = grid.maxError > 0 ? GDALCreateApproxTransformer(GDALGenImgProjTransform,
+                                                                   transformer, grid.maxError)
+                                     : nullptr;
+    struct ApproxFree
+    {
+        void* t;
+        ~ApproxFree()
+        {
+            if (t)
+                GDALDestroyApproxTransformer(t);
+        }
+    } freeApprox{approx};
+    GDALWarpOptions* wo = GDALCreateWarpOptions();
+    struct WarpFree
+    {
+        GDALWarpOptions* o;
+        ~WarpFree() { GDALDestroyWarpOptions(o); }
+    } freeWarp{wo};
+    wo->hSrcDS = src.get();
+    wo->hDstDS = target.get();
+    wo->eResampleAlg = reader.options().resampling.warp;
+    wo->eWorkingDataType = type;
+    // Nearest neighbour copies a pixel GDAL would skip just as skipping leaves it: uncovered
+    // pixels hold the fill (the output starts as the fill) and, without nodata, coverage 0 (the
+    // output's coverage starts at 0). So it warps the coverage as one more band, and no nodata
+    // values: GDAL then builds no validity or alpha masks (float densities for every source
+    // pixel) and warps with its kernel for rasters without masks. Other resamplings weigh
+    // valid pixels only.
+    const bool plain = wo->eResampleAlg == GRA_NearestNeighbour && (alpha || !std::isnan(fill));
+    const int warped = count + (alpha ? 1 : 0);
+    wo->nBandCount = plain ? warped : count;
+    wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
+    wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
+    for (int b = 0; b < warped; ++b)
+        wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
+    if (alpha && !plain)
+    {
+        wo->nSrcAlphaBand = count + 1;
+        wo->nDstAlphaBand = count + 1;
+    }
+    if (!alpha && !plain)
+    {
+        wo->padfSrcNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
+        wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
+        for (int b = 0; b < count; ++b)
+            wo->padfSrcNoDataReal[b] = wo->padfDstNoDataReal[b] = fill;
+    }
+    // With coverage, the fill is 0 (the mosaic has no nodata), as the coverage's.
+    wo->papszWarpOptions =
+        CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
+                        alpha   ? "0"
+                        : plain ? CPLSPrintf("%.17g", fill)
+                                : "NO_DATA");
+    wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
+    wo->pTransformerArg = approx ? approx : transformer;
+    wo->pfnProgress = Cancel::Progress; // callable from any thread
+    wo->pProgressArg = const_cast<Cancel*>(&reader.options().cancel);
+    GDALWarpOperation op;
+    if (op.Initialize(wo) != CE_None || op.ChunkAndWarpImage(0, 0, grid.width, rows) != CE_None)
+    {
+        reader.options().cancel.Check("warping the mosaic");
+        throw Error(ErrorKind::Internal, "cannot warp the mosaic: " + errors.Message());
+    }
 }
 
 AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
@@ -428,121 +520,32 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     Compose(reader, builtLevels, req, bands, type, data.get(), srcBand);
     const GeoTransform srcGt{mosaic.gt[0] + wx0 * mosaic.gt[1], mosaic.gt[1] * f, 0,
                              mosaic.gt[3] + wy0 * mosaic.gt[5], 0, mosaic.gt[5] * f};
-    GDALDatasetUniquePtr src =
-        MemOver(bufW, bufH, Bands(data.get(), srcBand, count), type, mosaic.srsWkt, srcGt);
-    // A mosaic without nodata: an alpha band of where items cover, warped into out.coverage.
+    // A mosaic without nodata: where items cover, warped as one more band into out.coverage.
     std::vector<GByte> coverage;
     if (alpha)
     {
         coverage = Coverage(reader, builtLevels, req);
         out.coverage.resize(static_cast<size_t>(grid.width) * grid.height);
-        AddBandOver(*src, coverage.data(), GDT_Byte);
-        AddBandOver(*out.ds, out.coverage.data(), GDT_Byte);
-        src->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
-        out.ds->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
     }
-    GDALDataset* target = out.ds.get();
-
-    // The exact transformation (gdalwarp -et 0), approximated within the grid's tolerance. The
-    // coordinate operation is chosen for the whole mosaic (as a gdalwarp of all its files
-    // would), not for this window: one choice for every read of the mosaic (PROJ's database
-    // lookups fell from 9.5% to 5% of a web tile's time).
-    GdalErrorCollector errors;
-    CPLStringList transformerOptions;
-    const std::string aoi = AreaOfInterest(mosaic);
-    if (!aoi.empty())
-        transformerOptions.SetNameValue("AREA_OF_INTEREST", aoi.c_str());
-    void* transformer =
-        GDALCreateGenImgProjTransformer2(src.get(), target, transformerOptions.List());
-    if (transformer == nullptr)
-        throw Error(ErrorKind::InvalidParameter,
-                    "cannot transform the mosaic to the output SRS: " + errors.Message());
-    struct TransformerFree
-    {
-        void* t;
-        ~TransformerFree() { GDALDestroyGenImgProjTransformer(t); }
-    } freeTransformer{transformer};
-    void* approx = grid.maxError > 0 ? GDALCreateApproxTransformer(GDALGenImgProjTransform,
-                                                                   transformer, grid.maxError)
-                                     : nullptr;
-    struct ApproxFree
-    {
-        void* t;
-        ~ApproxFree()
-        {
-            if (t)
-                GDALDestroyApproxTransformer(t);
-        }
-    } freeApprox{approx};
-    GDALWarpOptions* wo = GDALCreateWarpOptions();
-    struct WarpFree
-    {
-        GDALWarpOptions* o;
-        ~WarpFree() { GDALDestroyWarpOptions(o); }
-    } freeWarp{wo};
-    wo->hSrcDS = src.get();
-    wo->hDstDS = target;
-    wo->eResampleAlg = reader.options().resampling.warp;
-    wo->eWorkingDataType = type;
-    // Nearest neighbour copies a pixel GDAL would skip just as skipping leaves it: uncovered
-    // pixels hold the fill (the output starts as the fill) and, without nodata, coverage 0 (the
-    // output's coverage starts at 0). So it warps the coverage as one more band, and no nodata
-    // values: GDAL then builds no validity or alpha masks (float densities for every source
-    // pixel) and warps with its kernel for rasters without masks. Other resamplings weigh
-    // valid pixels only.
-    const bool plain = wo->eResampleAlg == GRA_NearestNeighbour && (alpha || !std::isnan(fill));
-    const int warped = count + (alpha ? 1 : 0);
-    wo->nBandCount = plain ? warped : count;
-    wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
-    wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
-    for (int b = 0; b < warped; ++b)
-        wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
-    if (alpha && !plain)
-    {
-        wo->nSrcAlphaBand = count + 1;
-        wo->nDstAlphaBand = count + 1;
-    }
-    if (!alpha && !plain)
-    {
-        wo->padfSrcNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
-        wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
-        for (int b = 0; b < count; ++b)
-            wo->padfSrcNoDataReal[b] = wo->padfDstNoDataReal[b] = fill;
-    }
-    // With coverage, the fill is 0 (the mosaic has no nodata), as the coverage's.
-    wo->papszWarpOptions =
-        CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
-                        alpha   ? "0"
-                        : plain ? CPLSPrintf("%.17g", fill)
-                                : "NO_DATA");
-    // A large output warps on the reading threads too (gdalwarp -wo NUM_THREADS): each thread
-    // a band of rows, the progress (cancellation) checked on this one. A web tile is too small
-    // to gain from it.
+    // A large output is warped on the reading threads (the engine's, which block the backend's
+    // signals: GDAL's NUM_THREADS starts threads of its own that take them), each a band of
+    // rows through MEM views of its own: the rows of a warp do not depend on one another.
     const int threads = reader.options().numThreads;
-    if (threads > 1 && static_cast<std::int64_t>(grid.width) * grid.height >= kThreadedWarpPixels)
-    {
-        StartQuietGdalThreads(threads);
-        wo->papszWarpOptions =
-            CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", CPLSPrintf("%d", threads));
-    }
-    wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
-    wo->pTransformerArg = approx ? approx : transformer;
-    wo->pfnProgress = Cancel::Progress;
-    wo->pProgressArg = const_cast<Cancel*>(&reader.options().cancel);
-    GDALWarpOperation op;
-    if (op.Initialize(wo) != CE_None ||
-        op.ChunkAndWarpImage(0, 0, grid.width, grid.height) != CE_None)
-    {
-        reader.options().cancel.Check("warping the mosaic");
-        throw Error(ErrorKind::Internal, "cannot warp the mosaic: " + errors.Message());
-    }
-    if (alpha)
-    {
-        // The alpha band lent to the warp goes: the output's bands are the composed ones.
-        out.ds.reset();
-        out.ds = MemOver(grid.width, grid.height, Bands(memory.data, memory.bandSpace, count),
-                         type, grid.srsWkt, grid.gt);
-    }
+    const int parts =
+        threads > 1 && static_cast<std::int64_t>(grid.width) * grid.height >= kThreadedWarpPixels
+            ? std::min(threads, grid.height)
+            : 1;
+    ParallelFor(static_cast<size_t>(parts), parts, [&](size_t part, int) {
+        const int y0 = static_cast<int>(static_cast<std::int64_t>(grid.height) *
+                                        static_cast<std::int64_t>(part) / parts);
+        const int y1 = static_cast<int>(static_cast<std::int64_t>(grid.height) *
+                                        static_cast<std::int64_t>(part + 1) / parts);
+        WarpRows(reader, mosaic, grid, type, count, fill,
+                 MemOver(bufW, bufH, Bands(data.get(), srcBand, count), type, mosaic.srsWkt,
+                         srcGt),
+                 alpha ? coverage.data() : nullptr, memory, alpha ? out.coverage.data() : nullptr,
+                 y0, y1 - y0);
+    });
     return out;
 }
 

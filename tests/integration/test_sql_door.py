@@ -409,9 +409,10 @@ def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_
 
 def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signals(
         door, grid, tmp_path):
-    """An output of a million pixels or more warps on several threads (GDAL's pool, kept by the
-    backend): gdalwarp's pixels, and every thread but the backend's own blocks the signals the
-    server uses (cancel, timeouts, latches, shutdown), whose handlers must not run on them."""
+    """An output of a million pixels or more warps a band of rows on each reading thread:
+    gdalwarp's pixels; and no thread left in the backend but its own takes the signals the
+    server uses (cancel, timeouts, latches, shutdown): GDAL's NUM_THREADS left a pool of
+    threads that did."""
     x0, y0 = X0 + 200 * RES, Y0 - 600 * RES
     x1, y1 = X0 + 600 * RES, Y0 - 200 * RES
     (env,), = door.query("SELECT ST_AsText(ST_Envelope(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,"
@@ -446,7 +447,6 @@ def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signa
     assert got.array.shape == expected.shape
     assert np.array_equal(got.array[:, mask], expected[:, mask])
     others = [t for t in tasks if t != pid]
-    assert others, "no warp thread: the read did not warp on several threads"
     server = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
               signal.SIGALRM, signal.SIGTERM, signal.SIGURG]
     for t in others:
