@@ -47,7 +47,7 @@ std::string Num(double v)
 // The columns of what registration recorded of a file: size, mtime in whole seconds, and the
 // band types (per band, the JSON array of their names, or "<count>*<type>" without per-band
 // types), from the item's row `i` (of pgmosaic.item, or of _read_items()). One JSON path query
-// names the types: a subquery aggregating the bands cost 10,000 instructions per item more.
+// names the types: a subquery aggregating the bands cost 17,000 instructions more per item.
 std::string RecordedColumns(bool itemCatalog, const std::string& i = "i")
 {
     return i + ".file_size, pg_catalog.floor(pg_catalog.date_part('epoch', " + i +

@@ -69,8 +69,9 @@ $$;
 -- The items of a mosaic in mosaic order, as items() and items(..., asof) give them (they
 -- are this function without the last columns): the one definition of which items a read
 -- composes and in what order. The last columns are what registration recorded of each file,
--- which the driver checks a file against, read in the same scan: looked up again by each
--- item's key, they cost the driver's window lookup of 110 items half its time.
+-- which the driver checks a file against (common/catalog_sql.cpp FindItemsSql), read in the
+-- same scan: looked up again by each item's key, they cost a fifth of the driver's window
+-- lookup (2.7 of 14.8 million instructions for 121 items of 500,000).
 CREATE OR REPLACE FUNCTION pgmosaic._read_items(mosaic text, area geometry, filter text,
                                                 time_range tstzrange, sort text, ids bigint[],
                                                 asof timestamptz)
