@@ -1,6 +1,11 @@
 #include "gdal_mem.h"
 
+#include <cstdint>
 #include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "gdal_alg.h"
 #include "memdataset.h"
@@ -9,6 +14,27 @@
 
 namespace pgmosaic
 {
+
+namespace
+{
+constexpr size_t kLargePixelBuffer = size_t{8} << 20;
+}
+
+void AdviseHugePages(void* p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+    if (p == nullptr || n < kLargePixelBuffer)
+        return;
+    const std::uintptr_t start = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+    const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(kHuge - 1);
+    if (end > start)
+        madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE); // advice only
+#else
+    (void)p;
+    (void)n;
+#endif
+}
 
 GDALDatasetUniquePtr MemRaster(int w, int h, int bands, GDALDataType type)
 {

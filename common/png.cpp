@@ -68,6 +68,17 @@ template <int Type> std::uint64_t Cost(const GByte* row, const GByte* prev, size
     return cost;
 }
 
+// `row` filtered with `Type` into `out` (n bytes), written without branches on the type so that
+// the loop vectorizes (a switch a byte cost a third of a web tile's encoding).
+template <int Type> void Filter(const GByte* row, const GByte* prev, size_t n, size_t bpp, GByte* out)
+{
+    const size_t head = std::min(bpp, n);
+    for (size_t i = 0; i < head; ++i)
+        out[i] = static_cast<GByte>(row[i] - Predict(Type, 0, prev[i], 0));
+    for (size_t i = head; i < n; ++i)
+        out[i] = static_cast<GByte>(row[i] - Predict(Type, row[i - bpp], prev[i], prev[i - bpp]));
+}
+
 // Filters `row` into `out` (1 + n bytes: the filter type first) with the filter whose output
 // has the smallest sum of absolute values: every filter measured, the best one written.
 void FilterRow(const GByte* row, const GByte* prev, size_t n, int bpp, GByte* out)
@@ -78,11 +89,23 @@ void FilterRow(const GByte* row, const GByte* prev, size_t n, int bpp, GByte* ou
                                     Cost<4>(row, prev, n, px)};
     const int type = static_cast<int>(std::min_element(costs, costs + 5) - costs);
     out[0] = static_cast<GByte>(type);
-    for (size_t i = 0; i < n; ++i)
+    switch (type)
     {
-        const int a = i >= px ? row[i - px] : 0;
-        const int c = i >= px ? prev[i - px] : 0;
-        out[1 + i] = static_cast<GByte>(row[i] - Predict(type, a, prev[i], c));
+    case 0:
+        std::memcpy(out + 1, row, n);
+        break;
+    case 1:
+        Filter<1>(row, prev, n, px, out + 1);
+        break;
+    case 2:
+        Filter<2>(row, prev, n, px, out + 1);
+        break;
+    case 3:
+        Filter<3>(row, prev, n, px, out + 1);
+        break;
+    default:
+        Filter<4>(row, prev, n, px, out + 1);
+        break;
     }
 }
 
@@ -131,8 +154,14 @@ size_t PngBound(int width, int height, int bands)
            kTail;
 }
 
-size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* out,
-                 size_t capacity, int level)
+namespace
+{
+
+// The PNG of the rows row(y) gives (width * bands interleaved bytes each, valid until the next
+// call but one), into `out`.
+template <typename Rows>
+size_t Encode(const Rows& row, int width, int height, int bands, GByte* out, size_t capacity,
+              int level)
 {
     static const GByte kColourType[5] = {0, 0, 4, 2, 6};
     if (capacity < PngBound(width, height, bands)) // checks the image too
@@ -146,7 +175,6 @@ size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* o
             throw Error(ErrorKind::Internal, "cannot allocate a deflate compressor");
     }
     const size_t n = static_cast<size_t>(width) * bands;
-    const size_t plane = static_cast<size_t>(width) * height;
     std::vector<GByte>& filtered = scratch.filtered;
     filtered.resize(FilteredSize(width, height, bands));
     struct Release // a large image's buffer is not kept
@@ -158,15 +186,13 @@ size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* o
                 std::vector<GByte>().swap(v);
         }
     } release{filtered};
-    std::vector<GByte> row(n), prev(n, 0);
+    const std::vector<GByte> zeros(n, 0); // the row above the first
+    const GByte* prev = zeros.data();
     for (int y = 0; y < height; ++y)
     {
-        for (int x = 0; x < width; ++x)
-            for (int b = 0; b < bands; ++b)
-                row[static_cast<size_t>(x) * bands + b] =
-                    planes[b * plane + static_cast<size_t>(y) * width + x];
-        FilterRow(row.data(), prev.data(), n, bands, filtered.data() + (n + 1) * y);
-        row.swap(prev);
+        const GByte* current = row(y);
+        FilterRow(current, prev, n, bands, filtered.data() + (n + 1) * y);
+        prev = current;
     }
     // Compressed in place, between the head and the tail.
     const size_t size =
@@ -194,6 +220,36 @@ size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* o
     std::memcpy(iend + 4, "IEND", 4);
     Put32At(iend + 8, libdeflate_crc32(0, iend + 4, 4));
     return kHead + size + kTail;
+}
+
+} // namespace
+
+size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* out,
+                 size_t capacity, int level)
+{
+    CheckImage(width, height, bands);
+    const size_t n = static_cast<size_t>(width) * bands;
+    const size_t plane = static_cast<size_t>(width) * height;
+    // Two rows interleaved by turns: the row above must stay valid while the next is filtered.
+    std::vector<GByte> rows(2 * n);
+    auto row = [&](int y) {
+        GByte* r = rows.data() + (y % 2) * n;
+        for (int x = 0; x < width; ++x)
+            for (int b = 0; b < bands; ++b)
+                r[static_cast<size_t>(x) * bands + b] =
+                    planes[b * plane + static_cast<size_t>(y) * width + x];
+        return static_cast<const GByte*>(r);
+    };
+    return Encode(row, width, height, bands, out, capacity, level);
+}
+
+size_t EncodePngPixels(const GByte* pixels, int width, int height, int bands, GByte* out,
+                       size_t capacity, int level)
+{
+    CheckImage(width, height, bands);
+    const size_t n = static_cast<size_t>(width) * bands;
+    return Encode([&](int y) { return pixels + static_cast<size_t>(y) * n; }, width, height,
+                  bands, out, capacity, level);
 }
 
 std::vector<GByte> EncodePng(const GByte* planes, int width, int height, int bands, int level)

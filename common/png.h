@@ -26,4 +26,9 @@ size_t PngBound(int width, int height, int bands);
 size_t EncodePng(const GByte* planes, int width, int height, int bands, GByte* out,
                  size_t capacity, int level = 1);
 
+// EncodePng of pixel-interleaved rows (gray, gray and alpha, RGB or RGBA bytes a pixel, as PNG
+// stores them), filtered from where they lie: the image a tile service composes.
+size_t EncodePngPixels(const GByte* pixels, int width, int height, int bands, GByte* out,
+                       size_t capacity, int level = 1);
+
 } // namespace pgmosaic

@@ -41,6 +41,7 @@ extern "C"
 #include "pg_util.h"
 #include "png.h"
 #include "read/area_reader.h"
+#include "read/tile_image.h"
 #include "read/catalog_relay.h"
 #include "read/composite_reader.h"
 #include "read/read_options.h"
@@ -386,26 +387,29 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     if (!rectangle)
     {
         const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid.gt, out.grid.width, out.grid.height, *area);
-        const double fill = m.Fill();
         const int w = out.grid.width, h = out.grid.height;
-        std::vector<double> row(static_cast<size_t>(w));
-        for (int b = 1; b <= out.raster.ds->GetRasterCount(); ++b)
+        // The fill written over each run of pixels outside the area, in place (a read and a
+        // write of every row, through doubles, cost a tenth of a reprojected read).
+        const std::vector<double> fill(static_cast<size_t>(w), m.Fill());
+        for (int y = 0; y < h; ++y)
         {
-            GDALRasterBand* band = out.raster.ds->GetRasterBand(b);
-            for (int y = 0; y < h; ++y)
+            const GByte* in = inside.data() + static_cast<size_t>(y) * w;
+            for (int x = 0; x < w;)
             {
-                const GByte* in = inside.data() + static_cast<size_t>(y) * w;
-                if (std::all_of(in, in + w, [](GByte v) { return v != 0; }))
+                if (in[x])
+                {
+                    ++x;
                     continue;
-                if (band->RasterIO(GF_Read, 0, y, w, 1, row.data(), w, 1, GDT_Float64, 0, 0, nullptr) !=
-                    CE_None)
-                    throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
-                for (int x = 0; x < w; ++x)
-                    if (!in[x])
-                        row[static_cast<size_t>(x)] = fill;
-                if (band->RasterIO(GF_Write, 0, y, w, 1, row.data(), w, 1, GDT_Float64, 0, 0, nullptr) !=
-                    CE_None)
-                    throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+                }
+                int end = x + 1;
+                while (end < w && !in[end])
+                    ++end;
+                for (int b = 1; b <= out.raster.ds->GetRasterCount(); ++b)
+                    if (out.raster.ds->GetRasterBand(b)->RasterIO(
+                            GF_Write, x, y, end - x, 1, const_cast<double*>(fill.data()), end - x,
+                            1, GDT_Float64, 0, 0, nullptr) != CE_None)
+                        throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
+                x = end;
             }
         }
         if (!out.raster.coverage.empty())
@@ -469,6 +473,7 @@ SerializedRaster AllocateRaster(const pgmosaic::OutputGrid& grid, size_t bands, 
                         " bytes exceeds PostgreSQL's largest value (1 GB): read a smaller area, at "
                         "a coarser resolution, or fewer bands");
     GByte* v = pgmosaic::PgCall([&] { return static_cast<GByte*>(palloc(total)); });
+    pgmosaic::AdviseHugePages(v, total); // written once, whole
     SET_VARSIZE(v, total);
     const std::uint16_t version = 0, count = static_cast<std::uint16_t>(bands);
     const std::uint16_t width = static_cast<std::uint16_t>(w), height = static_cast<std::uint16_t>(h);
@@ -805,7 +810,8 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_composed_zonal_stats)
 }
 
 // _render_tile(mosaic text, z integer, x integer, y integer, format text, options jsonb) ->
-// bytea: the XYZ web-mercator tile as an image (RGBA or gray + alpha), stretched to Byte.
+// bytea: the XYZ web-mercator tile as an image (RGBA or gray + alpha; a PNG where every pixel
+// is opaque: RGB or gray), stretched to Byte.
 PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
 {
     const JsonOptions options(JsonbArg(fcinfo, 5));
@@ -860,66 +866,33 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
         }
     }
     const size_t pixels = static_cast<size_t>(size) * size;
-    const int outBands = nb == 1 ? 2 : 4;
-    std::unique_ptr<GByte[]> image(new GByte[pixels * outBands]); // every byte written below
-    std::vector<int> map;
-    for (size_t k = 1; k <= nb; ++k)
-        map.push_back(static_cast<int>(k));
-    std::vector<double> ratio(nb, 0.0);
-    for (size_t k = 0; k < nb && stretch; ++k)
-        ratio[k] = hi[k] > lo[k] ? 255.0 / (hi[k] - lo[k]) : 0.0;
-    const std::optional<double> nodata = m.mosaic.nodata;
-    // The bands as double a strip of rows at a time: a whole tile's (1.5 MB for RGB) was
-    // allocated, zeroed and faulted in on every call, 9% of a tile's time.
-    constexpr int kStrip = 16;
-    const size_t stripPixels = static_cast<size_t>(size) * kStrip;
-    std::vector<double> values(stripPixels * nb);
-    for (int y0 = 0; y0 < size; y0 += kStrip)
-    {
-        const int rows = std::min(kStrip, size - y0);
-        if (raster.ds->RasterIO(GF_Read, 0, y0, size, rows, values.data(), size, rows,
-                                GDT_Float64, static_cast<int>(nb), map.data(), 8, size * 8,
-                                static_cast<GSpacing>(stripPixels) * 8, nullptr) != CE_None)
-            throw Error(ErrorKind::Internal, "cannot read an in-memory raster");
-        const size_t first = static_cast<size_t>(y0) * size;
-        const size_t count = static_cast<size_t>(rows) * size;
-        for (size_t j = 0; j < count; ++j)
-        {
-            const size_t i = first + j;
-            bool valid = raster.coverage.empty() ? false : raster.coverage[i] != 0;
-            for (size_t k = 0; k < nb; ++k)
-            {
-                const double v = values[k * stripPixels + j];
-                if (raster.coverage.empty() && !std::isnan(v) && !(nodata && v == *nodata))
-                    valid = true;
-                // As gdal_translate -ot Byte -scale lo hi 0 255 computes it: a ratio and an
-                // offset in double, the result kept in float (its working type), rounded half
-                // up.
-                float f = static_cast<float>(v);
-                if (stretch)
-                    f = static_cast<float>(-lo[k] * ratio[k] + v * ratio[k]);
-                image[k * pixels + i] = std::isnan(f) || f <= 0.0f ? 0
-                                        : f >= 255.0f            ? 255
-                                                                 : static_cast<GByte>(f + 0.5f);
-            }
-            image[static_cast<size_t>(outBands - 1) * pixels + i] = valid ? 255 : 0;
-        }
-    }
+    const int outBands = static_cast<int>(nb) + 1;
+    // The image, pixel-interleaved; kept by the backend between tiles (a fresh 256 kB each
+    // call was mapped and faulted in again).
+    static std::vector<GByte> image;
+    image.resize(pixels * static_cast<size_t>(outBands));
+    pgmosaic::ByteScale scale;
+    if (stretch)
+        scale = {lo, hi};
+    pgmosaic::TileImage(raster, static_cast<int>(nb), m.mosaic.nodata, scale, image.data());
     const std::string format = Upper(PG_ARGISNULL(4) ? "PNG" : pgmosaic::TextArg(fcinfo, 4));
     if (format == "PNG")
     {
-        // Written straight into the result.
-        const size_t bound = pgmosaic::PngBound(size, size, outBands);
+        // Written straight into the result; an opaque tile without its alpha.
+        const int channels =
+            pgmosaic::DropOpaqueAlpha(image.data(), pixels, static_cast<int>(nb));
+        const size_t bound = pgmosaic::PngBound(size, size, channels);
         bytea* png = pgmosaic::PgCall([&] { return static_cast<bytea*>(palloc(VARHDRSZ + bound)); });
         const size_t written =
-            pgmosaic::EncodePng(image.get(), size, size, outBands,
-                                reinterpret_cast<GByte*>(VARDATA(png)), bound);
+            pgmosaic::EncodePngPixels(image.data(), size, size, channels,
+                                      reinterpret_cast<GByte*>(VARDATA(png)), bound);
         SET_VARSIZE(png, VARHDRSZ + written);
         return PointerGetDatum(png);
     }
     GDALDatasetUniquePtr tile = pgmosaic::MemRaster(size, size, outBands, GDT_Byte);
-    if (tile->RasterIO(GF_Write, 0, 0, size, size, image.get(), size, size, GDT_Byte, outBands,
-                       nullptr, 1, size, static_cast<GSpacing>(pixels), nullptr) != CE_None)
+    if (tile->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte, outBands,
+                       nullptr, outBands, static_cast<GSpacing>(size) * outBands, 1,
+                       nullptr) != CE_None)
         throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
     tile->GetRasterBand(outBands)->SetColorInterpretation(GCI_AlphaBand);
     tile->SetGeoTransform(const_cast<double*>(grid.gt.data()));
@@ -929,9 +902,9 @@ PGMOSAIC_SQL_FUNCTION(pgmosaic_render_tile)
     {
         // No alpha in JPEG: the colour bands only.
         out = pgmosaic::MemRaster(size, size, outBands - 1, GDT_Byte);
-        if (out->RasterIO(GF_Write, 0, 0, size, size, image.get(), size, size, GDT_Byte,
-                          outBands - 1, nullptr, 1, size, static_cast<GSpacing>(pixels),
-                          nullptr) != CE_None)
+        if (out->RasterIO(GF_Write, 0, 0, size, size, image.data(), size, size, GDT_Byte,
+                          outBands - 1, nullptr, outBands, static_cast<GSpacing>(size) * outBands,
+                          1, nullptr) != CE_None)
             throw Error(ErrorKind::Internal, "cannot write an in-memory raster");
     }
     const std::vector<GByte> bytes = FileBytes(out ? *out : *tile, format, nullptr);

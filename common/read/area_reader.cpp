@@ -289,6 +289,9 @@ OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
     return g;
 }
 
+// The output pixels from which a warp is split among the reading threads.
+constexpr std::int64_t kThreadedWarpPixels = std::int64_t{1} << 20;
+
 AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                     const std::vector<int>& builtLevels, const OutputGrid& grid,
                     const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits,
@@ -307,6 +310,7 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
         memory.bandSpace = static_cast<GSpacing>(grid.width) * grid.height * size;
         out.owned.reset(new GByte[static_cast<size_t>(memory.bandSpace) * bands.size()]);
         memory.data = out.owned.get();
+        AdviseHugePages(memory.data, static_cast<size_t>(memory.bandSpace) * bands.size());
     }
     out.ds = MemOver(grid.width, grid.height, Bands(memory.data, memory.bandSpace, count), type,
                      grid.srsWkt, grid.gt);
@@ -401,6 +405,7 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     const Request req{{wx0, wy0, bufW * f, bufH * f}, bufW, bufH};
     const GSpacing srcBand = static_cast<GSpacing>(bufW) * bufH * size;
     std::unique_ptr<GByte[]> data(new GByte[static_cast<size_t>(srcBand) * count]);
+    AdviseHugePages(data.get(), static_cast<size_t>(srcBand) * count);
     Compose(reader, builtLevels, req, bands, type, data.get(), srcBand);
     const GeoTransform srcGt{mosaic.gt[0] + wx0 * mosaic.gt[1], mosaic.gt[1] * f, 0,
                              mosaic.gt[3] + wy0 * mosaic.gt[5], 0, mosaic.gt[5] * f};
@@ -460,34 +465,44 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     wo->hDstDS = target;
     wo->eResampleAlg = reader.options().resampling.warp;
     wo->eWorkingDataType = type;
-    wo->nBandCount = count;
-    wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * count));
-    wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * count));
-    for (int b = 0; b < count; ++b)
+    // Nearest neighbour copies a pixel GDAL would skip just as skipping leaves it: uncovered
+    // pixels hold the fill (the output starts as the fill) and, without nodata, coverage 0 (the
+    // output's coverage starts at 0). So it warps the coverage as one more band, and no nodata
+    // values: GDAL then builds no validity or alpha masks (float densities for every source
+    // pixel) and warps with its kernel for rasters without masks. Other resamplings weigh
+    // valid pixels only.
+    const bool plain = wo->eResampleAlg == GRA_NearestNeighbour && (alpha || !std::isnan(fill));
+    const int warped = count + (alpha ? 1 : 0);
+    wo->nBandCount = plain ? warped : count;
+    wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
+    wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * warped));
+    for (int b = 0; b < warped; ++b)
         wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
-    if (alpha)
+    if (alpha && !plain)
     {
         wo->nSrcAlphaBand = count + 1;
         wo->nDstAlphaBand = count + 1;
     }
-    // Nearest neighbour copies a nodata pixel just as it would leave it unwritten (the output
-    // starts as nodata): without nodata values GDAL builds no validity masks (a tenth of a web
-    // tile's time) and warps with its kernel for rasters without masks. Other resamplings
-    // weigh valid pixels only.
-    const bool copyNodata =
-        !alpha && wo->eResampleAlg == GRA_NearestNeighbour && !std::isnan(fill);
-    if (!alpha && !copyNodata)
+    if (!alpha && !plain)
     {
         wo->padfSrcNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
         wo->padfDstNoDataReal = static_cast<double*>(CPLMalloc(sizeof(double) * count));
         for (int b = 0; b < count; ++b)
             wo->padfSrcNoDataReal[b] = wo->padfDstNoDataReal[b] = fill;
     }
+    // With coverage, the fill is 0 (the mosaic has no nodata), as the coverage's.
     wo->papszWarpOptions =
         CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
-                        alpha        ? "0"
-                        : copyNodata ? CPLSPrintf("%.17g", fill)
-                                     : "NO_DATA");
+                        alpha   ? "0"
+                        : plain ? CPLSPrintf("%.17g", fill)
+                                : "NO_DATA");
+    // A large output warps on the reading threads too (gdalwarp -wo NUM_THREADS): each thread
+    // a band of rows, the progress (cancellation) checked on this one. A web tile is too small
+    // to gain from it.
+    const int threads = reader.options().numThreads;
+    if (threads > 1 && static_cast<std::int64_t>(grid.width) * grid.height >= kThreadedWarpPixels)
+        wo->papszWarpOptions =
+            CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", CPLSPrintf("%d", threads));
     wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
     wo->pTransformerArg = approx ? approx : transformer;
     wo->pfnProgress = Cancel::Progress;

@@ -195,8 +195,9 @@ CREATE OR REPLACE FUNCTION pgmosaic.render_tile(mosaic text, z integer, x intege
     RETURN pgmosaic._render_tile(mosaic, z, x, y, COALESCE(format, 'PNG'),
                                  COALESCE(options, '{}'::jsonb));
 COMMENT ON FUNCTION pgmosaic.render_tile(text, integer, integer, integer, text, jsonb) IS
-    'One 256 x 256 XYZ web-mercator tile (RGBA, or gray and alpha for one band), transparent '
-    'where no item has data; stretched to Byte from options min and max (a number, or one a '
+    'One 256 x 256 XYZ web-mercator tile (RGBA, or gray and alpha for one band; a PNG whose '
+    'pixels are all opaque comes as RGB or gray), transparent where no item has data; '
+    'stretched to Byte from options min and max (a number, or one a '
     'band), else, for imagery other than Byte, from the catalog''s statistics.';
 
 CREATE OR REPLACE FUNCTION pgmosaic._output_grid(mosaic text, area_wkb bytea, srid integer,

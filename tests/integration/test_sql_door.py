@@ -1006,7 +1006,8 @@ def expected_tile(vrt, z, x, y, scale):
     return bands, alpha
 
 
-def render(door, mosaic, z, x, y, fmt="PNG", options=None):
+def render_file(door, mosaic, z, x, y, fmt="PNG", options=None):
+    """The tile as GDAL reads it: (driver, bands as an array (bands, rows, columns))."""
     (data,), = run(door, "SELECT pgmosaic.render_tile(%s, %s, %s, %s, %s, %s::jsonb)",
                    (mosaic, z, x, y, fmt, options or "{}"))
     assert data is not None
@@ -1014,9 +1015,17 @@ def render(door, mosaic, z, x, y, fmt="PNG", options=None):
     gdal.FileFromMemBuffer(name, bytes(data))
     try:
         ds = gdal.Open(name)
-        return ds.GetDriver().ShortName, ds.ReadAsArray()
+        return ds.GetDriver().ShortName, ds.ReadAsArray().reshape(ds.RasterCount, 256, 256)
     finally:
         gdal.Unlink(name)
+
+
+def render(door, mosaic, z, x, y, fmt="PNG", options=None):
+    """The tile with its alpha band: an opaque PNG tile comes without one (RGB or gray)."""
+    drv, got = render_file(door, mosaic, z, x, y, fmt, options)
+    if drv == "PNG" and got.shape[0] in (1, 3):
+        got = np.concatenate([got, np.full((1, 256, 256), 255, np.uint8)])
+    return drv, got
 
 
 def mosaic_tiles(z):
@@ -1050,6 +1059,23 @@ def test_render_tile_of_a_byte_mosaic_is_not_stretched(door, grid, z):
         assert drv == "PNG"
         bands, alpha = expected_tile(grid["vrt"], z, x, y, None)
         compare_tile(got, bands, alpha, f"tile {z}/{x}/{y}")
+
+
+def test_render_tile_png_drops_the_alpha_of_an_opaque_tile(door, grid):
+    """A tile wholly inside the data is an RGB PNG (a gray one for one band); a tile over the
+    mosaic's edge keeps its alpha; the pixels are those of the RGBA form either way (above)."""
+    (inside, edge) = mosaic_tiles(14)
+    bands, alpha = expected_tile(grid["vrt"], 14, *inside, None)
+    assert alpha.all()
+    drv, got = render_file(door, "door", 14, *inside)
+    assert (drv, got.shape[0]) == ("PNG", 3)
+    assert np.array_equal(got, bands)
+    _, gray = render_file(door, "door", 14, *inside, options='{"bands": "2"}')
+    assert gray.shape[0] == 1 and np.array_equal(gray[0], bands[1])
+    bands, alpha = expected_tile(grid["vrt"], 14, *edge, None)
+    assert not alpha.all()
+    _, got = render_file(door, "door", 14, *edge)
+    assert got.shape[0] == 4
 
 
 def test_render_tile_with_min_max_options_per_band(door, grid):

@@ -70,3 +70,27 @@ TEST(Png, IntoABufferAsTheVectorFormImageAfterImage)
     EXPECT_EQ(small, std::vector<GByte>(small.size(), 0xee));
     EXPECT_THROW(PngBound(0, 4, 1), Error);
 }
+
+// Pixel-interleaved rows encode to the very bytes of the same image given as planes, at every
+// band count (the rows are filtered where they lie, the row above included).
+TEST(Png, InterleavedPixelsAsTheirPlanes)
+{
+    const int w = 53, h = 19;
+    for (int bands = 1; bands <= 4; ++bands)
+    {
+        const size_t plane = static_cast<size_t>(w) * h;
+        std::vector<GByte> planes(plane * bands), pixels(planes.size());
+        for (size_t i = 0; i < planes.size(); ++i)
+            planes[i] = static_cast<GByte>((i * 7919 + (i / w) * 31 + (i % 5) * 17) % 256);
+        for (size_t p = 0; p < plane; ++p)
+            for (int b = 0; b < bands; ++b)
+                pixels[p * bands + b] = planes[b * plane + p];
+        const std::vector<GByte> expected = EncodePng(planes.data(), w, h, bands);
+        std::vector<GByte> out(PngBound(w, h, bands));
+        const size_t n = EncodePngPixels(pixels.data(), w, h, bands, out.data(), out.size());
+        out.resize(n);
+        EXPECT_EQ(out, expected) << bands << " bands";
+    }
+    std::vector<GByte> out(16);
+    EXPECT_THROW(EncodePngPixels(nullptr, 4, 4, 5, out.data(), out.size()), Error);
+}
