@@ -130,7 +130,8 @@ BEGIN
 END
 $$;
 
--- The items of a mosaic in mosaic order: the one definition of the order the driver also uses.
+-- The items of a mosaic in mosaic order: _read_items() without the files' records, the one
+-- definition of the items and order the driver reads.
 CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry DEFAULT NULL,
                                           filter text DEFAULT NULL,
                                           time_range tstzrange DEFAULT NULL,
