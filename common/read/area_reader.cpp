@@ -5,6 +5,9 @@
 #include <cmath>
 #include <memory>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include "cpl_string.h"
 #include "gdal_alg.h"
 #include "gdalwarper.h"
@@ -12,6 +15,10 @@
 
 #include "error.h"
 #include "gdal_mem.h"
+
+// gdal_thread_pool.h (not installed by Debian's libgdal-dev; the symbol is exported).
+class CPLWorkerThreadPool;
+CPLWorkerThreadPool* GDALGetGlobalThreadPool(int nThreads);
 
 namespace pgmosaic
 {
@@ -292,6 +299,18 @@ OutputGrid WebMercatorTileGrid(int z, int x, int y, int size)
 // The output pixels from which a warp is split among the reading threads.
 constexpr std::int64_t kThreadedWarpPixels = std::int64_t{1} << 20;
 
+// GDAL's warp threads come from its global pool, started by the first warp that asks for that
+// many threads and kept for the process. Started here with every signal blocked, as the
+// engine's own threads are (parallel.h): a backend's signal handlers never run on them.
+void StartQuietGdalThreads(int threads)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    GDALGetGlobalThreadPool(threads);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                     const std::vector<int>& builtLevels, const OutputGrid& grid,
                     const std::vector<int>& bands, GDALDataType type, const AreaReadLimits& limits,
@@ -501,8 +520,11 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
     // to gain from it.
     const int threads = reader.options().numThreads;
     if (threads > 1 && static_cast<std::int64_t>(grid.width) * grid.height >= kThreadedWarpPixels)
+    {
+        StartQuietGdalThreads(threads);
         wo->papszWarpOptions =
             CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", CPLSPrintf("%d", threads));
+    }
     wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
     wo->pTransformerArg = approx ? approx : transformer;
     wo->pfnProgress = Cancel::Progress;

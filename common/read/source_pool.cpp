@@ -53,6 +53,21 @@ FileIdentity IdentityOf(const VSIStatBufL& st)
     return id;
 }
 
+std::vector<std::optional<FileIdentity>> SidecarsOf(const std::string& path)
+{
+    static const char* const kSidecars[] = {".ovr", ".msk", ".aux.xml"};
+    std::vector<std::optional<FileIdentity>> out;
+    for (const char* suffix : kSidecars)
+    {
+        VSIStatBufL st;
+        if (VSIStatL((path + suffix).c_str(), &st) == 0)
+            out.emplace_back(IdentityOf(st));
+        else
+            out.emplace_back(std::nullopt);
+    }
+    return out;
+}
+
 namespace
 {
 
@@ -301,6 +316,9 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
     const bool keepable = m_poKept && !network && !entry.source;
     VSIStatBufL before;
     bool stated = false;
+    std::vector<std::optional<FileIdentity>> sidecars;
+    if (keepable)
+        sidecars = SidecarsOf(item.path); // as GDAL may find them: before it opens the file
     if (!entry.source && (((item.fileSize || item.mtime) && !stale) || keepable))
     {
         stated = VSIStatL(item.path.c_str(), &before) == 0;
@@ -333,6 +351,7 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
     {
         entry.keepable = true;
         entry.identity = IdentityOf(before);
+        entry.sidecars = std::move(sidecars);
         entry.policyKey = m_osPolicyKey;
     }
 }
@@ -363,7 +382,8 @@ bool SourcePool::TakeKept(const ItemRef& item, Entry& entry) const
     {
         CheckPathAllowed(*m_poPolicy, item.path);
         VSIStatBufL st;
-        if (VSIStatL(item.path.c_str(), &st) != 0 || !(IdentityOf(st) == kept.identity))
+        if (VSIStatL(item.path.c_str(), &st) != 0 || !(IdentityOf(st) == kept.identity) ||
+            SidecarsOf(item.path) != kept.sidecars)
             return false;
         // The block reader's handle, opened again by name: still the same file after.
         if (kept.blocks && (!kept.blocks->ReopenFile() || VSIStatL(item.path.c_str(), &st) != 0 ||

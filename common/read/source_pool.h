@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "gdal_priv.h"
 
@@ -34,8 +36,15 @@ struct FileIdentity
     std::uint64_t device = 0, inode = 0;
     std::int64_t size = 0, mtimeSec = 0, mtimeNsec = 0, ctimeSec = 0, ctimeNsec = 0;
     bool operator==(const FileIdentity& o) const;
+    bool operator!=(const FileIdentity& o) const { return !(*this == o); }
 };
 FileIdentity IdentityOf(const VSIStatBufL& st);
+
+// What stats say of the sidecars GDAL takes beside a local raster when it opens it (external
+// overviews .ovr, mask .msk, auxiliary metadata .aux.xml): each one's identity, or absent.
+// A file kept open took them as they were: any of them added, changed or removed since, and a
+// fresh open would read the raster otherwise.
+std::vector<std::optional<FileIdentity>> SidecarsOf(const std::string& path);
 
 // A source a SourcePool holds open.
 struct OpenedSource
@@ -49,6 +58,7 @@ struct OpenedSource
     // under the policy `policyKey`: one KeptSources may keep.
     bool keepable = false;
     FileIdentity identity{};
+    std::vector<std::optional<FileIdentity>> sidecars{};
     std::string policyKey{};
 };
 
@@ -57,7 +67,8 @@ struct OpenedSource
 // by a later pool of any thread that asks for the same path. A kept file is taken only when
 // the read's file access policy is the one it was opened under and allows the path again, one
 // stat finds at the path the very file that was opened (device, inode, size, modification and
-// change times), and the item's record still matches it, as a fresh open would check; else it
+// change times) and its sidecars as they were (SidecarsOf), and the item's record still
+// matches it, as a fresh open would check; else it
 // is closed and the path opened afresh. GDAL's cached blocks of a file are dropped when it is
 // handed back: keeping saves the opening (header, GeoTIFF keys, block reader), never a decode.
 // At most `capacity` files (one descriptor each), the most recently used. If GDAL's driver

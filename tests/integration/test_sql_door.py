@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -404,6 +405,53 @@ def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_
     assert got.array.shape == expected.shape
     assert np.array_equal(got.array[:, mask], expected[:, mask])
     assert not got.array[:, ~mask].any()
+
+
+def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signals(
+        door, grid, tmp_path):
+    """An output of a million pixels or more warps on several threads (GDAL's pool, kept by the
+    backend): gdalwarp's pixels, and every thread but the backend's own blocks the signals the
+    server uses (cancel, timeouts, latches, shutdown), whose handlers must not run on them."""
+    x0, y0 = X0 + 200 * RES, Y0 - 600 * RES
+    x1, y1 = X0 + 600 * RES, Y0 - 200 * RES
+    (env,), = door.query("SELECT ST_AsText(ST_Envelope(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,"
+                         "%s), 3857)), 15)", (x0, y0, x1, y1, SRID))
+    r = 4.0
+    minx, maxx, miny, maxy = ogr.CreateGeometryFromWkt(env).GetEnvelope()
+    te = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r,
+          math.ceil(maxy / r) * r)
+    conn = door.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (ROOT[0],))
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+            cur.execute("SELECT ST_AsBinary(pgmosaic.read('door', ST_GeomFromText(%s, %s), "
+                        "srid => 3857, resolution => %s))",
+                        (envelope(grid["gt"], 200, 200, 400, 400), SRID, r))
+            got = Raster(cur.fetchone()[0])
+            tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            masks = {}
+            for t in tasks:
+                with open(f"/proc/{pid}/task/{t}/status") as f:
+                    masks[t] = int(next(l for l in f if l.startswith("SigBlk:")).split()[1], 16)
+    finally:
+        conn.close()
+    assert got.width * got.height >= 1 << 20
+    expected, _ = gdalwarp(grid["vrt"], te, (r, r), "EPSG:3857", tmp_path)
+    (area3857,), = door.query("SELECT ST_AsText(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,%s), "
+                              "3857), 15)", (x0, y0, x1, y1, SRID))
+    mask = centre_mask(area3857, got.gt, got.width, got.height)
+    assert got.array.shape == expected.shape
+    assert np.array_equal(got.array[:, mask], expected[:, mask])
+    others = [t for t in tasks if t != pid]
+    assert others, "no warp thread: the read did not warp on several threads"
+    server = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGALRM, signal.SIGTERM, signal.SIGURG]
+    for t in others:
+        unblocked = [s.name for s in server if not masks[t] & (1 << (s - 1))]
+        assert not unblocked, f"thread {t} of the backend takes {unblocked}"
 
 
 def test_read_in_4326_default_resolution_is_gdals_suggested(door, grid):
@@ -912,7 +960,7 @@ def test_a_file_kept_open_between_statements_is_the_file_at_its_path(door, datad
     try:
         with conn.cursor() as cur:
             cur.execute("SET pgmosaic.enable_file_access = on")
-            cur.execute("SET pgmosaic.allowed_roots = %s", (ROOT[0],))
+            cur.execute("SET pgmosaic.allowed_roots = %s", (datadir,))
             cur.execute("SELECT pg_backend_pid()")
             pid = cur.fetchone()[0]
 
@@ -953,8 +1001,22 @@ def test_a_file_kept_open_between_statements_is_the_file_at_its_path(door, datad
                 answers()
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
             assert answers() == (30, 4096, 30, 30)
+            # A mask sidecar (.msk) appears beside the unchanged file: a fresh open takes it
+            # (every pixel masked), so the file kept open is not taken.
+            gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "NO")
+            try:
+                ds = gdal.Translate(os.path.join(d, "m.tif"), path)
+                ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+                ds.GetRasterBand(1).GetMaskBand().Fill(0)
+                ds = None
+            finally:
+                gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
+            os.replace(os.path.join(d, "m.tif.msk"), path + ".msk")
+            assert answers()[:2] == (None, 0)
+            os.remove(path + ".msk")
+            assert answers() == (30, 4096, 30, 30)
             # Outside the allowed roots now: refused as a fresh open is.
-            cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(ROOT[0], "elsewhere"),))
+            cur.execute("SET pgmosaic.allowed_roots = %s", (os.path.join(datadir, "elsewhere"),))
             with pytest.raises(psycopg2.Error, match="allowed"):
                 answers()
     finally:
