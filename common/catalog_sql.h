@@ -49,14 +49,17 @@ MosaicInfo ParseMosaicRow(const std::string& name, const RowReader& row, bool v0
 
 // The items of a window in mosaic order, with what registration recorded of each file, and
 // with `assets` (extension 0.3, a mosaic with band sources) the files of items made of several.
-// Parameters: FindItemsParams (6, or 10 with `itemCatalog`: extension 0.2 and later).
+// Parameters: FindItemsParams (6, or 10 with `itemCatalog`: extension 0.2 and later). With
+// `readItems` (extension 0.3), the records come from the scan that finds the items
+// (_read_items()); before, each item's is looked up again by its key.
 // With `asof` ($11), the items, their records and their assets as they stood then. With
 // `footprint` (and `itemCatalog`), a last column (kFootprintColumn) holds each item's
 // footprint as hex WKB (whatever bytea_output is), for a client that answers smaller windows
 // from the rows of a larger one (item_areas.h).
 constexpr int kFootprintColumn = 14;
 std::string FindItemsSql(const std::string& postgis, std::int64_t mosaicId, bool itemCatalog,
-                         bool assets = false, bool asof = false, bool footprint = false);
+                         bool readItems, bool assets = false, bool asof = false,
+                         bool footprint = false);
 std::vector<std::optional<std::string>> FindItemsParams(const MosaicInfo& mosaic,
                                                         const ItemQuery& query,
                                                         const Envelope& env, bool itemCatalog);

@@ -42,6 +42,7 @@ CatalogCapabilities CatalogCapabilities::ForExtensionVersion(const std::string& 
     caps.remote = v02 && version != "0.2";
     caps.collections = v02 && version != "0.2";
     caps.windowKey = caps.remote;
+    caps.readItems = caps.remote;
     return caps;
 }
 
@@ -62,7 +63,7 @@ pgmosaic::MosaicInfo LoadMosaic(PgConnection& conn, const std::string& name,
 
 PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
                              const std::string& postgis, bool overviews, bool windowKey,
-                             const pgmosaic::ItemQuery& query)
+                             bool readItems, const pgmosaic::ItemQuery& query)
     : m_oConn(conn), m_oMosaic(mosaic), m_bOverviews(overviews), m_oQuery(query)
 {
     if (query.Any() && !overviews)
@@ -70,7 +71,7 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
                     "where=, time=, sort= and ids= need pgmosaic 0.2 or later "
                     "(ALTER EXTENSION pgmosaic UPDATE)");
     m_oConn.Prepare("pgmosaic_find_items",
-                    pgmosaic::FindItemsSql(postgis, mosaic.id, overviews,
+                    pgmosaic::FindItemsSql(postgis, mosaic.id, overviews, readItems,
                                            !mosaic.bandSources.empty(), query.asof.has_value())
                         .c_str(),
                     overviews ? (query.asof ? 11 : 10) : 6);
@@ -88,7 +89,7 @@ PgItemCatalog::PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mos
         m_oConn.Listen("pgmosaic_dirty"))
     {
         m_oConn.Prepare("pgmosaic_find_area_items",
-                        pgmosaic::FindItemsSql(postgis, mosaic.id, true,
+                        pgmosaic::FindItemsSql(postgis, mosaic.id, true, readItems,
                                                !mosaic.bandSources.empty(), false, true)
                             .c_str(),
                         10);

@@ -165,7 +165,7 @@ class PgItemCatalog final : public pgmosaic::ItemCatalog
 public:
     PgItemCatalog(PgConnection& conn, const pgmosaic::MosaicInfo& mosaic,
                   const std::string& postgis, bool overviews, bool windowKey,
-                  const ItemQuery& query = {});
+                  bool readItems, const ItemQuery& query = {});
     std::vector<pgmosaic::ItemRef> FindItems(const pgmosaic::Envelope& env) override;
     std::vector<pgmosaic::ItemRef> FindOverviewTiles(const pgmosaic::Envelope& env,
                                                      int level) override;
@@ -235,6 +235,7 @@ struct CatalogCapabilities
     bool remote = false;         // remote items' records and path roots' GDAL options (0.3)
     bool collections = false;    // 0.3: items made of several files (band sources, assets)
     bool windowKey = false;      // 0.3: the mosaic window key and its index
+    bool readItems = false;      // 0.3: _read_items(), items() with each file's record
 
     static CatalogCapabilities ForExtensionVersion(const std::string& version);
 };

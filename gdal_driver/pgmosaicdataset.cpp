@@ -224,7 +224,7 @@ void PGMosaicDataset::OpenMosaic(const std::string& name, const pgmosaic::Connec
         ApplyClientRootOptions(*m_poConn);
     m_poCatalog = std::make_unique<PgItemCatalog>(*m_poConn, m_oMosaic, m_osPostgis,
                                                   m_oCaps.itemCatalog, m_oCaps.windowKey,
-                                                  query);
+                                                  m_oCaps.readItems, query);
     // The mosaic-wide overview tiles show the catalog as it is: not read as of another time.
     if (!query.asof)
         m_anBuiltLevels = m_poCatalog->BuiltLevels();
@@ -277,7 +277,8 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         std::unique_ptr<pgmosaic::CompositeReader> reader;
     };
     const std::string conninfo = m_osConninfo, postgis = m_osPostgis;
-    const bool overviews = m_oCaps.itemCatalog, windowKey = m_oCaps.windowKey;
+    const bool overviews = m_oCaps.itemCatalog, windowKey = m_oCaps.windowKey,
+               readItems = m_oCaps.readItems;
     const int timeoutMs = m_nStatementTimeoutMs;
     const auto server = m_bUpdate ? PgConnection::Server::Primary : PgConnection::Server::AsNamed;
     const ItemQuery query = m_poCatalog->Query();
@@ -290,7 +291,7 @@ void PGMosaicDataset::EnablePrefetch(const pgmosaic::ReadOptions& options)
         w->conn->SetOnReconnect(MosaicRecheck(*w->conn, w->mosaic));
         w->catalog =
             std::make_unique<PgItemCatalog>(*w->conn, w->mosaic, postgis, overviews, windowKey,
-                                            query);
+                                            readItems, query);
         w->checked = WithSourcePolicy(*w->catalog);
         w->reader = std::make_unique<pgmosaic::CompositeReader>(w->mosaic, *w->checked, options,
                                                                 kDefaultSourcePoolSize);

@@ -198,7 +198,7 @@ std::vector<ItemRef> SpiItemCatalog::FindItems(const Envelope& env)
     if (m_poAreas)
     {
         auto items = m_poAreas->Find(env, [&](const Envelope& area) {
-            const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
+            const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true, true,
                                                    !m_oMosaic.bandSources.empty(), false, true),
                                       FindItemsParams(m_oMosaic, m_oQuery, area, true));
             std::vector<ItemAreas::Row> out(rows.size());
@@ -212,7 +212,7 @@ std::vector<ItemRef> SpiItemCatalog::FindItems(const Envelope& env)
         if (items)
             return std::move(*items);
     }
-    const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true,
+    const auto rows = SpiRows(FindItemsSql(m_osPostgis, m_oMosaic.id, true, true,
                                            !m_oMosaic.bandSources.empty(),
                                            m_oQuery.asof.has_value()),
                               FindItemsParams(m_oMosaic, m_oQuery, env, true));

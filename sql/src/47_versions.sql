@@ -83,7 +83,8 @@ DROP TRIGGER IF EXISTS asset_version ON pgmosaic.asset;
 CREATE TRIGGER asset_version AFTER INSERT OR UPDATE OR DELETE ON pgmosaic.asset
     FOR EACH ROW EXECUTE FUNCTION pgmosaic._record_asset_version();
 
--- The items of a mosaic as the catalog stood at `asof`, as items() gives them now.
+-- The items of a mosaic as the catalog stood at `asof`, as items() gives them now (see
+-- _read_items()).
 CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry, filter text,
                                           time_range tstzrange, sort text, ids bigint[],
                                           asof timestamptz)
@@ -93,24 +94,13 @@ CREATE OR REPLACE FUNCTION pgmosaic.items(mosaic text, area geometry, filter tex
                    status text, attributes jsonb, statistics jsonb)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path FROM CURRENT
-    SET jit = off
 AS $$
-#variable_conflict use_column
-DECLARE
-    m pgmosaic.mosaic := pgmosaic._mosaic(mosaic);
-    order_by text;
-    query text;
 BEGIN
-    IF asof IS NULL THEN
-        RETURN QUERY SELECT * FROM pgmosaic.items(mosaic, area, filter, time_range, sort, ids);
-        RETURN;
-    END IF;
-    area := pgmosaic._in_srid(area, m.srid);
-    order_by := COALESCE(sort, m.default_sort);
-    -- As items(), over the versions valid at asof (filter and sort see their columns).
-    query := pgmosaic._items_query(true, area IS NOT NULL, time_range IS NOT NULL,
-                                   ids IS NOT NULL, filter, order_by);
-    RETURN QUERY EXECUTE query USING m.id, area, time_range, ids, asof;
+    RETURN QUERY
+        SELECT r.id, r.path, r.resolved_path, r.priority, r.srid, r.geotransform, r.width,
+               r.height, r.footprint, r.acquired, r.cloud_cover, r.status, r.attributes,
+               r.statistics
+        FROM pgmosaic._read_items(mosaic, area, filter, time_range, sort, ids, asof) r;
 END
 $$;
 COMMENT ON FUNCTION pgmosaic.items(text, geometry, text, tstzrange, text, bigint[], timestamptz) IS

@@ -206,6 +206,7 @@ GRANT EXECUTE ON FUNCTION
     pgmosaic._item_zonal_stats(integer, bigint, integer, text),
     pgmosaic.resolve(pgmosaic.pathref),
     pgmosaic.resolve_path(text),
+    pgmosaic._read_items(text, geometry, text, tstzrange, text, bigint[], timestamptz),
     pgmosaic.items(text, geometry, text, tstzrange, text, bigint[]),
     pgmosaic.items(text, geometry, text, tstzrange, text, bigint[], timestamptz),
     pgmosaic._extent_asof(integer, timestamptz),

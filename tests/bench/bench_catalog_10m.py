@@ -14,8 +14,10 @@ non-constraint indexes built after the load:
     worst case for one GiST index over every mosaic's footprints).
 It prints:
   (1) window lookups of ~4 and ~100 items in mosaic order, p50/p95 over --lookups random windows:
-      the driver's query (FindItemsSql: pgmosaic.items() then each item's record by its key), as
-      a superuser and as a reader role under row-level security, on big and on a small mosaic;
+      the driver's query (FindItemsSql: pgmosaic._read_items(), items() with each file's
+      record), as a superuser and as a reader role under row-level security, and as a reader
+      the query before it (items(), then each item's record by its key), on big and on a small
+      mosaic;
       the query items() runs inside on pgmosaic.item (unpartitioned), on partitioned copies
       (LIST by mosaic; big's partition also sub-partitioned by acquisition year or by a coarse
       4x4 cell of the item's centre, with and without the cell predicate that prunes) and on
@@ -344,21 +346,44 @@ def load_variants(conn, geo, args):
 # Lookups
 # -------------------------------------------------------------------------------------------
 
-RECORDED = ("i.file_size, pg_catalog.floor(pg_catalog.date_part('epoch', i.file_mtime))::bigint, "
-            "coalesce((SELECT pg_catalog.string_agg(b.e ->> 'data_type', ',' ORDER BY b.n) "
-            "FROM pg_catalog.jsonb_array_elements(CASE pg_catalog.jsonb_typeof(i.bands) WHEN "
-            "'array' THEN i.bands END) WITH ORDINALITY b(e, n)), "
-            "pg_catalog.concat(i.band_count, '*', i.data_type))")
+def recorded(i):
+    # common/catalog_sql.cpp RecordedColumns (itemCatalog) of the row `i`.
+    return (f"{i}.file_size, pg_catalog.floor(pg_catalog.date_part('epoch', {i}.file_mtime))"
+            f"::bigint, coalesce(pg_catalog.jsonb_path_query_array(CASE WHEN "
+            f"pg_catalog.jsonb_typeof({i}.bands) OPERATOR(pg_catalog.=) 'array' THEN {i}.bands "
+            f"END, '$[*].data_type')::pg_catalog.text, pg_catalog.concat({i}.band_count, '*', "
+            f"{i}.data_type))")
+
+
+RECORDED = recorded("i")
+QUALITY = ("x.cloud_cover, pg_catalog.date_part('epoch', pg_catalog.lower(x.acquired)), "
+           "x.priority")
+WINDOW = ("($1::text, public.ST_MakeEnvelope($2::float8, $3::float8, $4::float8, $5::float8, "
+          "$6::integer), $7::text, $8::tstzrange, $9::text, $10::bigint[]")
 
 
 def driver_sql(mid):
-    # common/catalog_sql.cpp FindItemsSql (itemCatalog), as the driver sends it.
-    return ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height, r.* "
-            "FROM pgmosaic.items($1::text, public.ST_MakeEnvelope($2::float8, $3::float8, "
-            "$4::float8, $5::float8, $6::integer), $7::text, $8::tstzrange, $9::text, "
-            "$10::bigint[]) WITH ORDINALITY x CROSS JOIN LATERAL (SELECT " + RECORDED +
-            " FROM pgmosaic.item i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " + str(mid) +
-            " AND i.id OPERATOR(pg_catalog.=) x.id OFFSET 0) r ORDER BY x.ordinality")
+    # common/catalog_sql.cpp FindItemsSql (itemCatalog, readItems), as the driver sends it:
+    # the records from the scan of _read_items() (items() with them).
+    return ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height, "
+            + recorded("x") + ", NULL::json, x.max_pixel_size, " + QUALITY +
+            " FROM pgmosaic._read_items" + WINDOW + ", NULL) WITH ORDINALITY x "
+            "ORDER BY x.ordinality")
+
+
+def driver_sql_before(mid):
+    # The driver's query before _read_items (and for catalogs of extension 0.2): items(), then
+    # each item's record looked up again by its key, the band types aggregated by a subquery.
+    return ("SELECT x.id, x.resolved_path, x.srid, x.geotransform, x.width, x.height, r.*, v.* "
+            "FROM pgmosaic.items" + WINDOW + ") WITH ORDINALITY x CROSS JOIN LATERAL (SELECT "
+            "i.file_size, pg_catalog.floor(pg_catalog.date_part('epoch', i.file_mtime))::bigint, "
+            "coalesce((SELECT pg_catalog.string_agg(b.e ->> 'data_type', ',' ORDER BY b.n) "
+            "FROM pg_catalog.jsonb_array_elements(CASE pg_catalog.jsonb_typeof(i.bands) WHEN "
+            "'array' THEN i.bands END) WITH ORDINALITY b(e, n)), "
+            "pg_catalog.concat(i.band_count, '*', i.data_type)), NULL::json, i.max_pixel_size "
+            "FROM pgmosaic.item i WHERE i.mosaic_id OPERATOR(pg_catalog.=) " + str(mid) +
+            " AND i.id OPERATOR(pg_catalog.=) x.id OFFSET 0) r CROSS JOIN LATERAL (SELECT "
+            + QUALITY + ") v ORDER BY x.ordinality")
 
 
 def inner_sql(table, extra=""):
@@ -481,9 +506,11 @@ def lookups(conn, reader, geo, args, results, variants):
 
         drv = lambda e: (name, *e, SRID, None, None, None, None)  # noqa: E731
         inn = lambda e: (mid, *e)  # noqa: E731
-        run("driver query via items(), superuser", conn, driver_sql(mid), "drv", drv)
-        run("driver query via items(), reader role under RLS", reader, driver_sql(mid), "drv",
-            drv)
+        run("driver query via _read_items(), superuser", conn, driver_sql(mid), "drv", drv)
+        run("driver query via _read_items(), reader role under RLS", reader, driver_sql(mid),
+            "drv", drv)
+        run("driver query before (items() + records by key), reader", reader,
+            driver_sql_before(mid), "drv", drv)
         run("items()'s inner query (window key), reader under RLS", reader, KEY_INNER, "inn",
             inn)
         run("items()'s inner query (window key), superuser", conn, KEY_INNER, "inn", inn)
@@ -827,9 +854,9 @@ def main():
     finally:
         subprocess.run(["rm", "-rf", files_dir], check=False)
 
-    p95 = max(results[("big", "driver query via items(), reader role under RLS")][n][1]
+    p95 = max(results[("big", "driver query via _read_items(), reader role under RLS")][n][1]
               for n in ("4", "100"))
-    p95su = max(results[("big", "driver query via items(), superuser")][n][1]
+    p95su = max(results[("big", "driver query via _read_items(), superuser")][n][1]
                 for n in ("4", "100"))
     rate = reg.get("bulk")
     print(f"\ntargets of the issue (not part of the exit code), big at {args.items} items")

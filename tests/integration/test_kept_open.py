@@ -40,7 +40,7 @@ def last_item_query(db):
     rows = db.query("SELECT query FROM pg_stat_activity WHERE datname = %s AND "
                     "application_name = 'pgmosaic' AND state = 'idle' AND "
                     "query NOT LIKE 'RESET ALL%%'", (db.name,))
-    return [("pgmosaic.items(" in q) for (q,) in rows]
+    return [("pgmosaic._read_items(" in q) for (q,) in rows]
 
 
 def test_windows_of_a_kept_dataset_are_a_fresh_dataset_s(db, kept):

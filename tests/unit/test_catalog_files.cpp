@@ -1,13 +1,17 @@
 // The file side of the catalog: network and driver policy, file states, directory listings,
-// statistics and the COG flag of inspection.
+// statistics and the COG flag of inspection, what a lookup row records of a file.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cpl_conv.h"
 #include "gdal_priv.h"
 
+#include "catalog_sql.h"
 #include "error.h"
 #include "inspect/file_scan.h"
 #include "inspect/inspect.h"
@@ -306,4 +310,26 @@ TEST(PathPolicyNames, RefusalsNameTheSettingsOfThePolicy)
         EXPECT_STREQ(e.what(), "network path /vsicurl/http://127.0.0.1:1/other/a.tif is outside "
                                "PGMOSAIC_ALLOWED_NETWORK_PREFIXES");
     }
+}
+
+// The band types a lookup row records, in each form the catalog's queries give them: per band
+// as a JSON array (_read_items()'s rows and overview tiles) or a comma list (assets), or a count
+// and one type (a 0.1 catalog).
+TEST(CatalogRows, BandTypesInEachForm)
+{
+    auto types = [](std::optional<std::string> recorded) {
+        const std::vector<std::optional<std::string>> row{
+            "7", "/data/a.tif", "32631", "{500000,1,0,9000000,0,-1}", "10", "10",
+            "1234", "1700000000", recorded};
+        return ParseItemRow([&](int c) { return row[static_cast<size_t>(c)]; }, 9).bandTypes;
+    };
+    const std::vector<GDALDataType> two{GDT_Byte, GDT_UInt16};
+    EXPECT_EQ(types(std::string(R"(["Byte", "UInt16"])")), two);
+    EXPECT_EQ(types(std::string("Byte,UInt16")), two);
+    EXPECT_EQ(types(std::string("3*Float32")),
+              std::vector<GDALDataType>(3, GDT_Float32));
+    EXPECT_EQ(types(std::string(R"(["Int16"])")), std::vector<GDALDataType>{GDT_Int16});
+    EXPECT_TRUE(types(std::string("[]")).empty());
+    EXPECT_TRUE(types(std::nullopt).empty());
+    EXPECT_EQ(types(std::string(R"(["Nonsense"])")), std::vector<GDALDataType>{GDT_Unknown});
 }
