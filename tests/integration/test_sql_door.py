@@ -382,28 +382,42 @@ def test_read_with_max_error_equals_gdalwarp_with_the_same_et(door, grid, tmp_pa
     assert "max_error" in str(e.value)
 
 
-def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_path):
-    """An area in the mosaic's SRS, output in EPSG:3857: the envelope of the area in 3857
-    snapped outward to multiples of the pixel size (gdalwarp -tap)."""
-    win = (200, 200, 400, 400)
+def utm_window_in_3857(door, r):
+    """The mosaic's pixel window (200, 200, 400, 400) as an envelope in its SRS, and that
+    envelope's envelope in EPSG:3857 snapped outward to multiples of r (gdalwarp -tap -te)."""
     x0, y0 = X0 + 200 * RES, Y0 - 600 * RES
     x1, y1 = X0 + 600 * RES, Y0 - 200 * RES
     (env,), = door.query("SELECT ST_AsText(ST_Envelope(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,"
                          "%s), 3857)), 15)", (x0, y0, x1, y1, SRID))
-    r = 16.0
     minx, maxx, miny, maxy = ogr.CreateGeometryFromWkt(env).GetEnvelope()
     te = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r,
           math.ceil(maxy / r) * r)
-    got = read(door, envelope(grid["gt"], *win), srid=3857, resolution=r)
-    assert got.srid == 3857
-    assert got.gt == pytest.approx((te[0], r, 0, te[3], 0, -r), abs=1e-6)
+    return (x0, y0, x1, y1), te
+
+
+def assert_gdalwarp_s_inside(door, grid, got, corners, te, r, tmp_path):
+    """A read in EPSG:3857 of the area with `corners` (mosaic SRS) has gdalwarp's pixels (-te te,
+    -tr r) wherever a pixel centre lies inside the transformed area; returns that mask."""
     expected, _ = gdalwarp(grid["vrt"], te, (r, r), "EPSG:3857", tmp_path)
     # Pixel centres outside the (transformed) area are nodata: compare inside it.
     (area3857,), = door.query("SELECT ST_AsText(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,%s), "
-                              "3857), 15)", (x0, y0, x1, y1, SRID))
+                              "3857), 15)", (*corners, SRID))
     mask = centre_mask(area3857, got.gt, got.width, got.height)
     assert got.array.shape == expected.shape
     assert np.array_equal(got.array[:, mask], expected[:, mask])
+    return mask
+
+
+def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_path):
+    """An area in the mosaic's SRS, output in EPSG:3857: the envelope of the area in 3857
+    snapped outward to multiples of the pixel size (gdalwarp -tap)."""
+    win = (200, 200, 400, 400)
+    r = 16.0
+    (x0, y0, x1, y1), te = utm_window_in_3857(door, r)
+    got = read(door, envelope(grid["gt"], *win), srid=3857, resolution=r)
+    assert got.srid == 3857
+    assert got.gt == pytest.approx((te[0], r, 0, te[3], 0, -r), abs=1e-6)
+    mask = assert_gdalwarp_s_inside(door, grid, got, (x0, y0, x1, y1), te, r, tmp_path)
     assert not got.array[:, ~mask].any()
 
 
@@ -413,14 +427,8 @@ def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signa
     gdalwarp's pixels; and no thread left in the backend but its own takes the signals the
     server uses (cancel, timeouts, latches, shutdown): GDAL's NUM_THREADS left a pool of
     threads that did."""
-    x0, y0 = X0 + 200 * RES, Y0 - 600 * RES
-    x1, y1 = X0 + 600 * RES, Y0 - 200 * RES
-    (env,), = door.query("SELECT ST_AsText(ST_Envelope(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,"
-                         "%s), 3857)), 15)", (x0, y0, x1, y1, SRID))
     r = 4.0
-    minx, maxx, miny, maxy = ogr.CreateGeometryFromWkt(env).GetEnvelope()
-    te = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r,
-          math.ceil(maxy / r) * r)
+    (x0, y0, x1, y1), te = utm_window_in_3857(door, r)
     conn = door.connect()
     try:
         with conn.cursor() as cur:
@@ -440,12 +448,7 @@ def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signa
     finally:
         conn.close()
     assert got.width * got.height >= 1 << 20
-    expected, _ = gdalwarp(grid["vrt"], te, (r, r), "EPSG:3857", tmp_path)
-    (area3857,), = door.query("SELECT ST_AsText(ST_Transform(ST_MakeEnvelope(%s,%s,%s,%s,%s), "
-                              "3857), 15)", (x0, y0, x1, y1, SRID))
-    mask = centre_mask(area3857, got.gt, got.width, got.height)
-    assert got.array.shape == expected.shape
-    assert np.array_equal(got.array[:, mask], expected[:, mask])
+    assert_gdalwarp_s_inside(door, grid, got, (x0, y0, x1, y1), te, r, tmp_path)
     others = [t for t in tasks if t != pid]
     server = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
               signal.SIGALRM, signal.SIGTERM, signal.SIGURG]
