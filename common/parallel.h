@@ -67,8 +67,20 @@ template <typename Fn> void ParallelFor(size_t tasks, int threads, Fn&& fn)
         }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < n; ++t)
-        pool.push_back(QuietThread(worker, t));
+    try
+    {
+        for (int t = 1; t < n; ++t)
+            pool.push_back(QuietThread(worker, t));
+    }
+    catch (...)
+    {
+        // A thread that cannot start: the others stop after their task, are joined (a
+        // joinable std::thread destroyed calls std::terminate), and the failure goes up.
+        next = tasks;
+        for (auto& t : pool)
+            t.join();
+        throw;
+    }
     worker(0);
     for (auto& t : pool)
         t.join();
