@@ -295,9 +295,12 @@ constexpr std::int64_t kThreadedWarpPixels = std::int64_t{1} << 20;
 
 // Warps `src` (the composed window: `count` bands of `type`, and the coverage at `srcCoverage`
 // when not null) into rows y0 .. y0 + rows of the output grid (`memory`, and `dstCoverage`).
+// `aoi`: AreaOfInterest(mosaic), computed on the caller's thread (its transformation cache is
+// the thread's, and a reading thread ends with the read).
 void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGrid& grid,
-              GDALDataType type, int count, double fill, GDALDatasetUniquePtr src,
-              GByte* srcCoverage, const BandMemory& memory, GByte* dstCoverage, int y0, int rows)
+              GDALDataType type, int count, double fill, const std::string& aoi,
+              GDALDatasetUniquePtr src, GByte* srcCoverage, const BandMemory& memory,
+              GByte* dstCoverage, int y0, int rows)
 {
     const bool alpha = srcCoverage != nullptr;
     const GSpacing rowBytes =
@@ -308,13 +311,21 @@ void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGri
     GDALDatasetUniquePtr target =
         MemOver(grid.width, rows, Bands(memory.data + y0 * rowBytes, memory.bandSpace, count),
                 type, grid.srsWkt, gt);
+    // Every row starts as the fill (and uncovered): GDAL skips a chunk whose source window it
+    // cannot work out (too few of its points transform) and still reports success.
     for (int b = 1; b <= count; ++b)
+    {
         if (mosaic.nodata)
             target->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
+        if (target->GetRasterBand(b)->Fill(fill) != CE_None)
+            throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
+    }
     if (alpha)
     {
+        GByte* rowsCoverage = dstCoverage + static_cast<size_t>(y0) * grid.width;
+        std::fill(rowsCoverage, rowsCoverage + static_cast<size_t>(rows) * grid.width, GByte{0});
         AddBandOver(*src, srcCoverage, GDT_Byte);
-        AddBandOver(*target, dstCoverage + static_cast<size_t>(y0) * grid.width, GDT_Byte);
+        AddBandOver(*target, rowsCoverage, GDT_Byte);
         src->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
         target->GetRasterBand(count + 1)->SetColorInterpretation(GCI_AlphaBand);
     }
@@ -325,7 +336,6 @@ void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGri
     // lookups fell from 9.5% to 5% of a web tile's time).
     GdalErrorCollector errors;
     CPLStringList transformerOptions;
-    const std::string aoi = AreaOfInterest(mosaic);
     if (!aoi.empty())
         transformerOptions.SetNameValue("AREA_OF_INTEREST", aoi.c_str());
     void* transformer =
@@ -391,6 +401,9 @@ void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGri
                         alpha   ? "0"
                         : plain ? CPLSPrintf("%.17g", fill)
                                 : "NO_DATA");
+    // GDAL's own threads never: unset, GDAL_NUM_THREADS would start its pool from this thread,
+    // with the backend's signals unblocked (the split among threads is ReadArea's).
+    wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", "1");
     wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
     wo->pTransformerArg = approx ? approx : transformer;
     wo->pfnProgress = Cancel::Progress; // callable from any thread
@@ -527,20 +540,24 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
         coverage = Coverage(reader, builtLevels, req);
         out.coverage.resize(static_cast<size_t>(grid.width) * grid.height);
     }
-    // A large output is warped on the reading threads (the engine's, which block the backend's
-    // signals: GDAL's NUM_THREADS starts threads of its own that take them), each a band of
-    // rows through MEM views of its own: the rows of a warp do not depend on one another.
+    // A large output is warped with nearest neighbour on the reading threads (the engine's,
+    // which block the backend's signals: GDAL's NUM_THREADS starts threads of its own that take
+    // them), each a band of rows through MEM views of its own: its rows do not depend on one
+    // another. Other resamplings are warped whole: GDAL scales their kernels from each chunk's
+    // source window, so a split would change pixels.
     const int threads = reader.options().numThreads;
-    const int parts =
-        threads > 1 && static_cast<std::int64_t>(grid.width) * grid.height >= kThreadedWarpPixels
-            ? std::min(threads, grid.height)
-            : 1;
+    const int parts = threads > 1 && reader.options().resampling.warp == GRA_NearestNeighbour &&
+                              static_cast<std::int64_t>(grid.width) * grid.height >=
+                                  kThreadedWarpPixels
+                          ? std::min(threads, grid.height)
+                          : 1;
+    const std::string aoi = AreaOfInterest(mosaic);
     ParallelFor(static_cast<size_t>(parts), parts, [&](size_t part, int) {
         const int y0 = static_cast<int>(static_cast<std::int64_t>(grid.height) *
                                         static_cast<std::int64_t>(part) / parts);
         const int y1 = static_cast<int>(static_cast<std::int64_t>(grid.height) *
                                         static_cast<std::int64_t>(part + 1) / parts);
-        WarpRows(reader, mosaic, grid, type, count, fill,
+        WarpRows(reader, mosaic, grid, type, count, fill, aoi,
                  MemOver(bufW, bufH, Bands(data.get(), srcBand, count), type, mosaic.srsWkt,
                          srcGt),
                  alpha ? coverage.data() : nullptr, memory, alpha ? out.coverage.data() : nullptr,
