@@ -55,12 +55,18 @@ FileIdentity IdentityOf(const VSIStatBufL& st)
 
 std::vector<std::optional<FileIdentity>> SidecarsOf(const std::string& path)
 {
-    static const char* const kSidecars[] = {".ovr", ".msk", ".aux.xml"};
+    // GDAL matches sidecar names case-insensitively among the sibling files it is given.
+    static const char* const kSuffixes[] = {".ovr", ".OVR", ".msk", ".MSK", ".aux", ".AUX"};
+    std::vector<std::string> names;
+    for (const char* suffix : kSuffixes)
+        names.push_back(path + suffix);
+    names.push_back(CPLResetExtension(path.c_str(), "aux")); // a.aux beside a.tif
+    names.push_back(CPLResetExtension(path.c_str(), "AUX"));
     std::vector<std::optional<FileIdentity>> out;
-    for (const char* suffix : kSidecars)
+    for (const auto& name : names)
     {
         VSIStatBufL st;
-        if (VSIStatL((path + suffix).c_str(), &st) == 0)
+        if (VSIStatL(name.c_str(), &st) == 0)
             out.emplace_back(IdentityOf(st));
         else
             out.emplace_back(std::nullopt);
@@ -317,8 +323,20 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
     VSIStatBufL before;
     bool stated = false;
     std::vector<std::optional<FileIdentity>> sidecars;
-    if (keepable)
-        sidecars = SidecarsOf(item.path); // as GDAL may find them: before it opens the file
+    if (keepable) // as GDAL may find them, beside the file it opens: before it opens it
+    {
+        std::string opened = item.path;
+        try
+        {
+            if (m_poPolicy)
+                opened = CheckPathAllowed(*m_poPolicy, item.path);
+        }
+        catch (const Error&)
+        {
+            // Refused: the open below fails naming the item.
+        }
+        sidecars = SidecarsOf(opened);
+    }
     if (!entry.source && (((item.fileSize || item.mtime) && !stale) || keepable))
     {
         stated = VSIStatL(item.path.c_str(), &before) == 0;
@@ -380,10 +398,10 @@ bool SourcePool::TakeKept(const ItemRef& item, Entry& entry) const
     // whose errors name the problem.
     try
     {
-        CheckPathAllowed(*m_poPolicy, item.path);
+        const std::string canonical = CheckPathAllowed(*m_poPolicy, item.path);
         VSIStatBufL st;
         if (VSIStatL(item.path.c_str(), &st) != 0 || !(IdentityOf(st) == kept.identity) ||
-            SidecarsOf(item.path) != kept.sidecars)
+            SidecarsOf(canonical) != kept.sidecars)
             return false;
         // The block reader's handle, opened again by name: still the same file after.
         if (kept.blocks && (!kept.blocks->ReopenFile() || VSIStatL(item.path.c_str(), &st) != 0 ||

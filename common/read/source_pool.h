@@ -40,8 +40,9 @@ struct FileIdentity
 };
 FileIdentity IdentityOf(const VSIStatBufL& st);
 
-// What stats say of the sidecars GDAL takes beside a local raster when it opens it (external
-// overviews .ovr, mask .msk, auxiliary metadata .aux.xml): each one's identity, or absent.
+// What stats say of the sidecars GDAL takes beside a local raster (its canonical path) when it
+// opens it (external overviews .ovr, mask .msk, .aux; either case): each one's identity, or
+// absent. (.aux.xml is not read in the backend, whose GDAL has PAM off.)
 // A file kept open took them as they were: any of them added, changed or removed since, and a
 // fresh open would read the raster otherwise.
 std::vector<std::optional<FileIdentity>> SidecarsOf(const std::string& path);
