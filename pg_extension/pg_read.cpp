@@ -388,8 +388,8 @@ ComposedArea ComposeArea(BackendMosaic& m, const std::string& areaWkb, int srid,
     {
         const std::vector<GByte> inside = pgmosaic::InsideMask(out.grid.gt, out.grid.width, out.grid.height, *area);
         const int w = out.grid.width, h = out.grid.height;
-        // The fill written over each run of pixels outside the area, in place (a read and a
-        // write of every row, through doubles, cost a tenth of a reprojected read).
+        // The fill written over each run of pixels outside the area, in place (not every row
+        // read and written back through doubles, as it was).
         const std::vector<double> fill(static_cast<size_t>(w), m.Fill());
         for (int y = 0; y < h; ++y)
         {
