@@ -202,8 +202,7 @@ struct BackendMosaic
     // The value that marks no data in the composed bands.
     double Fill() const
     {
-        return reader->options().method == pgmosaic::Method::Count ? 0.0
-                                                                    : mosaic.nodata.value_or(0.0);
+        return pgmosaic::MethodFill(reader->options().method, mosaic.nodata);
     }
 };
 

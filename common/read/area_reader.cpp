@@ -316,7 +316,7 @@ void WarpRows(CompositeReader& reader, const MosaicInfo& mosaic, const OutputGri
     for (int b = 1; b <= count; ++b)
     {
         if (mosaic.nodata)
-            target->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
+            target->GetRasterBand(b)->SetNoDataValue(fill);
         if (target->GetRasterBand(b)->Fill(fill) != CE_None)
             throw Error(ErrorKind::Internal, "cannot fill an in-memory raster");
     }
@@ -423,7 +423,8 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
 {
     CheckSamples(grid.width, grid.height, bands.size(), limits, "the output");
     const int count = static_cast<int>(bands.size());
-    const double fill = mosaic.nodata.value_or(0.0);
+    // Where nothing covers: the mosaic's nodata, or 0 for a count (never a count of nodata).
+    const double fill = MethodFill(reader.options().method, mosaic.nodata);
     const int size = GDALGetDataTypeSizeBytes(type);
     AreaRaster out;
     BandMemory memory;
@@ -440,7 +441,7 @@ AreaRaster ReadArea(CompositeReader& reader, const MosaicInfo& mosaic,
                      grid.srsWkt, grid.gt);
     for (int b = 1; b <= count; ++b)
         if (mosaic.nodata)
-            out.ds->GetRasterBand(b)->SetNoDataValue(*mosaic.nodata);
+            out.ds->GetRasterBand(b)->SetNoDataValue(fill);
 
     // On the mosaic's grid: one read of the window, as the driver makes it, straight into the
     // output.

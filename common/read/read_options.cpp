@@ -190,6 +190,11 @@ std::vector<int> ParseBandList(const std::string& value, int bandCount,
     return bands;
 }
 
+double MethodFill(Method method, const std::optional<double>& mosaicNodata)
+{
+    return method == Method::Count ? 0.0 : mosaicNodata.value_or(0.0);
+}
+
 GDALDataType MethodDataType(Method method, GDALDataType itemType)
 {
     switch (method)

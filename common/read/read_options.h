@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,5 +91,8 @@ int BandOfToken(const std::string& token, int bandCount, const std::vector<std::
 
 // The data type a method produces from items of `itemType`.
 GDALDataType MethodDataType(Method method, GDALDataType itemType);
+// The value a composite by `method` holds where no item has a valid pixel: 0 for a count, else
+// the mosaic's nodata (0 without one).
+double MethodFill(Method method, const std::optional<double>& mosaicNodata);
 
 } // namespace pgmosaic

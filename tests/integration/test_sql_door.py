@@ -421,6 +421,62 @@ def test_read_in_3857_of_a_utm_area_is_on_a_target_aligned_grid(door, grid, tmp_
     assert not got.array[:, ~mask].any()
 
 
+def test_a_reprojected_count_equals_gdalwarp_of_the_count_on_the_mosaic_grid(
+        door, grid, datadir, tmp_path):
+    """method count on a mosaic whose nodata is not 0: the counts are composed on the mosaic's
+    grid and warped like any band, where nothing covers them 0 (the raster's nodata), never the
+    mosaic's nodata value."""
+    d = os.path.join(datadir, "door_count")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    paths = []
+    for i, (dx, value) in enumerate([(0, 7), (320, 9)]):
+        path = os.path.join(d, f"c{i}.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, 64, 64, 1, gdal.GDT_Byte)
+        ds.SetGeoTransform((X0 + dx, RES, 0, Y0 - dx, 0, -RES))
+        ds.SetProjection(srs(SRID).ExportToWkt())
+        pixels = np.full((64, 64), value, np.uint8)
+        pixels[:8, :8] = 200  # a nodata corner
+        ds.GetRasterBand(1).WriteArray(pixels)
+        ds.GetRasterBand(1).SetNoDataValue(200)
+        ds = None
+        paths.append(path)
+    door.register("door_count", paths, [d])
+    count = '{"method": "count"}'
+    extent = (X0, Y0 - 960, X0 + 960, Y0)
+    native = read(door, "POLYGON((%r %r,%r %r,%r %r,%r %r,%r %r))" % (
+        extent[0], extent[1], extent[2], extent[1], extent[2], extent[3], extent[0], extent[3],
+        extent[0], extent[1]), mosaic="door_count", options=count)
+    assert native.nodata == [0.0]
+    assert sorted(np.unique(native.array).tolist()) == [0, 1, 2]
+    flat = str(tmp_path / "count.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(flat, native.width, native.height, 1,
+                                              gdal.GDT_UInt16)
+    ds.SetGeoTransform(native.gt)
+    ds.SetProjection(srs(SRID).ExportToWkt())
+    ds.GetRasterBand(1).WriteArray(native.array[0])
+    ds.GetRasterBand(1).SetNoDataValue(0)
+    ds = None
+    # Across the whole mosaic and past its edges, in EPSG:4326.
+    r = 1.0 / 8192
+    pts = [transform_xy(x, y, SRID, 4326) for x in extent[::2] for y in extent[1::2]]
+    te = (math.floor(min(p[0] for p in pts) / r) * r - 10 * r,
+          math.floor(min(p[1] for p in pts) / r) * r - 10 * r,
+          math.ceil(max(p[0] for p in pts) / r) * r + 10 * r,
+          math.ceil(max(p[1] for p in pts) / r) * r + 10 * r)
+    wkt = (f"POLYGON(({te[0]!r} {te[1]!r},{te[2]!r} {te[1]!r},{te[2]!r} {te[3]!r},"
+           f"{te[0]!r} {te[3]!r},{te[0]!r} {te[1]!r}))")
+    got = read(door, wkt, area_srid=4326, mosaic="door_count", srid=4326, resolution=r,
+               options=count)
+    expected, egt = gdalwarp(flat, te, (r, r), "EPSG:4326", tmp_path)
+    assert got.gt == pytest.approx(egt, abs=1e-12)
+    assert got.nodata == [0.0]
+    assert got.array[0].shape == expected.shape
+    assert sorted(np.unique(got.array).tolist()) == [0, 1, 2]
+    diff = np.argwhere(got.array[0] != expected)
+    assert diff.size == 0, f"{len(diff)} of {expected.size} values differ, first {diff[:5]}"
+
+
 def test_a_large_reprojected_read_warps_on_threads_that_block_the_server_s_signals(
         door, grid, tmp_path):
     """An output of a million pixels or more warps a band of rows on each reading thread:
