@@ -7,6 +7,7 @@
 #     change what is measured;
 #   - ext_so / ext_start: the installed extension module the server loads and its sha256,
 #     printed with the plugin's, for bench_check_extension at the end.
+# bench_server_tunables (optional, set by the runner): GLIBC_TUNABLES for the server alone.
 
 bench_sha() { sha256sum "$1" | cut -c1-16; }
 
@@ -30,7 +31,12 @@ bench_start() {
   ext_start=$(bench_sha "$ext_so")
   echo "extension: $ext_so (modified $(date -r "$ext_so" '+%F %T'), sha256 $ext_start)"
 
-  "$repo/scripts/pgcluster.sh" start "$cluster"
+  if [ -n "${bench_server_tunables:-}" ]; then
+    echo "server: GLIBC_TUNABLES=$bench_server_tunables"
+    GLIBC_TUNABLES=$bench_server_tunables "$repo/scripts/pgcluster.sh" start "$cluster"
+  else
+    "$repo/scripts/pgcluster.sh" start "$cluster"
+  fi
   # shellcheck disable=SC1091
   . "$cluster/env"
 }

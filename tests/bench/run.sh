@@ -12,6 +12,9 @@
 #   Options after --catalog go to bench_catalog_scale.py; the others to bench_read.py (or, after
 #   --sql-door, to bench_sql_door.py).
 #
+# With --sql-door the server's large buffers are on transparent huge pages
+# (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, the README's tuning for raster-heavy servers), for
+# both systems alike; PGMOSAIC_BENCH_SERVER_MALLOC=default runs it with glibc's defaults.
 # PGMOSAIC_BUILD_DIR: the CMake build directory holding gdal_driver/gdal_PGMOSAIC.so
 # (default <repo>/build). The plugin is copied at startup into the run's temporary directory
 # and GDAL_DRIVER_PATH points there, so a rebuild during the run does not change what is
@@ -40,7 +43,7 @@ for arg in "$@"; do
     ;;
   door:*) door_args+=("$arg") ;;
   read:-h | read:--help)
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo
     "$python" "$repo/tests/bench/bench_read.py" --help
     echo
@@ -54,6 +57,10 @@ for arg in "$@"; do
   esac
 done
 
+bench_server_tunables=
+if [ "$run_door" = 1 ] && [ "${PGMOSAIC_BENCH_SERVER_MALLOC:-hugepages}" != default ]; then
+  bench_server_tunables=glibc.malloc.hugetlb=1
+fi
 # shellcheck source=tests/bench/bench_env.sh
 . "$repo/tests/bench/bench_env.sh"
 bench_start run.sh
