@@ -405,14 +405,22 @@ COMMENT ON FUNCTION pgmosaic.window_overlaps(geometry, geometry) IS
     'Whether the n-D bounding boxes of two geometries overlap (PostGIS''s &&&, leakproof).';
 -- Not strict, and the level NULL for 0: indexed as window_key(mosaic_id, overview_level,
 -- footprint), with no COALESCE around the column, which row-level security would take as leaky
--- (an index condition must be made of leakproof functions only).
+-- (an index condition must be made of leakproof functions only). Never inlined (its fixed
+-- search_path), so that a query's window_key stays one leakproof call. PL/pgSQL, with the box
+-- computed once: every insert into pgmosaic.item computes it for the index, and as a SQL
+-- function (an executor started for every call) it took 4.5 us a row, a sixth of a plain
+-- insert's 27 us (without triggers, into a 2-million-item catalog); the same geometry in 2.6 us.
 CREATE OR REPLACE FUNCTION pgmosaic.window_key(mosaic_id integer, level integer, area geometry)
     RETURNS geometry
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE LEAKPROOF
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE LEAKPROOF
     SET search_path FROM CURRENT
 AS $$
-    SELECT ST_MakeLine(ST_MakePoint(ST_XMin(area), ST_YMin(area), mosaic_id, COALESCE(level, 0)),
-                       ST_MakePoint(ST_XMax(area), ST_YMax(area), mosaic_id, COALESCE(level, 0)))
+DECLARE
+    b box3d := area;
+BEGIN
+    RETURN ST_MakeLine(ST_MakePoint(ST_XMin(b), ST_YMin(b), mosaic_id, COALESCE(level, 0)),
+                       ST_MakePoint(ST_XMax(b), ST_YMax(b), mosaic_id, COALESCE(level, 0)));
+END
 $$;
 COMMENT ON FUNCTION pgmosaic.window_key(integer, integer, geometry) IS
     'The box of an area (x, y) in a mosaic (z: its id) at a level (m: NULL or 0 for items, the '
