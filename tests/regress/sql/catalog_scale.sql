@@ -61,6 +61,27 @@ FROM register_rasters('bulk', ARRAY['/data/bulk/r0_c0.tif'],
                       (SELECT array_agg(info) FROM staging WHERE k = 0),
                       ARRAY['{"cloud_cover": 40}'::jsonb], 'update') r;
 SELECT cloud_cover FROM item WHERE path = '/data/bulk/r0_c0.tif';
+-- update with new and registered rasters: the new stored (the insert leaves the others out by
+-- their key), the others updated in place (in a transaction rolled back: what follows sees the
+-- mosaic as it was); skip and update still refuse a raster given twice
+BEGIN;
+SELECT r.path, r.item_id = :r0_c0 AS same_id, r.item_id > :r0_c0 AS new_id
+FROM register_rasters('bulk', ARRAY['/data/bulk/r0_c0.tif', '/data/bulk/r5_c5.tif'],
+                      ARRAY[(SELECT info FROM staging WHERE k = 0),
+                            (SELECT info || jsonb_build_object(
+                                 'geotransform', '[600400, 10, 0, 5000000, 0, -10]'::jsonb,
+                                 'footprint', 'POLYGON((600400 4999900,600500 4999900,600500 5000000,600400 5000000,600400 4999900))')
+                             FROM staging WHERE k = 0)],
+                      ARRAY['{"cloud_cover": 30}'::jsonb, '{"cloud_cover": 31}'::jsonb], 'update') r;
+SELECT path, cloud_cover, ST_AsText(footprint) AS footprint FROM item
+WHERE path IN ('/data/bulk/r0_c0.tif', '/data/bulk/r5_c5.tif') ORDER BY id;
+ROLLBACK;
+SELECT * FROM register_rasters('bulk', ARRAY['/data/bulk/new.tif', '/data/bulk/new.tif'],
+                               (SELECT array_agg(info) FROM staging WHERE k < 2),
+                               on_duplicate => 'skip');
+SELECT * FROM register_rasters('bulk', ARRAY['/data/bulk/r0_c0.tif', '/data/bulk/new.tif', '/data/bulk/new.tif'],
+                               (SELECT array_agg(info) FROM staging WHERE k < 3),
+                               on_duplicate => 'update');
 SELECT min_x, min_y, max_x, max_y, ST_AsText(ST_Normalize(boundary)) AS boundary
 FROM mosaic WHERE name = 'bulk';
 -- Refused before anything is stored, naming the raster
