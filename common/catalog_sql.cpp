@@ -545,21 +545,35 @@ ItemRef ParseItemRow(const RowReader& row, int columns)
     return it;
 }
 
+// Item by item, an index probe each (tile's key starts with mosaic_id, item_id): as one
+// "item_id = ANY($2)", the backend's generic plan took only mosaic_id into the index and
+// filtered every full-resolution tile of the mosaic (6,400 rows for a web tile at 400 items,
+// a tenth of its time; every tile of a mosaic of millions).
+namespace
+{
+// `assetCondition`: on the tile's asset ("" before 0.3, which has no such column);
+// `assetColumn`: the asset's name as a last column.
+std::string EmptyBlocksOf(const std::string& assetCondition, bool assetColumn)
+{
+    return "SELECT t.item_id, t.key::bigint, coalesce(t.byte_offset, 0), "
+           "coalesce(t.byte_length, 0)" + std::string(assetColumn ? ", t.asset" : "") +
+           " FROM (SELECT DISTINCT u.id FROM pg_catalog.unnest($2::bigint[]) u (id)) u "
+           "CROSS JOIN LATERAL (SELECT t.item_id, t.key, t.byte_offset, t.byte_length" +
+           std::string(assetColumn ? ", t.asset" : "") +
+           " FROM pgmosaic.tile t WHERE t.mosaic_id OPERATOR(pg_catalog.=) $1::integer "
+           "AND t.item_id OPERATOR(pg_catalog.=) u.id AND t.level OPERATOR(pg_catalog.=) 0 "
+           "AND t.empty" + assetCondition + " OFFSET 0) t";
+}
+} // namespace
+
 std::string EmptyBlocksSql(bool v03)
 {
-    return "SELECT item_id, key::bigint, coalesce(byte_offset, 0), "
-           "coalesce(byte_length, 0) FROM pgmosaic.tile WHERE mosaic_id "
-           "OPERATOR(pg_catalog.=) $1::integer AND item_id OPERATOR(pg_catalog.=) ANY($2::bigint[]) "
-           "AND level OPERATOR(pg_catalog.=) 0 AND empty" +
-           std::string(v03 ? " AND asset OPERATOR(pg_catalog.=) ''" : "");
+    return EmptyBlocksOf(v03 ? " AND t.asset OPERATOR(pg_catalog.=) ''" : "", false);
 }
 
 std::string AssetEmptyBlocksSql()
 {
-    return "SELECT item_id, key::bigint, coalesce(byte_offset, 0), "
-           "coalesce(byte_length, 0), asset FROM pgmosaic.tile WHERE mosaic_id "
-           "OPERATOR(pg_catalog.=) $1::integer AND item_id OPERATOR(pg_catalog.=) ANY($2::bigint[]) "
-           "AND level OPERATOR(pg_catalog.=) 0 AND empty AND asset OPERATOR(pg_catalog.<>) ''";
+    return EmptyBlocksOf(" AND t.asset OPERATOR(pg_catalog.<>) ''", true);
 }
 
 std::string IdArray(const std::vector<std::int64_t>& ids)

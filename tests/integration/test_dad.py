@@ -11,6 +11,7 @@ import pytest
 from osgeo import gdal
 
 import sampledata
+from pgraster import Raster
 
 
 def source_and_root(datadir, name):
@@ -421,6 +422,18 @@ def test_reads_fill_empty_blocks_without_reading_them(db, datadir):
     assert np.array_equal(read(), a)
     with pytest.raises(RuntimeError):
         read("NO")
+    # The SQL door finds the empty block too (its own query of the DRAD, from the backend).
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET pgmosaic.enable_file_access = on")
+            cur.execute("SET pgmosaic.allowed_roots = %s", (d,))
+            cur.execute("SELECT ST_AsBinary(pgmosaic.read('skipempty', ST_MakeEnvelope(700000, "
+                        "5098976, 701024, 5100000, 32631)))")
+            got = Raster(bytes(cur.fetchone()[0]))
+    finally:
+        conn.close()
+    assert np.array_equal(got.array, a)
 
     # The file rewritten with pixels in that block, not registered again: the DRAD is out of
     # date, the block's bytes are no longer where it says, and the read decodes them.
