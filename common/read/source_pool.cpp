@@ -322,20 +322,20 @@ void SourcePool::Open(const ItemRef& item, Entry& entry) const
     const bool keepable = m_poKept && !network && !entry.source;
     VSIStatBufL before;
     bool stated = false;
+    // The sidecars as GDAL may find them, beside the file it opens, stated before it opens it;
+    // none stated for a path the policy refuses (nothing outside the roots is asked of the file
+    // system; the open below fails naming the item).
     std::vector<std::optional<FileIdentity>> sidecars;
-    if (keepable) // as GDAL may find them, beside the file it opens: before it opens it
+    if (keepable)
     {
-        std::string opened = item.path;
         try
         {
-            if (m_poPolicy)
-                opened = CheckPathAllowed(*m_poPolicy, item.path);
+            sidecars = SidecarsOf(m_poPolicy ? CheckPathAllowed(*m_poPolicy, item.path)
+                                             : item.path);
         }
         catch (const Error&)
         {
-            // Refused: the open below fails naming the item.
         }
-        sidecars = SidecarsOf(opened);
     }
     if (!entry.source && (((item.fileSize || item.mtime) && !stale) || keepable))
     {
